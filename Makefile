@@ -1,0 +1,39 @@
+# LeadOps: `make demo` runs the main job, `make test` runs every test and check.
+# Both set up what they need: the virtualenv, Python packages, redis-server and
+# the local Kubernetes control plane binaries.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit integration system venv clean cluster-up cluster-down
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "leadops: Python 3.11 or newer is required as $(PYTHON)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[all,dev]'
+	@touch $@
+
+system:
+	@hack/ensure-system.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: venv system lint typecheck
+	$(BIN)/pytest
+
+demo: venv system
+	$(BIN)/python hack/demo.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,65 @@
+"""The `leadops` command: one entry point that dispatches to each part's `main(argv)`.
+
+Subcommands are imported lazily so `leadops status` works in the operator image,
+which does not ship xgboost.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from leadops import cliutil
+
+
+class Command(NamedTuple):
+    module: str
+    summary: str
+
+
+COMMANDS: dict[str, Command] = {
+    "synth": Command("leadops.jobs.synth", "generate realistic synthetic leads (CSV)"),
+    "train": Command("leadops.jobs.train", "train a model artifact from an outcomes CSV or URL"),
+    "inspect": Command("leadops.jobs.inspect", "show a model artifact's version, metrics and card"),
+    "redact": Command("leadops.jobs.redact", "redact PII from text on stdin, line by line"),
+    "pii-backfill": Command("leadops.jobs.pii_backfill", "scrub PII from data already in Redis"),
+    "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
+    "operator": Command("leadops.operator.run", "run the LeadModel controller"),
+    "status": Command("leadops.operator.cli", "show LeadModels in the cluster"),
+    "rollback": Command("leadops.operator.cli", "roll a LeadModel back by editing its spec"),
+    "backfill": Command("leadops.operator.cli", "start a PII-backfill Job from a LeadModel's CronJob"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: leadops COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    lines += ["", "Run `leadops COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    name, rest = args[0], args[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        return cliutil.fail(f"unknown command {name!r}; run `leadops --help` for the list")
+    module = importlib.import_module(command.module)
+    # Modules serving several commands expose `main_<name>`; the rest a plain `main`.
+    entry: Callable[[list[str]], int] = getattr(
+        module, f"main_{name.replace('-', '_')}", None
+    ) or module.main
+    try:
+        return entry(rest)
+    except cliutil.UsageError as exc:
+        return cliutil.fail(f"{name}: {exc}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""PII detection and redaction: the one detector the scorer and the backfill job share."""

@@ -1,0 +1,1 @@
+"""The LeadModel controller (kopf) and the cluster-facing CLI helpers."""

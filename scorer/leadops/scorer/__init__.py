@@ -1,0 +1,1 @@
+"""The scorer: a FastAPI service that scores leads, records outcomes and serves /ops/*."""

@@ -1,0 +1,5 @@
+"""Shared fixtures. Each service's harness lives in tests/fixtures/ and is loaded here."""
+
+pytest_plugins = [
+    "tests.fixtures.redis_server",
+]
