@@ -29,7 +29,9 @@ COMMANDS: dict[str, Command] = {
     "operator": Command("leadops.operator.run", "run the LeadModel controller"),
     "status": Command("leadops.operator.cli", "show LeadModels in the cluster"),
     "rollback": Command("leadops.operator.cli", "roll a LeadModel back by editing its spec"),
-    "backfill": Command("leadops.operator.cli", "start a PII-backfill Job from a LeadModel's CronJob"),
+    "backfill": Command(
+        "leadops.operator.cli", "start a PII-backfill Job from a LeadModel's CronJob"
+    ),
 }
 
 
@@ -52,9 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cliutil.fail(f"unknown command {name!r}; run `leadops --help` for the list")
     module = importlib.import_module(command.module)
     # Modules serving several commands expose `main_<name>`; the rest a plain `main`.
-    entry: Callable[[list[str]], int] = getattr(
-        module, f"main_{name.replace('-', '_')}", None
-    ) or module.main
+    entry: Callable[[list[str]], int] = (
+        getattr(module, f"main_{name.replace('-', '_')}", None) or module.main
+    )
     try:
         return entry(rest)
     except cliutil.UsageError as exc:

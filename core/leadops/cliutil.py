@@ -1,4 +1,4 @@
-"""Conventions every `leadops` subcommand shares: exit code 2 and one line on stderr for bad input."""
+"""What every `leadops` subcommand shares: bad input is exit code 2 and one line on stderr."""
 
 from __future__ import annotations
 
