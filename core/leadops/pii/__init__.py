@@ -11,10 +11,19 @@ from __future__ import annotations
 import functools
 import os
 
-from leadops.pii.detector import Detector, placeholder
+from leadops.pii.detector import Detector, placeholder, replace
 from leadops.pii.types import Finding, PiiType
 
-__all__ = ["Detector", "Finding", "PiiType", "default_detector", "find", "placeholder", "redact"]
+__all__ = [
+    "Detector",
+    "Finding",
+    "PiiType",
+    "default_detector",
+    "find",
+    "placeholder",
+    "redact",
+    "replace",
+]
 
 REGION_ENV = "LEADOPS_PII_DEFAULT_REGION"
 

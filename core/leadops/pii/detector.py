@@ -93,6 +93,20 @@ def placeholder(kind: PiiType | None = None) -> str:
     return "[REDACTED]" if kind is None else f"[REDACTED:{kind.value}]"
 
 
+def replace(text: str, findings: list[Finding], *, typed: bool = False) -> str:
+    """`text` with the given findings (from `find` on this same text) replaced."""
+    if not findings:
+        return text
+    pieces: list[str] = []
+    cursor = 0
+    for finding in findings:
+        pieces.append(text[cursor : finding.start])
+        pieces.append(placeholder(finding.type if typed else None))
+        cursor = finding.end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
 class Detector:
     """Finds PII in text; `region` is the phonenumbers region for numbers without a country code."""
 
@@ -125,17 +139,7 @@ class Detector:
 
     def redact(self, text: str, *, typed: bool = False) -> str:
         """`text` with each finding replaced by [REDACTED] (or [REDACTED:TYPE] when `typed`)."""
-        findings = self.find(text)
-        if not findings:
-            return text
-        pieces: list[str] = []
-        cursor = 0
-        for finding in findings:
-            pieces.append(text[cursor : finding.start])
-            pieces.append(placeholder(finding.type if typed else None))
-            cursor = finding.end
-        pieces.append(text[cursor:])
-        return "".join(pieces)
+        return replace(text, self.find(text), typed=typed)
 
     def _candidates(self, text: str) -> Iterator[Finding]:
         if "@" in text:
