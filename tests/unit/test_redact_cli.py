@@ -33,7 +33,8 @@ def test_json_reports_findings_but_never_the_text() -> None:
             {"type": "SSN", "start": 27, "end": 38},
         ],
     }
-    assert "jane" not in result.stdout and "1120" not in result.stdout
+    assert "jane" not in result.stdout
+    assert "1120" not in result.stdout
 
 
 def test_region_option_reads_national_numbers() -> None:
