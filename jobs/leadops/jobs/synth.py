@@ -28,9 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 import numpy as np
+import numpy.typing as npt
 import phonenumbers
 
 from leadops import cliutil
@@ -41,20 +42,107 @@ from leadops.contract.rows import LABEL_COLUMN, lead_to_row
 START: Final = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS: Final = 90
 
-FIRST: Final = (
-    "Aisha Akira Ana Andrea Arjun Ben Camille Carlos Chen Chloe Daniel Diego Elena Emma Fatima "
-    "Felix Hana Hugo Ines Ivan Jakob James Jin Julia Kofi Lars Laura Leila Liam Lucas Maya "
-    "Mateo Mei Mohammed Nadia Noah Olga Omar Priya Rafael Rosa Sakura Sofia Tomas Yusuf Zara"
-).split()
-LAST: Final = (
-    "Adeyemi Andersson Bauer Chen Costa Dubois Fischer Garcia Gonzalez Haddad Hansen Ito Jones "
-    "Kim Kowalski Kumar Lee Lopez Martin Meyer Moreau Muller Nakamura Novak Okafor Patel "
-    "Petrov Rossi Santos Schmidt Silva Singh Smith Suzuki Tanaka Wang Weber Williams Yilmaz"
-).split()
+FIRST: Final = [
+    "Aisha",
+    "Akira",
+    "Ana",
+    "Andrea",
+    "Arjun",
+    "Ben",
+    "Camille",
+    "Carlos",
+    "Chen",
+    "Chloe",
+    "Daniel",
+    "Diego",
+    "Elena",
+    "Emma",
+    "Fatima",
+    "Felix",
+    "Hana",
+    "Hugo",
+    "Ines",
+    "Ivan",
+    "Jakob",
+    "James",
+    "Jin",
+    "Julia",
+    "Kofi",
+    "Lars",
+    "Laura",
+    "Leila",
+    "Liam",
+    "Lucas",
+    "Maya",
+    "Mateo",
+    "Mei",
+    "Mohammed",
+    "Nadia",
+    "Noah",
+    "Olga",
+    "Omar",
+    "Priya",
+    "Rafael",
+    "Rosa",
+    "Sakura",
+    "Sofia",
+    "Tomas",
+    "Yusuf",
+    "Zara",
+]
+LAST: Final = [
+    "Adeyemi",
+    "Andersson",
+    "Bauer",
+    "Chen",
+    "Costa",
+    "Dubois",
+    "Fischer",
+    "Garcia",
+    "Gonzalez",
+    "Haddad",
+    "Hansen",
+    "Ito",
+    "Jones",
+    "Kim",
+    "Kowalski",
+    "Kumar",
+    "Lee",
+    "Lopez",
+    "Martin",
+    "Meyer",
+    "Moreau",
+    "Muller",
+    "Nakamura",
+    "Novak",
+    "Okafor",
+    "Patel",
+    "Petrov",
+    "Rossi",
+    "Santos",
+    "Schmidt",
+    "Silva",
+    "Singh",
+    "Smith",
+    "Suzuki",
+    "Tanaka",
+    "Wang",
+    "Weber",
+    "Williams",
+    "Yilmaz",
+]
 REGIONS: Final = ("US", "GB", "DE", "FR", "IN", "BR", "AU", "JP", "NG", "MX", "CA", "ES")
 REGION_P: Final = (0.22, 0.14, 0.1, 0.07, 0.12, 0.06, 0.05, 0.05, 0.05, 0.05, 0.05, 0.04)
 REGION_EFFECT: Final = (0.2, 0.2, 0.3, 0.0, -0.3, -0.2, 0.2, 0.1, -0.4, -0.2, 0.2, 0.0)
-SOURCES: Final = ("web_form", "referral", "google_ads", "linkedin", "partner", "cold_call", "facebook")
+SOURCES: Final = (
+    "web_form",
+    "referral",
+    "google_ads",
+    "linkedin",
+    "partner",
+    "cold_call",
+    "facebook",
+)
 SOURCE_P: Final = (0.3, 0.1, 0.2, 0.1, 0.08, 0.1, 0.12)
 SOURCE_EFFECT: Final = (0.3, 1.0, 0.0, 0.3, 0.6, -0.9, -0.5)
 SOURCE_DRIFT: Final = (-0.5, -0.5, 0.0, 0.0, -0.5, 1.5, 1.5)  # drift favours cold/social leads
@@ -63,8 +151,22 @@ TENANT_P: Final = (0.4, 0.3, 0.2, 0.1)
 TENANT_EFFECT: Final = (0.2, 0.0, -0.3, 0.1)
 INDUSTRIES: Final = ("Software", "Retail", "Finance", "Healthcare", "Education", "Manufacturing")
 INDUSTRY_EFFECT: Final = (0.5, 0.0, 0.3, 0.1, -0.6, -0.1)
+INDUSTRY_P: Final = (0.22, 0.2, 0.15, 0.15, 0.13, 0.15)
+INDUSTRY_DRIFT: Final = (-0.5, 0.0, 0.0, 0.0, 1.0, 0.3)
 FREE_MAIL: Final = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "gmx.de", "icloud.com")
-COMPANY_WORDS: Final = "north blue apex quant nova delta green pixel atlas orbit crest".split()
+COMPANY_WORDS: Final = [
+    "north",
+    "blue",
+    "apex",
+    "quant",
+    "nova",
+    "delta",
+    "green",
+    "pixel",
+    "atlas",
+    "orbit",
+    "crest",
+]
 TLDS: Final = ("com", "io", "de", "co.uk", "fr", "in", "com.br")
 
 # Intent levels: what the details say, and how much that moves the odds.
@@ -109,9 +211,8 @@ def _phone_pool(rng: np.random.Generator, size: int = 60) -> dict[str, list[str]
     """Valid mobile numbers per region: the example number with its last digits varied."""
     pool: dict[str, list[str]] = {}
     for region in REGIONS:
-        example = phonenumbers.example_number_for_type(
-            region, phonenumbers.PhoneNumberType.MOBILE
-        )
+        example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        assert example is not None, region  # phonenumbers ships an example for every region
         numbers: list[str] = []
         attempts = 0
         while len(numbers) < size and attempts < size * 20:
@@ -133,9 +234,74 @@ def _phone_pool(rng: np.random.Generator, size: int = 60) -> dict[str, list[str]
     return pool
 
 
-def _shifted(p: Sequence[float], shift: Sequence[float], drift: float) -> np.ndarray[Any, Any]:
-    weights = np.asarray(p) * np.exp(np.asarray(shift) * drift)
-    return weights / weights.sum()
+def _shifted(p: Sequence[float], shift: Sequence[float], drift: float) -> npt.NDArray[np.float64]:
+    weights = np.asarray(p, dtype=np.float64) * np.exp(np.asarray(shift) * drift)
+    shares: npt.NDArray[np.float64] = weights / weights.sum()
+    return shares
+
+
+def _phone(rng: np.random.Generator, numbers: Sequence[str], region: int) -> tuple[str, float]:
+    roll = rng.random()
+    if roll < 0.08:
+        return "", -0.3
+    if roll < 0.12:
+        return str(rng.choice(["555", "12345", "000000", "n/a"])), -0.4
+    return str(rng.choice(numbers)), REGION_EFFECT[region]
+
+
+def _email(rng: np.random.Generator, first: str, last: str) -> tuple[str, float]:
+    roll = rng.random()
+    if roll < 0.12:
+        return "", -0.2
+    if roll < 0.55:
+        return f"{first}.{last}{int(rng.integers(1, 99))}@{rng.choice(FREE_MAIL)}".lower(), 0.0
+    if roll < 0.62:
+        return f"{first[0]}{last}@uni{int(rng.integers(1, 40))}.edu".lower(), -0.6
+    company = f"{rng.choice(COMPANY_WORDS)}{rng.choice(COMPANY_WORDS)}"
+    return f"{first}.{last}@{company}.{rng.choice(TLDS)}".lower(), 0.5
+
+
+def _attributes(
+    rng: np.random.Generator, *, intent: int, drift: float, industry_p: npt.NDArray[np.float64]
+) -> tuple[dict[str, str | float], float]:
+    attributes: dict[str, str | float] = {}
+    logit = 0.0
+    log_size = rng.normal(3.5 - 0.8 * drift, 1.4)
+    if rng.random() > 0.1:
+        attributes["company_size"] = float(max(1, round(math.exp(log_size))))
+        logit += 0.35 * (log_size - 3.5) / 1.4
+    if rng.random() > 0.25:
+        budget = math.exp(7.5 + 0.5 * (log_size - 3.5) + rng.normal(0, 0.8))
+        attributes["budget"] = round(budget, 2)
+        logit += 0.3 * (math.log(budget) - 7.5)
+    roll = rng.random()
+    if roll < 0.08:
+        attributes["industry"] = "Select"  # the web form's untouched drop-down
+    elif roll < 0.93:
+        industry = int(rng.choice(len(INDUSTRIES), p=industry_p))
+        attributes["industry"] = INDUSTRIES[industry]
+        logit += INDUSTRY_EFFECT[industry]
+    pages = int(rng.poisson(max(0.5, 2.0 + 2.0 * (2 - intent) - 0.5 * drift)))
+    attributes["pages_viewed"] = float(pages)
+    return attributes, logit + 0.08 * min(pages, 12)
+
+
+def _details(
+    rng: np.random.Generator, *, intent: int, phone: str, email: str, name: str
+) -> tuple[str, float]:
+    template = str(rng.choice((HIGH, MEDIUM, LOW)[intent]))
+    details = template.format(n=int(rng.integers(2, 200)))
+    logit = 0.0
+    roll = rng.random()
+    if roll < 0.15 and len(phone) > 6:
+        details += f" Call me on {phone}."
+        logit += 0.3
+    elif roll < 0.25 and email:
+        details += f" Reach me at {email}."
+        logit += 0.3
+    if name and rng.random() < 0.3:
+        details = f"Hi, I'm {name}. " + details
+    return details, logit
 
 
 def generate(n: int, *, seed: int = 7, drift: float = 0.0) -> list[Drawn]:
@@ -144,78 +310,33 @@ def generate(n: int, *, seed: int = 7, drift: float = 0.0) -> list[Drawn]:
     pool = _phone_pool(rng)
     source_p = _shifted(SOURCE_P, SOURCE_DRIFT, drift)
     intent_p = _shifted(INTENT_P, INTENT_DRIFT, drift)
-    industry_p = _shifted([0.22, 0.2, 0.15, 0.15, 0.13, 0.15], [-0.5, 0, 0, 0, 1.0, 0.3], drift)
+    industry_p = _shifted(INDUSTRY_P, INDUSTRY_DRIFT, drift)
     offsets = np.sort(rng.uniform(0, DAYS * 86400, n))
     out: list[Drawn] = []
     for i in range(n):
-        logit = BASE_LOGIT
         region = int(rng.choice(len(REGIONS), p=REGION_P))
         source = int(rng.choice(len(SOURCES), p=source_p))
         tenant = int(rng.choice(len(TENANTS), p=TENANT_P))
         intent = int(rng.choice(3, p=intent_p))
-        logit += SOURCE_EFFECT[source] + TENANT_EFFECT[tenant] + INTENT_EFFECT[intent]
         first, last = str(rng.choice(FIRST)), str(rng.choice(LAST))
         name = "" if rng.random() < 0.03 else f"{first} {last}"
-
-        roll = rng.random()
-        if roll < 0.08:
-            phone = ""
-            logit -= 0.3
-        elif roll < 0.12:
-            phone = str(rng.choice(["555", "12345", "000000", "n/a"]))
-            logit -= 0.4
-        else:
-            phone = str(rng.choice(pool[REGIONS[region]]))
-            logit += REGION_EFFECT[region]
-
-        roll = rng.random()
-        if roll < 0.12:
-            email = ""
-            logit -= 0.2
-        elif roll < 0.55:
-            email = f"{first}.{last}{int(rng.integers(1, 99))}@{rng.choice(FREE_MAIL)}".lower()
-        elif roll < 0.62:
-            email = f"{first[0]}{last}@uni{int(rng.integers(1, 40))}.edu".lower()
-            logit -= 0.6
-        else:
-            company = f"{rng.choice(COMPANY_WORDS)}{rng.choice(COMPANY_WORDS)}"
-            email = f"{first}.{last}@{company}.{rng.choice(TLDS)}".lower()
-            logit += 0.5
-
-        attributes: dict[str, str | float] = {}
-        log_size = rng.normal(3.5 - 0.8 * drift, 1.4)
-        if rng.random() > 0.1:
-            attributes["company_size"] = float(max(1, round(math.exp(log_size))))
-            logit += 0.35 * (log_size - 3.5) / 1.4
-        if rng.random() > 0.25:
-            budget = math.exp(7.5 + 0.5 * (log_size - 3.5) + rng.normal(0, 0.8))
-            attributes["budget"] = round(budget, 2)
-            logit += 0.3 * (math.log(budget) - 7.5) / 1.0
-        roll = rng.random()
-        if roll < 0.08:
-            attributes["industry"] = "Select"  # the web form's untouched drop-down
-        elif roll < 0.93:
-            industry = int(rng.choice(len(INDUSTRIES), p=industry_p))
-            attributes["industry"] = INDUSTRIES[industry]
-            logit += INDUSTRY_EFFECT[industry]
-        pages = int(rng.poisson(max(0.5, 2.0 + 2.0 * (2 - intent) - 0.5 * drift)))
-        attributes["pages_viewed"] = float(max(pages, 0))
-        logit += 0.08 * min(pages, 12)
-
-        template = str(rng.choice((HIGH, MEDIUM, LOW)[intent]))
-        details = template.format(n=int(rng.integers(2, 200)))
-        roll = rng.random()
-        if roll < 0.15 and phone and len(phone) > 6:
-            details += f" Call me on {phone}."
-            logit += 0.3
-        elif roll < 0.25 and email:
-            details += f" Reach me at {email}."
-            logit += 0.3
-        if rng.random() < 0.3:
-            details = f"Hi, I'm {name or first}. " + details
-
+        phone, phone_effect = _phone(rng, pool[REGIONS[region]], region)
+        email, email_effect = _email(rng, first, last)
+        attributes, attribute_effect = _attributes(
+            rng, intent=intent, drift=drift, industry_p=industry_p
+        )
+        details, details_effect = _details(rng, intent=intent, phone=phone, email=email, name=name)
+        logit = (
+            BASE_LOGIT
+            + SOURCE_EFFECT[source]
+            + TENANT_EFFECT[tenant]
+            + INTENT_EFFECT[intent]
+            + phone_effect
+            + email_effect
+            + attribute_effect
+            + details_effect
+        )
         probability = 1.0 / (1.0 + math.exp(-logit))
-        converted = int(rng.random() < probability)
         lead = Lead(
             name=name,
             phone=phone,
@@ -227,6 +348,7 @@ def generate(n: int, *, seed: int = 7, drift: float = 0.0) -> list[Drawn]:
             received_at=START + timedelta(seconds=float(offsets[i])),
             attributes=attributes,
         )
+        converted = int(rng.random() < probability)
         lead_id = str(uuid.UUID(bytes=rng.bytes(16), version=4))
         out.append(Drawn(lead_id, lead, probability, converted))
     return out
