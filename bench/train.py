@@ -42,7 +42,7 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
 def _child(argv: list[str]) -> tuple[float, float, int, str]:
-    """Run a child; its wall seconds, CPU seconds, peak RSS in bytes (its own, via wait4), stdout."""
+    """Run a child; wall s, CPU s, its own peak RSS in bytes (via wait4), and its stdout."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         child = subprocess.Popen(argv, stdout=out, stderr=err)
