@@ -6,6 +6,7 @@ import csv
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,31 @@ def test_bad_signing_key_is_exit_2(
     assert "SigningKeyInvalid" in err
     assert not (tmp_path / "m.json").exists()
     assert os.environ["LEADOPS_SIGNING_KEY"] not in err.replace("shorter", "")
+
+
+def test_time_aware_holdout_takes_the_newest_rows_even_when_shuffled() -> None:
+    import numpy as np  # noqa: PLC0415
+
+    from leadops.jobs import trainer  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    days = rng.permutation(400)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    columns = {
+        # Mixed precision on purpose: dates and datetimes sort together by their instant.
+        "when": [
+            (start + timedelta(days=int(d))).strftime("%Y-%m-%d" if d % 2 else "%Y-%m-%dT%H:%M:%SZ")
+            for d in days
+        ],
+        "x": [str(v) for v in rng.normal(size=400)],
+    }
+    labels = rng.integers(0, 2, 400).astype(np.int64)
+    warnings: list[str] = []
+    split = trainer._split(columns, labels, trainer.TrainOptions(), rng, warnings)
+    assert split.holdout == "time"
+    assert split.timestamp == "when"
+    assert len(split.test) == 100
+    newest_train = max(split.times[i] for i in split.train)
+    oldest_test = min(split.times[i] for i in split.test)
+    assert oldest_test >= newest_train
+    assert warnings == []
