@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from leadops import cliutil
@@ -75,6 +76,9 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented ou
         return cliutil.fail("train: --test-size must be between 0.05 and 0.5")
     if args.min_samples < 10:
         return cliutil.fail("train: --min-samples must be at least 10")
+    directory = Path(args.output).resolve().parent
+    if not directory.is_dir() or not os.access(directory, os.W_OK):
+        return cliutil.fail(f"train: --output: {directory} is not a writable directory")
     try:
         if args.signing_key_file:
             key = signing_key_from_env({"LEADOPS_SIGNING_KEY_FILE": args.signing_key_file})

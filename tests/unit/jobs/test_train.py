@@ -292,3 +292,12 @@ def test_time_aware_holdout_takes_the_newest_rows_even_when_shuffled() -> None:
     oldest_test = min(split.times[i] for i in split.test)
     assert oldest_test >= newest_train
     assert warnings == []
+
+
+def test_unwritable_output_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write(tmp_path / "in.csv", _table_with(tmp_path, 200))
+    code, _, err = _run(capsys, "--input", str(data), "--output", str(tmp_path / "no" / "m.json"))
+    assert code == 2
+    assert "not a writable directory" in err
