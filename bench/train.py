@@ -143,17 +143,12 @@ def main() -> int:
             if k not in ("num_boost_round", "max_rounds", "refit_on_all")
         }
         rounds = int(artifact.training.params["num_boost_round"])
-        base_wall, base_cpu, _, base_out = _child(
-            [
-                sys.executable,
-                "-c",
-                BASELINE,
-                str(x_path),
-                str(y_path),
-                json.dumps(params),
-                str(rounds),
-            ]
-        )
+        # synth writes rows in time order and the hold-out is the newest quarter, so the first
+        # n_train rows are exactly the pipeline's training part.
+        assert artifact.training.holdout == "time"
+        n_train = artifact.metrics.n_train
+        base_argv = [str(x_path), str(y_path), json.dumps(params), str(rounds), str(n_train)]
+        base_wall, base_cpu, _, base_out = _child([sys.executable, "-c", BASELINE, *base_argv])
         base_fit = float(json.loads(base_out)["seconds"])
 
     ok_time, ok_rss = wall <= MAX_SECONDS, rss <= MAX_RSS_BYTES
