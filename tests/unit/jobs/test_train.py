@@ -300,3 +300,21 @@ def test_unwritable_output_is_refused_before_training(
     code, _, err = _run(capsys, "--input", str(data), "--output", str(tmp_path / "no" / "m.json"))
     assert code == 2
     assert "not a writable directory" in err
+
+
+def test_artifact_model_reproduces_the_reported_holdout_auc(
+    trained_artifact_path: Path, synthetic_outcomes: Path
+) -> None:
+    """What the scorer will load is exactly the model the metrics describe."""
+    import xgboost as xgb  # noqa: PLC0415
+
+    from leadops.contract.featurize import matrix  # noqa: PLC0415
+
+    artifact = load_artifact(trained_artifact_path)
+    rows = list(csv.DictReader(synthetic_outcomes.open(encoding="utf-8")))
+    test = rows[-artifact.metrics.n_test :]  # time hold-out: the newest rows, file is in time order
+    booster = xgb.Booster()
+    booster.load_model(bytearray(json.dumps(artifact.model).encode()))
+    scores = booster.predict(xgb.DMatrix(matrix(artifact.features, test)))
+    labels = [int(row["converted"]) for row in test]
+    assert metrics.auc(labels, scores) == pytest.approx(artifact.metrics.auc, abs=1e-6)
