@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -191,6 +192,11 @@ class CategoricalColumn(BaseModel):
     categories: list[str] = Field(description="case-folded values, one indicator each")
     missing_indicator: bool = Field(description="an indicator for a missing/placeholder answer")
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Category -> its indicator's offset (built once per loaded spec: serving is per row)."""
+        return {value: i for i, value in enumerate(self.categories)}
+
     def feature_names(self) -> list[str]:
         names = [f"{self.column}={value}" for value in self.categories]
         return [*names, f"{self.column}=(missing)"] if self.missing_indicator else names
@@ -201,6 +207,11 @@ class TextColumn(BaseModel):
     kind: Literal["text"] = "text"
     column: str
     vocabulary: list[str] = Field(description="words whose presence is a feature")
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Word -> its feature's offset within the column's block."""
+        return {word: len(TEXT_DERIVED) + i for i, word in enumerate(self.vocabulary)}
 
     def feature_names(self) -> list[str]:
         derived = [f"{self.column}:{name}" for name in TEXT_DERIVED]
@@ -226,9 +237,19 @@ class FeatureSpec(BaseModel):
     excluded: list[ExcludedColumn] = Field(default_factory=list)
     missing_tokens: list[str] = Field(default_factory=lambda: sorted(MISSING_TOKENS))
 
-    @property
+    @cached_property
     def feature_names(self) -> list[str]:
         return [name for column in self.columns for name in column.feature_names()]
+
+    @cached_property
+    def layout(self) -> list[tuple[ColumnSpec, int, int]]:
+        """(column, first feature offset, width) per input column, in feature order."""
+        out, start = [], 0
+        for column in self.columns:
+            width = len(column.feature_names())
+            out.append((column, start, width))
+            start += width
+        return out
 
     @property
     def input_columns(self) -> list[str]:

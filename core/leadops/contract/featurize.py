@@ -44,11 +44,9 @@ def matrix_from_columns(
 ) -> FloatMatrix:
     """Feature matrix from column-major cells (the trainer's layout); absent columns are empty."""
     out = np.zeros((n_rows, len(spec.feature_names)), dtype=np.float32)
-    start = 0
     empty = [""] * n_rows
-    for col in spec.columns:
+    for col, start, width in spec.layout:
         cells = columns.get(col.column, empty)
-        width = len(col.feature_names())
         block = out[:, start : start + width]
         if isinstance(col, NumericColumn):
             block[:, 0] = _numeric(cells)
@@ -56,7 +54,6 @@ def matrix_from_columns(
             _categorical(col, cells, block)
         elif isinstance(col, TextColumn):
             _text(col, cells, block)
-        start += width
     return out
 
 
@@ -73,7 +70,7 @@ def _number(raw: str) -> float:
 
 
 def _categorical(col: CategoricalColumn, cells: Sequence[str], block: FloatMatrix) -> None:
-    index = {value: i for i, value in enumerate(col.categories)}
+    index = col.index
     missing_at = len(col.categories) if col.missing_indicator else -1
     code: dict[str, int] = {}
     for raw in set(cells):
@@ -85,7 +82,7 @@ def _categorical(col: CategoricalColumn, cells: Sequence[str], block: FloatMatri
 
 
 def _text(col: TextColumn, cells: Sequence[str], block: FloatMatrix) -> None:
-    vocab = {word: len(TEXT_DERIVED) + i for i, word in enumerate(col.vocabulary)}
+    vocab = col.index
     encoded: dict[str, tuple[tuple[float, ...], list[int]] | None] = {}
     for row, raw in enumerate(cells):
         if raw not in encoded:
