@@ -318,3 +318,29 @@ def test_artifact_model_reproduces_the_reported_holdout_auc(
     scores = booster.predict(xgb.DMatrix(matrix(artifact.features, test)))
     labels = [int(row["converted"]) for row in test]
     assert metrics.auc(labels, scores) == pytest.approx(artifact.metrics.auc, abs=1e-6)
+
+
+def test_console_script_reports_bad_input_as_exit_2_and_one_line(tmp_path: Path) -> None:
+    """The installed `leadops` command, as the CronJob runs it."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    (tmp_path / "empty.csv").write_bytes(b"")
+    leadops = Path(sys.executable).parent / "leadops"
+    done = subprocess.run(
+        [
+            str(leadops),
+            "train",
+            "--input",
+            str(tmp_path / "empty.csv"),
+            "--output",
+            str(tmp_path / "m.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith("leadops: error: train: input ")
+    assert done.stdout == ""
