@@ -376,10 +376,9 @@ def _infer_role(  # noqa: PLR0911 -- one return per role reads best
     keylike = n_rows >= MIN_ROWS_FOR_IDENTIFIER and profile.n_present >= 0.5 * n_rows
     if is_numeric:
         # Integer ids are unique per row; measured quantities repeat or carry fractions.
-        integers = all(x.is_integer() for x in numbers.values() if x is not None)
-        if keylike and unique_share == 1.0 and integers:
+        if keylike and unique_share == 1.0 and _looks_like_ids(numbers.values()):
             return ExcludedColumn(
-                column=name, reason="identifier", detail="a distinct integer in every row"
+                column=name, reason="identifier", detail="a distinct integer id in every row"
             )
         return "numeric"
     words = sum(c * len(v.split()) for v, c in profile.present.items())
@@ -393,6 +392,19 @@ def _infer_role(  # noqa: PLR0911 -- one return per role reads best
     if mean_words >= TEXT_MIN_WORDS and distinct > max_categories:
         return "text"
     return "categorical"
+
+
+def _looks_like_ids(numbers: Collection[float | None]) -> bool:
+    """Integers that are all one width (660737) or nearly a run (1..n): keys, not a measure.
+
+    A measured quantity can be distinct in every row of a small file (seconds on site), but its
+    values spread over magnitudes; ids are numbered, not measured.
+    """
+    values = [x for x in numbers if x is not None]
+    if not values or not all(x.is_integer() for x in values):
+        return False
+    widths = {len(str(abs(int(x)))) for x in values}
+    return len(widths) == 1 or max(values) - min(values) < 3 * len(values)
 
 
 def _fit_categorical(
