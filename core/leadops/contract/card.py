@@ -14,8 +14,8 @@ from leadops.contract.features import ExcludedColumn, FeatureSpec
 
 INTENDED_USE = (
     "Rank inbound leads by their chance to convert so people follow up on the likeliest first. "
-    "Scores are probabilities calibrated on the training window; they are not decisions about "
-    "a person and must not be used to deny service."
+    "Scores are the model's conversion probabilities for leads like those in the training "
+    "window; they are not decisions about a person and must not be used to deny service."
 )
 # Segments smaller than this get no AUC: too few rows to say anything.
 MIN_SEGMENT_ROWS = 30
