@@ -147,7 +147,8 @@ def render(warm: list[dict[str, Any]], cold: dict[str, Any] | None) -> str:
         "## Local control plane (`bench/control_plane.py`)",
         "",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}, "
-        f"shared with other jobs. Kubernetes {pins['KUBERNETES_VERSION']}, "
+        f"shared with other jobs (1-min load average {os.getloadavg()[0]:.1f} when the warm runs "
+        f"ended). Kubernetes {pins['KUBERNETES_VERSION']}, "
         f"etcd {pins['ETCD_VERSION']}, kwok {pins['KWOK_VERSION']}.",
         "",
         "Reproduce: `.venv/bin/python -m bench.control_plane --runs 3` "
