@@ -25,7 +25,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:train -->", "<!-- /bench:train -->"
+BEGIN, END = "<!-- bench:train:start -->", "<!-- bench:train:end -->"
 MAX_SECONDS = 30.0
 MAX_RSS_BYTES = 2 << 30
 

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.k8s_cluster",
     "tests.fixtures.model_artifact",
     "tests.fixtures.shared_data",
 ]
