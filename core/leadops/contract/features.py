@@ -19,6 +19,7 @@ This module is pure (stdlib + pydantic): the operator parses specs without numpy
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -124,6 +125,7 @@ NUMERIC_SHARE: Final = 0.95  # at least this share of present cells parse as num
 IDENTIFIER_SHARE: Final = 0.95  # distinct/present at or above this: a key, not a feature
 TEXT_MIN_WORDS: Final = 3.0  # mean words per cell for free text
 MIN_ROWS_FOR_IDENTIFIER: Final = 20
+SAMPLE: Final = 200  # cells looked at before checking a whole column for dates
 
 
 def normalize(cell: str | None) -> str | None:
@@ -290,12 +292,20 @@ class FeatureSpec(BaseModel):
 def infer_timestamp_column(columns: Mapping[str, Sequence[str]]) -> str | None:
     """The first column whose present cells are (almost all) ISO timestamps, if any."""
     for name, cells in columns.items():
-        profile = _Profile.of(cells)
-        if profile.n_present and (
-            profile.share(lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE
-        ):
+        # Most columns are plainly not dates: decide that from a few cells, not all of them.
+        sample = [v for v in map(normalize, cells[:SAMPLE]) if v is not None]
+        if not sample or sum(parse_timestamp(v) is not None for v in sample) < len(sample) / 2:
+            continue
+        if _is_timestamp(_Profile.of(cells)):
             return name
     return None
+
+
+def _is_timestamp(profile: _Profile) -> bool:
+    sample = list(itertools.islice(profile.present, SAMPLE))
+    if sum(parse_timestamp(v) is not None for v in sample) < len(sample) / 2:
+        return False
+    return profile.share(lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE
 
 
 @dataclass(frozen=True)
@@ -366,7 +376,7 @@ def _infer_role(  # noqa: PLR0911 -- one return per role reads best
         return ExcludedColumn(column=name, reason="constant", detail="every cell is missing")
     if distinct == 1 and profile.n_missing == 0:
         return ExcludedColumn(column=name, reason="constant", detail="one value in every row")
-    if profile.share(lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE:
+    if _is_timestamp(profile):
         return ExcludedColumn(
             column=name, reason="timestamp", detail="dates: used for the time-aware hold-out"
         )

@@ -277,7 +277,9 @@ def train(table: Table, options: TrainOptions, *, now: float | None = None) -> T
     seconds["fit"] = time.perf_counter() - clock - seconds["featurize"]
 
     scores = booster.predict(xgb.DMatrix(x_test, nthread=options.threads)).astype(np.float64)
-    resamples = options.bootstrap if len(y_test) <= 10_000 else options.bootstrap // 2
+    # The interval's cost grows with rows x resamples; large hold-outs have tight intervals
+    # whose 2.5/97.5 % points 200 resamples already place well.
+    resamples = max(200, min(options.bootstrap, options.bootstrap * 5_000 // len(y_test)))
     low, high = metrics.auc_bootstrap_ci(y_test, scores, resamples=resamples, seed=options.seed)
     importance = _importance(booster, len(spec.feature_names))
     segments = []
