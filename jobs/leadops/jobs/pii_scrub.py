@@ -224,7 +224,16 @@ class Scrubber:
 
     def _scrub_lists(self, keys: list[bytes]) -> None:
         # Round by round: the next LRANGE chunk of every list still being read, in one pipeline.
-        starts = dict.fromkeys(keys, 0)
+        # The first round also takes LLEN: reading stops at twice the length the list had
+        # then, so a list that someone keeps pushing to cannot keep the run going forever;
+        # the newest messages are left for the next run.
+        lengths = self._pipelined([("LLEN", key) for key in keys])
+        limits = {
+            key: 2 * length + self.batch
+            for key, length in zip(keys, lengths, strict=True)
+            if isinstance(length, int)
+        }
+        starts = dict.fromkeys(limits, 0)
         while starts:
             chunks = self._pipelined(
                 [("LRANGE", key, start, start + self.batch - 1) for key, start in starts.items()]
@@ -239,7 +248,7 @@ class Scrubber:
                 rewrites += self._inspect(
                     key, ((str(start + i).encode(), value) for i, value in enumerate(chunk))
                 )
-                if len(chunk) == self.batch:
+                if len(chunk) == self.batch and start + self.batch < limits[key]:
                     following[key] = start + self.batch
             self._apply(rewrites, self._cas_list)
             starts = following
