@@ -283,13 +283,12 @@ def _plausible_phone(number: phonenumbers.PhoneNumber) -> bool:
     made-up area codes) while rejecting short runs such as ZIP codes, which some
     countries' metadata accepts as (local) numbers.
     """
-    if phonenumbers.is_valid_number(number):
-        return True
     reason = phonenumbers.is_possible_number_with_reason(number)
-    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
-        return False
-    national = phonenumbers.national_significant_number(number)
-    return len(national) >= _full_length(number.country_code)
+    if reason == phonenumbers.ValidationResult.IS_POSSIBLE:
+        national = phonenumbers.national_significant_number(number)
+        if len(national) >= _full_length(number.country_code):
+            return True  # the cheap test first: is_valid_number is the costly one
+    return bool(phonenumbers.is_valid_number(number))
 
 
 @functools.cache

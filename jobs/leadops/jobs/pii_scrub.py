@@ -160,7 +160,7 @@ def _encode(text: str) -> bytes:
 
 
 class Scrubber:
-    """One backfill run over the keys matching `pattern`."""
+    """One backfill run over the keys matching `pattern` (client made without decode_responses)."""
 
     def __init__(
         self,
@@ -173,6 +173,9 @@ class Scrubber:
         pacer: Pacer | None = None,
         on_progress: Callable[[Stats], None] | None = None,
     ) -> None:
+        if client.get_connection_kwargs().get("decode_responses"):
+            # Values are compared byte for byte; decoded replies could not round-trip.
+            raise ValueError("Scrubber needs a Redis client without decode_responses")
         self.client = client
         self.detector = detector
         self.pattern = pattern
