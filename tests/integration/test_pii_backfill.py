@@ -111,9 +111,31 @@ def test_scrubs_lists_and_lead_hashes_and_nothing_else(redis_url: str) -> None:
     assert client.smembers("mem:tenant0:tags") == {"jane.doe@example.com"}
     assert client.lrange("other:list", 0, -1) == ["mail jane.doe@example.com"]
 
-    result = _run(redis_url, "--pattern", "lead:*")
-    assert _summary(result)["redacted_items"] == 1
+    result = _run(redis_url, "--pattern", "lead:*", "--pattern", "mem:*")
+    summary = _summary(result)
+    assert summary["redacted_items"] == 1
+    assert summary["by_pattern"]["lead:*"] == {
+        "keys": 1,
+        "items": 6,
+        "redacted_items": 1,
+        "conflicts": 0,
+    }
     assert client.hgetall("lead:42") == lead
+
+
+def test_max_ops_per_sec_paces_the_run(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    for chat in range(30):
+        client.rpush(f"mem:t:chat{chat}", "hello", "mail jane@example.com")
+    # Each list costs at least TYPE, LLEN, LRANGE and one compare-and-set: >= 120 commands.
+    paced = _summary(_run(redis_url, "--max-ops-per-sec", "60", "--batch", "10"))
+    assert paced["redacted_items"] == 30
+    assert paced["seconds"] >= 120 / 60 * 0.9
+    client.flushall()
+    for chat in range(30):
+        client.rpush(f"mem:t:chat{chat}", "hello", "mail jane@example.com")
+    unpaced = _summary(_run(redis_url, "--batch", "10"))
+    assert unpaced["seconds"] < paced["seconds"] / 4
 
 
 def test_second_run_redacts_nothing(redis_url: str) -> None:

@@ -57,7 +57,11 @@ def _parser() -> cliutil.ArgumentParser:
         description="Redact PII in Redis lists and hashes in place (dry-run first!).",
     )
     parser.add_argument("--dry-run", action="store_true", help="write nothing; report changes")
-    parser.add_argument("--pattern", default="mem:*", help="SCAN MATCH pattern (default mem:*)")
+    parser.add_argument(
+        "--pattern",
+        action="append",
+        help="SCAN MATCH pattern; repeat for several, e.g. 'mem:*' and 'lead:*' (default mem:*)",
+    )
     parser.add_argument(
         "--batch",
         type=_positive_int,
@@ -161,7 +165,7 @@ def main(argv: list[str]) -> int:
     scrubber = Scrubber(
         client,
         detector=detector,
-        pattern=args.pattern,
+        patterns=args.pattern or ["mem:*"],
         batch=args.batch,
         dry_run=args.dry_run,
         pacer=Pacer(args.max_ops_per_sec),

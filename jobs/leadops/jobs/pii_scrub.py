@@ -17,7 +17,7 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -160,14 +160,14 @@ def _encode(text: str) -> bytes:
 
 
 class Scrubber:
-    """One backfill run over the keys matching `pattern` (client made without decode_responses)."""
+    """One backfill run over the keys matching `patterns` (client made without decode_responses)."""
 
     def __init__(
         self,
         client: redis.Redis,
         *,
         detector: pii.Detector,
-        pattern: str = "mem:*",
+        patterns: Sequence[str] = ("mem:*",),
         batch: int = 500,
         dry_run: bool = False,
         pacer: Pacer | None = None,
@@ -178,7 +178,7 @@ class Scrubber:
             raise ValueError("Scrubber needs a Redis client without decode_responses")
         self.client = client
         self.detector = detector
-        self.pattern = pattern
+        self.patterns = tuple(patterns)
         self.batch = batch
         self.dry_run = dry_run
         self.pacer = pacer or Pacer(None)
@@ -190,10 +190,15 @@ class Scrubber:
 
     def run(self) -> Stats:
         """Scan every matching key once; raises redis.ConnectionError if Redis goes away."""
+        for pattern in self.patterns:
+            self._scan(pattern)
+        return self.stats
+
+    def _scan(self, pattern: str) -> None:
         cursor = 0
         while True:
             self.pacer.take(1)
-            cursor, keys = self.client.scan(cursor, match=self.pattern, count=self.batch)
+            cursor, keys = self.client.scan(cursor, match=pattern, count=self.batch)
             # The client is made without decode_responses: keys and values are bytes.
             fresh = [key for key in keys if isinstance(key, bytes) and key not in self._seen]
             self._seen.update(fresh)
@@ -201,7 +206,7 @@ class Scrubber:
                 self._scrub_keys(fresh)
                 self.on_progress(self.stats)
             if cursor == 0:
-                return self.stats
+                return
 
     def _scrub_keys(self, keys: list[bytes]) -> None:
         types = self._pipelined([("TYPE", key) for key in keys])
@@ -314,7 +319,7 @@ class Scrubber:
             calls += [group[i : i + CAS_CHUNK] for i in range(0, len(group), CAS_CHUNK)]
         for start in range(0, len(calls), self.batch):
             window = calls[start : start + self.batch]
-            self.pacer.take(len(window))
+            self.pacer.take(sum(len(call) for call in window))
             pipe = self.client.pipeline(transaction=False)
             for call in window:
                 args = [part for r in call for part in (r.where, r.original, r.replacement)]
