@@ -231,16 +231,16 @@ class Scrubber:
             self._scrub_hashes(hashes)
 
     def _scrub_lists(self, keys: list[bytes]) -> None:
-        # Round by round: the next LRANGE chunk of every list still being read, in one pipeline.
-        # The first round also takes LLEN: reading stops at twice the length the list had
-        # then, so a list that someone keeps pushing to cannot keep the run going forever;
-        # the newest messages are left for the next run.
-        lengths = self._pipelined([("LLEN", key) for key in keys])
-        limits = {
-            key: 2 * length + self.batch
-            for key, length in zip(keys, lengths, strict=True)
-            if isinstance(length, int)
-        }
+        # Reading stops at twice the length a list had when its scan began, so a list that
+        # someone keeps pushing to cannot keep the run going; the newest messages are left
+        # for the next run. Then round by round: the next LRANGE chunk of every list still
+        # being read, in one pipeline.
+        limits: dict[bytes, int] = {}
+        for key, length in zip(keys, self._pipelined([("LLEN", key) for key in keys]), strict=True):
+            if isinstance(length, Exception):
+                self._key_failed(key, length)
+            else:
+                limits[key] = 2 * int(length) + self.batch
         starts = dict.fromkeys(limits, 0)
         while starts:
             chunks = self._pipelined(
