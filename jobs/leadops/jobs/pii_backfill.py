@@ -102,6 +102,20 @@ def _where(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
 
 
+class _FirstConnectOnly:
+    """Refuses to reconnect a connection that was lost: the pool would otherwise reopen it
+    silently after a Redis restart, and the run would go on as if nothing happened."""
+
+    def __init__(self) -> None:
+        self.connected: set[int] = set()
+
+    def __call__(self, connection: Any) -> None:
+        if id(connection) in self.connected:
+            raise redis.ConnectionError("the connection was closed (Redis restarted?)")
+        self.connected.add(id(connection))
+        connection.on_connect()
+
+
 class Progress:
     """One self-rewriting status line on a terminal; silent otherwise."""
 
@@ -151,7 +165,11 @@ def main(argv: list[str]) -> int:
     # No silent reconnects: a Redis that goes away mid-run ends the run (exit 1), and the
     # rerun (or the Job's retry) picks up the rest safely.
     client = redis.Redis.from_url(
-        url, retry=Retry(NoBackoff(), 0), socket_timeout=30, socket_connect_timeout=5
+        url,
+        retry=Retry(NoBackoff(), 0),
+        socket_timeout=30,
+        socket_connect_timeout=5,
+        redis_connect_func=_FirstConnectOnly(),
     )
     try:
         client.ping()
