@@ -88,6 +88,7 @@ _GLUED_AFTER = re.compile(r"[A-Za-z0-9_]|[.,:/-]\d")
 _DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}(?!\1?\d)")
 _LEADING_DIGITS = re.compile(r"\d+(?!\d)")
 _MIN_PHONE_DIGITS = 7
+_WINDOW_BEFORE, _WINDOW_AFTER = 4, 16
 _MASK = "\0"
 _WHITESPACE = re.compile(r"\s+")
 # Longer bare digit runs are card-shaped or references, whatever a country's metadata allows.
@@ -175,13 +176,17 @@ class Detector:
                 taken.append(candidate)
         # Phones last, on the text with the surer findings blanked out, so the matcher
         # cannot glue the last octet of an IP or the end of a card onto a number.
-        if any(_may_be_phone(text, start, end, digits) for start, end, digits in numbers):
+        windows = _phone_windows(
+            len(text), [(s, e) for s, e, digits in numbers if _may_be_phone(text, s, e, digits)]
+        )
+        if windows:
             masked = text
             for found in taken:
                 masked = (
                     masked[: found.start] + _MASK * (found.end - found.start) + masked[found.end :]
                 )
-            taken.extend(self._phones(masked, 0, len(masked)))
+            for start, end in windows:
+                taken.extend(self._phones(masked, start, end))
         taken.sort(key=lambda f: f.start)
         return taken
 
@@ -222,6 +227,20 @@ class Detector:
             gap = _WHITESPACE.search(text, first, last)
             if gap is not None:
                 yield from self._phones(text, gap.end(), last)
+
+
+def _phone_windows(length: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Stretches of text around candidate runs, merged: the matcher parses only these, not
+    every stray number in the message ("after 5pm"). The margins take in a leading "+" or
+    "(" and a trailing extension ("x1234", " ext. 23")."""
+    windows: list[tuple[int, int]] = []
+    for start, end in runs:
+        low, high = max(0, start - _WINDOW_BEFORE), min(length, end + _WINDOW_AFTER)
+        if windows and low <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], high))
+        else:
+            windows.append((low, high))
+    return windows
 
 
 def _digit_count(raw: str) -> int:
