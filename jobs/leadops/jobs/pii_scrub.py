@@ -253,9 +253,7 @@ class Scrubber:
                     self._key_failed(key, chunk)
                     continue
                 self._count_items(key, len(chunk))
-                rewrites += self._inspect(
-                    key, ((str(start + i).encode(), value) for i, value in enumerate(chunk))
-                )
+                rewrites += self._inspect(key, enumerate(chunk, start))
                 if len(chunk) == self.batch and start + self.batch < limits[key]:
                     following[key] = start + self.batch
             self._apply(rewrites, self._cas_list)
@@ -289,7 +287,8 @@ class Scrubber:
         self.stats.scanned_items += count
         self.stats.pattern(key).items += count
 
-    def _inspect(self, key: bytes, values: Iterable[tuple[bytes, bytes]]) -> list[Rewrite]:
+    def _inspect(self, key: bytes, values: Iterable[tuple[int | bytes, bytes]]) -> list[Rewrite]:
+        """Rewrites for the values that hold PII; `where` is a list index or a hash field."""
         rewrites = []
         for where, value in values:
             text = _decode(value)
@@ -298,7 +297,7 @@ class Scrubber:
                 rewrites.append(
                     Rewrite(
                         key,
-                        where,
+                        str(where).encode() if isinstance(where, int) else where,
                         value,
                         _encode(pii.replace(text, findings)),
                         tuple(f.type.value for f in findings),
