@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -121,8 +122,13 @@ def redis_benchmark(port: int, *args: str, clients: int, requests: int) -> dict[
     return {row[0]: float(row[1]) for row in rows[1:] if len(row) > 1}
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def backfill(url: str, *args: str) -> dict[str, Any]:
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     result = subprocess.run(
         [sys.executable, "-m", "leadops.cli", "pii-backfill", "--redis-url", url, *args],
         capture_output=True,
@@ -132,6 +138,7 @@ def backfill(url: str, *args: str) -> dict[str, Any]:
     )
     summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     summary["wall_seconds"] = time.monotonic() - started
+    summary["cpu_seconds"] = _children_cpu() - cpu  # includes start-up: imports, connect
     return summary
 
 
@@ -161,6 +168,8 @@ def main() -> None:
             print(f"redis-benchmark -c {clients}: {figures}")
         client.delete("mylist")
 
+        # An empty run (no key matches) measures the CLI's start-up CPU, subtracted below.
+        startup = float(backfill(url, "--pattern", "nothing-matches:*")["cpu_seconds"])
         dry = backfill(url, "--dry-run")
         print(f"dry run: {dry}")
         real = backfill(url)
@@ -184,11 +193,20 @@ def main() -> None:
         ("real run", real),
         ("second run (nothing left)", again),
     ]
-    table = "\n".join(
-        f"| {name} | {s['seconds']:.2f} | {rate(s):,.0f} | {s['redacted_items']:,} "
-        f"| {rate(s) / lrange[1]:.0%} | {rate(s) / lrange[50]:.0%} |"
-        for name, s in rows
-    )
+
+    def per_cpu(summary: dict[str, Any]) -> float:
+        return float(summary["scanned_items"]) / max(summary["cpu_seconds"] - startup, 1e-9)
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
+    def row(name: str, s: dict[str, Any]) -> str:
+        return (
+            f"| {name} | {s['seconds']:.2f} | {rate(s):,.0f} | {per_cpu(s):,.0f} "
+            f"| {s['redacted_items']:,} | {rate(s) / lrange[1]:.0%} | {rate(s) / lrange[50]:.0%} |"
+        )
+
+    table = "\n".join(row(name, s) for name, s in rows)
     body = f"""
 ## PII backfill (`bench/pii_backfill.py`)
 
@@ -196,7 +214,10 @@ Machine: {machine()}; redis-server {_redis_version()} on loopback, started by th
 Command: `.venv/bin/python -m bench.pii_backfill` ({elements:,} list elements in
 {args.keys:,} keys `mem:tenant*:chat*`, {args.per_key} per key, 5 % containing PII:
 emails, phones, a card). Defaults: `--batch 500`, no `--max-ops-per-sec` cap.
-Elements/s = scanned elements / the run's own `seconds` (process start-up excluded).
+Elements/s = scanned elements / the run's own `seconds` (process start-up excluded); elements
+per CPU second divides by the process's user+system CPU time less its start-up (measured by
+a run that matches no key: {startup:.2f} s), a figure less sensitive to other work on this
+shared machine than elements/s.
 
 Baseline, same server, same run: `redis-benchmark -t lrange_100` (LRANGE of 100
 elements; elements/s = requests/s x 100) and `redis-benchmark LSET mylist 0 hello`.
@@ -206,18 +227,22 @@ elements; elements/s = requests/s x 100) and `redis-benchmark LSET mylist 0 hell
 | LRANGE_100, elements/s | {lrange[1]:,.0f} | {lrange[50]:,.0f} |
 | LSET, requests/s | {lset[1]:,.0f} | {lset[50]:,.0f} |
 
-| backfill | seconds | elements/s | redacted | vs LRANGE, 1 client | vs LRANGE, 50 clients |
-|---|---|---|---|---|---|
+| run | s | elements/s | elements/CPU s | redacted | vs LRANGE, 1 client | vs LRANGE, 50 |
+|---|---|---|---|---|---|---|
 {table}
 
-Goals: >= 100,000 elements/s scanned (dry run: {"met" if rate(dry) >= 100_000 else "NOT met"};
-real run: {"met" if rate(real) >= 100_000 else "NOT met"}) and >= 25 % of the raw LRANGE rate
-(dry run vs 1 client: {"met" if rate(dry) >= 0.25 * lrange[1] else "NOT met"};
-vs 50 clients: {"met" if rate(dry) >= 0.25 * lrange[50] else "NOT met"}).
-The dry run predicted exactly the real run's {real["redacted_items"]:,} rewrites; the second run
-rewrote nothing. The backfill runs on one connection in one Python process: the raw LRANGE
-figure is Redis serving replies with no work on them, while the backfill decodes every
-element and runs the detector's prefilters on it.
+Goal 1, >= 100,000 elements/s scanned: {verdict(rate(dry) >= 100_000)} for the dry run,
+{verdict(rate(real) >= 100_000)} for the real run ({verdict(per_cpu(dry) >= 100_000)} and
+{verdict(per_cpu(real) >= 100_000)} per CPU second).
+Goal 2, >= 25 % of the raw LRANGE element rate: {verdict(rate(dry) >= 0.25 * lrange[1])} for
+the dry run against one client ({verdict(per_cpu(dry) >= 0.25 * lrange[1])} per CPU second).
+
+The dry run predicted exactly the real run's {real["redacted_items"]:,} rewrites, and the second
+run rewrote nothing. Why goal 2 is out of reach as built: the backfill is one Python process on
+one connection; the raw LRANGE figure is Redis handing out replies nobody looks at, while the
+backfill decodes every element and screens it, and each message that may hold a phone number
+goes through `phonenumbers` (pure Python, tens of microseconds per number). The second run,
+where no phone numbers are left, shows the screening cost alone.
 """
     write_section("pii_backfill", body)
     print(body)
