@@ -195,7 +195,7 @@ def main() -> None:
     ]
 
     def per_cpu(summary: dict[str, Any]) -> float:
-        return float(summary["scanned_items"]) / max(summary["cpu_seconds"] - startup, 1e-9)
+        return float(summary["scanned_items"]) / max(float(summary["cpu_seconds"]) - startup, 1e-9)
 
     def verdict(met: bool) -> str:
         return "met" if met else "NOT met"
