@@ -74,8 +74,10 @@ _IPV6 = re.compile(
 # A number right after these words is a reference (order, ticket, ...), not a phone or card.
 _REFERENCE_BEFORE = re.compile(
     r"(?:\b(?:order|invoice|inv|ref|reference|ticket|tracking|confirmation|booking|case|po"
-    r"|sku|serial|transaction|txn|id|account|acct|part|model|item|receipt)\b\.?"
-    r"\s*(?:no\b\.?|number|num\b|nr\b\.?)?\s*[#:]?\s*|#\s*)$",
+    r"|sku|serial|transaction|txn|id|account|acct|part|model|item|receipt"
+    r"|bestellnummer|bestellung|rechnungsnummer|rechnung|auftragsnummer|auftrag"
+    r"|commande|facture|pedido|factura|ordine|fattura|bestelling|factuur)\b\.?"
+    r"\s*(?:no\b\.?|number|num\b|nr\b\.?|n[°º]\.?)?\s*[#:]?\s*|#\s*)$",
     re.IGNORECASE,
 )
 _VERSION_BEFORE = re.compile(
@@ -296,16 +298,17 @@ def _is_epoch(digits: str) -> bool:
 
 
 def _plausible_phone(number: phonenumbers.PhoneNumber) -> bool:
-    """Valid per the metadata, or as long as a full number of its country.
+    """Valid per the metadata, or a possible length within one digit of a full number there.
 
     The second case catches numbers in ranges the metadata does not list (new or
-    made-up area codes) while rejecting short runs such as ZIP codes, which some
-    countries' metadata accepts as (local) numbers.
+    made-up area codes) and areas with a digit less than the example (UK 016977 xxxx),
+    while rejecting short runs such as ZIP codes, which some countries' metadata
+    accepts as (local) numbers.
     """
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason == phonenumbers.ValidationResult.IS_POSSIBLE:
         national = phonenumbers.national_significant_number(number)
-        if len(national) >= _full_length(number.country_code):
+        if len(national) >= _full_length(number.country_code) - 1:
             return True  # the cheap test first: is_valid_number is the costly one
     return bool(phonenumbers.is_valid_number(number))
 
