@@ -90,7 +90,8 @@ _GLUED_AFTER = re.compile(r"[A-Za-z0-9_]|[.,:/-]\d")
 _DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}(?!\1?\d)")
 _LEADING_DIGITS = re.compile(r"\d+(?!\d)")
 _MIN_PHONE_DIGITS = 7
-_WINDOW_BEFORE, _WINDOW_AFTER = 4, 16
+_WINDOW_BEFORE = 4
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extn\.?|extension|#)\s*\d{1,7}", re.IGNORECASE)
 _MASK = "\0"
 _WHITESPACE = re.compile(r"\s+")
 # Longer bare digit runs are card-shaped or references, whatever a country's metadata allows.
@@ -179,7 +180,7 @@ class Detector:
         # Phones last, on the text with the surer findings blanked out, so the matcher
         # cannot glue the last octet of an IP or the end of a card onto a number.
         windows = _phone_windows(
-            len(text), [(s, e) for s, e, digits in numbers if _may_be_phone(text, s, e, digits)]
+            text, [(s, e) for s, e, digits in numbers if _may_be_phone(text, s, e, digits)]
         )
         if windows:
             masked = text
@@ -231,13 +232,15 @@ class Detector:
                 yield from self._phones(text, gap.end(), last)
 
 
-def _phone_windows(length: int, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _phone_windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Stretches of text around candidate runs, merged: the matcher parses only these, not
-    every stray number in the message ("after 5pm"). The margins take in a leading "+" or
-    "(" and a trailing extension ("x1234", " ext. 23")."""
+    every stray number in the message ("after 5pm"). They take in a leading "+" or "("
+    and a trailing extension ("x1234", " ext. 23")."""
     windows: list[tuple[int, int]] = []
     for start, end in runs:
-        low, high = max(0, start - _WINDOW_BEFORE), min(length, end + _WINDOW_AFTER)
+        extension = _EXTENSION.match(text, end)
+        low = max(0, start - _WINDOW_BEFORE)
+        high = extension.end() if extension else min(len(text), end + 1)
         if windows and low <= windows[-1][1]:
             windows[-1] = (windows[-1][0], max(windows[-1][1], high))
         else:
