@@ -325,3 +325,24 @@ def test_progress_line_only_on_a_terminal(redis_url: str) -> None:
     )
     assert tty.returncode == 0
     assert b"\rpii-backfill: 5/~5 keys, 60 items" in tty.stdout
+
+
+def test_a_refused_command_mid_run_is_exit_1_with_the_summary(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    _seed(client)
+    # A real ACL user that may connect and count keys but not SCAN.
+    client.acl_setuser(
+        "no-scan", enabled=True, passwords=["+s3cret-pw"], keys=["*"], commands=["+@all", "-scan"]
+    )
+    try:
+        host_port = redis_url.split("//", 1)[1]
+        result = _run(f"redis://no-scan:s3cret-pw@{host_port}")
+    finally:
+        client.acl_deluser("no-scan")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "refused a command" in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout
+    summary = _summary(result)
+    assert summary["complete"] is False
+    assert summary["redacted_items"] == 0

@@ -195,6 +195,8 @@ def main(argv: list[str]) -> int:
         scrubber.run()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         failure = f"lost the connection to Redis at {_where(url)}: {exc}"
+    except redis.RedisError as exc:  # e.g. an ACL that forbids SCAN: stop, report what was done
+        failure = f"Redis at {_where(url)} refused a command: {exc}"
     progress.close(scrubber.stats)
 
     summary = {
