@@ -32,7 +32,7 @@ _DIGIT_OR_AT = re.compile(r"[\d@]")
 _LONG_NUMBER = re.compile(rf"\d(?:[{_SEP}]*\d){{6,}}")
 # Dates are the commonest long digit runs in chat: alone, they need no closer look.
 _PLAIN_DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?([./])\d\d?\1\d{4}")
-_IPV4_SHAPE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d")
+_IPV4_SHAPE = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")  # starts at a literal: a fast scan
 _IPV6_SHAPE = re.compile(r":[0-9A-Fa-f]*:")
 _DIGITS_TABLE = str.maketrans("", "", "0123456789")
 _IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
