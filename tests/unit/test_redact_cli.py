@@ -55,3 +55,15 @@ def test_unknown_option_is_exit_2_with_one_line() -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "--bogus" in result.stderr
+
+
+def test_bytes_that_are_not_utf8_pass_through() -> None:
+    result = subprocess.run(
+        LEADOPS,
+        input=b"caf\xe9 jane@example.com\n",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout == b"caf\xe9 [REDACTED]\n"

@@ -23,8 +23,20 @@ import phonenumbers
 from leadops.pii.checksums import iban_valid, luhn_valid, ssn_valid
 from leadops.pii.types import Finding, PiiType
 
-# Anything worth a closer look has a digit, an @ or a bracketed "at".
-_HINT = re.compile(r"[\d@]|[(\[{<]\s*at\s*[)\]}>]", re.IGNORECASE)
+# Separators people write inside numbers (phonenumbers accepts these and more).
+_SEP = r" \-.()/\[\]~\u00a0\u2010-\u2015\u2212\u3000\uff0d"
+# Digit groups joined by separators: what every numeric kind of PII is made of.
+_NUMBER = re.compile(rf"\d(?:[{_SEP}]*\d)*")
+_DIGIT_OR_AT = re.compile(r"[\d@]")
+# Seven or more digits close together: phones, cards, SSNs and every IBAN's account part have them.
+_LONG_NUMBER = re.compile(rf"\d(?:[{_SEP}]*\d){{6,}}")
+# Dates are the commonest long digit runs in chat: alone, they need no closer look.
+_PLAIN_DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?([./])\d\d?\1\d{4}")
+_IPV4_SHAPE = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")  # starts at a literal: a fast scan
+_IPV6_SHAPE = re.compile(r":[0-9A-Fa-f]*:")
+_DIGITS_TABLE = str.maketrans("", "", "0123456789")
+_IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
+_SSN_DIGITS = 9
 
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 _OBFUSCATED_AT = re.compile(r"[(\[{<]\s*at\s*[)\]}>]", re.IGNORECASE)
@@ -58,14 +70,14 @@ _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:])"
 )
-# Seven digits close together: the least a phone number has, checked before the slow matcher.
-_PHONE_HINT = re.compile(r"\d(?:[^\w]{0,4}\d){6}")
 
 # A number right after these words is a reference (order, ticket, ...), not a phone or card.
 _REFERENCE_BEFORE = re.compile(
     r"(?:\b(?:order|invoice|inv|ref|reference|ticket|tracking|confirmation|booking|case|po"
-    r"|sku|serial|transaction|txn|id|account|acct|part|model|item|receipt)\b\.?"
-    r"\s*(?:no\b\.?|number|num\b|nr\b\.?)?\s*[#:]?\s*|#\s*)$",
+    r"|sku|serial|transaction|txn|id|account|acct|part|model|item|receipt"
+    r"|bestellnummer|bestellung|rechnungsnummer|rechnung|auftragsnummer|auftrag"
+    r"|commande|facture|pedido|factura|ordine|fattura|bestelling|factuur)\b\.?"
+    r"\s*(?:no\b\.?|number|num\b|nr\b\.?|n[°º]\.?)?\s*[#:]?\s*|#\s*)$",
     re.IGNORECASE,
 )
 _VERSION_BEFORE = re.compile(
@@ -78,6 +90,8 @@ _GLUED_AFTER = re.compile(r"[A-Za-z0-9_]|[.,:/-]\d")
 _DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}(?!\1?\d)")
 _LEADING_DIGITS = re.compile(r"\d+(?!\d)")
 _MIN_PHONE_DIGITS = 7
+_WINDOW_BEFORE = 4
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extn\.?|extension|#)\s*\d{1,7}", re.IGNORECASE)
 _MASK = "\0"
 _WHITESPACE = re.compile(r"\s+")
 # Longer bare digit runs are card-shaped or references, whatever a country's metadata allows.
@@ -107,6 +121,42 @@ def replace(text: str, findings: list[Finding], *, typed: bool = False) -> str:
     return "".join(pieces)
 
 
+def _worth_a_look(text: str) -> bool:
+    """A few cheap scans every kind of PII passes; most chat messages fail them all."""
+    first = _DIGIT_OR_AT.search(text)
+    if first is None:
+        return _may_hide_an_at(text)
+    if first.group() == "@" or "@" in text:
+        return True
+    for match in _LONG_NUMBER.finditer(text):
+        if not _harmless_number(text, match.start(), match.group()):
+            return True
+    if ":" in text and _IPV6_SHAPE.search(text):
+        return True
+    if text.count(".") >= 3 and _IPV4_SHAPE.search(text):
+        return True
+    return _may_hide_an_at(text)
+
+
+def _harmless_number(text: str, start: int, run: str) -> bool:
+    """Long digit runs that cannot be PII of any kind: a plain date; a reference or unix time."""
+    if _PLAIN_DATE.fullmatch(run):
+        return True
+    if not run.isdigit() or len(run) > _MAX_BARE_PHONE_DIGITS:
+        return False  # formatted, or card-length: look closer
+    if start > 0 and not text[start - 1].isspace() and text[start - 1] not in "#:":
+        return False  # glued to letters, e.g. an IBAN's account part
+    if _SSN_LABELLED.search(text):
+        return False  # "SSN #078051120": the label wins over the "#"
+    return _is_epoch(run) or _follows(text, start, _REFERENCE_BEFORE)
+
+
+def _may_hide_an_at(text: str) -> bool:
+    # Substring tests first: far cheaper than the regex, and most text has no brackets.
+    bracket = "(" in text or "[" in text or "{" in text or "<" in text
+    return bracket and _OBFUSCATED_AT.search(text) is not None
+
+
 class Detector:
     """Finds PII in text; `region` is the phonenumbers region for numbers without a country code."""
 
@@ -118,22 +168,28 @@ class Detector:
 
     def find(self, text: str) -> list[Finding]:
         """Every piece of PII in `text`, in order, without overlaps."""
-        if not _HINT.search(text):
+        if not _worth_a_look(text):
             return []
-        candidates = sorted(self._candidates(text), key=lambda f: (_RANK[f.type], f.start))
+        numbers = [(m.start(), m.end(), _digit_count(m.group())) for m in _NUMBER.finditer(text)]
+        most = max((digits for _, _, digits in numbers), default=0)
+        candidates = sorted(self._candidates(text, most), key=lambda f: (_RANK[f.type], f.start))
         taken: list[Finding] = []
         for candidate in candidates:
             if all(candidate.end <= t.start or candidate.start >= t.end for t in taken):
                 taken.append(candidate)
         # Phones last, on the text with the surer findings blanked out, so the matcher
         # cannot glue the last octet of an IP or the end of a card onto a number.
-        if _PHONE_HINT.search(text):
+        windows = _phone_windows(
+            text, [(s, e) for s, e, digits in numbers if _may_be_phone(text, s, e, digits)]
+        )
+        if windows:
             masked = text
             for found in taken:
                 masked = (
                     masked[: found.start] + _MASK * (found.end - found.start) + masked[found.end :]
                 )
-            taken.extend(self._phones(masked, 0, len(masked)))
+            for start, end in windows:
+                taken.extend(self._phones(masked, start, end))
         taken.sort(key=lambda f: f.start)
         return taken
 
@@ -141,15 +197,20 @@ class Detector:
         """`text` with each finding replaced by [REDACTED] (or [REDACTED:TYPE] when `typed`)."""
         return replace(text, self.find(text), typed=typed)
 
-    def _candidates(self, text: str) -> Iterator[Finding]:
+    def _candidates(self, text: str, most_digits: int) -> Iterator[Finding]:
+        # Each pattern runs only when the text has what that kind of PII is made of.
         if "@" in text:
             yield from _emails(text)
         if _OBFUSCATED_AT.search(text):
             yield from _obfuscated_emails(text)
-        yield from _ibans(text)
-        yield from _cards(text)
-        yield from _ssns(text)
-        if "." in text:
+        if most_digits == 0:
+            return
+        if _IBAN_START.search(text):
+            yield from _ibans(text)
+        if most_digits >= _SSN_DIGITS:  # cards have more
+            yield from _cards(text)
+            yield from _ssns(text)
+        if most_digits >= 4 and "." in text:
             yield from _ipv4s(text)
         if ":" in text:
             yield from _ipv6s(text)
@@ -171,10 +232,43 @@ class Detector:
                 yield from self._phones(text, gap.end(), last)
 
 
-def _not_a_phone(text: str, start: int, end: int) -> bool:
+def _phone_windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Stretches of text around candidate runs, merged: the matcher parses only these, not
+    every stray number in the message ("after 5pm"). They take in a leading "+" or "("
+    and a trailing extension ("x1234", " ext. 23")."""
+    windows: list[tuple[int, int]] = []
+    for start, end in runs:
+        extension = _EXTENSION.match(text, end)
+        low = max(0, start - _WINDOW_BEFORE)
+        high = extension.end() if extension else min(len(text), end + 1)
+        if windows and low <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], max(windows[-1][1], high))
+        else:
+            windows.append((low, high))
+    return windows
+
+
+def _digit_count(raw: str) -> int:
+    return len(raw) - len(raw.translate(_DIGITS_TABLE)) if not raw.isdigit() else len(raw)
+
+
+def _may_be_phone(text: str, start: int, end: int, digits: int) -> bool:
+    """Cheap screen before the matcher: enough digits, and not a plain date/reference/epoch."""
+    if digits < _MIN_PHONE_DIGITS:
+        return False
+    # A run with spaces may hold a phone after a rejected head ("ref 123 415 555 2671").
+    # What follows is not checked: the matcher takes an extension ("x123") into the number.
+    return bool(_WHITESPACE.search(text, start, end)) or not _not_a_phone(
+        text, start, end, check_after=False
+    )
+
+
+def _not_a_phone(text: str, start: int, end: int, *, check_after: bool = True) -> bool:
     """Look-alikes the phone matcher accepts: parts of longer tokens, dates, references, epochs."""
     raw = text[start:end]
-    if _GLUED_BEFORE.search(text, max(0, start - 2), start) or _GLUED_AFTER.match(text, end):
+    if _GLUED_BEFORE.search(text, max(0, start - 2), start):
+        return True
+    if check_after and _GLUED_AFTER.match(text, end):
         return True
     date = _DATE.match(raw)
     if date and _is_date(date.group()):
@@ -207,19 +301,19 @@ def _is_epoch(digits: str) -> bool:
 
 
 def _plausible_phone(number: phonenumbers.PhoneNumber) -> bool:
-    """Valid per the metadata, or as long as a full number of its country.
+    """Valid per the metadata, or a possible length within one digit of a full number there.
 
     The second case catches numbers in ranges the metadata does not list (new or
-    made-up area codes) while rejecting short runs such as ZIP codes, which some
-    countries' metadata accepts as (local) numbers.
+    made-up area codes) and areas with a digit less than the example (UK 016977 xxxx),
+    while rejecting short runs such as ZIP codes, which some countries' metadata
+    accepts as (local) numbers.
     """
-    if phonenumbers.is_valid_number(number):
-        return True
     reason = phonenumbers.is_possible_number_with_reason(number)
-    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
-        return False
-    national = phonenumbers.national_significant_number(number)
-    return len(national) >= _full_length(number.country_code)
+    if reason == phonenumbers.ValidationResult.IS_POSSIBLE:
+        national = phonenumbers.national_significant_number(number)
+        if len(national) >= _full_length(number.country_code) - 1:
+            return True  # the cheap test first: is_valid_number is the costly one
+    return bool(phonenumbers.is_valid_number(number))
 
 
 @functools.cache

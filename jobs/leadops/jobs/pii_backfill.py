@@ -57,7 +57,11 @@ def _parser() -> cliutil.ArgumentParser:
         description="Redact PII in Redis lists and hashes in place (dry-run first!).",
     )
     parser.add_argument("--dry-run", action="store_true", help="write nothing; report changes")
-    parser.add_argument("--pattern", default="mem:*", help="SCAN MATCH pattern (default mem:*)")
+    parser.add_argument(
+        "--pattern",
+        action="append",
+        help="SCAN MATCH pattern; repeat for several, e.g. 'mem:*' and 'lead:*' (default mem:*)",
+    )
     parser.add_argument(
         "--batch",
         type=_positive_int,
@@ -96,6 +100,20 @@ def _where(url: str) -> str:
     if parts.scheme == "unix":
         return parts.path
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+
+
+class _FirstConnectOnly:
+    """Refuses to reconnect a connection that was lost: the pool would otherwise reopen it
+    silently after a Redis restart, and the run would go on as if nothing happened."""
+
+    def __init__(self) -> None:
+        self.connected: set[int] = set()
+
+    def __call__(self, connection: Any) -> None:
+        if id(connection) in self.connected:
+            raise redis.ConnectionError("the connection was closed (Redis restarted?)")
+        self.connected.add(id(connection))
+        connection.on_connect()
 
 
 class Progress:
@@ -147,7 +165,11 @@ def main(argv: list[str]) -> int:
     # No silent reconnects: a Redis that goes away mid-run ends the run (exit 1), and the
     # rerun (or the Job's retry) picks up the rest safely.
     client = redis.Redis.from_url(
-        url, retry=Retry(NoBackoff(), 0), socket_timeout=30, socket_connect_timeout=5
+        url,
+        retry=Retry(NoBackoff(), 0),
+        socket_timeout=30,
+        socket_connect_timeout=5,
+        redis_connect_func=_FirstConnectOnly(),
     )
     try:
         client.ping()
@@ -161,7 +183,7 @@ def main(argv: list[str]) -> int:
     scrubber = Scrubber(
         client,
         detector=detector,
-        pattern=args.pattern,
+        patterns=args.pattern or ["mem:*"],
         batch=args.batch,
         dry_run=args.dry_run,
         pacer=Pacer(args.max_ops_per_sec),
@@ -173,6 +195,8 @@ def main(argv: list[str]) -> int:
         scrubber.run()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         failure = f"lost the connection to Redis at {_where(url)}: {exc}"
+    except redis.RedisError as exc:  # e.g. an ACL that forbids SCAN: stop, report what was done
+        failure = f"Redis at {_where(url)} refused a command: {exc}"
     progress.close(scrubber.stats)
 
     summary = {

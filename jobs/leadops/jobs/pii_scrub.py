@@ -17,7 +17,7 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -160,22 +160,25 @@ def _encode(text: str) -> bytes:
 
 
 class Scrubber:
-    """One backfill run over the keys matching `pattern`."""
+    """One backfill run over the keys matching `patterns` (client made without decode_responses)."""
 
     def __init__(
         self,
         client: redis.Redis,
         *,
         detector: pii.Detector,
-        pattern: str = "mem:*",
+        patterns: Sequence[str] = ("mem:*",),
         batch: int = 500,
         dry_run: bool = False,
         pacer: Pacer | None = None,
         on_progress: Callable[[Stats], None] | None = None,
     ) -> None:
+        if client.get_connection_kwargs().get("decode_responses"):
+            # Values are compared byte for byte; decoded replies could not round-trip.
+            raise ValueError("Scrubber needs a Redis client without decode_responses")
         self.client = client
         self.detector = detector
-        self.pattern = pattern
+        self.patterns = tuple(patterns)
         self.batch = batch
         self.dry_run = dry_run
         self.pacer = pacer or Pacer(None)
@@ -187,10 +190,15 @@ class Scrubber:
 
     def run(self) -> Stats:
         """Scan every matching key once; raises redis.ConnectionError if Redis goes away."""
+        for pattern in self.patterns:
+            self._scan(pattern)
+        return self.stats
+
+    def _scan(self, pattern: str) -> None:
         cursor = 0
         while True:
             self.pacer.take(1)
-            cursor, keys = self.client.scan(cursor, match=self.pattern, count=self.batch)
+            cursor, keys = self.client.scan(cursor, match=pattern, count=self.batch)
             # The client is made without decode_responses: keys and values are bytes.
             fresh = [key for key in keys if isinstance(key, bytes) and key not in self._seen]
             self._seen.update(fresh)
@@ -198,7 +206,7 @@ class Scrubber:
                 self._scrub_keys(fresh)
                 self.on_progress(self.stats)
             if cursor == 0:
-                return self.stats
+                return
 
     def _scrub_keys(self, keys: list[bytes]) -> None:
         types = self._pipelined([("TYPE", key) for key in keys])
@@ -223,8 +231,17 @@ class Scrubber:
             self._scrub_hashes(hashes)
 
     def _scrub_lists(self, keys: list[bytes]) -> None:
-        # Round by round: the next LRANGE chunk of every list still being read, in one pipeline.
-        starts = dict.fromkeys(keys, 0)
+        # Reading stops at twice the length a list had when its scan began, so a list that
+        # someone keeps pushing to cannot keep the run going; the newest messages are left
+        # for the next run. Then round by round: the next LRANGE chunk of every list still
+        # being read, in one pipeline.
+        limits: dict[bytes, int] = {}
+        for key, length in zip(keys, self._pipelined([("LLEN", key) for key in keys]), strict=True):
+            if isinstance(length, Exception):
+                self._key_failed(key, length)
+            else:
+                limits[key] = 2 * int(length) + self.batch
+        starts = dict.fromkeys(limits, 0)
         while starts:
             chunks = self._pipelined(
                 [("LRANGE", key, start, start + self.batch - 1) for key, start in starts.items()]
@@ -236,10 +253,8 @@ class Scrubber:
                     self._key_failed(key, chunk)
                     continue
                 self._count_items(key, len(chunk))
-                rewrites += self._inspect(
-                    key, ((str(start + i).encode(), value) for i, value in enumerate(chunk))
-                )
-                if len(chunk) == self.batch:
+                rewrites += self._inspect(key, enumerate(chunk, start))
+                if len(chunk) == self.batch and start + self.batch < limits[key]:
                     following[key] = start + self.batch
             self._apply(rewrites, self._cas_list)
             starts = following
@@ -272,7 +287,8 @@ class Scrubber:
         self.stats.scanned_items += count
         self.stats.pattern(key).items += count
 
-    def _inspect(self, key: bytes, values: Iterable[tuple[bytes, bytes]]) -> list[Rewrite]:
+    def _inspect(self, key: bytes, values: Iterable[tuple[int | bytes, bytes]]) -> list[Rewrite]:
+        """Rewrites for the values that hold PII; `where` is a list index or a hash field."""
         rewrites = []
         for where, value in values:
             text = _decode(value)
@@ -281,7 +297,7 @@ class Scrubber:
                 rewrites.append(
                     Rewrite(
                         key,
-                        where,
+                        str(where).encode() if isinstance(where, int) else where,
                         value,
                         _encode(pii.replace(text, findings)),
                         tuple(f.type.value for f in findings),
@@ -302,7 +318,7 @@ class Scrubber:
             calls += [group[i : i + CAS_CHUNK] for i in range(0, len(group), CAS_CHUNK)]
         for start in range(0, len(calls), self.batch):
             window = calls[start : start + self.batch]
-            self.pacer.take(len(window))
+            self.pacer.take(sum(len(call) for call in window))
             pipe = self.client.pipeline(transaction=False)
             for call in window:
                 args = [part for r in call for part in (r.where, r.original, r.replacement)]

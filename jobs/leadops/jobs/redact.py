@@ -6,6 +6,7 @@ positions refer to the input line, and the matched text itself is never printed.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from typing import TextIO
@@ -39,7 +40,7 @@ def run(source: TextIO, sink: TextIO, *, detector: pii.Detector, typed: bool, as
         redacted = pii.replace(body, findings, typed=typed)
         if as_json:
             record = {"text": redacted, "findings": [f.to_dict() for f in findings]}
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sink.write(json.dumps(record) + "\n")  # ASCII escapes: valid JSON for any input
         else:
             sink.write(redacted + ("\n" if line.endswith("\n") else ""))
         sink.flush()
@@ -52,5 +53,9 @@ def main(argv: list[str]) -> int:
         detector = pii.Detector(region=args.region) if args.region else pii.default_detector()
     except ValueError as exc:
         raise cliutil.UsageError(str(exc)) from None
+    for stream in (sys.stdin, sys.stdout):
+        if isinstance(stream, io.TextIOWrapper):
+            # Bytes that are not UTF-8 pass through unchanged instead of ending the run.
+            stream.reconfigure(errors="surrogateescape")
     run(sys.stdin, sys.stdout, detector=detector, typed=args.typed, as_json=args.json)
     return cliutil.EXIT_OK
