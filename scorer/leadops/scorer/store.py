@@ -1,0 +1,225 @@
+"""Where leads, outcomes and chat memory live: Redis in production, a dict in dev.
+
+Layout (shared with the PII backfill job):
+- lead record: HASH `lead:{lead_id}`: the lead's row columns plus `score`,
+  `model_version`, `tenant`, `chat_id`, `received_at`, and `converted` once known;
+- chat memory: LIST `mem:{tenant}:{chat_id}` of messages, redacted before they get here;
+- `leadops:outcomes`: ZSET of lead ids with a known outcome (scored by when it was
+  recorded), so the export never scans the keyspace;
+- `leadops:columns`: SET of every row column ever stored (the export's header).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES_KEY = "leadops:outcomes"
+COLUMNS_KEY = "leadops:columns"
+# Fields the scorer adds to a lead record; not part of the training row.
+RECORD_META = frozenset({"score", "model_version", "tenant", "chat_id", "received_at", "converted"})
+EXPORT_BATCH = 200
+
+
+class StoreUnavailable(Exception):
+    """The store could not be reached or answered with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeadWrite:
+    """One scored lead to store: its record, its row's columns and its first chat message."""
+
+    lead_id: str
+    record: dict[str, str]
+    columns: list[str]
+    memory: str
+    message: str | None
+
+
+def lead_key(lead_id: str) -> str:
+    return f"lead:{lead_id}"
+
+
+def memory_key(tenant: str, chat_id: str) -> str:
+    return f"mem:{tenant}:{chat_id}"
+
+
+class LeadStore(Protocol):
+    kind: str
+
+    async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
+        """Store lead records, their columns and first messages (one round trip)."""
+        ...
+
+    async def lead_memory_key(self, lead_id: str) -> str | None:
+        """The chat memory list of a known lead, or None when the lead is unknown."""
+        ...
+
+    async def append_message(self, memory: str, message: str) -> None: ...
+
+    async def record_outcome(self, lead_id: str, *, converted: bool, at: float) -> bool:
+        """Set the label; False when the lead is unknown."""
+        ...
+
+    async def columns(self) -> list[str]: ...
+
+    def outcomes(self) -> AsyncIterator[dict[str, str]]: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+# Set the label only on an existing record, atomically (no record conjured for an unknown id).
+_RECORD_OUTCOME = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'converted', ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1
+"""
+
+
+class RedisStore:
+    """The production store (redis-py's asyncio client, one connection pool)."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        self._client: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=30,
+        )
+        self._record_outcome = self._client.register_script(_RECORD_OUTCOME)
+
+    async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
+        columns = {c for write in batch for c in write.columns}
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for write in batch:
+                    pipe.hset(lead_key(write.lead_id), mapping=write.record)
+                    if write.message:
+                        pipe.rpush(write.memory, write.message)
+                if columns:
+                    pipe.sadd(COLUMNS_KEY, *columns)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def lead_memory_key(self, lead_id: str) -> str | None:
+        try:
+            tenant, chat_id = await self._client.hmget(lead_key(lead_id), ["tenant", "chat_id"])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        if tenant is None or chat_id is None:
+            return None
+        return memory_key(tenant, chat_id)
+
+    async def append_message(self, memory: str, message: str) -> None:
+        try:
+            await self._client.rpush(memory, message)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def record_outcome(self, lead_id: str, *, converted: bool, at: float) -> bool:
+        try:
+            done = await self._record_outcome(
+                keys=[lead_key(lead_id), OUTCOMES_KEY], args=[int(converted), at, lead_id]
+            )
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return bool(done)
+
+    async def columns(self) -> list[str]:
+        try:
+            return sorted(await self._client.smembers(COLUMNS_KEY))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def outcomes(self) -> AsyncIterator[dict[str, str]]:
+        start = 0
+        try:
+            while True:
+                ids = await self._client.zrange(OUTCOMES_KEY, start, start + EXPORT_BATCH - 1)
+                if not ids:
+                    return
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for lead_id in ids:
+                        pipe.hgetall(lead_key(lead_id))
+                    records = await pipe.execute()
+                for record in records:
+                    # A record scrubbed or expired since its outcome was indexed is skipped.
+                    if record and "converted" in record:
+                        yield record
+                start += EXPORT_BATCH
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class MemoryStore:
+    """Dev/demo only: the same semantics in process memory, lost on restart."""
+
+    kind = "memory"
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, str]] = {}
+        self.memory: dict[str, list[str]] = {}
+        self.outcome_order: dict[str, float] = {}
+        self.column_names: set[str] = set()
+
+    async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
+        for write in batch:
+            self.records.setdefault(lead_key(write.lead_id), {}).update(write.record)
+            self.column_names.update(write.columns)
+            if write.message:
+                self.memory.setdefault(write.memory, []).append(write.message)
+
+    async def lead_memory_key(self, lead_id: str) -> str | None:
+        record = self.records.get(lead_key(lead_id))
+        if record is None:
+            return None
+        return memory_key(record["tenant"], record["chat_id"])
+
+    async def append_message(self, memory: str, message: str) -> None:
+        self.memory.setdefault(memory, []).append(message)
+
+    async def record_outcome(self, lead_id: str, *, converted: bool, at: float) -> bool:
+        record = self.records.get(lead_key(lead_id))
+        if record is None:
+            return False
+        record["converted"] = str(int(converted))
+        self.outcome_order[lead_id] = at
+        return True
+
+    async def columns(self) -> list[str]:
+        return sorted(self.column_names)
+
+    async def outcomes(self) -> AsyncIterator[dict[str, str]]:
+        for lead_id in sorted(self.outcome_order, key=self.outcome_order.__getitem__):
+            record = self.records.get(lead_key(lead_id))
+            if record is not None:
+                yield dict(record)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
