@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.artifacts",
+    "tests.fixtures.scorer",
 ]

@@ -25,7 +25,7 @@ from leadops.contract.features import FeatureSpec
 from leadops.contract import artifact as contract_artifact
 from leadops.contract import drift as contract_drift
 from leadops.contract import featurize
-from leadops.scorer import trees
+from leadops.scorer import schemas, trees
 from leadops.scorer.drift import DriftWindow
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,30 @@ class ServingModel:
 
     def age_hours(self, *, now: float) -> float:
         return max(0.0, (now - self.version) / 3600.0)
+
+    def card(self, *, now: float, stale_hours: float) -> schemas.ModelCardResponse:
+        art = self.artifact
+        age = self.age_hours(now=now)
+        sig = art.signature
+        return schemas.ModelCardResponse(
+            version=self.version,
+            version_date=self.version_date,
+            created_at=art.created_at,
+            training_window=art.card.training_window,
+            training=art.training,
+            metrics=art.metrics,
+            card=art.card,
+            digest=art.digest,
+            digest_verified=True,  # load_artifact refuses a file whose digest does not match
+            signature=schemas.SignatureInfo(
+                status=self.signature,
+                algorithm=sig.algorithm if sig is not None else None,
+                key_id=sig.key_id if sig is not None else None,
+            ),
+            staleness=schemas.Staleness(
+                age_hours=round(age, 3), stale_after_hours=stale_hours, stale=age > stale_hours
+            ),
+        )
 
     def score_row(self, row: dict[str, str]) -> tuple[float, npt.NDArray[np.float32]]:
         """The lead's conversion probability and its feature vector."""

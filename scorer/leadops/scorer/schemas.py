@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from leadops.contract.artifact import Metrics as ArtifactMetrics
+from leadops.contract.artifact import TrainingInfo
+from leadops.contract.card import ModelCard
 
 from leadops.scorer.health import Health
 
@@ -82,22 +87,32 @@ class ReloadRejected(BaseModel):
     min_auc: float | None = None
 
 
-class ModelCard(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class SignatureInfo(BaseModel):
+    status: Literal["verified", "unsigned", "not_checked"]
+    algorithm: str | None = None
+    key_id: str | None = None
+
+
+class Staleness(BaseModel):
+    age_hours: float
+    stale_after_hours: float
+    stale: bool
+
+
+class ModelCardResponse(BaseModel):
+    """The artifact's card plus what the scorer knows: digest/signature checks and staleness."""
 
     version: int
     version_date: str
-    age_hours: float
-    stale: bool
-    training_window: dict[str, Any]
-    metrics: dict[str, Any]
-    features: list[dict[str, Any]]
-    intended_use: str | None
-    limitations: list[str]
-    fairness_notes: list[str]
+    created_at: datetime
+    training_window: str
+    training: TrainingInfo
+    metrics: ArtifactMetrics
+    card: ModelCard
     digest: str
     digest_verified: bool
-    signature: Literal["verified", "unsigned", "not_checked"]
+    signature: SignatureInfo
+    staleness: Staleness
 
 
 class Liveness(BaseModel):

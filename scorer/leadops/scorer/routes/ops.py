@@ -171,6 +171,10 @@ async def _csv_lines(state: ScorerState, header: list[str]) -> AsyncIterator[str
     yield buffer.getvalue()
 
 
-@router.get("/model-card", response_model=schemas.ModelCard)
-async def model_card(state: StateDep, model: ModelDep) -> schemas.ModelCard:
+@router.get(
+    "/model-card",
+    response_model=schemas.ModelCardResponse,
+    responses={503: {"model": schemas.ErrorBody, "description": "No model loaded"}},
+)
+async def model_card(state: StateDep, model: ModelDep) -> schemas.ModelCardResponse:
     return model.card(now=time.time(), stale_hours=state.settings.stale_hours)
