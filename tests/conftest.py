@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.redis_server",
+    "tests.fixtures.model_artifact",
     "tests.fixtures.artifacts",
     "tests.fixtures.scorer",
 ]
