@@ -32,15 +32,15 @@ from pathlib import Path
 import httpx
 import numpy as np
 import xgboost
+from tests.fixtures.artifacts import build_artifact
+from tests.fixtures.ports import free_port
+from tests.fixtures.redis_server import RedisServer
 
 from leadops import pii
 from leadops.contract import artifact, featurize
 from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
 from leadops.scorer import trees
-from tests.fixtures.artifacts import build_artifact
-from tests.fixtures.ports import free_port
-from tests.fixtures.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".cache" / "bench-scorer"
@@ -49,7 +49,7 @@ MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", f"xgboost=={xgboo
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench.scorer:begin -->", "<!-- bench.scorer:end -->"
 
-LEAD = {
+LEAD: dict[str, object] = {
     "name": "Test",
     "phone": "555 0100",
     "email": "ops@acme.io",
@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     print("model time (us):", {k: round(v, 1) for k, v in micro.items()})
 
     art = artifact.load_artifact(model_path)
-    vector = featurize.vector(art.features, lead_to_row(Lead.model_validate(LEAD), redact=pii.redact))
+    vector = featurize.vector(
+        art.features, lead_to_row(Lead.model_validate(LEAD), redact=pii.redact)
+    )
     v2_body = {
         "inputs": [
             {
@@ -227,28 +229,54 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     targets: dict[str, tuple[list[str], dict[str, str], str, str, dict[str, object]]] = {}
 
-    def add(name: str, argv_: list[str], env: dict[str, str], ready: str, path: str,
-            body: dict[str, object]) -> None:
+    def add(
+        name: str,
+        argv_: list[str],
+        *,
+        env: dict[str, str],
+        ready: str,
+        path: str,
+        body: dict[str, object],
+    ) -> None:
         targets[name] = (argv_, env, ready, path, body)
 
     bare_port, scorer_port, ml_port = free_port(), free_port(), free_port()
     add(
         "bare FastAPI (a)",
-        [py, "-m", "uvicorn", "bench.bare_app:app", "--port", str(bare_port),
-         "--no-access-log", "--log-level", "warning"],
-        base_env | {"PYTHONPATH": str(ROOT)},
-        "/health",
-        f"http://127.0.0.1:{bare_port}/v1/lead",
-        LEAD,
+        [
+            py,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(bare_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=base_env | {"PYTHONPATH": str(ROOT)},
+        ready="/health",
+        path=f"http://127.0.0.1:{bare_port}/v1/lead",
+        body=LEAD,
     )
     add(
         "leadops scorer + Redis",
-        [py, "-m", "leadops.cli", "serve", "--model", str(model_path),
-         "--port", str(scorer_port), "--log-level", "warning"],
-        base_env | {"LEADOPS_REDIS_URL": redis.url, "LEADOPS_API_KEYS": "bench-key-0123456789"},
-        "/health",
-        f"http://127.0.0.1:{scorer_port}/v1/lead",
-        LEAD,
+        [
+            py,
+            "-m",
+            "leadops.cli",
+            "serve",
+            "--model",
+            str(model_path),
+            "--port",
+            str(scorer_port),
+            "--log-level",
+            "warning",
+        ],
+        env=base_env | {"LEADOPS_REDIS_URL": redis.url, "LEADOPS_API_KEYS": "bench-key-0123456789"},
+        ready="/health",
+        path=f"http://127.0.0.1:{scorer_port}/v1/lead",
+        body=LEAD,
     )
     if not args.skip_mlserver:
         ml = ensure_mlserver()
@@ -257,10 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         add(
             "MLServer 1.7.1 xgboost (b)",
             [str(ml), "start", str(ml_dir)],
-            base_env,
-            "/v2/health/ready",
-            f"http://127.0.0.1:{ml_port}/v2/models/leads/infer",
-            v2_body,
+            env=base_env,
+            ready="/v2/health/ready",
+            path=f"http://127.0.0.1:{ml_port}/v2/models/leads/infer",
+            body=v2_body,
         )
 
     results: dict[str, list[Run]] = {name: [] for name in targets}
@@ -273,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
                     run = wrk(url, body, duration=args.duration, connections=args.connections)
                 run.target = name
                 results[name].append(run)
-                print(f"round {round_ + 1} {name}: {run.rps:.0f} req/s p50 {run.p50_ms:.2f} ms "
-                      f"p99 {run.p99_ms:.2f} ms errors {run.errors}")
+                print(
+                    f"round {round_ + 1} {name}: {run.rps:.0f} req/s p50 {run.p50_ms:.2f} ms "
+                    f"p99 {run.p99_ms:.2f} ms errors {run.errors}"
+                )
     finally:
         redis.stop()
 
@@ -287,7 +317,10 @@ def best_run(runs: list[Run]) -> Run:
 
 
 def report(
-    results: dict[str, list[Run]], micro: dict[str, float], *, args: argparse.Namespace,
+    results: dict[str, list[Run]],
+    micro: dict[str, float],
+    *,
+    args: argparse.Namespace,
     n_features: int,
 ) -> None:
     names = list(results)

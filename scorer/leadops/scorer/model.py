@@ -20,11 +20,11 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import xgboost
-from leadops.contract.features import FeatureSpec
 
 from leadops.contract import artifact as contract_artifact
 from leadops.contract import drift as contract_drift
 from leadops.contract import featurize
+from leadops.contract.features import FeatureSpec
 from leadops.scorer import schemas, trees
 from leadops.scorer.drift import DriftWindow
 

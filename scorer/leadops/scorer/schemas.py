@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from leadops.contract.artifact import Metrics as ArtifactMetrics
 from leadops.contract.artifact import TrainingInfo
 from leadops.contract.card import ModelCard
-
 from leadops.scorer.health import Health
 
 # Lead ids are server-made (32 hex digits); anything else is refused before touching Redis.

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.typing import EncodableT, FieldT
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ class LeadWrite:
     message: str | None
 
 
+def _text(value: object) -> str:
+    # The client decodes responses; this narrows redis-py's bytes|str typing.
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def lead_key(lead_id: str) -> str:
     return f"lead:{lead_id}"
 
@@ -52,7 +58,7 @@ def memory_key(tenant: str, chat_id: str) -> str:
 
 
 class LeadStore(Protocol):
-    kind: str
+    kind: Literal["redis", "memory"]
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
         """Store lead records, their columns and first messages (one round trip)."""
@@ -89,7 +95,7 @@ return 1
 class RedisStore:
     """The production store (redis-py's asyncio client, one connection pool)."""
 
-    kind = "redis"
+    kind: Literal["redis", "memory"] = "redis"
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self._client: aioredis.Redis = aioredis.Redis.from_url(
@@ -106,7 +112,8 @@ class RedisStore:
         try:
             async with self._client.pipeline(transaction=False) as pipe:
                 for write in batch:
-                    pipe.hset(lead_key(write.lead_id), mapping=write.record)
+                    mapping: dict[FieldT, EncodableT] = dict(write.record.items())
+                    pipe.hset(lead_key(write.lead_id), mapping=mapping)
                     if write.message:
                         pipe.rpush(write.memory, write.message)
                 if columns:
@@ -122,7 +129,7 @@ class RedisStore:
             raise StoreUnavailable(type(exc).__name__) from exc
         if tenant is None or chat_id is None:
             return None
-        return memory_key(tenant, chat_id)
+        return memory_key(_text(tenant), _text(chat_id))
 
     async def append_message(self, memory: str, message: str) -> None:
         try:
@@ -141,7 +148,7 @@ class RedisStore:
 
     async def columns(self) -> list[str]:
         try:
-            return sorted(await self._client.smembers(COLUMNS_KEY))
+            return sorted(_text(c) for c in await self._client.smembers(COLUMNS_KEY))
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -154,7 +161,7 @@ class RedisStore:
                     return
                 async with self._client.pipeline(transaction=False) as pipe:
                     for lead_id in ids:
-                        pipe.hgetall(lead_key(lead_id))
+                        pipe.hgetall(lead_key(_text(lead_id)))
                     records = await pipe.execute()
                 for record in records:
                     # A record scrubbed or expired since its outcome was indexed is skipped.
@@ -177,7 +184,7 @@ class RedisStore:
 class MemoryStore:
     """Dev/demo only: the same semantics in process memory, lost on restart."""
 
-    kind = "memory"
+    kind: Literal["redis", "memory"] = "memory"
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, str]] = {}

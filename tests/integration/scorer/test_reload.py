@@ -12,6 +12,7 @@ import pytest
 
 from leadops.contract import artifact
 from tests.fixtures.artifacts import Built, build_artifact
+from tests.fixtures.metrics import metric_value
 from tests.fixtures.scorer import StartScorer
 
 HMAC_SECRET = "verify-secret-0123456789abcdef"
@@ -55,7 +56,7 @@ def _multiclass_objective(source: Path, target: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("make_bad", "reason", "error"),
+    "case",
     [
         (_tampered, "DigestMismatch", "Model digest does not match its contents"),
         (_corrupt, "CorruptArtifact", "Model file is corrupt"),
@@ -67,10 +68,9 @@ def test_bad_files_are_refused_and_the_old_model_keeps_serving(
     start_scorer: StartScorer,
     good_model: Built,
     tmp_path: Path,
-    make_bad: Callable[[Path, Path], Path],
-    reason: str,
-    error: str,
+    case: tuple[Callable[[Path, Path], Path], str, str],
 ) -> None:
+    make_bad, reason, error = case
     serving = tmp_path / "model.json"
     shutil.copy(good_model.path, serving)
     server = start_scorer(model=serving)
@@ -80,7 +80,8 @@ def test_bad_files_are_refused_and_the_old_model_keeps_serving(
         refused = http.post("/ops/reload-model")
         assert refused.status_code == 422
         body = refused.json()
-        assert body["ok"] is False and body["rejected"] is True
+        assert body["ok"] is False
+        assert body["rejected"] is True
         assert body["reason"] == reason
         assert body["error"].startswith(error)
         after = http.post("/v1/lead", json={"details": "price please"}).json()
@@ -88,11 +89,14 @@ def test_bad_files_are_refused_and_the_old_model_keeps_serving(
         metrics = http.get("/metrics").text
     assert after["model_version"] == good_model.version
     assert after["score"] == before["score"]
-    assert status["version"] == good_model.version and status["health"] == "ok"
+    assert status["version"] == good_model.version
+    assert status["health"] == "ok"
     assert f'leadops_model_reloads_total{{reason="{reason}",result="rejected"}} 1.0' in metrics
 
 
-def test_missing_file_is_refused(start_scorer: StartScorer, good_model: Built, tmp_path: Path) -> None:
+def test_missing_file_is_refused(
+    start_scorer: StartScorer, good_model: Built, tmp_path: Path
+) -> None:
     serving = tmp_path / "model.json"
     shutil.copy(good_model.path, serving)
     server = start_scorer(model=serving)
@@ -128,7 +132,8 @@ def test_auc_gate_answers_the_seed_body(
         accepted = http.post("/ops/reload-model", params={"min_auc": 0.55})
         assert accepted.status_code == 200, accepted.text
         status = http.get("/ops/model-status").json()
-    assert status["auc"] == 0.68 and status["health"] == "ok"
+    assert status["auc"] == 0.68
+    assert status["health"] == "ok"
 
 
 def test_success_swaps_and_reports_previous_version(
@@ -151,7 +156,7 @@ def test_success_swaps_and_reports_previous_version(
         shutil.copy(good_model.path, serving)
         assert http.post("/ops/reload-model").json()["version"] == good_model.version
         metrics = http.get("/metrics").text
-    assert f"lead_model_version {float(good_model.version)}" in metrics
+    assert metric_value(metrics, "lead_model_version") == good_model.version
 
 
 def test_signatures_are_checked_when_a_verify_key_is_configured(
@@ -169,9 +174,11 @@ def test_signatures_are_checked_when_a_verify_key_is_configured(
         other_key = artifact.SigningKey.from_bytes(b"someone-elses-secret-key")
         artifact.write_artifact(artifact.seal(art, key=other_key), signed)
         wrong = http.post("/ops/reload-model")
-        assert wrong.status_code == 422 and wrong.json()["reason"] == "SignatureInvalid"
+        assert wrong.status_code == 422
+        assert wrong.json()["reason"] == "SignatureInvalid"
         artifact.write_artifact(artifact.seal(art), signed)
         unsigned = http.post("/ops/reload-model")
-        assert unsigned.status_code == 422 and unsigned.json()["reason"] == "SignatureMissing"
+        assert unsigned.status_code == 422
+        assert unsigned.json()["reason"] == "SignatureMissing"
         assert http.get("/ops/model-status").json()["loaded"] is True
     assert HMAC_SECRET not in server.log()

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the live scorer from its own OpenAPI schema: no input may cause a 5xx."""
+"""Fuzzing the live scorer from its own OpenAPI schema: no input may cause a 5xx."""
 
 from __future__ import annotations
 

@@ -126,7 +126,8 @@ def test_openapi_docs_are_off_unless_enabled(start_scorer: StartScorer, good_mod
     with_docs = start_scorer(model=good_model.path, docs="true")
     with with_docs.client() as http:
         schema = http.get("/openapi.json").json()
-    assert "/v1/lead" in schema["paths"] and "/ops/reload-model" in schema["paths"]
+    assert "/v1/lead" in schema["paths"]
+    assert "/ops/reload-model" in schema["paths"]
 
 
 def test_health_and_metrics_need_no_key(start_scorer: StartScorer, good_model: Built) -> None:
