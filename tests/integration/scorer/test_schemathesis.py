@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.artifacts import Built
+from tests.fixtures.metrics import metric_value
 from tests.fixtures.scorer import API_KEY, StartScorer
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -50,4 +51,16 @@ def test_schemathesis_finds_no_server_error(
         check=False,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    assert "/v1/lead" in done.stdout  # the run really covered the scoring route
+    assert "No issues found" in done.stdout
+    # The run really reached the routes, with valid and invalid inputs.
+    with server.client() as http:
+        metrics = http.get("/metrics").text
+    for route, status in [("/v1/lead", "200"), ("/v1/lead", "422"), ("/v1/outcome", "404")]:
+        labels = {"route": route, "method": "POST", "status": status}
+        assert metric_value(metrics, "leadops_http_requests_total", labels) > 0, (route, status)
+    server_errors = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("leadops_http_requests_total") and 'status="5' in line
+    ]
+    assert server_errors == []
