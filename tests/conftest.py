@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.model_artifact",
+    "tests.fixtures.shared_data",
     "tests.fixtures.artifacts",
     "tests.fixtures.scorer",
 ]

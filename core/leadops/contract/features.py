@@ -112,8 +112,8 @@ TEXT_DERIVED: Final = (
 )
 
 _TOKEN = re.compile(r"[a-z][a-z']+")
-# Redacted contact data (`[REDACTED]`, `[EMAIL]`, `[PHONE]`): the text gave a way to reach them.
-_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
+# Redacted contact data (`[REDACTED]`, `[REDACTED:EMAIL]`): the text gave a way to reach them.
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*(?::[A-Z_]+)?\]")
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 )
