@@ -48,13 +48,15 @@ class TreeEnsemble:
     threshold2: F32
     children2: npt.NDArray[np.intp]
     leaf_value: npt.NDArray[np.float64]
+    # What a NaN becomes in each half of the doubled input: -inf (left half), +inf (right).
+    missing_fill: F32
 
     def margin(self, x: F32) -> float:
         """Raw margin (log-odds) for one feature vector of length n_features."""
         x32 = np.asarray(x, dtype=np.float32)
-        nan = np.isnan(x32)
+        xe = np.concatenate((x32, x32))
         # Left half: NaN -> -inf (always `< threshold`, goes left); right half: NaN -> +inf.
-        xe = np.concatenate((np.where(nan, -np.inf, x32), np.where(nan, np.inf, x32)))
+        np.copyto(xe, self.missing_fill, where=np.isnan(xe))
         state = self.roots
         feature2, threshold2, children2 = self.feature2, self.threshold2, self.children2
         for _ in range(self.depth):
@@ -147,6 +149,7 @@ def compile_model(model: Mapping[str, Any]) -> TreeEnsemble:
         threshold2=doubled(thresholds, np.float32),
         children2=children_pairs.reshape(-1),
         leaf_value=np.asarray(leaves, dtype=np.float64),
+        missing_fill=np.repeat(np.array([-np.inf, np.inf], dtype=np.float32), n_features),
     )
 
 
