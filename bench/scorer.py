@@ -163,7 +163,14 @@ def write_mlserver_model(model_path: Path, where: Path, port: int) -> None:
     art = artifact.load_artifact(model_path)
     model_dir = where / "leads"
     model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / "model.json").write_text(json.dumps(art.model))
+    raw = where / "booster.json"
+    raw.write_text(json.dumps(art.model))
+    # mlserver-xgboost loads a plain Booster file as XGBRegressor (no predict_proba); saving it
+    # through XGBClassifier (in MLServer's own venv, which has scikit-learn) marks it a classifier.
+    python = str(MLSERVER_VENV / "bin" / "python")
+    convert = "import sys, xgboost; c = xgboost.XGBClassifier(); c.load_model(sys.argv[1]); "
+    convert += "c.save_model(sys.argv[2])"
+    subprocess.run([python, "-c", convert, str(raw), str(model_dir / "model.json")], check=True)
     (model_dir / "model-settings.json").write_text(
         json.dumps(
             {

@@ -20,6 +20,9 @@ from leadops.scorer.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# Health moves with AUC (per model), drift (per window) and age (hours): one second is fresh.
+HEALTH_CACHE_SECONDS = 1.0
+
 
 @dataclass
 class ScorerState:
@@ -34,6 +37,9 @@ class ScorerState:
     # Set by an unexpected exception while loading or scoring; cleared by a good load.
     error: bool = False
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _health_cache: tuple[float, ServingModel | None, bool, health.Health] | None = field(
+        default=None, repr=False
+    )
 
     def serve(self, model: ServingModel) -> ServingModel | None:
         """Swap in a fully built model; return the one it replaces."""
@@ -49,7 +55,22 @@ class ScorerState:
         return previous
 
     def health_now(self, *, now: float | None = None) -> health.Health:
-        model = self.model
+        """Health now; the scoring path (no `now`) reuses a value up to HEALTH_CACHE_SECONDS old."""
+        model, error = self.model, self.error
+        if now is None:
+            cached = self._health_cache
+            if (
+                cached is not None
+                and cached[0] > time.monotonic()
+                and cached[1] is model
+                and cached[2] == error
+            ):
+                return cached[3]
+        value = self._decide_health(model, now=now)
+        self._health_cache = (time.monotonic() + HEALTH_CACHE_SECONDS, model, error, value)
+        return value
+
+    def _decide_health(self, model: ServingModel | None, *, now: float | None) -> health.Health:
         if model is None:
             return health.decide(health.Observed(loaded=False), self.thresholds)
         at = time.time() if now is None else now

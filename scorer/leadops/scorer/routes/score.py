@@ -7,13 +7,13 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
-from leadops.contract.lead import Lead
-from leadops.contract.rows import lead_to_row
+from fastapi import APIRouter, HTTPException, Path, Request, status
 
 from leadops import pii
+from leadops.contract.lead import Lead
+from leadops.contract.rows import lead_to_row
 from leadops.scorer import schemas, store
-from leadops.scorer.deps import ModelDep, StateDep
+from leadops.scorer.deps import ModelDep, StateDep, get_state
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,8 @@ UNKNOWN_LEAD = "unknown lead_id"
 
 
 @router.post("/lead", response_model=schemas.ScoreResponse)
-async def score_lead(lead: Lead, state: StateDep, model: ModelDep) -> schemas.ScoreResponse:
+async def score_lead(lead: Lead, request: Request, model: ModelDep) -> schemas.ScoreResponse:
+    state = get_state(request)  # no dependency: this is the hot path
     started = time.perf_counter()
     try:
         row = lead_to_row(lead, redact=pii.redact)
