@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from leadops import cli
 
-def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "leadops.cli", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -28,19 +24,30 @@ def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
             "model file /nonexistent/model.json does not exist",
         ),
         (["--port", "70000"], "--port 70000 is not a TCP port"),
-        (["--port", "eighty"], "invalid int value"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
-    done = _serve(*args)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert message in lines[0]
+def test_bad_values_exit_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["serve", *args]) == 2
+    assert message in _one_line(capsys.readouterr().err)
 
 
-def test_bad_setting_from_env_names_the_setting(tmp_path: Path) -> None:
-    done = _serve(env={"LEADOPS_MAX_BODY_BYTES": "-1", "PATH": "/usr/bin"})
+def test_bad_setting_from_env_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADOPS_MAX_BODY_BYTES", "-1")
+    assert cli.main(["serve"]) == 2
+    assert "max_body_bytes" in _one_line(capsys.readouterr().err)
+
+
+def test_the_real_command_rejects_a_non_numeric_port() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "leadops.cli", "serve", "--port", "eighty"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 2
-    assert "max_body_bytes" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert "invalid int value" in _one_line(done.stderr)
