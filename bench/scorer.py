@@ -292,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         add(
             "MLServer 1.7.1 xgboost (b)",
             [str(ml), "start", str(ml_dir)],
-            env=base_env,
+            # One OpenMP thread that sleeps when idle: on 2 shared cores, spinning xgboost
+            # threads only fight the HTTP server (the same setting the trainer uses).
+            env=base_env | {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
             ready="/v2/health/ready",
             path=f"http://127.0.0.1:{ml_port}/v2/models/leads/infer",
             body=v2_body,

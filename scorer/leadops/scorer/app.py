@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -94,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 logger.warning("No API key configured: /ops/* answers 503 until one is")
         _load_at_start(state)
         app.state.scorer = state
+        # Everything allocated so far (modules, the model) lives as long as the process: keep
+        # it out of the cyclic GC's full collections, which otherwise rescan it under load.
+        gc.freeze()
         record_writer.start()
         try:
             yield

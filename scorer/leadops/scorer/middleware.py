@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +24,9 @@ class RequestGuard:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = m
+        # Labelled children cached by (route, method, status): labels() is a lock and a dict build.
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._timers: dict[str, Histogram] = {}
         self._too_large = json.dumps(
             {"detail": f"request body larger than {max_body_bytes} bytes"}
         ).encode()
@@ -60,14 +64,23 @@ class RequestGuard:
 
             await self.app(scope, receive_limited, send_counting)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", UNMATCHED)
-            self.metrics.requests.labels(
-                route=template, method=scope["method"], status=str(status_code)
-            ).inc()
-            self.metrics.request_seconds.labels(route=template).observe(
-                time.perf_counter() - started
-            )
+            template = getattr(scope.get("route"), "path", UNMATCHED)
+            self._counter(template, scope["method"], status_code).inc()
+            self._timer(template).observe(time.perf_counter() - started)
+
+    def _counter(self, route: str, method: str, status: int) -> Counter:
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self.metrics.requests.labels(route=route, method=method, status=str(status))
+            self._counters[key] = counter
+        return counter
+
+    def _timer(self, route: str) -> Histogram:
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = self.metrics.request_seconds.labels(route=route)
+        return timer
 
     async def _reject(self, send: Send) -> None:
         await send(
