@@ -2,8 +2,9 @@
 
 Steps: label parsed (yes/no, true/false, 1/0) -> data-quality gate (the seed's checklist) ->
 hold-out (time-aware when a timestamp column exists, else stratified) -> feature spec fitted on
-the training part only -> xgboost (hist, early stopping on a slice of the training part, then
-refit on the whole training part) -> hold-out metrics, feature stats, card.
+the training part only -> xgboost (hist, early stopping on a 15 % slice of the training part,
+then, up to REFIT_MAX_ROWS, refit on the whole training part for the best number of rounds)
+-> hold-out metrics with a bootstrap interval, feature stats, card.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ logger = logging.getLogger(__name__)
 POSITIVE: Final = frozenset({"1", "1.0", "yes", "y", "true", "t"})
 NEGATIVE: Final = frozenset({"0", "0.0", "no", "n", "false", "f"})
 MAX_CLASS_SHARE: Final = 0.90  # the seed: "class imbalance >90%"
+# Refitting on the validation slice too helps small data; past this many rows the extra 15 %
+# barely moves AUC and the second fit would double training time.
+REFIT_MAX_ROWS: Final = 50_000
 
 
 class DataQualityError(UsageError):
@@ -364,10 +368,15 @@ def _fit(
         verbose_eval=False,
     )
     rounds = int(probe.best_iteration) + 1
-    booster = xgb.train(
-        params, xgb.DMatrix(x, label=y, nthread=options.threads), num_boost_round=rounds
-    )
-    return booster, {**params, "num_boost_round": rounds, "max_rounds": options.trees}
+    refit = len(y) <= REFIT_MAX_ROWS
+    if refit:
+        booster = xgb.train(
+            params, xgb.DMatrix(x, label=y, nthread=options.threads), num_boost_round=rounds
+        )
+    else:
+        booster = probe[:rounds]  # the trees up to the best validation round
+    info = {"num_boost_round": rounds, "max_rounds": options.trees, "refit_on_all": refit}
+    return booster, {**params, **info}
 
 
 def spec_summary(spec: FeatureSpec) -> dict[str, Any]:
