@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 OUTCOMES_KEY = "leadops:outcomes"
 COLUMNS_KEY = "leadops:columns"
 # Fields the scorer adds to a lead record; not part of the training row.
-RECORD_META = frozenset({"score", "model_version", "tenant", "chat_id", "received_at", "converted"})
+RECORD_META = frozenset({"score", "model_version", "chat_id", "converted", "lead_id"})
 EXPORT_BATCH = 200
 
 
@@ -183,10 +183,10 @@ class RedisStore:
                     for lead_id in ids:
                         pipe.hgetall(lead_key(_text(lead_id)))
                     records = await pipe.execute()
-                for record in records:
+                for lead_id, record in zip(ids, records, strict=True):
                     # A record scrubbed or expired since its outcome was indexed is skipped.
                     if record and "converted" in record:
-                        yield record
+                        yield {"lead_id": _text(lead_id)} | record
                 start += EXPORT_BATCH
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
@@ -243,7 +243,7 @@ class MemoryStore:
         for lead_id in sorted(self.outcome_order, key=self.outcome_order.__getitem__):
             record = self.records.get(lead_key(lead_id))
             if record is not None:
-                yield dict(record)
+                yield {"lead_id": lead_id} | record
 
     async def ping(self) -> bool:
         return True

@@ -17,6 +17,9 @@ from leadops.scorer import metrics, store
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+# After the first record of a batch arrives, wait this long for more: a Redis round trip costs
+# far more Python time than a lead, so batches of one would cap scoring throughput.
+LINGER_SECONDS = 0.005
 
 
 class RecordWriter:
@@ -61,6 +64,8 @@ class RecordWriter:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self._queue.qsize() < MAX_BATCH - 1:
+                await asyncio.sleep(LINGER_SECONDS)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

@@ -96,9 +96,11 @@ def test_score_store_outcome_export_round_trip(
         assert export.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(export.text)))
     header, data = rows[0], rows[1:]
+    assert header[0] == "lead_id"
     assert header[-1] == "converted"
+    assert {row[0] for row in data} == {lead_id, third.json()["lead_id"]}
     assert {"received_at", "tenant", "source", "details", "visits", "plan"} <= set(header)
-    assert not {"score", "model_version", "chat_id", "lead_id"} & set(header)
+    assert not {"score", "model_version", "chat_id"} & set(header)
     assert sorted(row[-1] for row in data) == ["0", "1"]
     # The guide's `awk -F',' '{print $NF}'`: the last comma-field of each line is the label.
     assert sorted(line.split(",")[-1] for line in export.text.splitlines()[1:]) == ["0", "1"]

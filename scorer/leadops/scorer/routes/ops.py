@@ -21,6 +21,8 @@ from leadops.scorer.state import ScorerState
 
 logger = logging.getLogger(__name__)
 
+LEAD_ID = "lead_id"
+
 router = APIRouter(prefix="/ops", tags=["ops"], dependencies=[Depends(require_api_key)])
 
 
@@ -147,7 +149,8 @@ async def export_outcomes(state: StateDep) -> StreamingResponse:
             iter(()), status_code=status.HTTP_503_SERVICE_UNAVAILABLE, media_type="text/csv"
         )
     attributes = sorted(set(columns) - set(BASE_COLUMNS) - store.RECORD_META)
-    header = [*BASE_COLUMNS, *attributes, LABEL_COLUMN]
+    # lead_id first, label last: the same shape as `leadops synth` writes and training reads.
+    header = [LEAD_ID, *BASE_COLUMNS, *attributes, LABEL_COLUMN]
     return StreamingResponse(
         _csv_lines(state, header),
         media_type="text/csv",
