@@ -334,7 +334,7 @@ def step_score() -> None:
         "--output",
         str(OUT / "live.jsonl"),
     )
-    say("Score 2,000 new leads over HTTP, then record each one's outcome (POST /v1/outcome)")
+    say("Score 1,200 new leads over HTTP, then record each one's outcome (POST /v1/outcome)")
     lines = (OUT / "live.jsonl").read_text().splitlines()
     started = time.monotonic()
     scored: list[tuple[str, int, float]] = []
