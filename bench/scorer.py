@@ -59,7 +59,9 @@ per-column names on every call), the tree evaluator (~8 %), FastAPI dependency s
 the Redis write-behind (~4 %) and `lead_to_row` with PII redaction (~2 %). The machine is 2 cores
 shared with other jobs (load average 5-10 during runs), so absolute figures move 2-3x between
 rounds; the same-round ratios are the comparison. The largest remaining lever is caching the
-feature names/widths in the contract's FeatureSpec (foundation code, not changed here)."""
+feature names/widths in the contract's FeatureSpec (foundation code, not changed here).
+"Server CPU us/request" is the server process's user+system CPU during the measured run divided
+by the requests served: the cost per request with the other jobs' load taken out."""
 
 LEAD: dict[str, object] = {
     "name": "Test",
@@ -78,6 +80,8 @@ class Run:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_us_per_request: float = 0.0
 
 
 def _ms(value: str) -> float:
@@ -107,11 +111,18 @@ def wrk(url: str, body: dict[str, object], *, duration: int, connections: int) -
     socket_errors = re.search(r"Socket errors: (.*)", out)
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Run(target=url, rps=rps, p50_ms=p50, p99_ms=p99, errors=errors)
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Run(target=url, rps=rps, p50_ms=p50, p99_ms=p99, errors=errors, requests=done)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc), load-independent per request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
-def serving(argv: list[str], *, port: int, env: dict[str, str], ready: str) -> Iterator[str]:
+def serving(argv: list[str], *, port: int, env: dict[str, str], ready: str) -> Iterator[int]:
     log = (WORK / f"server-{port}.log").open("wb")
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -128,7 +139,7 @@ def serving(argv: list[str], *, port: int, env: dict[str, str], ready: str) -> I
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{argv[:3]} not ready; see {log.name}")
             time.sleep(0.1)
-        yield base
+        yield process.pid
     finally:
         process.terminate()
         try:
@@ -248,6 +259,31 @@ def write_mlserver_model(model_path: Path, where: Path, port: int) -> None:
     )
 
 
+Target = tuple[list[str], dict[str, str], str, str, dict[str, object]]
+
+
+def run_rounds(targets: dict[str, Target], *, args: argparse.Namespace) -> dict[str, list[Run]]:
+    """Each round starts each target fresh, warms it up, then loads it with wrk."""
+    results: dict[str, list[Run]] = {name: [] for name in targets}
+    for round_ in range(args.rounds):
+        for name, (argv_, env, ready, url, body) in targets.items():
+            port = int(url.split(":")[2].split("/")[0])
+            with serving(argv_, port=port, env=env, ready=ready) as pid:
+                wrk(url, body, duration=2, connections=args.connections)  # warm-up
+                cpu_before = cpu_seconds(pid)
+                run = wrk(url, body, duration=args.duration, connections=args.connections)
+                used = cpu_seconds(pid) - cpu_before
+            run.cpu_us_per_request = used * 1e6 / max(run.requests, 1)
+            run.target = name
+            results[name].append(run)
+            print(
+                f"round {round_ + 1} {name}: {run.rps:.0f} req/s p50 {run.p50_ms:.2f} ms "
+                f"p99 {run.p99_ms:.2f} ms errors {run.errors} "
+                f"cpu {run.cpu_us_per_request:.0f} us/request"
+            )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scorer", description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -290,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     print("redis write, cpu us per lead:", {k: round(v, 1) for k, v in redis_cost.items()})
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADOPS_")}
     py = sys.executable
-    targets: dict[str, tuple[list[str], dict[str, str], str, str, dict[str, object]]] = {}
+    targets: dict[str, Target] = {}
 
     def add(
         name: str,
@@ -357,20 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             body=v2_body,
         )
 
-    results: dict[str, list[Run]] = {name: [] for name in targets}
     try:
-        for round_ in range(args.rounds):
-            for name, (argv_, env, ready, url, body) in targets.items():
-                port = int(url.split(":")[2].split("/")[0])
-                with serving(argv_, port=port, env=env, ready=ready):
-                    wrk(url, body, duration=2, connections=args.connections)  # warm-up
-                    run = wrk(url, body, duration=args.duration, connections=args.connections)
-                run.target = name
-                results[name].append(run)
-                print(
-                    f"round {round_ + 1} {name}: {run.rps:.0f} req/s p50 {run.p50_ms:.2f} ms "
-                    f"p99 {run.p99_ms:.2f} ms errors {run.errors}"
-                )
+        results = run_rounds(targets, args=args)
     finally:
         redis_server.stop()
 
@@ -408,15 +432,16 @@ def report(
         "best round per target shown (median of rounds in brackets).".format(args.connections),
         "- The scorer runs as in production: real Redis (write-behind), metrics, drift window.",
         "",
-        "| target | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|",
+        "| target | req/s | p50 ms | p99 ms | errors | server CPU us/request |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
         b = best_run(runs)
         med = statistics.median(r.rps for r in runs)
         lines.append(
             f"| {name} | {b.rps:.0f} ({med:.0f}) | {b.p50_ms:.2f} | {b.p99_ms:.2f} | "
-            f"{sum(r.errors for r in runs)} |"
+            f"{sum(r.errors for r in runs)} | "
+            f"{statistics.median(r.cpu_us_per_request for r in runs):.0f} |"
         )
     # Load from other jobs swings 2-3x between rounds: pair each round's runs, which ran
     # back to back, and judge the goals on the median of those same-round ratios.
