@@ -118,37 +118,41 @@ def compile_model(model: Mapping[str, Any]) -> TreeEnsemble:
     children: list[int] = []
     leaves: list[float] = []
     roots: list[int] = []
-    depth = 0
+    depths: list[int] = []
     for tree in trees:
         offset = len(leaves)
         roots.append(offset)
-        depth = max(
-            depth,
-            _add_tree(
-                tree,
-                offset=offset,
-                n_features=n_features,
-                features=features,
-                thresholds=thresholds,
-                children=children,
-                leaves=leaves,
-            ),
+        _add_tree(
+            tree,
+            offset=offset,
+            n_features=n_features,
+            features=features,
+            thresholds=thresholds,
+            children=children,
+            leaves=leaves,
+            depths=depths,
         )
+    # Renumber level by level (all trees' roots, then all depth-1 nodes, ...): each step of
+    # the walk then reads one compact, ascending stretch of memory instead of the whole
+    # ensemble, which matters when the arrays are cold in cache between requests.
+    order = np.argsort(np.asarray(depths), kind="stable")
+    new_id = np.empty_like(order)
+    new_id[order] = np.arange(len(order))
+    pairs = new_id[np.asarray(children, dtype=np.intp).reshape(-1, 2)][order]
 
     def doubled(values: list[Any], dtype: Any) -> Any:
-        return np.repeat(np.asarray(values, dtype=dtype), 2)
+        return np.repeat(np.asarray(values, dtype=dtype)[order], 2)
 
-    children_pairs = np.asarray(children, dtype=np.intp).reshape(-1, 2) * 2
     return TreeEnsemble(
         n_features=n_features,
         n_trees=len(trees),
-        depth=depth,
+        depth=max(depths),
         base_margin=_logit(_base_score(learner)),
-        roots=np.asarray(roots, dtype=np.intp) * 2,
+        roots=new_id[np.asarray(roots, dtype=np.intp)] * 2,
         feature2=doubled(features, np.intp),
         threshold2=doubled(thresholds, np.float32),
-        children2=children_pairs.reshape(-1),
-        leaf_value=np.asarray(leaves, dtype=np.float64),
+        children2=(pairs * 2).reshape(-1),
+        leaf_value=np.asarray(leaves, dtype=np.float64)[order],
         missing_fill=np.repeat(np.array([-np.inf, np.inf], dtype=np.float32), n_features),
     )
 
@@ -162,8 +166,9 @@ def _add_tree(
     thresholds: list[float],
     children: list[int],
     leaves: list[float],
-) -> int:
-    """Append one tree's nodes to the flat lists; return its depth (edges root to deepest leaf)."""
+    depths: list[int],
+) -> None:
+    """Append one tree's nodes to the flat lists, with each node's depth (root = 0)."""
     left = tree["left_children"]
     right = tree["right_children"]
     split_index = tree["split_indices"]
@@ -190,7 +195,7 @@ def _add_tree(
         children += [offset + int(left[node]), offset + int(right[node])]
         leaves.append(0.0)
         node_depth[left[node]] = node_depth[right[node]] = node_depth[node] + 1
-    return max(node_depth)
+    depths += node_depth
 
 
 def probe_matrix(ensemble: TreeEnsemble, *, rows: int, seed: int = 0) -> npt.NDArray[np.float32]:
