@@ -107,12 +107,13 @@ def scorer_url(owner: Owner) -> str:
     return f"http://{names(owner.name)['scorer']}.{owner.namespace}.svc:{SCORER_PORT}"
 
 
-_SECURITY = {
-    "runAsNonRoot": True,
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-}
+def _security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def service_account(owner: Owner) -> dict[str, Any]:
@@ -184,7 +185,7 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         "command": ["/bin/sh", "-c", f"{shlex.join(train)} && {shlex.join(publish)}"],
         "env": env,
         "resources": _resources(lm.training.resources),
-        "securityContext": _SECURITY,
+        "securityContext": _security(),
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
     return {
@@ -223,7 +224,7 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         "args": args,
         "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref)],
         "resources": _resources(lm.pii_backfill.resources),
-        "securityContext": _SECURITY,
+        "securityContext": _security(),
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
     return {
@@ -288,7 +289,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
                 "image": lm.scorer.image,
                 "command": ["python", "-c", _UNPACK],
                 "args": [f"{REGISTRY_DIR}/{registry.DATA_KEY}", f"{MODEL_DIR}/model.json"],
-                "securityContext": _SECURITY,
+                "securityContext": _security(),
                 "volumeMounts": [
                     {"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True},
                     {"name": "model", "mountPath": MODEL_DIR},
@@ -309,7 +310,10 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
         mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
     if lm.gates.signature is spec.SignaturePolicy.REQUIRED:
         env.append({"name": "LEADOPS_REQUIRE_SIGNATURE", "value": "true"})
-    probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
+
+    def probe() -> dict[str, Any]:
+        return {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
+
     container = {
         "name": "scorer",
         "image": lm.scorer.image,
@@ -318,9 +322,9 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
         "ports": [{"name": "http", "containerPort": SCORER_PORT, "protocol": "TCP"}],
         "env": env,
         "resources": _resources(lm.scorer.resources),
-        "securityContext": _SECURITY,
-        "readinessProbe": {**probe, "failureThreshold": 2},
-        "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 10},
+        "securityContext": _security(),
+        "readinessProbe": {**probe(), "failureThreshold": 2},
+        "livenessProbe": {**probe(), "failureThreshold": 6, "initialDelaySeconds": 10},
         "volumeMounts": mounts,
     }
     meta = _metadata(owner, names(owner.name)["scorer"], "scorer")

@@ -164,7 +164,8 @@ def _choose_target(lm: LeadModelSpec, obs: Observed, now: datetime) -> _Target: 
                 ),
             )
         return _Target(pin)
-    if lm.promotion is Promotion.MANUAL:
+    # A rollout in flight finishes (or fails) before the next candidate is considered.
+    if lm.promotion is Promotion.MANUAL or obs.deployment.in_progress:
         return _Target(current)
     passing = [
         e.version for e in obs.registry if not e.rolled_back and verdict_of(e, lm, obs, now).passed
