@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.model_artifact",
+    "tests.fixtures.k8s_cluster",
 ]
