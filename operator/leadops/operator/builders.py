@@ -272,7 +272,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}]
     init: list[dict[str, Any]] = []
-    annotations: dict[str, str] = {}
+    annotations: dict[str, str] = dict(lm.scorer.pod_annotations)
     if rollout.version is not None:
         pod_labels[registry.LABEL_VERSION] = str(rollout.version)
         annotations[ANN_VERSION] = str(rollout.version)

@@ -8,51 +8,54 @@ reports it like any other failed gate.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from leadops.operator import reasons
+from leadops.contract import artifact as contract
 from leadops.operator.gates import ArtifactFacts
 
 logger = logging.getLogger(__name__)
 
 
-def facts_from_bytes(data: bytes, *, version: int, keys: Any = None) -> ArtifactFacts:
-    from leadops.contract import artifact as contract  # type: ignore[attr-defined,unused-ignore]  # noqa: PLC0415
+def feature_spec_problem(art: contract.Artifact) -> str | None:
+    """Can the scorer feed this model? Names the first mismatch, or None."""
+    spec = art.features
+    names = spec.feature_names
+    if not names:
+        return "feature spec has no features"
+    if len(set(names)) != len(names):
+        return "feature spec has duplicate feature names"
+    if art.training.label in spec.input_columns:
+        return f"label column {art.training.label!r} is also a model input"
+    learner: Any = art.model.get("learner", {})
+    declared = (learner.get("learner_model_param") or {}).get("num_feature")
+    if declared is not None and int(declared) != len(names):
+        return f"model expects {declared} features, feature spec yields {len(names)}"
+    return None
 
+
+def facts_from_bytes(
+    data: bytes, *, version: int, keys: contract.VerifyKeys | None = None
+) -> ArtifactFacts:
+    # Digest always; the signature when there is one and a key to check it with (the
+    # Required policy is the gates' business, so an unsigned artifact still loads here).
     try:
-        art = contract.load_artifact(data, keys=keys)
+        art = contract.load_artifact(data)
+        if keys is not None and art.signature is not None:
+            keys.verify(art.digest, art.signature)
     except contract.ArtifactError as exc:
-        return ArtifactFacts(
-            version=version,
-            load_error=str(getattr(exc, "reason", reasons.CORRUPT_ARTIFACT)),
-            load_message=str(exc),
-        )
-    except (ValueError, TypeError) as exc:
-        return ArtifactFacts(
-            version=version, load_error=reasons.CORRUPT_ARTIFACT, load_message=str(exc)
-        )
-    metrics = art.metrics
-    created = getattr(art, "created_at", None)
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    if created is None:
-        created = datetime.fromtimestamp(int(art.version), tz=UTC)
-    signature = getattr(art, "signature", None)
-    problem = (
-        None
-        if int(art.version) == version
-        else (f"artifact says version {art.version}, registry says {version}")
-    )
+        return ArtifactFacts(version=version, load_error=exc.reason, load_message=exc.message)
+    problem = feature_spec_problem(art)
+    if art.version != version:
+        problem = f"artifact says version {art.version}, its registry label says {version}"
     return ArtifactFacts(
         version=version,
-        auc=Decimal(str(metrics.auc)),
-        n_train=int(metrics.n_train),
-        positive_rate=Decimal(str(metrics.positive_rate)),
-        created_at=created,
-        digest=str(getattr(art, "digest", "")),
-        signed=bool(signature),
-        signature_verified=bool(signature) and keys is not None,
+        auc=Decimal(str(art.metrics.auc)),
+        n_train=art.metrics.n_train,
+        positive_rate=Decimal(str(art.metrics.positive_rate)),
+        created_at=art.created_at,
+        digest=art.digest,
+        signed=art.signature is not None,
+        signature_verified=art.signature is not None and keys is not None,
         feature_spec_problem=problem,
     )

@@ -6,7 +6,9 @@ path rather than through the typed models. Impure module: the only one that does
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,9 +53,20 @@ def load_api_client(*, kubeconfig: str | None = None, context: str | None = None
         pass
     cfg = client.Configuration()
     config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig, context=context, client_configuration=cfg
+        # $KUBECONFIG read now: the client library reads it once, at import time.
+        config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
+        context=context,
+        client_configuration=cfg,
     )
     return client.ApiClient(configuration=cfg)
+
+
+def _message(raw: bytes) -> str:
+    """The apiserver's Status message (it names the field and the rule that failed)."""
+    try:
+        return str(json.loads(raw).get("message", ""))[:500]
+    except (ValueError, AttributeError):
+        return raw[:200].decode("utf-8", "replace")
 
 
 class Kube:
@@ -80,21 +93,25 @@ class Kube:
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
     ) -> Any:
+        method_, url, headers, payload, post = self.api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
         try:
-            return self.api.call_api(
-                path,
-                method,
-                query_params=query or [],
-                header_params={"Accept": "application/json", "Content-Type": content_type},
-                body=body,
-                response_type="object",
-                auth_settings=["BearerToken"],
-                _return_http_data_only=True,
-                _preload_content=True,
+            response = self.api.call_api(
+                method_, url, header_params=headers, body=payload, post_params=post,
                 _request_timeout=self.timeout,
-            )
+            )  # fmt: skip
         except ApiException as exc:
             raise KubeError(int(exc.status or 0), f"{method} {path}: {exc.reason}") from exc
+        raw = response.read()
+        if response.status >= 400:
+            raise KubeError(int(response.status), f"{method} {path}: {_message(raw)}")
+        return json.loads(raw) if raw else None
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

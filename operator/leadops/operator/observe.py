@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from leadops.contract import artifact as contract
 from leadops.operator import builders, facts, registry
 from leadops.operator.gates import ArtifactFacts
 from leadops.operator.kube import Kube, KubeError
@@ -44,20 +46,26 @@ def _secret_value(kube: Kube, namespace: str, name: str, key: str) -> bytes | No
     return base64.b64decode(raw) if raw else None
 
 
-def _signing_keys(kube: Kube, namespace: str, lm: LeadModelSpec) -> tuple[Any, str]:
+def _signing_keys(
+    kube: Kube, namespace: str, lm: LeadModelSpec
+) -> tuple[contract.VerifyKeys | None, str]:
     ref = lm.signing.key_secret_ref
     if ref is None:
         return None, ""
     pem = _secret_value(kube, namespace, ref.name, ref.key)
     if pem is None:
         return None, ""
-    from leadops.contract import artifact as contract  # type: ignore[attr-defined,unused-ignore]  # noqa: PLC0415
+    try:
+        keys = contract.VerifyKeys.from_bytes(pem)
+    except contract.ArtifactError as exc:
+        logger.warning("signing key %s/%s is unusable: %s", namespace, ref.name, exc.reason)
+        return None, ""
+    return keys, f"{ref.name}/{ref.key}/{hashlib.sha256(pem).hexdigest()}"
 
-    keys = contract.VerifyKeys.from_pem(pem)
-    return keys, f"{ref.name}/{ref.key}/{hash(pem)}"
 
-
-def _entry(cm: Mapping[str, Any], *, keys: Any, key_id: str) -> registry.Entry | None:
+def _entry(
+    cm: Mapping[str, Any], *, keys: contract.VerifyKeys | None, key_id: str
+) -> registry.Entry | None:
     meta = cm.get("metadata") or {}
     try:
         version = int((meta.get("labels") or {})[registry.LABEL_VERSION])

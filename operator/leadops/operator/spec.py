@@ -208,6 +208,11 @@ class Scorer(_Model):
         description="Extra labels for the scorer Pods.",
         json_schema_extra={"default": {}},
     )
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra annotations for the scorer Pods.",
+        json_schema_extra={"default": {}},
+    )
 
 
 class Redis(_Model):

@@ -15,6 +15,7 @@ PURE = [
     "leadops.operator.conditions",
     "leadops.operator.gates",
     "leadops.operator.registry",
+    "leadops.operator.facts",
     "leadops.operator.builders",
     "leadops.operator.observed",
     "leadops.operator.plan",
