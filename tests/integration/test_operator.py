@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import subprocess
 import time
@@ -29,6 +30,7 @@ from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
+logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "leadmodel.yaml"
@@ -37,11 +39,13 @@ TIMEOUT = 60.0
 
 
 def wait_for(check: Callable[[], Any], *, what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     last: Any = None
     while time.monotonic() < deadline:
         last = check()
         if last:
+            logger.info("waited %.1fs for %s", time.monotonic() - started, what)
             return last
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
@@ -177,6 +181,7 @@ def test_children_appear_with_owner_references(
             and api.get("CronJob", ns, f"{NAME}-train") is None
         ),
         what="children garbage-collected",
+        timeout=120,  # the garbage collector notices a new CRD on its 30 s discovery resync
     )
 
 

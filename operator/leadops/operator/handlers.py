@@ -56,7 +56,7 @@ def _run(body: kopf.Body) -> None:
         decided = reconcile.reconcile(client(), body)
     except reconcile.InvalidSpec as exc:
         raise kopf.PermanentError(str(exc)) from exc
-    if decided.requeue_after:
+    if decided is not None and decided.requeue_after:
         raise kopf.TemporaryError("rollout in progress", delay=decided.requeue_after)
 
 

@@ -38,6 +38,10 @@ RESOURCES: dict[str, tuple[str, str]] = {
 }
 
 
+class ConfigError(Exception):
+    """No in-cluster config and no usable kubeconfig."""
+
+
 class KubeError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -52,12 +56,15 @@ def load_api_client(*, kubeconfig: str | None = None, context: str | None = None
     except config.ConfigException:
         pass
     cfg = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        # $KUBECONFIG read now: the client library reads it once, at import time.
-        config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
-        context=context,
-        client_configuration=cfg,
-    )
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            # $KUBECONFIG read now: the client library reads it once, at import time.
+            config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
+            context=context,
+            client_configuration=cfg,
+        )
+    except (config.ConfigException, OSError) as exc:
+        raise ConfigError(str(exc)) from exc
     return client.ApiClient(configuration=cfg)
 
 

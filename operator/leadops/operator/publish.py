@@ -8,12 +8,43 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from leadops import cliutil
 from leadops.contract import artifact as contract
 from leadops.operator import kube, registry, spec
 
 logger = logging.getLogger(__name__)
+
+
+def configmap_for(
+    artifact_bytes: bytes, *, leadmodel: str, namespace: str, owner_uid: str = ""
+) -> dict[str, Any]:
+    """The registry ConfigMap; refuses an artifact the contract refuses (digest, format)."""
+    contract.load_artifact(artifact_bytes)
+    owner = None
+    if owner_uid:
+        owner = {
+            "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
+            "kind": spec.KIND,
+            "name": leadmodel,
+            "uid": owner_uid,
+            "blockOwnerDeletion": False,
+        }
+    return registry.encode(artifact_bytes, leadmodel=leadmodel, namespace=namespace, owner=owner)
+
+
+def create(client: kube.Kube, cm: dict[str, Any]) -> bool:
+    """Create the version's ConfigMap; False when that version is already published."""
+    try:
+        client.create(cm)
+    except kube.KubeError as exc:
+        if exc.status == 409:
+            return False
+        raise
+    meta = cm["metadata"]
+    logger.info("Published model version as ConfigMap %s/%s", meta["namespace"], meta["name"])
+    return True
 
 
 def publish(
@@ -24,26 +55,11 @@ def publish(
     namespace: str,
     owner_uid: str = "",
 ) -> tuple[str, bool]:
-    """Create the version's ConfigMap; returns (name, created). Refuses a broken artifact."""
-    art = contract.load_artifact(artifact_bytes)  # never publish what the gates would refuse unread
-    owner = None
-    if owner_uid:
-        owner = {
-            "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
-            "kind": spec.KIND,
-            "name": leadmodel,
-            "uid": owner_uid,
-            "blockOwnerDeletion": False,
-        }
-    cm = registry.encode(artifact_bytes, leadmodel=leadmodel, namespace=namespace, owner=owner)
-    try:
-        client.create(cm)
-    except kube.KubeError as exc:
-        if exc.status == 409:
-            return cm["metadata"]["name"], False
-        raise
-    logger.info("Published model version %s as ConfigMap %s/%s", art.version, namespace, leadmodel)
-    return cm["metadata"]["name"], True
+    """Validate, encode and create; returns (ConfigMap name, created)."""
+    cm = configmap_for(
+        artifact_bytes, leadmodel=leadmodel, namespace=namespace, owner_uid=owner_uid
+    )
+    return cm["metadata"]["name"], create(client, cm)
 
 
 def main(argv: list[str]) -> int:
@@ -58,16 +74,15 @@ def main(argv: list[str]) -> int:
     except OSError as exc:
         raise cliutil.UsageError(f"cannot read {args.artifact}: {exc.strerror}") from exc
     try:
-        name, created = publish(
-            kube.Kube(kube.load_api_client()),
-            data,
-            leadmodel=args.leadmodel,
-            namespace=args.namespace,
-            owner_uid=args.owner_uid,
+        cm = configmap_for(
+            data, leadmodel=args.leadmodel, namespace=args.namespace, owner_uid=args.owner_uid
         )
-    except contract.ArtifactError as exc:
+    except (contract.ArtifactError, registry.RegistryError) as exc:
         raise cliutil.UsageError(f"{args.artifact}: {exc}") from exc
-    except registry.RegistryError as exc:
-        raise cliutil.UsageError(f"{args.artifact}: {exc}") from exc
+    try:
+        client = kube.Kube(kube.load_api_client())
+    except kube.ConfigError as exc:
+        raise cliutil.UsageError(f"no cluster to publish to: {exc}") from exc
+    name, created = cm["metadata"]["name"], create(client, cm)
     print(f"{'published' if created else 'already published'}: configmap/{name}")
     return 0

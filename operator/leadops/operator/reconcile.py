@@ -81,7 +81,9 @@ def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: da
     apply.write_status(kube, obs, status)
 
 
-def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = None) -> plan.Plan:
+def reconcile(
+    kube: Kube, body: Mapping[str, Any], *, now: datetime | None = None
+) -> plan.Plan | None:
     """Bring one LeadModel's world in line with its spec. Raises InvalidSpec."""
     meta = body.get("metadata") or {}
     started = time.perf_counter()
@@ -89,6 +91,12 @@ def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = Non
     result = "error"
     try:
         with _lock(str(meta.get("namespace")), str(meta.get("name"))):
+            # Triggers may carry an older copy; decide on the latest (status included).
+            fresh = kube.get("LeadModel", str(meta.get("namespace")), str(meta.get("name")))
+            if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                result = "gone"
+                return None
+            body = fresh
             try:
                 lm = parse(body)
             except InvalidSpec as exc:
