@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 from kopf.testing import KopfRunner
 
+from leadops import cli
 from leadops.contract import artifact as contract
 from leadops.operator import builders, kube, registry
+from leadops.operator import cli as op_cli
 from leadops.operator.publish import publish
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
@@ -394,3 +396,50 @@ def test_publish_cli_refuses_a_damaged_artifact(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1
     assert "DigestMismatch" in out.stderr
+
+
+def test_cli_status_rollback_backfill_and_train(
+    api: kube.Kube,
+    k8s_namespace: str,
+    running: KopfRunner,
+    k8s_cluster: KubeCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ns = k8s_namespace
+    base = ["--namespace", ns, "--kubeconfig", str(k8s_cluster.kubeconfig)]
+    api.create(leadmodel(ns, scorer={"replicas": 1}))
+    wait_for(lambda: api.get("CronJob", ns, f"{NAME}-pii-backfill"), what="backfill CronJob")
+    v1, data1 = artifact(age_minutes=40)
+    publish_version(api, ns, data1)
+    wait_for(lambda: serving(api, ns, v1), what="v1 serving")
+    v2, data2 = artifact(age_minutes=20)
+    publish_version(api, ns, data2)
+    wait_for(lambda: serving(api, ns, v2), what="v2 serving")
+
+    assert op_cli.main_status([NAME, *base]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["NAMESPACE", "NAME", "SERVING", "AUC"]
+    assert row.split()[:6] == [ns, NAME, str(v2), "0.8", "ok", "-"]
+
+    assert cli.main(["rollback", NAME, "--to", "42", *base]) == 2
+    # kopf logs to the same stderr in this process: look at our lines only.
+    (err,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("leadops")]
+    assert "version 42 is not in the registry" in err
+    assert cli.main(["status", "nope", *base]) == 2
+    assert "'nope' not found" in capsys.readouterr().err
+
+    assert op_cli.main_rollback([NAME, *base]) == 0  # to status.previousVersion
+    assert f"set to {v1}" in capsys.readouterr().out
+    wait_for(lambda: serving(api, ns, v1), what="CLI rollback served")
+
+    assert op_cli.main_backfill([NAME, "--dry-run", *base]) == 0
+    job_name = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
+    job = api.get("Job", ns, job_name)
+    assert job is not None
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][-1] == "--dry-run"
+    assert job["metadata"]["ownerReferences"][0]["name"] == f"{NAME}-pii-backfill"
+    assert op_cli.main_train([NAME, *base]) == 0
+    train_job = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
+    assert train_job.startswith(f"{NAME}-train-manual-")
+    assert api.get("Job", ns, train_job) is not None

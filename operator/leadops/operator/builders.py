@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -431,3 +432,35 @@ def children(
     if prometheus_operator:
         out += [service_monitor(owner), prometheus_rule(owner)]
     return out
+
+
+def job_from_cronjob(cronjob: Mapping[str, Any], *, suffix: str, dry_run: bool) -> dict[str, Any]:
+    """A Job from a CronJob's template, as `kubectl create job --from=cronjob/NAME` makes it."""
+    meta = cronjob["metadata"]
+    template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
+    if dry_run:
+        for container in template["spec"]["template"]["spec"]["containers"]:
+            args = container.setdefault("args", [])
+            if "--dry-run" not in args:
+                args.append("--dry-run")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": f"{meta['name']}-manual-{suffix}"[:63].rstrip("-"),
+            "namespace": meta["namespace"],
+            "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+            "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": template["spec"],
+    }
