@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.model_artifact",
     "tests.fixtures.k8s_cluster",
+    "tests.fixtures.shared_data",
 ]

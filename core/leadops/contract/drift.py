@@ -1,24 +1,30 @@
 """Feature drift: training statistics stored in the artifact, and how far live leads have moved.
 
 The drift score (the seed's `lead_model_drift_score`, "standard deviations from training",
-alert at > 3.0) is defined as
+alert at > 3.0) is defined per feature j on its training bins b (deciles, see PSI below):
 
-    shift_j = |mean_live_j - mean_train_j| / (sd_train_j / sqrt(min(n_j, N_REF)))
-    shift_j = max(shift_j, the same for the feature's missing rate r, sd = sqrt(r(1-r)),
-                  r clipped to [1/N_REF, 1 - 1/N_REF] so a never-missing field has sd > 0)
-    score   = sqrt( sum_j w_j * min(shift_j, 100)^2 ),   w_j = the model's gain importance, sum 1
+    ridit r_b    = P_train(bin < b) + P_train(bin = b) / 2        (mean 0.5 under training)
+    sd_j         = sqrt( sum_b p_b (r_b - 1/2)^2 ),  at least 0.05
+    shift_j      = |mean ridit of the live values - 1/2| / (sd_j / sqrt(min(n_j, N_REF)))
+    shift_j      = max(shift_j, the same for the missing rate r: sd = sqrt(r(1-r)),
+                       r clipped to [1/N_REF, 1 - 1/N_REF] so a never-missing field has sd > 0)
+    score        = sqrt( sum_j w_j * min(shift_j, 100)^2 ),  w_j = gain importance, sum 1
 
 Why this shape:
+- A *ridit* (where a live value falls in the training distribution, 0..1) instead of the raw
+  value: lead features are skewed (company size, budget) and one-hot; raw means are driven by
+  a few huge values, ridits are not. For a 0/1 feature it is exactly the standardised change
+  in its rate. The shift is still in "standard deviations from training".
 - `|dmu|/sd` alone (an effect size) almost never reaches 3, and `|dmu|/(sd/sqrt(n))` (a z-test)
   reaches 3 for trivial shifts once n is large. Capping the effective sample size at
   N_REF = 100 gives both: below 100 leads it *is* the z-statistic, so 3 means "3 standard
   errors, unlikely by chance"; above 100 it becomes 10 x the effect size, so 3 means the
-  mean moved by 0.3 training standard deviations (a real, not a trivial, shift), however many
-  leads are in the window.
+  feature moved by 0.3 training standard deviations (a real, not a trivial, shift), however
+  many leads are in the window.
 - Averaging squared shifts with importance weights keeps the null value near 1 whatever the
   number of features (a max over hundreds of one-hot columns would cross 3 by chance), and
-  makes drift in features the model relies on count most: a shift in a feature with weight w
-  fires when it exceeds 3/sqrt(w).
+  makes drift in the features the model relies on count most: a shift in one feature of
+  weight w alone fires when it exceeds 3/sqrt(w).
 - Missing rates are features of their own: a form field that stops being filled in is drift.
 
 PSI (population stability index) is computed per feature too, over training-decile bins plus
@@ -45,6 +51,7 @@ N_REF: Final = 100
 MAX_SHIFT: Final = 100.0
 PSI_EPSILON: Final = 1e-4
 SD_FLOOR: Final = 1e-9
+RIDIT_SD_FLOOR: Final = 0.05  # a 0/1 feature at 1 % has ridit sd ~0.05: no feature is surer
 BINS: Final = 10
 
 
@@ -145,6 +152,20 @@ def _z(delta: float, sd: float, n: int, n_ref: int) -> float:
     return min(abs(delta) / (max(sd, SD_FLOOR) / math.sqrt(min(n, n_ref))), MAX_SHIFT)
 
 
+def _ridits(fractions: Sequence[float]) -> tuple[list[float], float]:
+    """Each training bin's ridit and the ridits' standard deviation, over present values."""
+    total = sum(fractions)
+    if total <= 0:
+        return [], 0.0
+    shares = [f / total for f in fractions]
+    ridits, below = [], 0.0
+    for p in shares:
+        ridits.append(below + p / 2)
+        below += p
+    sd = math.sqrt(sum(p * (r - 0.5) ** 2 for p, r in zip(shares, ridits, strict=True)))
+    return ridits, max(sd, RIDIT_SD_FLOOR)
+
+
 def drift_report(stats: FeatureStats, live: npt.NDArray[np.float32]) -> DriftReport:
     """Score live feature vectors (rows x features, same order as training) against training."""
     import numpy as np  # noqa: PLC0415 -- the operator reads these models without numpy
@@ -160,9 +181,11 @@ def drift_report(stats: FeatureStats, live: npt.NDArray[np.float32]) -> DriftRep
         column = live[:, j].astype(np.float64)
         shares, n_present = _shares(column, stat.edges)
         shift = 0.0
-        if stat.mean is not None and stat.std is not None and n_present:
-            present = column[~np.isnan(column)]
-            shift = _z(float(present.mean()) - stat.mean, stat.std, n_present, stats.n_ref)
+        ridits, ridit_sd = _ridits(stat.fractions[:-1])
+        if n_present and ridits:
+            live_present = [q * n / n_present for q in shares[:-1]]
+            mean = sum(q * r for q, r in zip(live_present, ridits, strict=True))
+            shift = _z(mean - 0.5, ridit_sd, n_present, stats.n_ref)
         rate = stat.missing_rate
         # A never-missing field would otherwise have sd 0: one blank cell must not read as 100.
         clipped = min(max(rate, 1 / stats.n_ref), 1 - 1 / stats.n_ref)

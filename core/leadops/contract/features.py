@@ -23,7 +23,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -112,8 +114,8 @@ TEXT_DERIVED: Final = (
 )
 
 _TOKEN = re.compile(r"[a-z][a-z']+")
-# Redacted contact data (`[REDACTED]`, `[EMAIL]`, `[PHONE]`): the text gave a way to reach them.
-_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
+# Redacted contact data (`[REDACTED]`, `[REDACTED:EMAIL]`): the text gave a way to reach them.
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*(?::[A-Z_]+)?\]")
 _ISO_DATE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$"
 )
@@ -156,9 +158,11 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.casefold())
 
 
-def text_derived(text: str) -> tuple[float, float, float, float, float, float]:
-    """The fixed text-derived numbers, in TEXT_DERIVED order."""
-    words = tokens(text)
+def text_derived(
+    text: str, *, words: Sequence[str] | None = None
+) -> tuple[float, float, float, float, float, float]:
+    """The fixed text-derived numbers, in TEXT_DERIVED order (`words`: tokens(text), if known)."""
+    words = tokens(text) if words is None else words
     return (
         float(len(text)),
         float(len(words)),
@@ -188,6 +192,11 @@ class CategoricalColumn(BaseModel):
     categories: list[str] = Field(description="case-folded values, one indicator each")
     missing_indicator: bool = Field(description="an indicator for a missing/placeholder answer")
 
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Category -> its indicator's offset (built once per loaded spec: serving is per row)."""
+        return {value: i for i, value in enumerate(self.categories)}
+
     def feature_names(self) -> list[str]:
         names = [f"{self.column}={value}" for value in self.categories]
         return [*names, f"{self.column}=(missing)"] if self.missing_indicator else names
@@ -198,6 +207,11 @@ class TextColumn(BaseModel):
     kind: Literal["text"] = "text"
     column: str
     vocabulary: list[str] = Field(description="words whose presence is a feature")
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        """Word -> its feature's offset within the column's block."""
+        return {word: len(TEXT_DERIVED) + i for i, word in enumerate(self.vocabulary)}
 
     def feature_names(self) -> list[str]:
         derived = [f"{self.column}:{name}" for name in TEXT_DERIVED]
@@ -223,9 +237,19 @@ class FeatureSpec(BaseModel):
     excluded: list[ExcludedColumn] = Field(default_factory=list)
     missing_tokens: list[str] = Field(default_factory=lambda: sorted(MISSING_TOKENS))
 
-    @property
+    @cached_property
     def feature_names(self) -> list[str]:
         return [name for column in self.columns for name in column.feature_names()]
+
+    @cached_property
+    def layout(self) -> list[tuple[ColumnSpec, int, int]]:
+        """(column, first feature offset, width) per input column, in feature order."""
+        out, start = [], 0
+        for column in self.columns:
+            width = len(column.feature_names())
+            out.append((column, start, width))
+            start += width
+        return out
 
     @property
     def input_columns(self) -> list[str]:
@@ -266,10 +290,36 @@ class FeatureSpec(BaseModel):
 def infer_timestamp_column(columns: Mapping[str, Sequence[str]]) -> str | None:
     """The first column whose present cells are (almost all) ISO timestamps, if any."""
     for name, cells in columns.items():
-        present = [v for v in map(normalize, cells) if v is not None]
-        if present and _share(present, lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE:
+        profile = _Profile.of(cells)
+        if profile.n_present and (
+            profile.share(lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE
+        ):
             return name
     return None
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """A column as its distinct present values with counts: role inference reads only this."""
+
+    present: Counter[str]
+    n_present: int
+    n_missing: int
+
+    @classmethod
+    def of(cls, cells: Sequence[str]) -> _Profile:
+        present: Counter[str] = Counter()
+        missing = 0
+        for raw, count in Counter(cells).items():  # C-speed, and values repeat a lot
+            value = normalize(raw)
+            if value is None:
+                missing += count
+            else:
+                present[value] += count
+        return cls(present=present, n_present=sum(present.values()), n_missing=missing)
+
+    def share(self, test: Callable[[str], bool]) -> float:
+        return sum(c for v, c in self.present.items() if test(v)) / self.n_present
 
 
 def fit_feature_spec(
@@ -291,95 +341,93 @@ def fit_feature_spec(
         if name in exclude:
             excluded.append(ExcludedColumn(column=name, reason="requested", detail="--exclude"))
             continue
-        role = _infer_role(name, cells, max_categories=max_categories)
+        profile = _Profile.of(cells)
+        role = _infer_role(name, profile, max_categories=max_categories)
         if isinstance(role, ExcludedColumn):
             excluded.append(role)
         elif role == "numeric":
-            junk = sum(
-                1 for v in map(normalize, cells) if v is not None and parse_number(v) is None
-            )
+            junk = sum(c for v, c in profile.present.items() if parse_number(v) is None)
             specs.append(NumericColumn(column=name, non_numeric=junk))
         elif role == "text":
             specs.append(
-                TextColumn(column=name, vocabulary=_fit_vocabulary(cells, vocabulary_size))
+                TextColumn(column=name, vocabulary=_fit_vocabulary(profile, vocabulary_size))
             )
         else:
-            specs.append(_fit_categorical(name, cells, max_categories, min_category_count))
+            specs.append(_fit_categorical(name, profile, max_categories, min_category_count))
     return FeatureSpec(columns=specs, excluded=excluded)
 
 
-def _share(values: Sequence[str], test: Callable[[str], bool]) -> float:
-    return sum(1 for v in values if test(v)) / len(values)
-
-
 def _infer_role(  # noqa: PLR0911 -- one return per role reads best
-    name: str, cells: Sequence[str], *, max_categories: int
+    name: str, profile: _Profile, *, max_categories: int
 ) -> ExcludedColumn | Literal["numeric", "text", "categorical"]:
-    values = [normalize(v) for v in cells]
-    present = [v for v in values if v is not None]
-    n_missing = len(values) - len(present)
-    distinct = set(present)
+    distinct = len(profile.present)
+    n_rows = profile.n_present + profile.n_missing
     if not distinct:
         return ExcludedColumn(column=name, reason="constant", detail="every cell is missing")
-    if len(distinct) == 1 and n_missing == 0:
+    if distinct == 1 and profile.n_missing == 0:
         return ExcludedColumn(column=name, reason="constant", detail="one value in every row")
-    if _share(present, lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE:
+    if profile.share(lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE:
         return ExcludedColumn(
             column=name, reason="timestamp", detail="dates: used for the time-aware hold-out"
         )
-    numbers = [parse_number(v) for v in present]
-    parsed = [x for x in numbers if x is not None]
-    is_numeric = len(parsed) >= NUMERIC_SHARE * len(present)
-    unique_share = len(distinct) / len(present)
-    keylike = len(values) >= MIN_ROWS_FOR_IDENTIFIER and len(present) >= 0.5 * len(values)
+    numbers = {v: parse_number(v) for v in profile.present}
+    is_numeric = profile.share(lambda v: numbers[v] is not None) >= NUMERIC_SHARE
+    unique_share = distinct / profile.n_present
+    keylike = n_rows >= MIN_ROWS_FOR_IDENTIFIER and profile.n_present >= 0.5 * n_rows
     if is_numeric:
         # Integer ids are unique per row; measured quantities repeat or carry fractions.
-        if keylike and unique_share == 1.0 and all(x.is_integer() for x in parsed):
+        if keylike and unique_share == 1.0 and _looks_like_ids(numbers.values()):
             return ExcludedColumn(
-                column=name, reason="identifier", detail="a distinct integer in every row"
+                column=name, reason="identifier", detail="a distinct integer id in every row"
             )
         return "numeric"
-    mean_words = sum(len(v.split()) for v in present) / len(present)
+    words = sum(c * len(v.split()) for v, c in profile.present.items())
+    mean_words = words / profile.n_present
     if keylike and unique_share >= IDENTIFIER_SHARE and mean_words < 2:
         return ExcludedColumn(
             column=name,
             reason="identifier",
             detail=f"{unique_share:.0%} of values are distinct single tokens",
         )
-    if mean_words >= TEXT_MIN_WORDS and len(distinct) > max_categories:
+    if mean_words >= TEXT_MIN_WORDS and distinct > max_categories:
         return "text"
     return "categorical"
 
 
+def _looks_like_ids(numbers: Collection[float | None]) -> bool:
+    """Integers that are all one width (660737) or nearly a run (1..n): keys, not a measure.
+
+    A measured quantity can be distinct in every row of a small file (seconds on site), but its
+    values spread over magnitudes; ids are numbered, not measured.
+    """
+    values = [x for x in numbers if x is not None]
+    if not values or not all(x.is_integer() for x in values):
+        return False
+    widths = {len(str(abs(int(x)))) for x in values}
+    return len(widths) == 1 or max(values) - min(values) < 3 * len(values)
+
+
 def _fit_categorical(
-    name: str, cells: Sequence[str], max_categories: int, min_count: int
+    name: str, profile: _Profile, max_categories: int, min_count: int
 ) -> CategoricalColumn:
     counts: Counter[str] = Counter()
-    missing = 0
-    for cell in cells:
-        value = normalize(cell)
-        if value is None:
-            missing += 1
-        else:
-            counts[value.casefold()] += 1
+    for value, count in profile.present.items():
+        counts[value.casefold()] += count
     frequent = [(v, c) for v, c in counts.items() if c >= min_count]
     frequent.sort(key=lambda item: (-item[1], item[0]))
     categories = [v for v, _ in frequent[:max_categories]]
     return CategoricalColumn(
-        column=name, categories=categories, missing_indicator=missing >= min_count
+        column=name, categories=categories, missing_indicator=profile.n_missing >= min_count
     )
 
 
-def _fit_vocabulary(cells: Sequence[str], size: int) -> list[str]:
+def _fit_vocabulary(profile: _Profile, size: int) -> list[str]:
     # Words in at least 0.5 % (min 5) and at most 60 % of texts, most common first.
     df: Counter[str] = Counter()
-    n = 0
-    for cell in cells:
-        value = normalize(cell)
-        if value is None:
-            continue
-        n += 1
-        df.update({w for w in tokens(value) if w not in STOPWORDS and len(w) >= 3})
+    for value, count in profile.present.items():
+        for word in {w for w in tokens(value) if w not in STOPWORDS and len(w) >= 3}:
+            df[word] += count
+    n = profile.n_present
     if n == 0:
         return []
     low, high = max(5, math.ceil(0.005 * n)), 0.6 * n

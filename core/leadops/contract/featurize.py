@@ -44,11 +44,9 @@ def matrix_from_columns(
 ) -> FloatMatrix:
     """Feature matrix from column-major cells (the trainer's layout); absent columns are empty."""
     out = np.zeros((n_rows, len(spec.feature_names)), dtype=np.float32)
-    start = 0
     empty = [""] * n_rows
-    for col in spec.columns:
+    for col, start, width in spec.layout:
         cells = columns.get(col.column, empty)
-        width = len(col.feature_names())
         block = out[:, start : start + width]
         if isinstance(col, NumericColumn):
             block[:, 0] = _numeric(cells)
@@ -56,38 +54,49 @@ def matrix_from_columns(
             _categorical(col, cells, block)
         elif isinstance(col, TextColumn):
             _text(col, cells, block)
-        start += width
     return out
 
 
 def _numeric(cells: Sequence[str]) -> npt.NDArray[np.float64]:
-    values = [None if (v := normalize(c)) is None else parse_number(v) for c in cells]
-    return np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+    # Work per distinct cell: exports repeat values, and this is the hot loop at training.
+    value = {raw: _number(raw) for raw in set(cells)}
+    return np.fromiter((value[c] for c in cells), dtype=np.float64, count=len(cells))
+
+
+def _number(raw: str) -> float:
+    cell = normalize(raw)
+    number = None if cell is None else parse_number(cell)
+    return np.nan if number is None else number
 
 
 def _categorical(col: CategoricalColumn, cells: Sequence[str], block: FloatMatrix) -> None:
-    index = {value: i for i, value in enumerate(col.categories)}
-    missing_at = len(col.categories) if col.missing_indicator else None
-    for row, cell in enumerate(cells):
-        value = normalize(cell)
-        if value is None:
-            if missing_at is not None:
-                block[row, missing_at] = 1.0
-            continue
-        at = index.get(value.casefold())
-        if at is not None:
-            block[row, at] = 1.0
+    index = col.index
+    missing_at = len(col.categories) if col.missing_indicator else -1
+    code: dict[str, int] = {}
+    for raw in set(cells):
+        value = normalize(raw)
+        code[raw] = missing_at if value is None else index.get(value.casefold(), -1)
+    codes = np.fromiter((code[c] for c in cells), dtype=np.int64, count=len(cells))
+    rows = np.flatnonzero(codes >= 0)
+    block[rows, codes[rows]] = 1.0
 
 
 def _text(col: TextColumn, cells: Sequence[str], block: FloatMatrix) -> None:
-    vocab = {word: len(TEXT_DERIVED) + i for i, word in enumerate(col.vocabulary)}
-    for row, cell in enumerate(cells):
-        value = normalize(cell)
-        if value is None:
+    vocab = col.index
+    encoded: dict[str, tuple[tuple[float, ...], list[int]] | None] = {}
+    for row, raw in enumerate(cells):
+        if raw not in encoded:
+            value = normalize(raw)
             # No text at all: the derived counts are honestly zero, the words absent.
-            continue
-        block[row, : len(TEXT_DERIVED)] = text_derived(value)
-        for word in set(tokens(value)):
-            at = vocab.get(word)
-            if at is not None:
-                block[row, at] = 1.0
+            encoded[raw] = None if value is None else _encode_text(value, vocab)
+        found = encoded[raw]
+        if found is not None:
+            derived, at = found
+            block[row, : len(TEXT_DERIVED)] = derived
+            block[row, at] = 1.0
+
+
+def _encode_text(value: str, vocab: dict[str, int]) -> tuple[tuple[float, ...], list[int]]:
+    words = tokens(value)
+    at = sorted({vocab[w] for w in words if w in vocab})
+    return text_derived(value, words=words), at

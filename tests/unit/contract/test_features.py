@@ -70,6 +70,18 @@ def test_roles_are_inferred_and_exclusions_reported() -> None:
     assert {"quote", "seats", "budget", "browsing"} <= set(text.vocabulary)
 
 
+def test_distinct_integer_measure_is_not_an_identifier() -> None:
+    rng = np.random.default_rng(8)
+    seconds = rng.choice(np.arange(1, 50_000), size=150, replace=False)
+    columns = {
+        "seconds_on_site": [str(int(v)) for v in seconds],  # distinct, but a measure
+        "row_no": [str(i + 1) for i in range(150)],  # 1..n: an id
+        "order_no": [str(500_000 + int(v)) for v in rng.permutation(150) * 37],  # one width
+    }
+    reasons = {e.column: e.reason for e in fit_feature_spec(columns).excluded}
+    assert reasons == {"row_no": "identifier", "order_no": "identifier"}
+
+
 def test_label_and_requested_exclusions() -> None:
     spec = fit_feature_spec(_columns(50), label="visits", exclude={"spend"})
     reasons = {e.column: e.reason for e in spec.excluded}
