@@ -25,6 +25,7 @@ from kopf.testing import KopfRunner
 
 from leadops import cli
 from leadops.contract import artifact as contract
+from leadops.jobs import synth, train
 from leadops.operator import builders, kube, registry
 from leadops.operator import cli as op_cli
 from leadops.operator.publish import publish
@@ -128,6 +129,20 @@ def artifact(*, age_minutes: int, auc: float = 0.8) -> tuple[int, bytes]:
     return version, contract.dumps(contract.seal(art))
 
 
+def trained_artifact(tmp_path: Path) -> tuple[int, bytes]:
+    """The real training job, in-process: synthetic leads -> outcomes CSV -> `leadops train`."""
+    csv = tmp_path / "outcomes.csv"
+    with csv.open("w", encoding="utf-8", newline="") as out:
+        synth.write_csv(synth.generate(800, seed=5), out, redact=synth.default_redactor())
+    model = tmp_path / "model.json"
+    code = train.main(
+        ["--input", str(csv), "--output", str(model), "--trees", "60", "--threads", "1"]
+    )
+    assert code == 0
+    data = model.read_bytes()
+    return contract.load_artifact(data).version, data
+
+
 def publish_version(api: kube.Kube, ns: str, data: bytes) -> None:
     uid = get_lm(api, ns)["metadata"]["uid"]
     publish(api, data, leadmodel=NAME, namespace=ns, owner_uid=uid)
@@ -188,12 +203,12 @@ def test_children_appear_with_owner_references(
 
 
 def test_valid_artifact_is_promoted_and_low_auc_rejected(
-    api: kube.Kube, k8s_namespace: str, running: KopfRunner
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, tmp_path: Path
 ) -> None:
     ns = k8s_namespace
     api.create(leadmodel(ns, scorer={"replicas": 1}))
     wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
-    good, data = artifact(age_minutes=30)
+    good, data = trained_artifact(tmp_path)
     publish_version(api, ns, data)
     wait_for(lambda: serving(api, ns, good), what=f"version {good} rolled out")
     assert deployment_version(api, ns) == str(good)
@@ -203,7 +218,7 @@ def test_valid_artifact_is_promoted_and_low_auc_rejected(
     assert cm is not None
     assert cm["metadata"]["annotations"][registry.ANN_PROMOTED_AT]
 
-    bad, data = artifact(age_minutes=10, auc=0.61)
+    bad, data = artifact(age_minutes=-1, auc=0.61)  # newer than the trained one
     publish_version(api, ns, data)
     wait_for(
         lambda: condition(api, ns, "Validated").get("reason") == "AucBelowThreshold",
