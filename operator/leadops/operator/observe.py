@@ -137,7 +137,7 @@ def observe(kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec) -> Observed:
     children: dict[tuple[str, str], Mapping[str, Any]] = {}
     desired = builders.children(owner, lm, builders.Rollout(), prometheus_operator=prom)
     # Never reconciled: nothing to read yet; apply creates, and a 409 falls back to read+patch.
-    first_pass = not (body.get("status") or {}).get("observedGeneration")
+    first_pass = not entries and not (body.get("status") or {}).get("observedGeneration")
     for manifest in [] if first_pass else desired:
         kind, child = manifest["kind"], manifest["metadata"]["name"]
         try:
