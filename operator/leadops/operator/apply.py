@@ -5,13 +5,14 @@ Merge patches only name the fields we own, so labels and annotations users add s
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from leadops.operator import metrics, reasons
+from leadops.operator import builders, metrics, reasons, registry
 from leadops.operator.conditions import rfc3339
 from leadops.operator.kube import Kube, KubeError
 from leadops.operator.observed import Observed
@@ -29,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 # Pod-spec lists we own: absent from the desired object means "remove it".
 _OWNED_OPTIONAL = ("initContainers",)
+_DEPLOYMENT_ANNOTATIONS = (
+    builders.ANN_VERSION,
+    builders.ANN_PREVIOUS,
+    builders.ANN_ROLLOUT_KIND,
+    builders.ANN_ROLLOUT_STARTED,
+)
 
 
 def contains(desired: Any, live: Any) -> bool:
@@ -46,23 +53,42 @@ def contains(desired: Any, live: Any) -> bool:
     return bool(desired == live)
 
 
+def _nulls(
+    owned: tuple[str, ...], want: Mapping[str, Any], have: Mapping[str, Any]
+) -> dict[str, Any]:
+    return {k: None for k in owned if k in have and k not in want}
+
+
 def _with_removals(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> dict[str, Any]:
-    patch = {k: v for k, v in desired.items() if k not in {"apiVersion", "kind"}}
-    if desired.get("kind") == "Deployment" and live is not None:
-        want = desired["spec"]["template"]["spec"]
-        have = ((live.get("spec") or {}).get("template") or {}).get("spec") or {}
-        extra = {k: None for k in _OWNED_OPTIONAL if k in have and k not in want}
-        if extra:
-            patch = {
-                **patch,
-                "spec": {
-                    **patch["spec"],
-                    "template": {
-                        **patch["spec"]["template"],
-                        "spec": {**want, **extra},
-                    },
-                },
-            }
+    """The merge patch: desired fields, plus explicit nulls for owned fields no longer wanted."""
+    patch: dict[str, Any] = copy.deepcopy(
+        {k: v for k, v in desired.items() if k not in {"apiVersion", "kind"}}
+    )
+    if desired.get("kind") != "Deployment" or live is None:
+        return patch
+    live_meta = live.get("metadata") or {}
+    live_template = (live.get("spec") or {}).get("template") or {}
+    meta, template = patch["metadata"], patch["spec"]["template"]
+    ann = _nulls(
+        _DEPLOYMENT_ANNOTATIONS, meta.get("annotations") or {}, live_meta.get("annotations") or {}
+    )
+    if ann:
+        meta["annotations"] = {**(meta.get("annotations") or {}), **ann}
+    tmeta = template["metadata"]
+    live_tmeta = live_template.get("metadata") or {}
+    tann = _nulls(
+        (builders.ANN_VERSION,), tmeta.get("annotations") or {}, live_tmeta.get("annotations") or {}
+    )
+    if tann:
+        tmeta["annotations"] = {**(tmeta.get("annotations") or {}), **tann}
+    tlab = _nulls(
+        (registry.LABEL_VERSION,), tmeta.get("labels") or {}, live_tmeta.get("labels") or {}
+    )
+    if tlab:
+        tmeta["labels"] = {**tmeta["labels"], **tlab}
+    template["spec"].update(
+        _nulls(_OWNED_OPTIONAL, template["spec"], live_template.get("spec") or {})
+    )
     return patch
 
 

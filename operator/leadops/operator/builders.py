@@ -332,6 +332,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     deploy_ann: dict[str, str] = {}
     if rollout.version is not None:
         deploy_ann[ANN_VERSION] = str(rollout.version)
+    if rollout.version is not None or rollout.previous is not None:
         deploy_ann[ANN_ROLLOUT_KIND] = rollout.kind
     if rollout.previous is not None:
         deploy_ann[ANN_PREVIOUS] = str(rollout.previous)
