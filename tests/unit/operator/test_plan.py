@@ -218,6 +218,12 @@ TABLE: list[tuple[str, dict[str, Any], Any, dict[str, Any]]] = [
         {"rollback": (None, V2, PDE), "ready": ("False", "NoModel")},
     ),
     (
+        "after a failed first rollout: no model, Degraded, not retried",
+        {},
+        world(entry(V2, rolled_back=ROLLED), deployment=deployed(None, previous=V2, kind=BACK)),
+        {"ready": ("False", "NoModel"), "degraded": ("True", PDE)},
+    ),
+    (
         "high drift reported: Degraded",
         {},
         world(
