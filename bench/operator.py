@@ -162,6 +162,9 @@ def run(count: int, workers: int) -> dict[str, Any]:  # noqa: PLR0915
             namespace(api, "bench")
             namespace(api, "baseline")
             base_s = baseline(api, "baseline", count)
+            # The local cluster's Service range is a /24: give the baseline's IPs back.
+            for i in range(count):
+                api.delete("Service", "baseline", builders.names(f"base-{i}")["scorer"])
             env = {
                 **os.environ,
                 "KUBECONFIG": str(cluster.kubeconfig),
