@@ -190,6 +190,22 @@ def test_children_appear_with_owner_references(
     )
     assert api.get("CronJob", ns, f"{NAME}-train")["metadata"]["labels"]["team"] == "sales"  # type: ignore[index]
 
+    # Steady state is quiet: resyncs (every 2 s here) write nothing when nothing changed.
+    kinds = ["Deployment", "Service", "CronJob", "ServiceAccount", "Role", "RoleBinding"]
+
+    def versions() -> dict[str, str]:
+        out = {
+            f"{k}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+            for k in kinds
+            for o in api.list(k, ns, selector=f"{registry.LABEL_LEADMODEL}={NAME}")
+        }
+        out["status"] = json.dumps(get_lm(api, ns).get("status"), sort_keys=True)
+        return out
+
+    before = versions()
+    time.sleep(5)
+    assert versions() == before
+
     # Delete: kube-controller-manager's garbage collector removes the owned children.
     api.delete("LeadModel", ns, NAME)
     wait_for(

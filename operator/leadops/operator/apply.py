@@ -40,6 +40,8 @@ _DEPLOYMENT_ANNOTATIONS = (
 
 def contains(desired: Any, live: Any) -> bool:
     """True when every field of `desired` already has that value in `live`."""
+    if desired in ({}, []) and live is None:
+        return True  # the apiserver omits empty lists and maps (omitempty)
     if isinstance(desired, Mapping):
         return isinstance(live, Mapping) and all(
             contains(v, live.get(k)) for k, v in desired.items()

@@ -184,11 +184,12 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         "name": "train",
         "image": lm.training.image or lm.scorer.image,
         "command": ["/bin/sh", "-c", f"{shlex.join(train)} && {shlex.join(publish)}"],
-        "env": env,
         "resources": _resources(lm.training.resources),
         "securityContext": _security(),
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
+    if env:
+        container["env"] = env
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",

@@ -21,6 +21,8 @@ def test_contains_ignores_server_defaults_and_user_additions() -> None:
     assert apply.contains(desired, live)
     changed = {**live, "spec": {**live["spec"], "ports": [{"name": "http", "port": 9999}]}}
     assert not apply.contains(desired, changed)
+    assert apply.contains({"env": [], "x": {}}, {})  # omitempty on the server side
+    assert not apply.contains({"env": [{"name": "A"}]}, {})
 
 
 def test_rolling_back_to_no_model_removes_the_unpack_init_container() -> None:
