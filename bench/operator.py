@@ -193,6 +193,11 @@ def run(count: int, workers: int) -> dict[str, Any]:  # noqa: PLR0915
             wait(steady, what=f"{count} LeadModels reconciled", timeout=600)
             steady_s = time.monotonic() - started
             hwm = rss_mib(proc.pid, "VmHWM")
+            print(
+                f"steady state: {steady_s:.1f} s (creates {created_s:.1f} s), baseline "
+                f"{base_s:.1f} s, peak RSS {max(peak, hwm):.0f} MiB",
+                file=sys.stderr,
+            )
 
             # New valid artifact -> fully rolled scorer (3 LeadModels, median).
             rollouts = []
@@ -208,6 +213,7 @@ def run(count: int, workers: int) -> dict[str, Any]:  # noqa: PLR0915
                     timeout=120,
                 )
                 rollouts.append(time.monotonic() - t0)
+                print(f"rollout {name}: {rollouts[-1]:.1f} s", file=sys.stderr)
 
             # Failed rollout -> completed rollback.
             api.create(
@@ -257,6 +263,8 @@ def run(count: int, workers: int) -> dict[str, Any]:  # noqa: PLR0915
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+                keep = Path("/tmp/leadops-bench-operator.log")  # noqa: S108 (kept for a post-mortem)
+                keep.write_bytes((Path(tmp) / "operator.log").read_bytes())
             cluster.stop()
 
 
