@@ -34,6 +34,7 @@ from tests.fixtures.ports import free_port
 
 from leadops.contract import artifact as contract
 from leadops.operator import builders, kube, publish, spec
+from leadops.operator.kube import crd_established
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -157,14 +158,16 @@ def run(count: int, workers: int) -> dict[str, Any]:  # noqa: PLR0915
         proc: subprocess.Popen[bytes] | None = None
         try:
             cluster.run_kubectl("apply", "-f", str(ROOT / "crds" / "leadmodel.yaml"))
-            cluster.run_kubectl("wait", "--for=condition=Established", "crd/leadmodels.leadops.io")
+            crd_established(cluster.api_client)
             api = kube.Kube(cluster.api_client)
             namespace(api, "bench")
             namespace(api, "baseline")
             base_s = baseline(api, "baseline", count)
-            # The local cluster's Service range is a /24: give the baseline's IPs back.
+            # The local cluster has a /24 of Service IPs and 220 Pod slots: give them back.
             for i in range(count):
                 api.delete("Service", "baseline", builders.names(f"base-{i}")["scorer"])
+                api.delete("Deployment", "baseline", builders.names(f"base-{i}")["scorer"])
+            wait(lambda: not api.list("Pod", "baseline"), what="baseline Pods gone", timeout=300)
             env = {
                 **os.environ,
                 "KUBECONFIG": str(cluster.kubeconfig),

@@ -28,6 +28,7 @@ from leadops.contract import artifact as contract
 from leadops.jobs import synth, train
 from leadops.operator import builders, kube, registry
 from leadops.operator import cli as op_cli
+from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
@@ -57,9 +58,7 @@ def wait_for(check: Callable[[], Any], *, what: str, timeout: float = TIMEOUT) -
 @pytest.fixture(scope="session")
 def crd_installed(k8s_cluster: KubeCluster) -> KubeCluster:
     k8s_cluster.run_kubectl("apply", "-f", str(CRD))
-    k8s_cluster.run_kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
-    )
+    crd_established(k8s_cluster.api_client)
     return k8s_cluster
 
 

@@ -169,3 +169,26 @@ class Kube:
                 return False
             raise
         return any(r.get("name") == plural for r in found.get("resources") or [])
+
+
+def crd_established(
+    api_client: Any, *, name: str = "leadmodels.leadops.io", timeout: float = 60
+) -> None:
+    """Wait until the API server serves a CRD (Established=True)."""
+    import time  # noqa: PLC0415 (only the installer paths wait)
+
+    api = Kube(api_client)
+    deadline = time.monotonic() + timeout
+    path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"
+    while time.monotonic() < deadline:
+        try:
+            crd = api.request("GET", path)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            crd = None
+        conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+        if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"CRD {name} not Established after {timeout}s")
