@@ -291,7 +291,8 @@ def render(r: dict[str, Any]) -> str:
             "",
             f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
             f"{platform.python_version()}, shared with other jobs (1-min load average "
-            f"{load[0]:.1f} when the LeadModels were created, {load[1]:.1f} at the end). Kubernetes {r['server']} (local control plane, kwok "
+            f"{load[0]:.1f} when the LeadModels were created, {load[1]:.1f} at the end). "
+            f"Kubernetes {r['server']} (local control plane, kwok "
             f"nodes). Operator: `leadops operator`, {r['workers']} worker threads "
             "(`LEADOPS_WORKERS`), resync 30 s.",
             "",
