@@ -368,3 +368,10 @@ def test_conditions_carry_generation_and_keep_transition_time() -> None:
 def test_plan_is_deterministic() -> None:
     obs = world(entry(V1), entry(V2), deployment=deployed(V1))
     assert plan(spec(), obs, NOW) == plan(spec(), obs, NOW)
+
+
+def test_children_apply_in_dependency_order() -> None:
+    # A Role must exist before its RoleBinding: a non-admin operator is refused otherwise.
+    kinds = [a.kind for a in plan(spec(), world(), NOW).of(Ensure)]
+    assert kinds.index("ServiceAccount") < kinds.index("Role") < kinds.index("RoleBinding")
+    assert kinds.index("Service") < kinds.index("Deployment")
