@@ -19,7 +19,8 @@ from leadops.operator.spec import GROUP, PLURAL, VERSION
 
 logger = logging.getLogger(__name__)
 
-TIMER_SECONDS = float(os.environ.get("LEADOPS_RESYNC_SECONDS", "30"))
+# Watches drive decisions; the timer only catches missed events and time-based state (age).
+TIMER_SECONDS = float(os.environ.get("LEADOPS_RESYNC_SECONDS", "60"))
 _state: dict[str, kube.Kube] = {}
 
 
