@@ -315,6 +315,10 @@ def render(r: dict[str, Any]) -> str:
             f"| rollout whose Pods never get Ready -> rollback completed "
             f"| {r['rollback_s']:.1f} s | progressDeadlineSeconds {DEADLINE_KNOB_S} | |",
             "",
+            "Wall times on this shared 2-core machine swing by a factor of 3 or more between "
+            "runs (the baseline alone measured 14 s and 55 s in two runs on 2026-11-26); compare "
+            "the ratio to the baseline measured in the same run.",
+            "",
             "Knobs: the rollout figure is the registry ConfigMap watch (no timer wait) plus the "
             "Deployment's own rollout (kwok marks Pods Ready at once; real Pods add image pull, "
             "model load and readiness probe time). The rollback figure is "
