@@ -26,7 +26,7 @@ from kopf.testing import KopfRunner
 from leadops import cli
 from leadops.contract import artifact as contract
 from leadops.jobs import synth, train
-from leadops.operator import builders, kube, registry
+from leadops.operator import builders, kube, observe, registry
 from leadops.operator import cli as op_cli
 from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
@@ -473,3 +473,75 @@ def test_cli_status_rollback_backfill_and_train(
     train_job = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
     assert train_job.startswith(f"{NAME}-train-manual-")
     assert api.get("Job", ns, train_job) is not None
+
+
+def _monitoring_crd(plural: str, kind: str) -> dict[str, Any]:
+    """A stand-in for the Prometheus Operator's CRD: same group, names and scope, open schema."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_monitoring_children_only_when_prometheus_operator_crds_exist(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, k8s_cluster: KubeCluster
+) -> None:
+    ns = k8s_namespace
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    installed = api.has_api("monitoring.coreos.com/v1", "servicemonitors")
+    if not installed:
+        api.create(leadmodel(ns))
+        # Without the CRDs a pass completes (status written) and creates no monitoring objects.
+        wait_for(lambda: condition(api, ns, "Ready"), what="first reconcile")
+        for plural, kind in [
+            ("servicemonitors", "ServiceMonitor"),
+            ("prometheusrules", "PrometheusRule"),
+        ]:
+            api.request("POST", crds, body=_monitoring_crd(plural, kind))
+            crd_established(k8s_cluster.api_client, name=f"{plural}.monitoring.coreos.com")
+        api.delete("LeadModel", ns, NAME)
+        wait_for(lambda: api.get("LeadModel", ns, NAME) is None, what="LeadModel gone")
+    observe._PROM.clear()  # the operator re-checks discovery at most once a minute
+    try:
+        api.create(leadmodel(ns))
+        uid = get_lm(api, ns)["metadata"]["uid"]
+        monitor = wait_for(
+            lambda: api.get("ServiceMonitor", ns, f"{NAME}-scorer"), what="ServiceMonitor"
+        )
+        rule = wait_for(
+            lambda: api.get("PrometheusRule", ns, f"{NAME}-alerts"), what="PrometheusRule"
+        )
+        for child in (monitor, rule):
+            assert child["metadata"]["ownerReferences"][0]["uid"] == uid
+        alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+        assert {"LeadModelHighDrift", "LeadModelStale", "LeadModelLowAuc"} <= alerts
+        assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    finally:
+        if not installed:  # leave the session's cluster as we found it
+            api.delete("LeadModel", ns, NAME)
+            for plural in ("servicemonitors", "prometheusrules"):
+                api.request("DELETE", f"{crds}/{plural}.monitoring.coreos.com")
+            wait_for(
+                lambda: not api.has_api("monitoring.coreos.com/v1", "servicemonitors"),
+                what="monitoring CRDs removed",
+            )
+            observe._PROM.clear()
