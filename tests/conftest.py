@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.fixtures.model_artifact",
     "tests.fixtures.k8s_cluster",
     "tests.fixtures.shared_data",
+    "tests.fixtures.artifacts",
+    "tests.fixtures.scorer",
 ]

@@ -8,6 +8,7 @@ that lives in the operator package.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import logging
@@ -68,14 +69,27 @@ def _cluster_train(argv: list[str]) -> int:
     return result
 
 
+def _check_numbers(args: argparse.Namespace) -> str | None:
+    """The first out-of-range numeric option, said in one line."""
+    checks = [
+        (0.05 <= args.test_size <= 0.5, "--test-size must be between 0.05 and 0.5"),
+        (args.min_samples >= 10, "--min-samples must be at least 10"),
+        (1 <= args.trees <= 5000, "--trees must be between 1 and 5000"),
+        (1 <= args.depth <= 16, "--depth must be between 1 and 16"),
+        (0 < args.learning_rate <= 1, "--learning-rate must be in (0, 1]"),
+        (1 <= args.threads <= 64, "--threads must be between 1 and 64"),
+        (args.max_input_mb >= 1, "--max-input-mb must be at least 1"),
+    ]
+    return next((message for ok, message in checks if not ok), None)
+
+
 def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented outcome
     if argv and not argv[0].startswith("-") and not any(a.startswith("--input") for a in argv):
         return _cluster_train(argv)
     args = _parser().parse_args(argv)
-    if not 0.05 <= args.test_size <= 0.5:
-        return cliutil.fail("train: --test-size must be between 0.05 and 0.5")
-    if args.min_samples < 10:
-        return cliutil.fail("train: --min-samples must be at least 10")
+    problem = _check_numbers(args)
+    if problem:
+        return cliutil.fail(f"train: {problem}")
     directory = Path(args.output).resolve().parent
     if not directory.is_dir() or not os.access(directory, os.W_OK):
         return cliutil.fail(f"train: --output: {directory} is not a writable directory")

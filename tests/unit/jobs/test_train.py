@@ -344,3 +344,19 @@ def test_console_script_reports_bad_input_as_exit_2_and_one_line(tmp_path: Path)
     assert done.stderr.count("\n") == 1
     assert done.stderr.startswith("leadops: error: train: input ")
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--trees", "0"), ("--depth", "40"), ("--learning-rate", "0"), ("--test-size", "0.9")],
+)
+def test_out_of_range_options_are_exit_2(
+    option: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _write(tmp_path / "in.csv", _table_with(tmp_path, 200))
+    code, _, err = _run(
+        capsys, "--input", str(data), "--output", str(tmp_path / "m.json"), option, value
+    )
+    assert code == 2
+    assert option in err
+    assert err.count("\n") == 1

@@ -1,0 +1,499 @@
+"""Benchmark: POST /v1/lead throughput and p50/p99 with a 300-tree model, against
+(a) a bare FastAPI endpoint parsing the same body and returning a constant (bench.bare_app), and
+(b) MLServer 1.7.1 + mlserver-xgboost serving the same xgboost model (predict_proba),
+plus the model time alone: the fast evaluator vs xgboost's single-row path.
+
+Run: `.venv/bin/python -m bench.scorer [--duration 10] [--rounds 3] [--skip-mlserver]`.
+Needs `wrk` (Debian package `wrk`) as the load generator: a separate process on loopback,
+bounded by --duration and --connections. MLServer lives in its own virtualenv under
+.cache/bench-venvs/mlserver (it pins fastapi < 0.116), created on first use.
+Writes its section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import httpx
+import numpy as np
+import redis
+import xgboost
+from tests.fixtures.artifacts import build_artifact
+from tests.fixtures.ports import free_port
+from tests.fixtures.redis_server import RedisServer
+
+from leadops import pii
+from leadops.contract import artifact, featurize
+from leadops.contract.lead import Lead
+from leadops.contract.rows import lead_to_row
+from leadops.scorer import store, trees
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".cache" / "bench-scorer"
+MLSERVER_VENV = ROOT / ".cache" / "bench-venvs" / "mlserver"
+MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", f"xgboost=={xgboost.__version__}"]
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench.scorer:begin -->", "<!-- bench.scorer:end -->"
+NOTES = """Where a scorer request's time goes (py-spy on the live server under load, 2026-11-26):
+about 30 % is the response's socket write (kernel loopback work the bare endpoint pays too),
+then the contract's `featurize.vector` (~11 %: it rebuilds `FeatureSpec.feature_names` and the
+per-column names on every call), the tree evaluator (~8 %), FastAPI dependency solving (~8 %),
+the Redis write-behind (~4 %) and `lead_to_row` with PII redaction (~2 %). The machine is 2 cores
+shared with other jobs (load average 5-10 during runs), so absolute figures move 2-3x between
+rounds; the same-round ratios are the comparison. The largest remaining lever is caching the
+feature names/widths in the contract's FeatureSpec (foundation code, not changed here).
+"Server CPU us/request" is the server process's user+system CPU during the measured run divided
+by the requests served: the cost per request with the other jobs' load taken out."""
+
+LEAD: dict[str, object] = {
+    "name": "Test",
+    "phone": "555 0100",
+    "email": "ops@acme.io",
+    "details": "Hi, we need a price quote and a demo for our team of 20 please?",
+    "source": "referral",
+    "attributes": {"visits": 7.0, "plan": "pro"},
+}
+
+
+@dataclass
+class Run:
+    target: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int = 0
+    cpu_us_per_request: float = 0.0
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, body: dict[str, object], *, duration: int, connections: int) -> Run:
+    script = WORK / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(body)}]]\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 30,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Run(target=url, rps=rps, p50_ms=p50, p99_ms=p99, errors=errors, requests=done)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc), load-independent per request."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def serving(argv: list[str], *, port: int, env: dict[str, str], ready: str) -> Iterator[int]:
+    log = (WORK / f"server-{port}.log").open("wb")
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{argv[:3]} exited; see {log.name}")
+            try:
+                if httpx.get(base + ready, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{argv[:3]} not ready; see {log.name}")
+            time.sleep(0.1)
+        yield process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def ensure_mlserver() -> Path:
+    binary = MLSERVER_VENV / "bin" / "mlserver"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
+        pip = str(MLSERVER_VENV / "bin" / "pip")
+        subprocess.run([pip, "install", "--quiet", *MLSERVER_PINS], check=True)
+    return binary
+
+
+def model_time(model_path: Path) -> dict[str, float]:
+    """Microseconds per single-lead call: evaluator, xgboost inplace_predict, DMatrix predict."""
+    art = artifact.load_artifact(model_path)
+    ensemble = trees.compile_model(art.model)
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(json.dumps(art.model).encode()))
+    booster.set_param({"nthread": 1})
+    row = lead_to_row(Lead.model_validate(LEAD), redact=pii.redact)
+    x = featurize.vector(art.features, row)
+    batch = x[None, :]
+
+    def best(fn: object, number: int) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6  # type: ignore[arg-type]
+
+    return {
+        "evaluator": best(lambda: ensemble.predict(x), 2000),
+        "xgboost_inplace": best(lambda: booster.inplace_predict(batch), 300),
+        "xgboost_dmatrix": best(lambda: booster.predict(xgboost.DMatrix(batch)), 100),
+        "featurize": best(lambda: featurize.vector(art.features, row), 2000),
+        "lead_to_row": best(lambda: lead_to_row(Lead.model_validate(LEAD), redact=pii.redact), 500),
+    }
+
+
+def redis_clients(url: str, *, batches: int = 400, size: int = 16) -> dict[str, float]:
+    """CPU microseconds per lead written: redis-py asyncio vs sync redis-py in a worker thread,
+    both sending the scorer's one-Lua-call-per-batch write (store._SAVE_LEADS)."""
+    record = {f"col{i}": f"value-{i}" for i in range(14)}
+    batch = [
+        store.LeadWrite(
+            lead_id=f"{i:032x}", record=record, columns=list(record), memory="mem:t:c", message="hi"
+        )
+        for i in range(size)
+    ]
+    keys: list[str] = [store.COLUMNS_KEY]
+    args: list[str | int] = [size]
+    for write in batch:
+        keys += [store.lead_key(write.lead_id), write.memory]
+        args += [json.dumps([x for pair in record.items() for x in pair]), "hi"]
+    args += sorted(record)
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    async def run() -> dict[str, float]:
+        async_store = store.RedisStore(url, timeout=1.0)
+        for _ in range(50):
+            await async_store.save_leads(batch)
+        start = cpu()
+        for _ in range(batches):
+            await async_store.save_leads(batch)
+        async_us = (cpu() - start) / batches / size * 1e6
+        await async_store.close()
+        script = redis.Redis.from_url(url).register_script(store._SAVE_LEADS)
+        for _ in range(50):
+            await anyio.to_thread.run_sync(lambda: script(keys=keys, args=args))
+        start = cpu()
+        for _ in range(batches):
+            await anyio.to_thread.run_sync(lambda: script(keys=keys, args=args))
+        sync_us = (cpu() - start) / batches / size * 1e6
+        return {"async": async_us, "sync_thread": sync_us}
+
+    return asyncio.run(run())
+
+
+def write_mlserver_model(model_path: Path, where: Path, port: int) -> None:
+    art = artifact.load_artifact(model_path)
+    model_dir = where / "leads"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    raw = where / "booster.json"
+    raw.write_text(json.dumps(art.model))
+    # mlserver-xgboost loads a plain Booster file as XGBRegressor (no predict_proba); saving it
+    # through XGBClassifier (in MLServer's own venv, which has scikit-learn) marks it a classifier.
+    python = str(MLSERVER_VENV / "bin" / "python")
+    convert = "import sys, xgboost; c = xgboost.XGBClassifier(); c.load_model(sys.argv[1]); "
+    convert += "c.save_model(sys.argv[2])"
+    subprocess.run([python, "-c", convert, str(raw), str(model_dir / "model.json")], check=True)
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "leads",
+                "implementation": "mlserver_xgboost.XGBoostModel",
+                "parameters": {"uri": "./model.json"},
+            }
+        )
+    )
+    (where / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                # Its worker pool dies here with "no current event loop": serve in-process.
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
+
+
+Target = tuple[list[str], dict[str, str], str, str, dict[str, object]]
+
+
+def run_rounds(targets: dict[str, Target], *, args: argparse.Namespace) -> dict[str, list[Run]]:
+    """Each round starts each target fresh, warms it up, then loads it with wrk."""
+    results: dict[str, list[Run]] = {name: [] for name in targets}
+    for round_ in range(args.rounds):
+        for name, (argv_, env, ready, url, body) in targets.items():
+            port = int(url.split(":")[2].split("/")[0])
+            with serving(argv_, port=port, env=env, ready=ready) as pid:
+                wrk(url, body, duration=2, connections=args.connections)  # warm-up
+                cpu_before = cpu_seconds(pid)
+                run = wrk(url, body, duration=args.duration, connections=args.connections)
+                used = cpu_seconds(pid) - cpu_before
+            run.cpu_us_per_request = used * 1e6 / max(run.requests, 1)
+            run.target = name
+            results[name].append(run)
+            print(
+                f"round {round_ + 1} {name}: {run.rps:.0f} req/s p50 {run.p50_ms:.2f} ms "
+                f"p99 {run.p99_ms:.2f} ms errors {run.errors} "
+                f"cpu {run.cpu_us_per_request:.0f} us/request"
+            )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scorer", description=__doc__)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per target")
+    parser.add_argument("--trees", type=int, default=300)
+    parser.add_argument("--skip-mlserver", action="store_true")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench.scorer: needs wrk (apt-get install wrk)", file=sys.stderr)
+        return 2
+    WORK.mkdir(parents=True, exist_ok=True)
+    model_path = WORK / "model-300.json"
+    built = build_artifact(model_path, trees=args.trees, depth=6, rows=3000, seed=42)
+    print(f"model: {args.trees} trees, {built.n_features} features -> {model_path}")
+    micro = model_time(model_path)
+    print("model time (us):", {k: round(v, 1) for k, v in micro.items()})
+
+    art = artifact.load_artifact(model_path)
+    vector = featurize.vector(
+        art.features, lead_to_row(Lead.model_validate(LEAD), redact=pii.redact)
+    )
+    v2_body = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [1, len(vector)],
+                "datatype": "FP32",
+                "data": [None if np.isnan(v) else float(v) for v in vector],
+            }
+        ],
+        "outputs": [{"name": "predict_proba"}],
+    }
+    if any(d is None for d in v2_body["inputs"][0]["data"]):  # type: ignore[index]
+        raise SystemExit("bench lead must have no missing features (V2 JSON has no NaN)")
+
+    redis_server = RedisServer(WORK)
+    redis_server.start()
+    redis_cost = redis_clients(redis_server.url)
+    print("redis write, cpu us per lead:", {k: round(v, 1) for k, v in redis_cost.items()})
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADOPS_")}
+    py = sys.executable
+    targets: dict[str, Target] = {}
+
+    def add(
+        name: str,
+        argv_: list[str],
+        *,
+        env: dict[str, str],
+        ready: str,
+        path: str,
+        body: dict[str, object],
+    ) -> None:
+        targets[name] = (argv_, env, ready, path, body)
+
+    bare_port, scorer_port, ml_port = free_port(), free_port(), free_port()
+    add(
+        "bare FastAPI (a)",
+        [
+            py,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(bare_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=base_env | {"PYTHONPATH": str(ROOT)},
+        ready="/health",
+        path=f"http://127.0.0.1:{bare_port}/v1/lead",
+        body=LEAD,
+    )
+    add(
+        "leadops scorer + Redis",
+        [
+            py,
+            "-m",
+            "leadops.cli",
+            "serve",
+            "--model",
+            str(model_path),
+            "--port",
+            str(scorer_port),
+            "--log-level",
+            "warning",
+        ],
+        env=base_env
+        | {"LEADOPS_REDIS_URL": redis_server.url, "LEADOPS_API_KEYS": "bench-key-0123456789"},
+        ready="/health",
+        path=f"http://127.0.0.1:{scorer_port}/v1/lead",
+        body=LEAD,
+    )
+    if not args.skip_mlserver:
+        ml = ensure_mlserver()
+        ml_dir = WORK / "mlserver"
+        write_mlserver_model(model_path, ml_dir, ml_port)
+        add(
+            "MLServer 1.7.1 xgboost (b)",
+            [str(ml), "start", str(ml_dir)],
+            # One OpenMP thread that sleeps when idle: on 2 shared cores, spinning xgboost
+            # threads only fight the HTTP server (the same setting the trainer uses).
+            env=base_env | {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+            ready="/v2/health/ready",
+            path=f"http://127.0.0.1:{ml_port}/v2/models/leads/infer",
+            body=v2_body,
+        )
+
+    try:
+        results = run_rounds(targets, args=args)
+    finally:
+        redis_server.stop()
+
+    report(results, micro, redis_cost, args=args, n_features=built.n_features)
+    return 0
+
+
+def best_run(runs: list[Run]) -> Run:
+    return max(runs, key=lambda r: r.rps)
+
+
+def report(
+    results: dict[str, list[Run]],
+    micro: dict[str, float],
+    redis_cost: dict[str, float],
+    *,
+    args: argparse.Namespace,
+    n_features: int,
+) -> None:
+    names = list(results)
+    bare = best_run(results[names[0]])
+    ours = best_run(results[names[1]])
+    ml = best_run(results[names[2]]) if len(names) > 2 else None
+    lines = [
+        BEGIN,
+        "## Scorer: POST /v1/lead (bench/scorer.py)",
+        "",
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs (shared with other jobs), Python {platform.python_version()}, "
+        f"xgboost {xgboost.__version__}.",
+        f"- Command: `.venv/bin/python -m bench.scorer --duration {args.duration} "
+        f"--rounds {args.rounds} --connections {args.connections}`",
+        f"- Model: {args.trees} trees, depth 6, {n_features} features (synthetic leads). "
+        "Load: `wrk -t1 -c{0}` on loopback, one server at a time, rounds alternate targets; "
+        "best round per target shown (median of rounds in brackets).".format(args.connections),
+        "- The scorer runs as in production: real Redis (write-behind), metrics, drift window.",
+        "",
+        "| target | req/s | p50 ms | p99 ms | errors | server CPU us/request |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, runs in results.items():
+        b = best_run(runs)
+        med = statistics.median(r.rps for r in runs)
+        lines.append(
+            f"| {name} | {b.rps:.0f} ({med:.0f}) | {b.p50_ms:.2f} | {b.p99_ms:.2f} | "
+            f"{sum(r.errors for r in runs)} | "
+            f"{statistics.median(r.cpu_us_per_request for r in runs):.0f} |"
+        )
+    # Load from other jobs swings 2-3x between rounds: pair each round's runs, which ran
+    # back to back, and judge the goals on the median of those same-round ratios.
+    per_round = list(zip(*(results[n] for n in names), strict=True))
+    thr = [r[1].rps / r[0].rps for r in per_round]
+    p99 = [r[1].p99_ms / r[0].p99_ms for r in per_round]
+    lines += [
+        "",
+        f"- Scorer vs bare (a), same-round ratios: throughput "
+        f"{', '.join(f'{x:.0%}' for x in thr)} (median {statistics.median(thr):.0%}; "
+        f"goal >= 60 %), p99 {', '.join(f'{x:.2f}x' for x in p99)} "
+        f"(median {statistics.median(p99):.2f}x; goal <= 2x). Best vs best: "
+        f"{ours.rps / bare.rps:.0%}, p99 {ours.p99_ms / bare.p99_ms:.2f}x.",
+    ]
+    if ml is not None:
+        vs_ml = [r[1].rps / r[2].rps for r in per_round]
+        lines.append(
+            f"- Scorer vs MLServer (b), same-round throughput ratios: "
+            f"{', '.join(f'{x:.2f}x' for x in vs_ml)} (median {statistics.median(vs_ml):.2f}x; "
+            f"goal >= 2x). Best vs best: {ours.rps / ml.rps:.2f}x."
+        )
+    lines += [
+        "",
+        "Model time per lead (best of 7 timeit repeats, microseconds):",
+        "",
+        "| path | us |",
+        "|---|---:|",
+        f"| fast evaluator (leadops.scorer.trees) | {micro['evaluator']:.1f} |",
+        f"| xgboost Booster.inplace_predict, 1 row | {micro['xgboost_inplace']:.1f} |",
+        f"| xgboost Booster.predict(DMatrix), 1 row | {micro['xgboost_dmatrix']:.1f} |",
+        f"| featurize.vector (contract) | {micro['featurize']:.1f} |",
+        f"| Lead parse + lead_to_row + PII redaction | {micro['lead_to_row']:.1f} |",
+        "",
+        "Redis client for the write-behind (CPU us per lead, batches of 16 in one Lua call): "
+        f"redis-py asyncio {redis_cost['async']:.1f}, sync redis-py in a worker thread "
+        f"{redis_cost['sync_thread']:.1f}. The scorer uses the asyncio client: no thread hop, "
+        "and batching, not the client, is what sets the cost.",
+        "",
+        NOTES,
+        "",
+        END,
+    ]
+    section = "\n".join(lines)
+    DOC.parent.mkdir(exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

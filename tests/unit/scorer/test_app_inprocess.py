@@ -1,0 +1,56 @@
+"""In-process supplement (TestClient, dependency overrides): the paths real HTTP cannot force."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import numpy.typing as npt
+from fastapi.testclient import TestClient
+
+from leadops.scorer.app import create_app
+from leadops.scorer.deps import get_model
+from leadops.scorer.model import ServingModel
+from leadops.scorer.settings import Settings
+from leadops.scorer.state import ScorerState
+from tests.fixtures.artifacts import Built
+
+
+class BrokenModel(ServingModel):
+    """A model whose scoring raises, as a bug in featurization would."""
+
+    def score_row(self, row: dict[str, str]) -> tuple[float, npt.NDArray[np.float32]]:
+        raise RuntimeError("boom")
+
+
+def test_a_scoring_exception_is_500_and_health_error_until_a_good_reload(
+    good_model: Built,
+) -> None:
+    app = create_app(Settings(model_path=good_model.path, dev_open_ops=True))
+    with TestClient(app) as client:
+        state: ScorerState = app.state.scorer
+        assert state.model is not None
+        broken = BrokenModel(
+            **{f.name: getattr(state.model, f.name) for f in dataclasses.fields(state.model)}
+        )
+        app.dependency_overrides[get_model] = lambda: broken
+        failed = client.post("/v1/lead", json={"details": "hello"})
+        assert failed.status_code == 500
+        assert failed.json() == {"detail": "scoring failed"}
+        assert client.get("/ops/model-status").json()["health"] == "error"
+        assert client.get("/ready").status_code == 503
+        del app.dependency_overrides[get_model]
+        assert client.post("/ops/reload-model").status_code == 200
+        assert client.get("/ops/model-status").json()["health"] == "ok"
+        assert client.post("/v1/lead", json={"details": "hello"}).status_code == 200
+
+
+def test_two_apps_in_one_process_keep_separate_metrics(good_model: Built) -> None:
+    first = create_app(Settings(model_path=good_model.path))
+    second = create_app(Settings(model_path=good_model.path))
+    with TestClient(first) as a, TestClient(second) as b:
+        a.post("/v1/lead", json={"details": "one"})
+        a.post("/v1/lead", json={"details": "two"})
+        b.post("/v1/lead", json={"details": "three"})
+        assert "leadops_lead_score_count 2.0" in a.get("/metrics").text
+        assert "leadops_lead_score_count 1.0" in b.get("/metrics").text
