@@ -32,6 +32,8 @@ from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
+from tests.fixtures.scorer import API_KEY as SCORER_API_KEY
+from tests.fixtures.scorer import StartScorer
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 logger = logging.getLogger(__name__)
@@ -545,3 +547,52 @@ def test_monitoring_children_only_when_prometheus_operator_crds_exist(
                 what="monitoring CRDs removed",
             )
             observe._PROM.clear()
+
+
+def test_scorer_reporting_critical_after_rollout_rolls_back(
+    api: kube.Kube,
+    k8s_namespace: str,
+    start_scorer: StartScorer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real scorer (uvicorn) serves v2 and calls it critical_low_auc under its thresholds;
+    the operator reads /ops/model-status with the key from the LeadModel's Secret and rolls back.
+    (kwok Pods run nothing, so the scorer runs here and LEADOPS_SCORER_URL points at it.)"""
+    ns = k8s_namespace
+    v1, data1 = artifact(age_minutes=40)
+    v2, data2 = artifact(age_minutes=20)
+    model = tmp_path / "v2.json"
+    model.write_bytes(data2)
+    scorer = start_scorer(model=model, auc_warning="0.95", auc_critical="0.9")
+    with scorer.client() as http:
+        report = http.get("/ops/model-status").json()
+    assert (report["version"], report["health"]) == (v2, "critical_low_auc")
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "scorer-api", "namespace": ns},
+            "stringData": {"key": SCORER_API_KEY},
+        }
+    )
+    monkeypatch.setenv("LEADOPS_SCORER_URL", scorer.url)
+    with operator(ns):
+        api.create(
+            leadmodel(
+                ns, scorer={"replicas": 1, "apiKeySecretRef": {"name": "scorer-api", "key": "key"}}
+            )
+        )
+        wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
+        publish_version(api, ns, data1)
+        wait_for(lambda: serving(api, ns, v1), what="v1 serving")
+        publish_version(api, ns, data2)
+        wait_for(
+            lambda: condition(api, ns, "RolledOut").get("reason") == "RolledBack",
+            what="rollback on the scorer's report",
+        )
+        assert deployment_version(api, ns) == str(v1)
+        degraded = condition(api, ns, "Degraded")
+        assert (degraded["status"], degraded["reason"]) == ("True", "ScorerUnhealthy")
+        (event,) = events(api, ns, "ScorerUnhealthy")
+        assert "critical_low_auc" in event["message"]
