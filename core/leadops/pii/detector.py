@@ -24,7 +24,8 @@ from leadops.pii.checksums import iban_valid, luhn_valid, ssn_valid
 from leadops.pii.types import Finding, PiiType
 
 # Separators people write inside numbers (phonenumbers accepts these and more).
-_SEP = r" \-.()/\[\]~\u00a0\u2010-\u2015\u2212\u3000\uff0d"
+SEPARATORS = " -.()/[]~\u00a0\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u3000\uff0d"
+_SEP = "".join(re.escape(char) for char in SEPARATORS)
 # Digit groups joined by separators: what every numeric kind of PII is made of.
 _NUMBER = re.compile(rf"\d(?:[{_SEP}]*\d)*")
 _DIGIT_OR_AT = re.compile(r"[\d@]")
