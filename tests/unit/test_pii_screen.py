@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from bench import pii_scoring
 
-from leadops.pii import Detector, screen
+from leadops.pii import Detector, detector, screen
 
 HARD = [
     "",
@@ -139,3 +140,11 @@ def test_most_clean_chat_does_not_pass() -> None:
         "[REDACTED] [REDACTED:PHONE] thanks",
     ]
     assert screen.may_hold_pii([text.encode() for text in clean]) == []
+
+
+def test_separator_list_matches_the_detectors_number_pattern() -> None:
+    """The screen reads the separators from SEPARATORS, the detector's regexes from _SEP."""
+
+    separator = re.compile(f"[{detector._SEP}]")
+    matched = {chr(c) for c in range(0x110000) if separator.match(chr(c))}
+    assert matched == set(detector.SEPARATORS)
