@@ -195,7 +195,6 @@ class Scrubber:
         self._seen: set[bytes] = set()  # SCAN may return a key twice; count it once
         self._cas_list = client.register_script(CAS_LIST)
         self._cas_hash = client.register_script(CAS_HASH)
-        screen.prepare()
 
     def run(self) -> Stats:
         """Scan every matching key once; raises redis.ConnectionError if Redis goes away."""
