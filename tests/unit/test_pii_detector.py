@@ -136,3 +136,11 @@ def test_checksums() -> None:
         assert not ssn_valid(area, group, serial)
     assert not ssn_valid("123", "00", "4567")
     assert not ssn_valid("123", "45", "0000")
+
+
+@pytest.mark.parametrize("run", ["0" * 9_999, "7" * 5_000 + " call 555-0100"])
+def test_a_very_long_digit_run_is_handled_not_raised(us: Detector, run: str) -> None:
+    # Found by schemathesis: int() of a 9,999-digit run raised and scoring answered 500.
+    redacted = us.redact(run)
+    assert us.redact(redacted) == redacted
+    assert len(redacted) <= len(run)
