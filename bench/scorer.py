@@ -52,14 +52,19 @@ MLSERVER_VENV = ROOT / ".cache" / "bench-venvs" / "mlserver"
 MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", f"xgboost=={xgboost.__version__}"]
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench.scorer:begin -->", "<!-- bench.scorer:end -->"
-NOTES = """Where a scorer request's time goes (py-spy on the live server under load, 2026-11-26):
-about 30 % is the response's socket write (kernel loopback work the bare endpoint pays too),
-then the contract's `featurize.vector` (~11 %: it rebuilds `FeatureSpec.feature_names` and the
-per-column names on every call), the tree evaluator (~8 %), FastAPI dependency solving (~8 %),
-the Redis write-behind (~4 %) and `lead_to_row` with PII redaction (~2 %). The machine is 2 cores
-shared with other jobs (load average 5-10 during runs), so absolute figures move 2-3x between
-rounds; the same-round ratios are the comparison. The largest remaining lever is caching the
-feature names/widths in the contract's FeatureSpec (foundation code, not changed here).
+NOTES = """Where a scorer request's time goes (2026-11-26, after compiling the featurizer per spec):
+`bench.scorer_profile` calls both apps through the whole ASGI stack in process (no sockets) and
+with cProfile. Shared with the bare endpoint: uvicorn's HTTP parsing and the socket write (the
+larger part of the bare endpoint's server CPU), FastAPI routing, dependency solving and the
+pydantic Lead validation. The scorer's own extra, per lead: the tree evaluator (table above, hot;
+2-3x that inside a request, where its arrays are out of cache), `lead_to_row` with PII redaction
+(must run before featurize: the `details` text features - vocabulary words, contact mentions
+counted from redaction placeholders - are computed on the redacted text that training reads, so
+moving redaction into the write-behind would change scores), `featurize.vector`, the write-behind
+(an Event per lead so /v1/outcome can wait for it, batched Redis writes), four pre-bound
+Prometheus observations, uuid4 and the JSON response (validated once, no second response_model
+pass). The machine is 2 cores shared with other jobs, so absolute figures move 2-3x between
+rounds; the same-round ratios and the server CPU per request are the comparison.
 "Server CPU us/request" is the server process's user+system CPU during the measured run divided
 by the requests served: the cost per request with the other jobs' load taken out."""
 
@@ -82,6 +87,7 @@ class Run:
     errors: int
     requests: int = 0
     cpu_us_per_request: float = 0.0
+    load_average: float = 0.0  # 1-minute load average right after the run
 
 
 def _ms(value: str) -> float:
@@ -178,6 +184,7 @@ def model_time(model_path: Path) -> dict[str, float]:
         "xgboost_inplace": best(lambda: booster.inplace_predict(batch), 300),
         "xgboost_dmatrix": best(lambda: booster.predict(xgboost.DMatrix(batch)), 100),
         "featurize": best(lambda: featurize.vector(art.features, row), 2000),
+        "featurize_matrix": best(lambda: featurize.matrix(art.features, [row])[0], 500),
         "lead_to_row": best(lambda: lead_to_row(Lead.model_validate(LEAD), redact=pii.redact), 500),
     }
 
@@ -274,12 +281,13 @@ def run_rounds(targets: dict[str, Target], *, args: argparse.Namespace) -> dict[
                 run = wrk(url, body, duration=args.duration, connections=args.connections)
                 used = cpu_seconds(pid) - cpu_before
             run.cpu_us_per_request = used * 1e6 / max(run.requests, 1)
+            run.load_average = os.getloadavg()[0]
             run.target = name
             results[name].append(run)
             print(
                 f"round {round_ + 1} {name}: {run.rps:.0f} req/s p50 {run.p50_ms:.2f} ms "
                 f"p99 {run.p99_ms:.2f} ms errors {run.errors} "
-                f"cpu {run.cpu_us_per_request:.0f} us/request"
+                f"cpu {run.cpu_us_per_request:.0f} us/request load {run.load_average:.1f}"
             )
     return results
 
@@ -293,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-mlserver", action="store_true")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
-        print("bench.scorer: needs wrk (apt-get install wrk)", file=sys.stderr)
+        print("bench.scorer: wrk not found; install wrk: apt-get install wrk", file=sys.stderr)
         return 2
     WORK.mkdir(parents=True, exist_ok=True)
     model_path = WORK / "model-300.json"
@@ -448,6 +456,8 @@ def report(
     per_round = list(zip(*(results[n] for n in names), strict=True))
     thr = [r[1].rps / r[0].rps for r in per_round]
     p99 = [r[1].p99_ms / r[0].p99_ms for r in per_round]
+    cpu = [r[0].cpu_us_per_request / r[1].cpu_us_per_request for r in per_round]
+    loads = [run.load_average for runs in results.values() for run in runs]
     lines += [
         "",
         f"- Scorer vs bare (a), same-round ratios: throughput "
@@ -455,6 +465,11 @@ def report(
         f"goal >= 60 %), p99 {', '.join(f'{x:.2f}x' for x in p99)} "
         f"(median {statistics.median(p99):.2f}x; goal <= 2x). Best vs best: "
         f"{ours.rps / bare.rps:.0%}, p99 {ours.p99_ms / bare.p99_ms:.2f}x.",
+        f"- Load-independent view: bare server CPU per request / scorer's, same round: "
+        f"{', '.join(f'{x:.0%}' for x in cpu)} (median {statistics.median(cpu):.0%}): the "
+        "throughput share the scorer would get on an otherwise idle machine.",
+        f"- Machine load (1-minute load average after each run): {min(loads):.1f} to "
+        f"{max(loads):.1f} (median {statistics.median(loads):.1f}) on {os.cpu_count()} CPUs.",
     ]
     if ml is not None:
         vs_ml = [r[1].rps / r[2].rps for r in per_round]
@@ -472,7 +487,11 @@ def report(
         f"| fast evaluator (leadops.scorer.trees) | {micro['evaluator']:.1f} |",
         f"| xgboost Booster.inplace_predict, 1 row | {micro['xgboost_inplace']:.1f} |",
         f"| xgboost Booster.predict(DMatrix), 1 row | {micro['xgboost_dmatrix']:.1f} |",
-        f"| featurize.vector (contract) | {micro['featurize']:.1f} |",
+        f"| featurize.vector (contract; compiled per-spec plan) | {micro['featurize']:.1f} |",
+        f"| featurize.matrix for one row (column-wise numpy; the old vector path) | "
+        f"{micro['featurize_matrix']:.1f} |",
+        f"| model time per lead = featurize.vector + evaluator (goal <= 50) | "
+        f"{micro['featurize'] + micro['evaluator']:.1f} |",
         f"| Lead parse + lead_to_row + PII redaction | {micro['lead_to_row']:.1f} |",
         "",
         "Redis client for the write-behind (CPU us per lead, batches of 16 in one Lua call): "

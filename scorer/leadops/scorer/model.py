@@ -60,6 +60,8 @@ class ServingModel:
     loaded_at: float
     signature: SignatureStatus
     drift: DriftWindow = field(repr=False)
+    # The spec compiled once at load: scoring a lead then does no per-spec work.
+    featurizer: featurize.Featurizer = field(repr=False)
 
     @property
     def version(self) -> int:
@@ -106,7 +108,7 @@ class ServingModel:
 
     def score_row(self, row: dict[str, str]) -> tuple[float, npt.NDArray[np.float32]]:
         """The lead's conversion probability and its feature vector."""
-        vector = featurize.vector(self.spec, row)
+        vector = self.featurizer.vector(row)
         return self.ensemble.predict(vector), vector
 
 
@@ -173,6 +175,7 @@ def load_serving_model(
         loaded_at=time.time(),
         signature=signature,
         drift=window,
+        featurizer=featurize.compiled(spec),
     )
 
 

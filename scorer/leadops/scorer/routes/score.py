@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from leadops import pii
 from leadops.contract.lead import Lead
@@ -21,10 +21,11 @@ router = APIRouter(prefix="/v1", tags=["score"])
 
 STORE_DOWN = "lead store unavailable; nothing was recorded, retry later"
 UNKNOWN_LEAD = "unknown lead_id"
+JSON = "application/json"
 
 
 @router.post("/lead", response_model=schemas.ScoreResponse)
-async def score_lead(lead: Lead, request: Request, model: ModelDep) -> schemas.ScoreResponse:
+async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
     state = get_state(request)  # no dependency: this is the hot path
     started = time.perf_counter()
     try:
@@ -56,9 +57,12 @@ async def score_lead(lead: Lead, request: Request, model: ModelDep) -> schemas.S
             message=row["details"] or None,
         )
     )
-    return schemas.ScoreResponse(
+    answer = schemas.ScoreResponse(
         lead_id=lead_id, score=score, model_version=model.version, health=state.health_now()
     )
+    # Validated once here and serialised straight to JSON: returning the model would make
+    # FastAPI validate it a second time against response_model (which still documents it).
+    return Response(answer.model_dump_json(), media_type=JSON)
 
 
 @router.post(
