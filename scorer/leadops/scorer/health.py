@@ -7,7 +7,8 @@ Precedence, first match wins (the worst problem is the one reported):
 
 - no_model:            no model is loaded.
 - error:               the last load/reload failed with an unexpected exception, or
-                       scoring raised; cleared by the next successful load.
+                       most recent scoring requests raised (state.SCORING_WINDOW);
+                       cleared by the next successful load.
 - critical_low_auc:    auc < auc_critical (default 0.55).
 - warning_low_auc:     auc_critical <= auc < auc_warning (default 0.65).
 - warning_high_drift:  drift_score > drift_warning (default 3.0 sigma).

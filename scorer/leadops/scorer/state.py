@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from leadops.contract import artifact as contract_artifact
@@ -22,6 +23,11 @@ logger = logging.getLogger(__name__)
 
 # Health moves with AUC (per model), drift (per window) and age (hours): one second is fresh.
 HEALTH_CACHE_SECONDS = 1.0
+# Scoring is `error` when at least half of the latest SCORING_WINDOW requests raised (and at
+# least SCORING_MIN_FAILURES did): a model that fails every lead is taken out of service after
+# a few requests, but one poisoned lead cannot make a healthy scorer unready (or rolled back).
+SCORING_WINDOW = 50
+SCORING_MIN_FAILURES = 10
 
 
 @dataclass
@@ -34,8 +40,10 @@ class ScorerState:
     thresholds: health.Thresholds
     verify_keys: contract_artifact.VerifyKeys | None = None
     model: ServingModel | None = None
-    # Set by an unexpected exception while loading or scoring; cleared by a good load.
+    # Set by an unexpected exception while loading; cleared by a good load.
     error: bool = False
+    # The latest scoring outcomes of the serving model, True where scoring raised.
+    scoring_failed: deque[bool] = field(default_factory=lambda: deque(maxlen=SCORING_WINDOW))
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _health_cache: tuple[float, ServingModel | None, bool, health.Health] | None = field(
         default=None, repr=False
@@ -45,6 +53,7 @@ class ScorerState:
         """Swap in a fully built model; return the one it replaces."""
         previous, self.model = self.model, model
         self.error = False
+        self.scoring_failed.clear()
         m = self.metrics
         m.model_loaded.set(1)
         m.model_auc.set(model.auc)
@@ -54,9 +63,14 @@ class ScorerState:
         m.model_drift_score.set(0)
         return previous
 
+    @property
+    def scoring_broken(self) -> bool:
+        failures = sum(self.scoring_failed)
+        return failures >= SCORING_MIN_FAILURES and 2 * failures >= len(self.scoring_failed)
+
     def health_now(self, *, now: float | None = None) -> health.Health:
         """Health now; the scoring path (no `now`) reuses a value up to HEALTH_CACHE_SECONDS old."""
-        model, error = self.model, self.error
+        model, error = self.model, self.error or self.scoring_broken
         if now is None:
             cached = self._health_cache
             if (
@@ -66,17 +80,19 @@ class ScorerState:
                 and cached[2] == error
             ):
                 return cached[3]
-        value = self._decide_health(model, now=now)
+        value = self._decide_health(model, error=error, now=now)
         self._health_cache = (time.monotonic() + HEALTH_CACHE_SECONDS, model, error, value)
         return value
 
-    def _decide_health(self, model: ServingModel | None, *, now: float | None) -> health.Health:
+    def _decide_health(
+        self, model: ServingModel | None, *, error: bool, now: float | None
+    ) -> health.Health:
         if model is None:
             return health.decide(health.Observed(loaded=False), self.thresholds)
         at = time.time() if now is None else now
         observed = health.Observed(
             loaded=True,
-            error=self.error,
+            error=error,
             auc=model.auc,
             drift_score=model.drift.score(),
             age_hours=model.age_hours(now=at),

@@ -12,7 +12,7 @@ from leadops.scorer.app import create_app
 from leadops.scorer.deps import get_model
 from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings
-from leadops.scorer.state import ScorerState
+from leadops.scorer.state import SCORING_MIN_FAILURES, ScorerState
 from tests.fixtures.artifacts import Built
 
 
@@ -23,20 +23,35 @@ class BrokenModel(ServingModel):
         raise RuntimeError("boom")
 
 
-def test_a_scoring_exception_is_500_and_health_error_until_a_good_reload(
-    good_model: Built,
-) -> None:
+def _broken_copy(state: ScorerState) -> BrokenModel:
+    assert state.model is not None
+    return BrokenModel(
+        **{f.name: getattr(state.model, f.name) for f in dataclasses.fields(state.model)}
+    )
+
+
+def test_one_failing_lead_is_500_but_leaves_a_healthy_scorer_ready(good_model: Built) -> None:
     app = create_app(Settings(model_path=good_model.path, dev_open_ops=True))
     with TestClient(app) as client:
-        state: ScorerState = app.state.scorer
-        assert state.model is not None
-        broken = BrokenModel(
-            **{f.name: getattr(state.model, f.name) for f in dataclasses.fields(state.model)}
-        )
-        app.dependency_overrides[get_model] = lambda: broken
-        failed = client.post("/v1/lead", json={"details": "hello"})
+        for _ in range(SCORING_MIN_FAILURES):
+            assert client.post("/v1/lead", json={"details": "fine"}).status_code == 200
+        app.dependency_overrides[get_model] = lambda: _broken_copy(app.state.scorer)
+        failed = client.post("/v1/lead", json={"details": "poisoned"})
         assert failed.status_code == 500
         assert failed.json() == {"detail": "scoring failed"}
+        del app.dependency_overrides[get_model]
+        assert client.get("/ops/model-status").json()["health"] == "ok"
+        assert client.get("/ready").status_code == 200
+
+
+def test_a_model_that_fails_most_leads_is_error_until_a_good_reload(good_model: Built) -> None:
+    app = create_app(Settings(model_path=good_model.path, dev_open_ops=True))
+    with TestClient(app) as client:
+        app.dependency_overrides[get_model] = lambda: _broken_copy(app.state.scorer)
+        for _ in range(SCORING_MIN_FAILURES - 1):
+            assert client.post("/v1/lead", json={"details": "hello"}).status_code == 500
+        assert client.get("/ops/model-status").json()["health"] == "ok"
+        assert client.post("/v1/lead", json={"details": "hello"}).status_code == 500
         assert client.get("/ops/model-status").json()["health"] == "error"
         assert client.get("/ready").status_code == 503
         del app.dependency_overrides[get_model]

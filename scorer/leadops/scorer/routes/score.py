@@ -32,13 +32,14 @@ async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
         row = lead_to_row(lead, redact=pii.redact)
         score, vector = model.score_row(row)
     except Exception:
-        state.error = True
+        state.scoring_failed.append(True)
         logger.exception("Scoring failed with model version %d", model.version)
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "scoring failed") from None
     m = state.metrics
     m.scoring_seconds.observe(time.perf_counter() - started)
     m.scores.observe(score)
     model.drift.add(vector)
+    state.scoring_failed.append(False)
 
     lead_id = uuid.uuid4().hex
     chat_id = lead.chat_id or lead_id
