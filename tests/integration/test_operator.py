@@ -471,6 +471,11 @@ def test_cli_status_rollback_backfill_and_train(
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][-1] == "--dry-run"
     assert job["metadata"]["ownerReferences"][0]["name"] == f"{NAME}-pii-backfill"
+    # A second run straight after gets its own Job (the server names it), not a name clash.
+    assert op_cli.main_backfill([NAME, "--dry-run", *base]) == 0
+    again = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
+    assert again != job_name
+    assert api.get("Job", ns, again) is not None
     assert op_cli.main_train([NAME, *base]) == 0
     train_job = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
     assert train_job.startswith(f"{NAME}-train-manual-")

@@ -436,8 +436,11 @@ def children(
     return out
 
 
-def job_from_cronjob(cronjob: Mapping[str, Any], *, suffix: str, dry_run: bool) -> dict[str, Any]:
-    """A Job from a CronJob's template, as `kubectl create job --from=cronjob/NAME` makes it."""
+def job_from_cronjob(cronjob: Mapping[str, Any], *, dry_run: bool) -> dict[str, Any]:
+    """A Job from a CronJob's template, as `kubectl create job --from=cronjob/NAME` makes it.
+
+    The API server picks the name (generateName), so two runs in the same second never collide.
+    """
     meta = cronjob["metadata"]
     template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
     if dry_run:
@@ -449,7 +452,8 @@ def job_from_cronjob(cronjob: Mapping[str, Any], *, suffix: str, dry_run: bool) 
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": f"{meta['name']}-manual-{suffix}"[:63].rstrip("-"),
+            # 63 characters at most, of which the server appends 5.
+            "generateName": f"{meta['name'][:50]}-manual-",
             "namespace": meta["namespace"],
             "labels": dict((template.get("metadata") or {}).get("labels") or {}),
             "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -139,11 +138,9 @@ def _job_from(argv: list[str], *, prog: str, child: str, doc: str, dry_run_flag:
     cronjob = client.get("CronJob", args.namespace, cron_name)
     if cronjob is None:
         raise cliutil.UsageError(f"CronJob {cron_name!r} does not exist yet (is the operator up?)")
-    job = builders.job_from_cronjob(
-        cronjob, suffix=str(int(time.time())), dry_run=bool(getattr(args, "dry_run", False))
-    )
-    client.create(job)
-    print(f"job.batch/{job['metadata']['name']} created")
+    job = builders.job_from_cronjob(cronjob, dry_run=bool(getattr(args, "dry_run", False)))
+    created = client.create(job)
+    print(f"job.batch/{created['metadata']['name']} created")
     return 0
 
 

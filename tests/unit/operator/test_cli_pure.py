@@ -36,8 +36,9 @@ def test_status_table_columns_line_up() -> None:
 def test_job_from_cronjob_is_owned_and_dry_run_adds_the_flag() -> None:
     cron = builders.backfill_cronjob(OWNER, FULL.model_copy(update={}))
     cron["metadata"]["uid"] = "cron-uid"
-    job = builders.job_from_cronjob(cron, suffix="1700000000", dry_run=True)
-    assert job["metadata"]["name"] == "acme-pii-backfill-manual-1700000000"
+    job = builders.job_from_cronjob(cron, dry_run=True)
+    assert "name" not in job["metadata"]
+    assert job["metadata"]["generateName"] == "acme-pii-backfill-manual-"
     assert job["metadata"]["ownerReferences"][0]["uid"] == "cron-uid"
     assert job["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
     args = job["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -45,5 +46,5 @@ def test_job_from_cronjob_is_owned_and_dry_run_adds_the_flag() -> None:
     assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == args
     train = builders.training_cronjob(OWNER, FULL)
     train["metadata"]["uid"] = "u"
-    plain = builders.job_from_cronjob(train, suffix="1", dry_run=False)
+    plain = builders.job_from_cronjob(train, dry_run=False)
     assert "args" not in plain["spec"]["template"]["spec"]["containers"][0]
