@@ -7,7 +7,12 @@ import platform
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nEach section is written by the benchmark it names (`bench/`).\n"
+# A new doc starts with this; docs/benchmarks.md carries a longer intro of the same kind.
+HEADER = (
+    "# Benchmarks\n\nEach section is written by the benchmark it names "
+    "(`.venv/bin/python -m bench.<name>`), on a shared 2-core machine: figures include load "
+    "averages.\n"
+)
 
 
 def machine() -> str:
