@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -29,9 +28,8 @@ from tests.fixtures.control_plane import LocalCluster
 from tests.fixtures.control_plane.binaries import BUILD_SCRIPT, pinned_versions
 from tests.fixtures.control_plane.cluster import wait_until
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-START = "<!-- bench:control_plane:start -->"
-END = "<!-- bench:control_plane:end -->"
+from bench.docsection import DOC, machine, write_section
+
 COLD_DATA = re.compile(r"<!-- cold-build: (\{.*?\}) -->")
 WARM_START_GOAL = 20.0
 COLD_BUILD_GOAL = 25 * 60.0
@@ -143,12 +141,9 @@ def render(warm: list[dict[str, Any]], cold: dict[str, Any] | None) -> str:
     idle = {c: statistics.median(r["rss_idle"][c] for r in warm) for c in components}
     busy = {c: statistics.median(r["rss_busy"][c] for r in warm) for c in components}
     lines = [
-        START,
         "## Local control plane (`bench/control_plane.py`)",
         "",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}, "
-        f"shared with other jobs (1-min load average {os.getloadavg()[0]:.1f} when the warm runs "
-        f"ended). Kubernetes {pins['KUBERNETES_VERSION']}, "
+        f"Machine: {machine()}. Kubernetes {pins['KUBERNETES_VERSION']}, "
         f"etcd {pins['ETCD_VERSION']}, kwok {pins['KWOK_VERSION']}.",
         "",
         "Reproduce: `.venv/bin/python -m bench.control_plane --runs 3` "
@@ -180,20 +175,7 @@ def render(warm: list[dict[str, Any]], cold: dict[str, Any] | None) -> str:
     ]
     if cold is not None:
         lines.append(f"<!-- cold-build: {json.dumps(cold)} -->")
-    lines.append(END)
     return "\n".join(lines)
-
-
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        text = before + section + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text)
 
 
 def previous_cold() -> dict[str, Any] | None:
@@ -224,7 +206,7 @@ def main(argv: list[str]) -> int:
             "how": args.cold_build_note,
         }
     warm = measure_warm(args.runs)
-    write_section(render(warm, cold))
+    write_section("control_plane", render(warm, cold))
     print(f"wrote {DOC}", file=sys.stderr)
     return 0
 

@@ -7,7 +7,12 @@ import platform
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nEach section is written by the benchmark it names (`bench/`).\n"
+# A new doc starts with this; docs/benchmarks.md carries a longer intro of the same kind.
+HEADER = (
+    "# Benchmarks\n\nEach section is written by the benchmark it names "
+    "(`.venv/bin/python -m bench.<name>`), on a shared 2-core machine: figures include load "
+    "averages.\n"
+)
 
 
 def machine() -> str:
@@ -27,10 +32,10 @@ def machine() -> str:
     )
 
 
-def write_section(name: str, body: str) -> None:
+def write_section(name: str, body: str, *, doc: Path = DOC) -> None:
     """Replace (or append) the section between this benchmark's markers."""
     begin, end = f"<!-- bench.{name}:begin -->", f"<!-- bench.{name}:end -->"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else HEADER
+    text = doc.read_text(encoding="utf-8") if doc.exists() else HEADER
     block = f"{begin}\n{body.strip()}\n{end}"
     if begin in text and end in text:
         head, rest = text.split(begin, 1)
@@ -38,5 +43,5 @@ def write_section(name: str, body: str) -> None:
         text = head + block + tail
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(text, encoding="utf-8")
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text, encoding="utf-8")

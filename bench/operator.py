@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,14 +32,12 @@ from tests.fixtures.control_plane import LocalCluster
 from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.ports import free_port
 
+from bench.docsection import machine, write_section
 from leadops.contract import artifact as contract
 from leadops.operator import builders, kube, publish, spec
 from leadops.operator.kube import crd_established
 
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-START = "<!-- bench:operator:start -->"
-END = "<!-- bench:operator:end -->"
 STEADY_GOAL_S = 60.0
 MEMORY_GOAL_MIB = 300.0
 DEADLINE_KNOB_S = 5
@@ -288,14 +285,12 @@ def render(r: dict[str, Any]) -> str:
     )
     return "\n".join(
         [
-            START,
             "## LeadModel operator at scale (`bench/operator.py`)",
             "",
-            f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
-            f"{platform.python_version()}, shared with other jobs (1-min load average "
-            f"{load[0]:.1f} when the LeadModels were created, {load[1]:.1f} at the end). "
-            f"Kubernetes {r['server']} (local control plane, kwok "
-            f"nodes). Operator: `leadops operator`, {r['workers']} worker threads "
+            f"Machine: {machine()}; 1-min load average {load[0]:.1f} when the LeadModels "
+            f"were created, {load[1]:.1f} at the end of the run. Kubernetes {r['server']} "
+            "(local control plane, kwok nodes). Operator: `leadops operator`, "
+            f"{r['workers']} worker threads "
             "(`LEADOPS_WORKERS`), resync 60 s (the default).",
             "",
             f"Reproduce: `.venv/bin/python -m bench.operator --count {r['count']} "
@@ -326,19 +321,8 @@ def render(r: dict[str, Any]) -> str:
             "the deadline plus one reconcile; lower the deadline to roll back sooner, at the "
             "risk of abandoning slow-but-healthy rollouts. `LEADOPS_RESYNC_SECONDS` bounds how "
             "late anything is noticed if a watch event is missed.",
-            END,
         ]
     )
-
-
-def write_section(section: str) -> None:
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        before, rest = text.split(START, 1)
-        text = before + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
 
 
 def main(argv: list[str]) -> int:
@@ -351,7 +335,7 @@ def main(argv: list[str]) -> int:
     section = render(result)
     print(section)
     if not args.no_write:
-        write_section(section)
+        write_section("operator", section)
     return 0
 
 

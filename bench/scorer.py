@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -40,6 +39,7 @@ from tests.fixtures.artifacts import build_artifact
 from tests.fixtures.ports import free_port
 from tests.fixtures.redis_server import RedisServer
 
+from bench.docsection import machine, write_section
 from leadops import pii
 from leadops.contract import artifact, featurize
 from leadops.contract.lead import Lead
@@ -50,8 +50,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".cache" / "bench-scorer"
 MLSERVER_VENV = ROOT / ".cache" / "bench-venvs" / "mlserver"
 MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", f"xgboost=={xgboost.__version__}"]
-DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench.scorer:begin -->", "<!-- bench.scorer:end -->"
 NOTES = """Where a scorer request's time goes (2026-11-26, after compiling the featurizer per spec):
 `bench.scorer_profile` calls both apps through the whole ASGI stack in process (no sockets) and
 with cProfile. Shared with the bare endpoint: uvicorn's HTTP parsing and the socket write (the
@@ -427,11 +425,9 @@ def report(
     ours = best_run(results[names[1]])
     ml = best_run(results[names[2]]) if len(names) > 2 else None
     lines = [
-        BEGIN,
         "## Scorer: POST /v1/lead (bench/scorer.py)",
         "",
-        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs (shared with other jobs), Python {platform.python_version()}, "
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
         f"xgboost {xgboost.__version__}.",
         f"- Command: `.venv/bin/python -m bench.scorer --duration {args.duration} "
         f"--rounds {args.rounds} --connections {args.connections}`",
@@ -500,17 +496,9 @@ def report(
         "and batching, not the client, is what sets the cost.",
         "",
         NOTES,
-        "",
-        END,
     ]
     section = "\n".join(lines)
-    DOC.parent.mkdir(exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if BEGIN in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    write_section("scorer", section)
     print(section)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench:train:start -->", "<!-- bench:train:end -->"
+from bench.docsection import machine, write_section
+
 MAX_SECONDS = 30.0
 MAX_RSS_BYTES = 2 << 30
 
@@ -58,40 +56,12 @@ def _child(argv: list[str]) -> tuple[float, float, int, str]:
         return wall, cpu, usage.ru_maxrss * 1024, out.read().decode()
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    import xgboost  # noqa: PLC0415 -- only for its version string
-
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (
-        f"{os.cpu_count()} CPUs ({model}), Python {platform.python_version()}, "
-        f"xgboost {xgboost.__version__}; load average at start {load} (shared machine)"
-    )
-
-
-def _write_section(text: str) -> None:
-    DOC.parent.mkdir(exist_ok=True)
-    current = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    block = f"{BEGIN}\n{text.rstrip()}\n{END}"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + block + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(current, encoding="utf-8")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    machine = _machine()
+    load_start = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     leadops = [sys.executable, "-m", "leadops.cli"]
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
@@ -154,13 +124,14 @@ def main() -> int:
     ok_time, ok_rss = wall <= MAX_SECONDS, rss <= MAX_RSS_BYTES
     verdict = "met" if ok_time and ok_rss else "NOT met"
     ratio = wall / base_wall
-    load_end = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    import xgboost  # noqa: PLC0415 -- only for its version string
+
     low, high = summary["auc_ci95"]
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items())
     job = f"{wall:.1f} | {cpu:.1f} | {rss / 2**20:.0f} MiB | <= 30 s, <= 2 GiB: **{verdict}**"
     section = f"""## Training: `leadops train` on {args.rows:,} synthetic rows
 
-- Machine: {machine}; load average at end {load_end}
+- Machine: {machine()}; xgboost {xgboost.__version__}; load average at start {load_start}
 - Command: `.venv/bin/python -m bench.train` ({command})
 - Data: `leadops synth --n {args.rows} --seed {args.seed}`, {summary["features"]} features after
   role inference; hold-out `{summary["holdout"]}` ({summary["n_test"]:,} newest rows),
@@ -182,7 +153,7 @@ the rest of the gap is CSV parsing, featurizing in Python, the bootstrap AUC int
 statistics. Wall times depend on what else runs on this shared machine; CPU seconds are the
 load-independent figure.
 """
-    _write_section(section)
+    write_section("train", section)
     print(section)
     return 0 if ok_time and ok_rss else 1
 

@@ -13,6 +13,8 @@ from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from leadops.contract.columns import BASE_COLUMNS, LABEL_COLUMN
+
 MAX_NAME: Final = 200
 MAX_PHONE: Final = 64
 MAX_DETAILS: Final = 10_000
@@ -22,21 +24,14 @@ MAX_ATTRIBUTES: Final = 50
 MAX_ATTRIBUTE_VALUE: Final = 1_000
 
 # Attribute keys become CSV columns, so they must be plain names that cannot clash with
-# the row's own columns (see rows.RESERVED_COLUMNS) or break a CSV header.
+# the row's own columns (see RESERVED_COLUMNS) or break a CSV header.
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.\- ]{0,63}$")
 # Names an attribute may not take (case-insensitive): the row's own columns and the lead's fields.
+# The stored record's extra fields (score, model_version, lead_id) are reserved too.
 RESERVED_COLUMNS: Final = frozenset(
     {
-        "received_at",
-        "tenant",
-        "source",
-        "has_name",
-        "has_phone",
-        "phone_region",
-        "has_email",
-        "email_kind",
-        "details",
-        "converted",
+        *BASE_COLUMNS,
+        LABEL_COLUMN,
         "score",
         "model_version",
         "lead_id",

@@ -15,20 +15,6 @@ from typing import Final
 
 from leadops.contract.lead import Lead
 
-# Row columns in export order; attributes follow (sorted), then the label `converted`.
-BASE_COLUMNS: Final = (
-    "received_at",
-    "tenant",
-    "source",
-    "has_name",
-    "has_phone",
-    "phone_region",
-    "has_email",
-    "email_kind",
-    "details",
-)
-LABEL_COLUMN: Final = "converted"
-
 # Mailbox providers anyone can sign up to: a lead from one says less about a company.
 FREE_MAIL_DOMAINS: Final = frozenset(
     {

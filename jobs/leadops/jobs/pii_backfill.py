@@ -25,7 +25,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from leadops import cliutil, pii
+from leadops import cliutil
+from leadops.jobs.pii_options import add_region_option, detector_for
 from leadops.jobs.pii_scrub import Pacer, Scrubber, Stats
 
 logger = logging.getLogger(__name__)
@@ -78,10 +79,7 @@ def _parser() -> cliutil.ArgumentParser:
     parser.add_argument(
         "--redis-url", help="Redis URL (default: $REDIS_URL, then $LEADOPS_REDIS_URL)"
     )
-    parser.add_argument(
-        "--region",
-        help=f"phone region for numbers without a country code (default: ${pii.REGION_ENV} or US)",
-    )
+    add_region_option(parser)
     return parser
 
 
@@ -157,10 +155,7 @@ def main(argv: list[str]) -> int:
     url = _redis_url(args.redis_url)
     if args.report is not None and not args.report.parent.is_dir():
         raise cliutil.UsageError(f"--report: directory {args.report.parent} does not exist")
-    try:
-        detector = pii.Detector(region=args.region) if args.region else pii.default_detector()
-    except ValueError as exc:
-        raise cliutil.UsageError(str(exc)) from None
+    detector = detector_for(args.region)
 
     # No silent reconnects: a Redis that goes away mid-run ends the run (exit 1), and the
     # rerun (or the Job's retry) picks up the rest safely.

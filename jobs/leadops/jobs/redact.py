@@ -12,6 +12,7 @@ import sys
 from typing import TextIO
 
 from leadops import cliutil, pii
+from leadops.jobs.pii_options import add_region_option, detector_for
 
 
 def _parser() -> cliutil.ArgumentParser:
@@ -23,10 +24,7 @@ def _parser() -> cliutil.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per line with the findings"
     )
-    parser.add_argument(
-        "--region",
-        help=f"phone region for numbers without a country code (default: ${pii.REGION_ENV} or US)",
-    )
+    add_region_option(parser)
     return parser
 
 
@@ -49,10 +47,7 @@ def run(source: TextIO, sink: TextIO, *, detector: pii.Detector, typed: bool, as
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        detector = pii.Detector(region=args.region) if args.region else pii.default_detector()
-    except ValueError as exc:
-        raise cliutil.UsageError(str(exc)) from None
+    detector = detector_for(args.region)
     for stream in (sys.stdin, sys.stdout):
         if isinstance(stream, io.TextIOWrapper):
             # Bytes that are not UTF-8 pass through unchanged instead of ending the run.

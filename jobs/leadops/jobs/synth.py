@@ -36,8 +36,9 @@ import phonenumbers
 
 from leadops import cliutil
 from leadops.contract import metrics
+from leadops.contract.columns import LABEL_COLUMN
 from leadops.contract.lead import Lead
-from leadops.contract.rows import LABEL_COLUMN, lead_to_row
+from leadops.contract.rows import lead_to_row
 
 START: Final = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS: Final = 90

@@ -190,28 +190,16 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
     }
     if env:
         container["env"] = env
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": _metadata(owner, names(owner.name)["train"], "train"),
-        "spec": {
-            "schedule": lm.training.schedule,
-            "timeZone": "Etc/UTC",
-            "suspend": lm.training.suspend,
-            "concurrencyPolicy": "Forbid",
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {
-                "metadata": {"labels": labels(owner, "train")},
-                "spec": {
-                    "backoffLimit": 1,
-                    "activeDeadlineSeconds": lm.training.active_deadline_seconds,
-                    "ttlSecondsAfterFinished": 86_400,
-                    "template": _job_pod(owner, lm, component="train", container=container),
-                },
-            },
-        },
-    }
+    return _cronjob(
+        owner,
+        lm,
+        child="train",
+        component="train",
+        schedule=lm.training.schedule,
+        suspend=lm.training.suspend,
+        container=container,
+        active_deadline_seconds=lm.training.active_deadline_seconds,
+    )
 
 
 def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
@@ -229,24 +217,49 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         "securityContext": _security(),
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
+    return _cronjob(
+        owner,
+        lm,
+        child="backfill",
+        component="pii-backfill",
+        schedule=lm.pii_backfill.schedule,
+        suspend=lm.pii_backfill.suspend,
+        container=container,
+        active_deadline_seconds=None,
+    )
+
+
+def _cronjob(
+    owner: Owner,
+    lm: spec.LeadModelSpec,
+    *,
+    child: str,
+    component: str,
+    schedule: str,
+    suspend: bool,
+    container: dict[str, Any],
+    active_deadline_seconds: int | None,
+) -> dict[str, Any]:
+    """The CronJob both jobs share: UTC schedule, never two at once, one retry, kept a day."""
+    job_spec: dict[str, Any] = {"backoffLimit": 1}
+    if active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = active_deadline_seconds
+    job_spec["ttlSecondsAfterFinished"] = 86_400
+    job_spec["template"] = _job_pod(owner, lm, component=component, container=container)
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": _metadata(owner, names(owner.name)["backfill"], "pii-backfill"),
+        "metadata": _metadata(owner, names(owner.name)[child], component),
         "spec": {
-            "schedule": lm.pii_backfill.schedule,
+            "schedule": schedule,
             "timeZone": "Etc/UTC",
-            "suspend": lm.pii_backfill.suspend,
+            "suspend": suspend,
             "concurrencyPolicy": "Forbid",
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {
-                "metadata": {"labels": labels(owner, "pii-backfill")},
-                "spec": {
-                    "backoffLimit": 1,
-                    "ttlSecondsAfterFinished": 86_400,
-                    "template": _job_pod(owner, lm, component="pii-backfill", container=container),
-                },
+                "metadata": {"labels": labels(owner, component)},
+                "spec": job_spec,
             },
         },
     }

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from leadops.contract.columns import BASE_COLUMNS
 from leadops.contract.lead import MAX_DETAILS, RESERVED_COLUMNS, Lead
-from leadops.contract.rows import BASE_COLUMNS, email_kind, lead_to_row, phone_region
+from leadops.contract.rows import email_kind, lead_to_row, phone_region
 
 
 def _mask_digits(text: str) -> str:

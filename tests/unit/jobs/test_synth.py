@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from leadops.contract.columns import BASE_COLUMNS
 from leadops.contract.lead import Lead
-from leadops.contract.rows import BASE_COLUMNS
 from leadops.jobs import synth
 
 

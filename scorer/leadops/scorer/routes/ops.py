@@ -13,7 +13,7 @@ import anyio
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from leadops.contract.rows import BASE_COLUMNS, LABEL_COLUMN
+from leadops.contract.columns import BASE_COLUMNS, LABEL_COLUMN
 from leadops.scorer import schemas, store
 from leadops.scorer.deps import ModelDep, StateDep, require_api_key
 from leadops.scorer.model import ModelRejected, load_serving_model
