@@ -1,0 +1,429 @@
+"""Pure manifest builders: a LeadModel (and the version to serve) in, child objects out.
+
+Every builder returns a plain dict the API server accepts as is, owned by the LeadModel so
+deleting it removes its children. Tested against golden YAML in tests/unit/golden/.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from leadops.operator import registry, spec
+
+SCORER_PORT = 8080
+MODEL_DIR = "/var/lib/leadops/model"
+REGISTRY_DIR = "/var/lib/leadops/registry"
+WORK_DIR = "/work"
+API_KEY_DIR = "/var/run/secrets/leadops/api-key"
+SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
+
+# Deployment annotations: where the rollout state lives, so a restarted operator resumes.
+ANN_VERSION = "leadops.io/model-version"
+ANN_PREVIOUS = "leadops.io/previous-version"
+ANN_ROLLOUT_KIND = "leadops.io/rollout-kind"
+ANN_ROLLOUT_STARTED = "leadops.io/rollout-started-at"
+ROLLOUT_FORWARD = "RollOut"
+ROLLOUT_BACK = "RollBack"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The LeadModel that owns the children."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
+            "kind": spec.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """What the scorer Deployment should serve and how it got there."""
+
+    version: int | None = None
+    previous: int | None = None
+    kind: str = ROLLOUT_FORWARD
+    started_at: str = ""
+
+
+def names(leadmodel: str) -> dict[str, str]:
+    return {
+        "scorer": f"{leadmodel}-scorer",
+        "train": f"{leadmodel}-train",
+        "backfill": f"{leadmodel}-pii-backfill",
+        "jobs": f"{leadmodel}-jobs",
+    }
+
+
+def labels(owner: Owner, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "leadops",
+        "app.kubernetes.io/instance": owner.name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "leadops",
+        registry.LABEL_LEADMODEL: owner.name,
+    }
+
+
+def _metadata(owner: Owner, name: str, component: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": owner.namespace,
+        "labels": labels(owner, component),
+        "ownerReferences": [owner.reference()],
+    }
+
+
+def _resources(res: spec.Resources) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if res.requests:
+        out["requests"] = dict(sorted(res.requests.items()))
+    if res.limits:
+        out["limits"] = dict(sorted(res.limits.items()))
+    return out
+
+
+def _secret_env(name: str, ref: spec.SecretKeyRef) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+
+
+def scorer_url(owner: Owner) -> str:
+    return f"http://{names(owner.name)['scorer']}.{owner.namespace}.svc:{SCORER_PORT}"
+
+
+_SECURITY = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def service_account(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(owner, names(owner.name)["jobs"], "jobs"),
+        "automountServiceAccountToken": True,
+    }
+
+
+def role(owner: Owner) -> dict[str, Any]:
+    """Least privilege for the jobs: create registry ConfigMaps, nothing else."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _metadata(owner, names(owner.name)["jobs"], "jobs"),
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}],
+    }
+
+
+def role_binding(owner: Owner) -> dict[str, Any]:
+    jobs = names(owner.name)["jobs"]
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(owner, jobs, "jobs"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": jobs},
+        "subjects": [{"kind": "ServiceAccount", "name": jobs, "namespace": owner.namespace}],
+    }
+
+
+def _job_pod(
+    owner: Owner, lm: spec.LeadModelSpec, *, component: str, container: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": labels(owner, component)},
+        "spec": {
+            "serviceAccountName": names(owner.name)["jobs"],
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+            "containers": [container],
+            "volumes": [{"name": "work", "emptyDir": {}}],
+        },
+    }
+
+
+def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
+    """Nightly retraining: export outcomes from the scorer, train, publish to the registry."""
+    artifact = f"{WORK_DIR}/model.json"
+    train = [
+        "leadops", "train",
+        "--input", f"{scorer_url(owner)}/ops/export/outcomes.csv",
+        "--output", artifact,
+    ]  # fmt: skip
+    publish = [
+        "leadops", "publish",
+        "--artifact", artifact,
+        "--leadmodel", owner.name,
+        "--namespace", owner.namespace,
+        "--owner-uid", owner.uid,
+    ]  # fmt: skip
+    env: list[dict[str, Any]] = []
+    if lm.scorer.api_key_secret_ref is not None:
+        env.append(_secret_env("LEADOPS_API_KEY", lm.scorer.api_key_secret_ref))
+    container = {
+        "name": "train",
+        "image": lm.training.image or lm.scorer.image,
+        "command": ["/bin/sh", "-c", f"{shlex.join(train)} && {shlex.join(publish)}"],
+        "env": env,
+        "resources": _resources(lm.training.resources),
+        "securityContext": _SECURITY,
+        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(owner, names(owner.name)["train"], "train"),
+        "spec": {
+            "schedule": lm.training.schedule,
+            "timeZone": "Etc/UTC",
+            "suspend": lm.training.suspend,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels(owner, "train")},
+                "spec": {
+                    "backoffLimit": 1,
+                    "activeDeadlineSeconds": lm.training.active_deadline_seconds,
+                    "ttlSecondsAfterFinished": 86_400,
+                    "template": _job_pod(owner, lm, component="train", container=container),
+                },
+            },
+        },
+    }
+
+
+def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
+    """Weekly PII scrub of what is already in Redis."""
+    args = ["pii-backfill", "--pattern", lm.pii_backfill.key_pattern]
+    if lm.pii_backfill.dry_run:
+        args.append("--dry-run")
+    container = {
+        "name": "pii-backfill",
+        "image": lm.pii_backfill.image or lm.scorer.image,
+        "command": ["leadops"],
+        "args": args,
+        "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref)],
+        "resources": _resources(lm.pii_backfill.resources),
+        "securityContext": _SECURITY,
+        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(owner, names(owner.name)["backfill"], "pii-backfill"),
+        "spec": {
+            "schedule": lm.pii_backfill.schedule,
+            "timeZone": "Etc/UTC",
+            "suspend": lm.pii_backfill.suspend,
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels(owner, "pii-backfill")},
+                "spec": {
+                    "backoffLimit": 1,
+                    "ttlSecondsAfterFinished": 86_400,
+                    "template": _job_pod(owner, lm, component="pii-backfill", container=container),
+                },
+            },
+        },
+    }
+
+
+def _scorer_selector(owner: Owner) -> dict[str, str]:
+    return {"app.kubernetes.io/instance": owner.name, "app.kubernetes.io/component": "scorer"}
+
+
+# The scorer reads plain JSON; the registry stores gzip, so an init container unpacks it.
+_UNPACK = (
+    "import gzip,os,sys;"
+    "d=gzip.open(sys.argv[1]).read();"
+    "t=sys.argv[2]+'.tmp';open(t,'wb').write(d);os.replace(t,sys.argv[2])"
+)
+
+
+def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) -> dict[str, Any]:
+    """The scorer, serving `rollout.version` from its registry ConfigMap (none yet: no_model)."""
+    pod_labels = {**lm.scorer.pod_labels, **labels(owner, "scorer")}
+    env: list[dict[str, Any]] = [
+        _secret_env("LEADOPS_REDIS_URL", lm.redis.url_secret_ref),
+        {"name": "LEADOPS_AUC_WARNING", "value": "0.65"},
+    ]
+    mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_DIR}]
+    volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}]
+    init: list[dict[str, Any]] = []
+    annotations: dict[str, str] = {}
+    if rollout.version is not None:
+        pod_labels[registry.LABEL_VERSION] = str(rollout.version)
+        annotations[ANN_VERSION] = str(rollout.version)
+        env.append({"name": "LEADOPS_MODEL_PATH", "value": f"{MODEL_DIR}/model.json"})
+        volumes.append(
+            {
+                "name": "registry",
+                "configMap": {"name": registry.configmap_name(owner.name, rollout.version)},
+            }
+        )
+        init.append(
+            {
+                "name": "unpack-model",
+                "image": lm.scorer.image,
+                "command": ["python", "-c", _UNPACK],
+                "args": [f"{REGISTRY_DIR}/{registry.DATA_KEY}", f"{MODEL_DIR}/model.json"],
+                "securityContext": _SECURITY,
+                "volumeMounts": [
+                    {"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True},
+                    {"name": "model", "mountPath": MODEL_DIR},
+                ],
+            }
+        )
+    if lm.scorer.api_key_secret_ref is not None:
+        ref = lm.scorer.api_key_secret_ref
+        env.append({"name": "LEADOPS_API_KEYS_FILE", "value": f"{API_KEY_DIR}/{ref.key}"})
+        volumes.append({"name": "api-key", "secret": {"secretName": ref.name}})
+        mounts.append({"name": "api-key", "mountPath": API_KEY_DIR, "readOnly": True})
+    if lm.signing.key_secret_ref is not None:
+        ref = lm.signing.key_secret_ref
+        env.append(
+            {"name": "LEADOPS_SIGNING_PUBLIC_KEY_FILE", "value": f"{SIGNING_KEY_DIR}/{ref.key}"}
+        )
+        volumes.append({"name": "signing-key", "secret": {"secretName": ref.name}})
+        mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
+    if lm.gates.signature is spec.SignaturePolicy.REQUIRED:
+        env.append({"name": "LEADOPS_REQUIRE_SIGNATURE", "value": "true"})
+    probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
+    container = {
+        "name": "scorer",
+        "image": lm.scorer.image,
+        "command": ["leadops", "serve"],
+        "args": ["--host", "0.0.0.0", "--port", str(SCORER_PORT)],  # noqa: S104 (in a Pod)
+        "ports": [{"name": "http", "containerPort": SCORER_PORT, "protocol": "TCP"}],
+        "env": env,
+        "resources": _resources(lm.scorer.resources),
+        "securityContext": _SECURITY,
+        "readinessProbe": {**probe, "failureThreshold": 2},
+        "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 10},
+        "volumeMounts": mounts,
+    }
+    meta = _metadata(owner, names(owner.name)["scorer"], "scorer")
+    deploy_ann: dict[str, str] = {}
+    if rollout.version is not None:
+        deploy_ann[ANN_VERSION] = str(rollout.version)
+        deploy_ann[ANN_ROLLOUT_KIND] = rollout.kind
+    if rollout.previous is not None:
+        deploy_ann[ANN_PREVIOUS] = str(rollout.previous)
+    if rollout.started_at:
+        deploy_ann[ANN_ROLLOUT_STARTED] = rollout.started_at
+    if deploy_ann:
+        meta["annotations"] = deploy_ann
+    pod_spec: dict[str, Any] = {
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if init:
+        pod_spec["initContainers"] = init
+    template_meta: dict[str, Any] = {"labels": pod_labels}
+    if annotations:
+        template_meta["annotations"] = annotations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": lm.scorer.replicas,
+            "progressDeadlineSeconds": lm.scorer.progress_deadline_seconds,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": _scorer_selector(owner)},
+            # Old Pods keep serving until new ones are Ready: a bad model never takes traffic.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {"metadata": template_meta, "spec": pod_spec},
+        },
+    }
+
+
+def scorer_service(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(owner, names(owner.name)["scorer"], "scorer"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": _scorer_selector(owner),
+            "ports": [{"name": "http", "port": SCORER_PORT, "targetPort": "http"}],
+        },
+    }
+
+
+def service_monitor(owner: Owner) -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": _metadata(owner, names(owner.name)["scorer"], "scorer"),
+        "spec": {
+            "selector": {"matchLabels": _scorer_selector(owner)},
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+        },
+    }
+
+
+@cache
+def _rules_document() -> dict[str, Any]:
+    text = resources.files("leadops.operator").joinpath("manifests/prometheus-rules.yaml")
+    loaded = yaml.safe_load(text.read_text(encoding="utf-8"))
+    if not isinstance(loaded, dict) or "groups" not in loaded:
+        raise ValueError("manifests/prometheus-rules.yaml must hold a `groups:` list")
+    return loaded
+
+
+def prometheus_rule(owner: Owner) -> dict[str, Any]:
+    """The alert rules (single source: manifests/prometheus-rules.yaml) as a PrometheusRule."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": _metadata(owner, f"{owner.name}-alerts", "alerts"),
+        "spec": copy.deepcopy(_rules_document()),
+    }
+
+
+def children(
+    owner: Owner,
+    lm: spec.LeadModelSpec,
+    rollout: Rollout,
+    *,
+    prometheus_operator: bool,
+) -> list[dict[str, Any]]:
+    """Every child of one LeadModel, in the order they should be created."""
+    out = [
+        service_account(owner),
+        role(owner),
+        role_binding(owner),
+        scorer_service(owner),
+        scorer_deployment(owner, lm, rollout),
+        training_cronjob(owner, lm),
+        backfill_cronjob(owner, lm),
+    ]
+    if prometheus_operator:
+        out += [service_monitor(owner), prometheus_rule(owner)]
+    return out

@@ -1,0 +1,69 @@
+"""Every condition type and CamelCase reason the operator uses, in one place.
+
+Event reasons are the same strings as the condition reasons they accompany, so
+`kubectl get events --field-selector reason=AucBelowThreshold` finds what `kubectl describe` shows.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Condition types
+READY: Final = "Ready"
+TRAINED: Final = "Trained"
+VALIDATED: Final = "Validated"
+ROLLED_OUT: Final = "RolledOut"
+DEGRADED: Final = "Degraded"
+CONDITION_TYPES: Final = (READY, TRAINED, VALIDATED, ROLLED_OUT, DEGRADED)
+
+# Ready
+SERVING: Final = "Serving"
+INVALID_SPEC: Final = "InvalidSpec"
+UNKNOWN_MODEL_VERSION: Final = "UnknownModelVersion"
+NO_MODEL: Final = "NoModel"
+AWAITING_PROMOTION: Final = "AwaitingPromotion"
+PINNED_VERSION_ROLLED_BACK: Final = "PinnedVersionRolledBack"
+PINNED_VERSION_REJECTED: Final = "PinnedVersionRejected"
+
+# Trained
+ARTIFACT_PUBLISHED: Final = "ArtifactPublished"
+NO_ARTIFACT: Final = "NoArtifact"
+
+# Validated: the gate chain, in order
+GATES_PASSED: Final = "GatesPassed"
+DIGEST_MISMATCH: Final = "DigestMismatch"
+SIGNATURE_INVALID: Final = "SignatureInvalid"
+SIGNATURE_MISSING: Final = "SignatureMissing"
+CORRUPT_ARTIFACT: Final = "CorruptArtifact"
+UNSUPPORTED_FORMAT: Final = "UnsupportedFormat"
+FEATURE_SPEC_INCOMPATIBLE: Final = "FeatureSpecIncompatible"
+AUC_BELOW_THRESHOLD: Final = "AucBelowThreshold"
+TOO_FEW_TRAIN_SAMPLES: Final = "TooFewTrainSamples"
+POSITIVE_RATE_TOO_HIGH: Final = "PositiveRateTooHigh"
+ARTIFACT_TOO_OLD: Final = "ArtifactTooOld"
+NO_CANDIDATE: Final = "NoCandidate"
+
+# RolledOut
+ROLLOUT_COMPLETE: Final = "RolloutComplete"
+ROLLOUT_IN_PROGRESS: Final = "RolloutInProgress"
+ROLLED_BACK: Final = "RolledBack"
+ROLLBACK_IN_PROGRESS: Final = "RollbackInProgress"
+
+# Degraded
+AS_EXPECTED: Final = "AsExpected"
+PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
+SCORER_UNHEALTHY: Final = "ScorerUnhealthy"
+HIGH_DRIFT: Final = "HighDrift"
+STALE_MODEL: Final = "StaleModel"
+ROLLBACK_NOT_AVAILABLE: Final = "RollbackNotAvailable"
+
+# Events only
+ROLLED_OUT_EVENT: Final = "RolledOut"
+PROMOTED: Final = "Promoted"
+GARBAGE_COLLECTED: Final = "GarbageCollected"
+CHILD_CREATED: Final = "Created"
+
+# History entry reasons
+HISTORY_PROMOTED: Final = "Promoted"
+HISTORY_PINNED: Final = "Pinned"
+HISTORY_SUPERSEDED: Final = "Superseded"
