@@ -63,15 +63,30 @@ def _exposed(name: str, kind: str) -> set[str]:
     return {name}
 
 
+def _registry_metrics(registry: CollectorRegistry) -> set[str]:
+    names: set[str] = set()
+    for family in registry.collect():
+        names |= _exposed(family.name, family.type)
+    return names
+
+
 def module_metrics(module: ModuleType) -> set[str]:
-    """Sample names of every metric a module defines (module-level metrics or registries)."""
+    """Sample names of every metric a module defines.
+
+    Module-level metrics, module-level registries, or a `Metrics` class that registers
+    its metrics on its own registry when built (the scorer's per-app style).
+    """
     names: set[str] = set()
     for value in vars(module).values():
         if isinstance(value, MetricWrapperBase):
             names |= _exposed(value._name, str(value._type))
         elif isinstance(value, CollectorRegistry):
-            for family in value.collect():
-                names |= _exposed(family.name, family.type)
+            names |= _registry_metrics(value)
+    metrics_class = getattr(module, "Metrics", None)
+    if isinstance(metrics_class, type):
+        registry = CollectorRegistry()
+        metrics_class(registry=registry)
+        names |= _registry_metrics(registry)
     return names
 
 

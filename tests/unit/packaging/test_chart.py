@@ -122,13 +122,11 @@ def test_schema_rejects_typos_and_bad_values_with_a_clear_error(helm_bin: Path) 
 def test_image_is_built_from_registry_repository_tag_and_digest(helm_bin: Path) -> None:
     app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
     default = _container(render(helm_bin))
-    assert default["image"] == f"ghcr.io/leadops/leadops-operator:{app_version}"
+    assert default["image"] == f"docker.io/leadops/operator:{app_version}"
     tagged = _container(render(helm_bin, "image.registry=registry.example.com", "image.tag=1.2.3"))
-    assert tagged["image"] == "registry.example.com/leadops/leadops-operator:1.2.3"
+    assert tagged["image"] == "registry.example.com/leadops/operator:1.2.3"
     pinned = _container(render(helm_bin, "image.tag=1.2.3", f"image.digest={DIGEST}"))
-    assert pinned["image"] == f"ghcr.io/leadops/leadops-operator@{DIGEST}"
-    env = _env(render(helm_bin, f"scorerImage.digest={DIGEST}"))
-    assert env["LEADOPS_SCORER_IMAGE"] == f"ghcr.io/leadops/leadops-scorer@{DIGEST}"
+    assert pinned["image"] == f"docker.io/leadops/operator@{DIGEST}"
 
 
 def _rules(role: dict[str, Any]) -> list[tuple[str, str, set[str]]]:
@@ -168,6 +166,9 @@ def test_rbac_is_split_into_framework_and_application_rules_without_wildcards(
         ("", "configmaps"),
         ("monitoring.coreos.com", "servicemonitors"),
         ("monitoring.coreos.com", "prometheusrules"),
+        ("", "serviceaccounts"),
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
     ]:
         assert {"get", "list", "watch", "create"} <= app[child], child
     bindings = by_kind(objects, "ClusterRoleBinding")

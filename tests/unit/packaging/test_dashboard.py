@@ -58,7 +58,7 @@ def test_the_seed_panels_with_their_threshold_lines() -> None:
 
 
 def test_traffic_latency_and_lifecycle_panels() -> None:
-    assert metric_names(_exprs("Request rate")[0]) == {"leadops_scorer_requests_total"}
+    assert metric_names(_exprs("Request rate")[0]) == {"leadops_http_requests_total"}
     latency = _exprs("Latency p50 / p99")
     assert [e.split(",")[0] for e in latency] == [
         "histogram_quantile(0.5",
