@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Pin the exact package sets the container images install: constraints/{operator,scorer,build}.txt.
 
-Each set is resolved by pip (`install --dry-run --report`) in a clean virtualenv of the
-images' Python (3.11), so nothing installed on this machine leaks in.
+Each set is resolved by pip (`install --dry-run --report`) for a clean virtualenv of the
+images' Python (3.11), so nothing installed on this machine leaks in. The running pip
+drives that virtualenv through `--python` (pip >= 22.3), which keeps resolves fast.
 
     python3 hack/lock_constraints.py          # re-resolve to the newest allowed versions
-    python3 hack/lock_constraints.py --check  # resolve with the current pins; fail if a file would change
+    python3 hack/lock_constraints.py --check  # resolve with the current pins; fail if stale
 
 The scorer image swaps `xgboost` for `xgboost-cpu` (same version, same `xgboost` module,
 no CUDA kernels) and drops `nvidia-nccl-cu12`: both only matter on GPUs, and together
@@ -20,6 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,11 +79,13 @@ def render(image: str, pins: dict[str, str]) -> str:
 
 
 def resolve(
-    pip: Path, requirements: list[str], constraints: dict[str, str] | None
+    python: Path, requirements: list[str], constraints: dict[str, str] | None
 ) -> dict[str, str]:
+    """What pip would install into the virtualenv of `python` (a dry run)."""
     with tempfile.TemporaryDirectory(prefix="leadops-lock-") as tmp:
         report = Path(tmp) / "report.json"
-        args = [str(pip), "install", "--quiet", "--dry-run", "--ignore-installed"]
+        args = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+        args += ["--dry-run", "--ignore-installed"]
         args += ["--report", str(report)]
         if constraints is not None:
             pinned = Path(tmp) / "constraints.txt"
@@ -99,10 +103,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     stale = []
     with tempfile.TemporaryDirectory(prefix="leadops-venv-") as venv:
-        subprocess.run([args.python, "-m", "venv", venv], check=True)
-        pip = Path(venv) / "bin" / "pip"
+        subprocess.run([args.python, "-m", "venv", "--without-pip", venv], check=True)
+        python = Path(venv) / "bin" / "python"
         version = subprocess.run(
-            [Path(venv) / "bin" / "python", "-c", "import sys; print(sys.version_info[:2])"],
+            [python, "-c", "import sys; print(sys.version_info[:2])"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         if version != "(3, 11)":
@@ -110,18 +114,28 @@ def main(argv: list[str]) -> int:
                 f"lock_constraints: need Python 3.11 (the images'), got {version}", file=sys.stderr
             )
             return 2
-        for image, requirements in SETS.items():
-            path = CONSTRAINTS / f"{image}.txt"
-            current = parse(path.read_text()) if path.exists() else {}
-            pinned = as_constraints(image, current) if args.check else None
-            text = render(image, for_image(image, resolve(pip, requirements, pinned)))
-            if args.check:
-                if not path.exists() or path.read_text() != text:
-                    stale.append(str(path.relative_to(ROOT)))
-            else:
-                CONSTRAINTS.mkdir(exist_ok=True)
-                path.write_text(text)
-                print(f"wrote {path.relative_to(ROOT)} ({text.count('==')} packages)")
+        current = {
+            image: parse(path.read_text()) if path.exists() else {}
+            for image in SETS
+            if (path := CONSTRAINTS / f"{image}.txt")
+        }
+
+        def lock(image: str) -> str:
+            pinned = as_constraints(image, current[image]) if args.check else None
+            return render(image, for_image(image, resolve(python, SETS[image], pinned)))
+
+        # The resolves are independent and mostly wait on the network: run them together.
+        with ThreadPoolExecutor(max_workers=len(SETS)) as pool:
+            texts = dict(zip(SETS, pool.map(lock, SETS), strict=True))
+    for image, text in texts.items():
+        path = CONSTRAINTS / f"{image}.txt"
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path.relative_to(ROOT)))
+        else:
+            CONSTRAINTS.mkdir(exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)} ({text.count('==')} packages)")
     if stale:
         print(f"stale: {', '.join(stale)}: run `python3 hack/lock_constraints.py`", file=sys.stderr)
         return 1
