@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration system venv clean cluster-up cluster-down
+.PHONY: demo test lint typecheck unit integration system venv clean control-plane cluster-up cluster-down
 
 venv: $(STAMP)
 
@@ -22,6 +22,11 @@ $(STAMP): pyproject.toml
 system:
 	@hack/ensure-system.sh
 
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl and helm,
+# built or fetched once into ~/.cache/leadops (hack/control-plane/build.sh; cold: see docs/benchmarks.md).
+control-plane: venv
+	@LEADOPS_PYTHON=$(BIN)/python hack/control-plane/build.sh >/dev/null
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -29,11 +34,18 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv system lint typecheck
+test: venv system control-plane lint typecheck
 	$(BIN)/pytest
 
 demo: venv system
 	$(BIN)/python hack/demo.py
+
+# A local cluster for humans: eval "$$(make -s cluster-up)" exports KUBECONFIG and PATH.
+cluster-up: venv control-plane
+	@$(BIN)/python -m tests.fixtures.control_plane up
+
+cluster-down: venv
+	@$(BIN)/python -m tests.fixtures.control_plane down
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

