@@ -1,0 +1,257 @@
+"""The chart, the CRD, the examples and the operations guide's kubectl commands against the
+real local control plane (tests/fixtures/k8s_cluster.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.fixtures.control_plane import KubeCluster
+
+pytestmark = pytest.mark.k8s
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "leadops"
+CRD = ROOT / "crds" / "leadmodel.yaml"
+EXAMPLE = ROOT / "examples" / "tenants" / "acme" / "leadmodel.yaml"
+OPERATIONS = ROOT / "docs" / "operations.md"
+# Kinds whose CRDs (Prometheus Operator) the bare control plane does not have.
+NEEDS_PROMETHEUS_OPERATOR = {"ServiceMonitor", "PrometheusRule"}
+
+
+@pytest.fixture(scope="module")
+def leadmodel_crd(k8s_cluster: KubeCluster) -> None:
+    """The LeadModel CRD installed for real (idempotent: other suites may apply it too)."""
+    k8s_cluster.run_kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
+        "-f", str(CRD),
+    )  # fmt: skip
+    k8s_cluster.run_kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
+    )
+
+
+def _helm(k8s_cluster: KubeCluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(k8s_cluster.helm), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "KUBECONFIG": str(k8s_cluster.kubeconfig)},
+    )
+
+
+def test_rendered_chart_passes_server_side_dry_run(
+    k8s_cluster: KubeCluster, k8s_namespace: str, leadmodel_crd: None
+) -> None:
+    for values in ([], ["--set", "operator.watchNamespaces={" + k8s_namespace + "}"]):
+        rendered = _helm(
+            k8s_cluster, "template", "lo", str(CHART), "--namespace", k8s_namespace,
+            "--set", "prometheusRule.enabled=true", "--set", "metrics.serviceMonitor.enabled=true",
+            *values,
+        )  # fmt: skip
+        assert rendered.returncode == 0, rendered.stderr
+        docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+        applicable = [d for d in docs if d["kind"] not in NEEDS_PROMETHEUS_OPERATOR]
+        assert len(applicable) >= 8
+        manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": applicable})
+        result = k8s_cluster.run_kubectl(
+            "apply", "--server-side", "--dry-run=server", "--field-manager=leadops-tests",
+            "-f", "-", input_text=manifest,
+        )  # fmt: skip
+        for doc in applicable:
+            assert f"{doc['metadata']['name']} serverside-applied (server dry run)" in result.stdout
+    rbac: Any = client.RbacAuthorizationV1Api(k8s_cluster.api_client)
+    names = [r.metadata.name for r in rbac.list_cluster_role().items]
+    assert "lo-leadops-framework" not in names, "a dry run persists nothing"
+
+
+def test_server_side_dry_run_rejects_a_broken_render(
+    k8s_cluster: KubeCluster, k8s_namespace: str
+) -> None:
+    """The check above can fail: a Deployment with an invalid field is refused by the API."""
+    rendered = _helm(
+        k8s_cluster, "template", "lo", str(CHART), "--namespace", k8s_namespace,
+        "--show-only", "templates/deployment.yaml",
+        "--set", "operator.metricsPort=8081",  # same port as health: the API refuses it
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    result = k8s_cluster.run_kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-",
+        input_text=rendered.stdout, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "containerPort" in result.stderr or "Duplicate value" in result.stderr
+
+
+@pytest.fixture
+def installed_release(k8s_cluster: KubeCluster, k8s_namespace: str) -> Iterator[str]:
+    release = f"lo-{secrets.token_hex(3)}"
+    result = _helm(
+        k8s_cluster, "install", release, str(CHART), "--namespace", k8s_namespace,
+        "--skip-crds", "--wait", "--timeout", "120s",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    try:
+        yield release
+    finally:
+        _helm(k8s_cluster, "uninstall", release, "--namespace", k8s_namespace, "--wait")
+
+
+def test_helm_install_brings_the_operator_deployment_up(
+    k8s_cluster: KubeCluster, k8s_namespace: str, leadmodel_crd: None, installed_release: str
+) -> None:
+    """A real install: the Deployment becomes Available (kwok runs the pod), RBAC is bound."""
+    apps: Any = client.AppsV1Api(k8s_cluster.api_client)
+    deployment = apps.read_namespaced_deployment(f"{installed_release}-leadops", k8s_namespace)
+    assert deployment.status.available_replicas == 1
+    # The operator's ServiceAccount may do what reconciling needs, and nothing it does not.
+    sa = f"system:serviceaccount:{k8s_namespace}:{installed_release}-leadops"
+    allowed = {
+        ("patch", "leadmodels.leadops.io/status"): "yes",
+        ("create", "cronjobs.batch"): "yes",
+        ("create", "configmaps"): "yes",
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io"): "yes",
+        ("get", "secrets"): "no",
+        ("update", "leadmodels.leadops.io"): "no",
+        ("delete", "namespaces"): "no",
+    }
+    for (verb, resource), expected in allowed.items():
+        answer = k8s_cluster.run_kubectl(
+            "auth", "can-i", verb, resource, "--as", sa, "-n", k8s_namespace, check=False
+        ).stdout.strip()
+        assert answer == expected, f"{sa} can-i {verb} {resource}: {answer}"
+
+
+def test_example_leadmodel_passes_server_side_dry_run(
+    k8s_cluster: KubeCluster, k8s_namespace: str, leadmodel_crd: None
+) -> None:
+    example = yaml.safe_load(EXAMPLE.read_text())
+    example["metadata"]["namespace"] = k8s_namespace
+    result = k8s_cluster.run_kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-", input_text=json.dumps(example)
+    )
+    assert "leadmodel.leadops.io/acme serverside-applied (server dry run)" in result.stdout
+    example["spec"]["gates"]["minAuc"] = "1.5"
+    refused = k8s_cluster.run_kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-",
+        input_text=json.dumps(example), check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "spec.gates.minAuc" in refused.stderr
+
+
+def _bash_blocks(heading: str) -> list[str]:
+    """The ```bash blocks under one `### heading` of docs/operations.md."""
+    text = OPERATIONS.read_text()
+    section = text.split(f"\n### {heading}\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+
+
+def _kubectl_lines(block: str) -> list[str]:
+    """The lines of a block that only need the API server (no scorer, no operator)."""
+    keep = []
+    for line in block.splitlines():
+        command = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if re.match(r"^(PREVIOUS=\$\()?kubectl (get|patch) leadmodel", command):
+            keep.append(line)
+    return keep
+
+
+def _run_doc_lines(k8s_cluster: KubeCluster, lines: list[str], namespace: str) -> str:
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(k8s_cluster.kubeconfig),
+        "PATH": f"{k8s_cluster.kubectl.parent}:{os.environ['PATH']}",
+        "NS": namespace,
+        "LM": "acme",
+    }
+    script = "set -euo pipefail\n" + "\n".join(lines) + "\n"
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=False, env=env
+    )
+    assert result.returncode == 0, f"{script}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture
+def acme(k8s_cluster: KubeCluster, k8s_namespace: str, leadmodel_crd: None) -> dict[str, Any]:
+    """The example LeadModel, created for real, with the status an operator would have written
+    after two promotions (so the rollback commands have a previous version to go to)."""
+    example = yaml.safe_load(EXAMPLE.read_text())
+    example["metadata"]["namespace"] = k8s_namespace
+    k8s_cluster.run_kubectl("apply", "--server-side", "-f", "-", input_text=json.dumps(example))
+    status = {"status": {"servingVersion": "1730570000", "previousVersion": "1730483820"}}
+    k8s_cluster.run_kubectl(
+        "patch", "leadmodel", "acme", "-n", k8s_namespace, "--subresource=status",
+        "--type=merge", "-p", json.dumps(status),
+    )  # fmt: skip
+    return dict(example)
+
+
+def _spec(k8s_cluster: KubeCluster, namespace: str) -> dict[str, Any]:
+    out = k8s_cluster.run_kubectl("get", "leadmodel", "acme", "-n", namespace, "-o", "json").stdout
+    spec: dict[str, Any] = json.loads(out)["spec"]
+    return spec
+
+
+def test_operations_guide_emergency_rollback_commands(
+    k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
+) -> None:
+    rollback, back_to_automatic = (_kubectl_lines(b) for b in _bash_blocks("Emergency rollback"))
+    assert len(rollback) == 4
+    out = _run_doc_lines(k8s_cluster, rollback, k8s_namespace)
+    assert "1730570000 1730483820" in out
+    assert _spec(k8s_cluster, k8s_namespace)["modelVersion"] == "1730483820"
+    _run_doc_lines(k8s_cluster, back_to_automatic, k8s_namespace)
+    assert _spec(k8s_cluster, k8s_namespace)["modelVersion"] == ""
+
+
+def test_operations_guide_disable_retraining_and_manual_promotion_commands(
+    k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
+) -> None:
+    suspend, manual = (_kubectl_lines(b) for b in _bash_blocks("Disable retraining"))
+    assert len(suspend) == 3
+    out = _run_doc_lines(k8s_cluster, suspend[:2], k8s_namespace)
+    assert out.splitlines() == ["leadmodel.leadops.io/acme patched", "true"]
+    assert _spec(k8s_cluster, k8s_namespace)["training"]["suspend"] is True
+    _run_doc_lines(k8s_cluster, suspend[2:], k8s_namespace)
+    assert _spec(k8s_cluster, k8s_namespace)["training"]["suspend"] is False
+    _run_doc_lines(k8s_cluster, manual, k8s_namespace)
+    assert _spec(k8s_cluster, k8s_namespace)["promotion"] == "Manual"
+
+
+def test_operations_guide_lock_minimum_auc_commands(
+    k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
+) -> None:
+    lock = _kubectl_lines(_bash_blocks("Lock the minimum AUC")[0])
+    assert len(lock) == 2
+    k8s_cluster.run_kubectl(
+        "patch", "leadmodel", "acme", "-n", k8s_namespace, "--type=merge",
+        "-p", '{"spec":{"gates":{"minAuc":"0.60"}}}',
+    )  # fmt: skip
+    out = _run_doc_lines(k8s_cluster, lock, k8s_namespace)
+    assert out.splitlines() == ["leadmodel.leadops.io/acme patched", "0.70"]
+    assert _spec(k8s_cluster, k8s_namespace)["gates"]["minAuc"] == "0.70"
+
+
+def test_operations_guide_troubleshooting_leadmodel_queries(
+    k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
+) -> None:
+    stale = _kubectl_lines(_bash_blocks("LeadModelStale")[0])
+    assert len(stale) == 2
+    out = _run_doc_lines(k8s_cluster, stale, k8s_namespace)
+    assert out.splitlines()[0] == "false Automatic"
+    backfill = _kubectl_lines(_bash_blocks("LeadModelBackfillFailed")[0])
+    out = _run_doc_lines(k8s_cluster, backfill, k8s_namespace)
+    assert json.loads(out) == {"key": "url", "name": "acme-redis"}
