@@ -152,20 +152,37 @@ def test_example_leadmodel_passes_server_side_dry_run(
 
 
 def _bash_blocks(heading: str) -> list[str]:
-    """The ```bash blocks under one `### heading` of docs/operations.md."""
-    text = OPERATIONS.read_text()
-    section = text.split(f"\n### {heading}\n", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
-    return re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    """The ```bash blocks under one heading (any level) of docs/operations.md, up to the next."""
+    blocks: list[str] = []
+    current: str | None = None  # heading of the section we are in
+    block: list[str] | None = None  # lines of the open ```bash block
+    for line in OPERATIONS.read_text().splitlines():
+        if block is not None:
+            if line.startswith("```"):
+                if current == heading:
+                    blocks.append("\n".join(block) + "\n")
+                block = None
+            else:
+                block.append(line)
+        elif line.startswith("```bash"):
+            block = []
+        elif line.startswith("```"):
+            block = None
+        elif heading_match := re.match(r"^#+ (.*)$", line):
+            current = heading_match.group(1)
+    return blocks
+
+
+# Commands that need only the API server: no scorer, no operator process, no container logs.
+API_ONLY = re.compile(
+    r"^((PREVIOUS|JOB)=.*|kubectl (get|patch|describe) leadmodels?\b.*"
+    r"|kubectl (create job|wait|get jobs|get events)\b.*)$"
+)
 
 
 def _kubectl_lines(block: str) -> list[str]:
-    """The lines of a block that only need the API server (no scorer, no operator)."""
-    keep = []
-    for line in block.splitlines():
-        command = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
-        if re.match(r"^(PREVIOUS=\$\()?kubectl (get|patch) leadmodel", command):
-            keep.append(line)
-    return keep
+    """The lines of a block that only need the API server."""
+    return [line for line in block.splitlines() if API_ONLY.match(line.strip())]
 
 
 def _run_doc_lines(k8s_cluster: KubeCluster, lines: list[str], namespace: str) -> str:
@@ -177,8 +194,9 @@ def _run_doc_lines(k8s_cluster: KubeCluster, lines: list[str], namespace: str) -
         "LM": "acme",
     }
     script = "set -euo pipefail\n" + "\n".join(lines) + "\n"
+    # The guide's waits allow minutes; here a Job that should complete in seconds must.
     result = subprocess.run(
-        ["bash", "-c", script], capture_output=True, text=True, check=False, env=env
+        ["bash", "-c", script], capture_output=True, text=True, check=False, env=env, timeout=120
     )
     assert result.returncode == 0, f"{script}\n{result.stderr}"
     return result.stdout
@@ -249,9 +267,70 @@ def test_operations_guide_troubleshooting_leadmodel_queries(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
     stale = _kubectl_lines(_bash_blocks("LeadModelStale")[0])
-    assert len(stale) == 2
-    out = _run_doc_lines(k8s_cluster, stale, k8s_namespace)
+    assert len(stale) == 4
+    out = _run_doc_lines(k8s_cluster, [*stale[:2], stale[3]], k8s_namespace)
     assert out.splitlines()[0] == "false Automatic"
     backfill = _kubectl_lines(_bash_blocks("LeadModelBackfillFailed")[0])
-    out = _run_doc_lines(k8s_cluster, backfill, k8s_namespace)
+    out = _run_doc_lines(k8s_cluster, backfill[:1], k8s_namespace)
     assert json.loads(out) == {"key": "url", "name": "acme-redis"}
+
+
+def test_operations_guide_model_status_commands(
+    k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
+) -> None:
+    lines = _kubectl_lines(_bash_blocks("Model status")[0])
+    assert len(lines) == 2
+    out = _run_doc_lines(k8s_cluster, lines, k8s_namespace)
+    assert re.search(rf"^{k8s_namespace}\s+acme\s+1730570000", out, re.MULTILINE), out
+    assert re.search(r"Previous Version:\s+1730483820", out), out
+
+
+@pytest.fixture
+def acme_cronjobs(k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]) -> None:
+    """The Jobs' ServiceAccount and the CronJobs exactly as the operator's builders make them
+    (no operator process runs here: the doc commands only need these to exist)."""
+    from leadops.operator import builders, spec  # noqa: PLC0415 (operator code, k8s tests only)
+
+    uid = json.loads(
+        k8s_cluster.run_kubectl(
+            "get", "leadmodel", "acme", "-n", k8s_namespace, "-o", "json"
+        ).stdout
+    )["metadata"]["uid"]
+    owner = builders.Owner(name="acme", namespace=k8s_namespace, uid=uid)
+    lm = spec.LeadModelSpec.model_validate(acme["spec"])
+    for child in (
+        builders.service_account(owner),  # the Jobs' identity: their pods need it to start
+        builders.role(owner),
+        builders.role_binding(owner),
+        builders.training_cronjob(owner, lm),
+        builders.backfill_cronjob(owner, lm),
+    ):
+        k8s_cluster.run_kubectl("apply", "-f", "-", input_text=json.dumps(child))
+
+
+def test_operations_guide_manual_retrain_and_dry_run_backfill_commands(
+    k8s_cluster: KubeCluster, k8s_namespace: str, acme_cronjobs: None
+) -> None:
+    retrain = _kubectl_lines(_bash_blocks("LeadModelHighDrift")[0])
+    assert len(retrain) == 1
+    _run_doc_lines(k8s_cluster, retrain, k8s_namespace)
+    backfill = _kubectl_lines(_bash_blocks("PII backfill by hand")[0])
+    assert len(backfill) == 7, backfill
+    out = _run_doc_lines(k8s_cluster, backfill, k8s_namespace)
+    assert out.count("condition met") == 1, out
+    assert _spec(k8s_cluster, k8s_namespace)["piiBackfill"]["dryRun"] is False
+    batch: Any = client.BatchV1Api(k8s_cluster.api_client)
+    jobs = {j.metadata.name: j for j in batch.list_namespaced_job(k8s_namespace).items}
+    assert len([n for n in jobs if n.startswith("acme-train-manual-")]) == 1
+    backfills = [j for n, j in jobs.items() if n.startswith("acme-pii-backfill-manual-")]
+    assert len(backfills) == 2
+    container = backfills[0].spec.template.spec.containers[0]
+    assert container.command == ["leadops"]
+    assert container.args[0] == "pii-backfill"
+    stale = _kubectl_lines(_bash_blocks("LeadModelStale")[0])
+    assert len(stale) == 4
+    out = _run_doc_lines(k8s_cluster, stale[2:3], k8s_namespace)
+    assert out.count("acme-") == 3
+    failed = _kubectl_lines(_bash_blocks("LeadModelBackfillFailed")[0])
+    out = _run_doc_lines(k8s_cluster, failed[1:], k8s_namespace)
+    assert out.count("acme-pii-backfill-manual-") == 2
