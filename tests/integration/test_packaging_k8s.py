@@ -334,3 +334,51 @@ def test_operations_guide_manual_retrain_and_dry_run_backfill_commands(
     failed = _kubectl_lines(_bash_blocks("LeadModelBackfillFailed")[0])
     out = _run_doc_lines(k8s_cluster, failed[1:], k8s_namespace)
     assert out.count("acme-pii-backfill-manual-") == 2
+
+
+@pytest.fixture
+def argocd_cm(k8s_cluster: KubeCluster) -> Iterator[None]:
+    """An `argocd` namespace with an argocd-cm ConfigMap, as an Argo CD install has."""
+    k8s_cluster.run_kubectl("create", "namespace", "argocd")
+    k8s_cluster.run_kubectl(
+        "create", "configmap", "argocd-cm", "-n", "argocd", "--from-literal=url=https://argo"
+    )
+    try:
+        yield
+    finally:
+        k8s_cluster.run_kubectl("delete", "namespace", "argocd", "--wait=false")
+
+
+def test_argocd_cm_patch_from_the_gitops_guide_installs_the_health_check(
+    k8s_cluster: KubeCluster, argocd_cm: None
+) -> None:
+    guide = (ROOT / "docs" / "gitops.md").read_text()
+    block = re.search(
+        r"```bash\n(kubectl -n argocd patch configmap argocd-cm.*?)\n```", guide, re.S
+    )
+    assert block
+    patch = block.group(1).split("\nkubectl apply", 1)[0]
+    result = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{patch}\n"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        timeout=60,
+        env={
+            **os.environ,
+            "KUBECONFIG": str(k8s_cluster.kubeconfig),
+            "PATH": f"{k8s_cluster.kubectl.parent}:{os.environ['PATH']}",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(
+        k8s_cluster.run_kubectl(
+            "get", "configmap", "argocd-cm", "-n", "argocd", "-o", "json"
+        ).stdout
+    )["data"]
+    lua = (ROOT / "examples" / "argocd" / "leadmodel-health.lua").read_text()
+    assert data == {
+        "url": "https://argo",
+        "resource.customizations.health.leadops.io_LeadModel": lua,
+    }

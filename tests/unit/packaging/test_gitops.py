@@ -140,3 +140,44 @@ def test_the_kustomizations_build_with_kubectl() -> None:
         kinds = [d["kind"] for d in yaml.safe_load_all(result.stdout) if d]
         assert "Namespace" in kinds
         assert {"LeadModel", "HelmRelease"} & set(kinds)
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "ops",
+        "GIT_AUTHOR_EMAIL": "ops@example.com",
+        "GIT_COMMITTER_NAME": "ops",
+        "GIT_COMMITTER_EMAIL": "ops@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
+    result = subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_rollback_by_git_commit_and_revert_changes_only_the_pinned_version(tmp_path: Path) -> None:
+    """docs/gitops.md's flow on a copy of the tenant directory: pin, commit, revert."""
+    leadmodel = tmp_path / "examples" / "tenants" / "acme" / "leadmodel.yaml"
+    leadmodel.parent.mkdir(parents=True)
+    original = (EXAMPLES / "tenants" / "acme" / "leadmodel.yaml").read_text()
+    leadmodel.write_text(original)
+    _git(tmp_path, "init", "--quiet")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "--quiet", "-m", "acme")
+    assert '  modelVersion: ""\n' in original
+    leadmodel.write_text(original.replace('  modelVersion: ""\n', '  modelVersion: "1730483820"\n'))
+    _git(
+        tmp_path,
+        "commit",
+        "-am",
+        "acme: pin model 1730483820 (rollback of 1730570000, AUC dropped)",
+    )
+    diff = _git(tmp_path, "show", "--format=", "--unified=0", "HEAD")
+    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in {"+++", "---"}]
+    assert changed == ['-  modelVersion: ""', '+  modelVersion: "1730483820"']
+    assert yaml.safe_load(leadmodel.read_text())["spec"]["modelVersion"] == "1730483820"
+    _git(tmp_path, "revert", "--no-edit", "HEAD")
+    assert leadmodel.read_text() == original
