@@ -137,7 +137,7 @@ def render(warm: list[dict[str, Any]], cold: dict[str, Any] | None) -> str:
     def median(key: str) -> float:
         return float(statistics.median(r["timings"][key] for r in warm))
 
-    readyz, nodes = median("apiserver_readyz"), median("nodes_ready")
+    readyz, nodes = median("apiserver_readyz"), median("workloads_possible")
     rollout = statistics.median(r["rollout"] for r in warm)
     components = list(warm[0]["rss_idle"])
     idle = {c: statistics.median(r["rss_idle"][c] for r in warm) for c in components}
@@ -147,7 +147,8 @@ def render(warm: list[dict[str, Any]], cold: dict[str, Any] | None) -> str:
         "## Local control plane (`bench/control_plane.py`)",
         "",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}, "
-        f"shared with other jobs. Kubernetes {pins['KUBERNETES_VERSION']}, "
+        f"shared with other jobs (1-min load average {os.getloadavg()[0]:.1f} when the warm runs "
+        f"ended). Kubernetes {pins['KUBERNETES_VERSION']}, "
         f"etcd {pins['ETCD_VERSION']}, kwok {pins['KWOK_VERSION']}.",
         "",
         "Reproduce: `.venv/bin/python -m bench.control_plane --runs 3` "
@@ -211,6 +212,7 @@ def main(argv: list[str]) -> int:
         type=int,
         help="record a cold build timed outside this script (e.g. by CI) instead of measuring",
     )
+    parser.add_argument("--cold-build-note", default="build.sh timed by hand")
     args = parser.parse_args(argv)
     cold = previous_cold()
     if args.cold_build:
@@ -219,7 +221,7 @@ def main(argv: list[str]) -> int:
         cold = {
             "seconds": args.cold_build_seconds,
             "measured": time.strftime("%Y-%m-%d"),
-            "how": "build.sh timed by hand",
+            "how": args.cold_build_note,
         }
     warm = measure_warm(args.runs)
     write_section(render(warm, cold))

@@ -26,10 +26,6 @@ source "$versions_file"
 log() { echo "control-plane: $*" >&2; }
 die() { echo "control-plane: $*" >&2; exit 1; }
 
-go_bin=$(command -v go || true)
-if [[ -z $go_bin && -x /usr/local/go/bin/go ]]; then go_bin=/usr/local/go/bin/go; fi
-[[ -n $go_bin ]] || die "Go is not installed (need go >= 1.26 on PATH or in /usr/local/go/bin) to build the control plane"
-
 # Only the pinned values (not comments) decide the cache directory.
 versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | sort | sha256sum | cut -c1-16)
 cache_root="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane"
@@ -52,6 +48,13 @@ if done_already; then
   echo "$bin"
   exit 0
 fi
+
+# Go is needed only to build: a complete cache (or `tools`) works without it.
+find_go() {
+  go_bin=$(command -v go || true)
+  if [[ -z $go_bin && -x /usr/local/go/bin/go ]]; then go_bin=/usr/local/go/bin/go; fi
+  [[ -n $go_bin ]] || die "Go is not installed (need go >= 1.26 on PATH or in /usr/local/go/bin) to build the control plane"
+}
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false -trimpath -p=${LEADOPS_BUILD_JOBS:-2}"
@@ -165,6 +168,7 @@ if [[ $what == tools ]]; then
   echo "$bin"
   exit 0
 fi
+find_go
 build_etcd
 build_kwok
 build_kubernetes

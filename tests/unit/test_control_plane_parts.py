@@ -1,0 +1,141 @@
+"""The control-plane harness's pure parts: certificates, kubeconfig, version pins, tool choice."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.fixtures.control_plane import binaries
+from tests.fixtures.control_plane.kubeconfig import write_kubeconfig
+from tests.fixtures.control_plane.pki import KUBERNETES_SERVICE_IP, write_pki
+
+
+def test_pki_serving_cert_is_signed_by_ca_and_names_loopback(tmp_path: Path) -> None:
+    pki = write_pki(tmp_path)
+    ca = x509.load_pem_x509_certificate(pki.ca.cert.read_bytes())
+    serving = x509.load_pem_x509_certificate(pki.serving.cert.read_bytes())
+    serving.verify_directly_issued_by(ca)
+    sans = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    assert ips == {"127.0.0.1", KUBERNETES_SERVICE_IP}
+    assert "kubernetes.default.svc" in sans.get_values_for_type(x509.DNSName)
+    assert stat.S_IMODE(pki.ca.key.stat().st_mode) == 0o600
+
+
+def test_pki_admin_is_cluster_admin_and_controllers_are_not(tmp_path: Path) -> None:
+    pki = write_pki(tmp_path)
+
+    def groups(name: str) -> list[str]:
+        cert = x509.load_pem_x509_certificate(pki.clients[name].cert.read_bytes())
+        return [
+            str(a.value)
+            for a in cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+        ]
+
+    assert groups("admin") == ["system:masters"]
+    assert groups("controller-manager") == []
+    assert groups("scheduler") == []
+
+
+def test_kubeconfig_embeds_credentials_and_is_private(tmp_path: Path) -> None:
+    pki = write_pki(tmp_path / "pki")
+    path = write_kubeconfig(
+        tmp_path / "kubeconfig",
+        server="https://127.0.0.1:6443",
+        ca_cert=pki.ca.cert,
+        client=pki.clients["admin"],
+        user="admin",
+    )
+    config = yaml.safe_load(path.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://127.0.0.1:6443"
+    assert base64.b64decode(cluster["certificate-authority-data"]) == pki.ca.cert.read_bytes()
+    user = config["users"][0]["user"]
+    assert base64.b64decode(user["client-key-data"]) == pki.clients["admin"].key.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not (tmp_path / "kubeconfig.tmp").exists()
+
+
+def test_service_account_key_pair_matches(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+
+    pki = write_pki(tmp_path)
+    private = serialization.load_pem_private_key(pki.service_account_key.read_bytes(), None)
+    public = serialization.load_pem_public_key(pki.service_account_pub.read_bytes())
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    assert private.public_key().public_numbers() == public.public_numbers()
+
+
+def test_pinned_versions_meet_the_issue() -> None:
+    pins = binaries.pinned_versions()
+    assert binaries.minor_of(pins["KUBERNETES_VERSION"]) >= (1, 34)
+    assert binaries.minor_of(pins["ETCD_VERSION"]) == (3, 6)
+    assert pins["KWOK_VERSION"] == "v0.8.0"
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("v1.36.3", (1, 36)), ("v1.32.4-dispatcher", (1, 32)), ("1.37.1", (1, 37))],
+)
+def test_minor_of(version: str, expected: tuple[int, int]) -> None:
+    assert binaries.minor_of(version) == expected
+
+
+def test_minor_of_rejects_garbage() -> None:
+    with pytest.raises(binaries.BinariesError, match="version number"):
+        binaries.minor_of("dispatcher")
+
+
+def _fake_kubectl(directory: Path, git_version: str) -> None:
+    # Stands in for "some kubectl on PATH": only its reported version matters here.
+    directory.mkdir()
+    script = directory / "kubectl"
+    body = json.dumps({"clientVersion": {"gitVersion": git_version}})
+    script.write_text(f"#!/bin/sh\necho '{body}'\n")
+    script.chmod(0o755)
+
+
+def test_kubectl_on_path_within_skew_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_kubectl(tmp_path / "bin", "v1.37.1")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert binaries.find_kubectl(server_version="v1.36.3") == tmp_path / "bin" / "kubectl"
+
+
+def test_kubectl_on_path_outside_skew_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_kubectl(tmp_path / "bin", "v1.32.4-dispatcher")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    calls: list[str] = []
+
+    def fake_build(*, what: str = "all") -> Path:
+        calls.append(what)
+        return tmp_path / "cache"
+
+    monkeypatch.setattr(binaries, "build", fake_build)
+    assert binaries.find_kubectl(server_version="v1.36.3") == tmp_path / "cache" / "kubectl"
+    assert calls == ["tools"]
+
+
+def test_kwok_stages_cover_every_fault() -> None:
+    stages = [d for d in yaml.safe_load_all(binaries.KWOK_STAGES.read_text()) if d]
+    names = {s["metadata"]["name"] for s in stages}
+    assert {"node-initialize", "pod-ready", "pod-complete", "pod-never-ready", "pod-fail"} <= names
+    faults = {
+        value
+        for s in stages
+        for expr in s["spec"]["selector"]["matchExpressions"]
+        if expr["key"] == '.metadata.annotations["leadops.io/fault"]'
+        for value in expr.get("values", [])
+    }
+    assert faults == {"never-ready", "fail"}
