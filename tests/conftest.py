@@ -4,4 +4,8 @@ pytest_plugins = [
     "tests.fixtures.redis_server",
     "tests.fixtures.k8s_cluster",
     "tests.fixtures.tools",
+    "tests.fixtures.model_artifact",
+    "tests.fixtures.shared_data",
+    "tests.fixtures.artifacts",
+    "tests.fixtures.scorer",
 ]

@@ -1,0 +1,396 @@
+"""Benchmark: POST /v1/lead throughput and p50/p99 with a 300-tree model, against
+(a) a bare FastAPI endpoint parsing the same body and returning a constant (bench.bare_app), and
+(b) MLServer 1.7.1 + mlserver-xgboost serving the same xgboost model (predict_proba),
+plus the model time alone: the fast evaluator vs xgboost's single-row path.
+
+Run: `.venv/bin/python -m bench.scorer [--duration 10] [--rounds 3] [--skip-mlserver]`.
+Needs `wrk` (Debian package `wrk`) as the load generator: a separate process on loopback,
+bounded by --duration and --connections. MLServer lives in its own virtualenv under
+.cache/bench-venvs/mlserver (it pins fastapi < 0.116), created on first use.
+Writes its section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+import xgboost
+from tests.fixtures.artifacts import build_artifact
+from tests.fixtures.ports import free_port
+from tests.fixtures.redis_server import RedisServer
+
+from leadops import pii
+from leadops.contract import artifact, featurize
+from leadops.contract.lead import Lead
+from leadops.contract.rows import lead_to_row
+from leadops.scorer import trees
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".cache" / "bench-scorer"
+MLSERVER_VENV = ROOT / ".cache" / "bench-venvs" / "mlserver"
+MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", f"xgboost=={xgboost.__version__}"]
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench.scorer:begin -->", "<!-- bench.scorer:end -->"
+
+LEAD: dict[str, object] = {
+    "name": "Test",
+    "phone": "555 0100",
+    "email": "ops@acme.io",
+    "details": "Hi, we need a price quote and a demo for our team of 20 please?",
+    "source": "referral",
+    "attributes": {"visits": 7.0, "plan": "pro"},
+}
+
+
+@dataclass
+class Run:
+    target: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, body: dict[str, object], *, duration: int, connections: int) -> Run:
+    script = WORK / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(body)}]]\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 30,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = int(bad.group(1)) if bad else 0
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return Run(target=url, rps=rps, p50_ms=p50, p99_ms=p99, errors=errors)
+
+
+@contextmanager
+def serving(argv: list[str], *, port: int, env: dict[str, str], ready: str) -> Iterator[str]:
+    log = (WORK / f"server-{port}.log").open("wb")
+    process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{argv[:3]} exited; see {log.name}")
+            try:
+                if httpx.get(base + ready, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{argv[:3]} not ready; see {log.name}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def ensure_mlserver() -> Path:
+    binary = MLSERVER_VENV / "bin" / "mlserver"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
+        pip = str(MLSERVER_VENV / "bin" / "pip")
+        subprocess.run([pip, "install", "--quiet", *MLSERVER_PINS], check=True)
+    return binary
+
+
+def model_time(model_path: Path) -> dict[str, float]:
+    """Microseconds per single-lead call: evaluator, xgboost inplace_predict, DMatrix predict."""
+    art = artifact.load_artifact(model_path)
+    ensemble = trees.compile_model(art.model)
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(json.dumps(art.model).encode()))
+    booster.set_param({"nthread": 1})
+    row = lead_to_row(Lead.model_validate(LEAD), redact=pii.redact)
+    x = featurize.vector(art.features, row)
+    batch = x[None, :]
+
+    def best(fn: object, number: int) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e6  # type: ignore[arg-type]
+
+    return {
+        "evaluator": best(lambda: ensemble.predict(x), 2000),
+        "xgboost_inplace": best(lambda: booster.inplace_predict(batch), 300),
+        "xgboost_dmatrix": best(lambda: booster.predict(xgboost.DMatrix(batch)), 100),
+        "featurize": best(lambda: featurize.vector(art.features, row), 2000),
+        "lead_to_row": best(lambda: lead_to_row(Lead.model_validate(LEAD), redact=pii.redact), 500),
+    }
+
+
+def write_mlserver_model(model_path: Path, where: Path, port: int) -> None:
+    art = artifact.load_artifact(model_path)
+    model_dir = where / "leads"
+    model_dir.mkdir(parents=True, exist_ok=True)
+    raw = where / "booster.json"
+    raw.write_text(json.dumps(art.model))
+    # mlserver-xgboost loads a plain Booster file as XGBRegressor (no predict_proba); saving it
+    # through XGBClassifier (in MLServer's own venv, which has scikit-learn) marks it a classifier.
+    python = str(MLSERVER_VENV / "bin" / "python")
+    convert = "import sys, xgboost; c = xgboost.XGBClassifier(); c.load_model(sys.argv[1]); "
+    convert += "c.save_model(sys.argv[2])"
+    subprocess.run([python, "-c", convert, str(raw), str(model_dir / "model.json")], check=True)
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "leads",
+                "implementation": "mlserver_xgboost.XGBoostModel",
+                "parameters": {"uri": "./model.json"},
+            }
+        )
+    )
+    (where / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                # Its worker pool dies here with "no current event loop": serve in-process.
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scorer", description=__doc__)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per target")
+    parser.add_argument("--trees", type=int, default=300)
+    parser.add_argument("--skip-mlserver", action="store_true")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench.scorer: needs wrk (apt-get install wrk)", file=sys.stderr)
+        return 2
+    WORK.mkdir(parents=True, exist_ok=True)
+    model_path = WORK / "model-300.json"
+    built = build_artifact(model_path, trees=args.trees, depth=6, rows=3000, seed=42)
+    print(f"model: {args.trees} trees, {built.n_features} features -> {model_path}")
+    micro = model_time(model_path)
+    print("model time (us):", {k: round(v, 1) for k, v in micro.items()})
+
+    art = artifact.load_artifact(model_path)
+    vector = featurize.vector(
+        art.features, lead_to_row(Lead.model_validate(LEAD), redact=pii.redact)
+    )
+    v2_body = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [1, len(vector)],
+                "datatype": "FP32",
+                "data": [None if np.isnan(v) else float(v) for v in vector],
+            }
+        ],
+        "outputs": [{"name": "predict_proba"}],
+    }
+    if any(d is None for d in v2_body["inputs"][0]["data"]):  # type: ignore[index]
+        raise SystemExit("bench lead must have no missing features (V2 JSON has no NaN)")
+
+    redis = RedisServer(WORK)
+    redis.start()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADOPS_")}
+    py = sys.executable
+    targets: dict[str, tuple[list[str], dict[str, str], str, str, dict[str, object]]] = {}
+
+    def add(
+        name: str,
+        argv_: list[str],
+        *,
+        env: dict[str, str],
+        ready: str,
+        path: str,
+        body: dict[str, object],
+    ) -> None:
+        targets[name] = (argv_, env, ready, path, body)
+
+    bare_port, scorer_port, ml_port = free_port(), free_port(), free_port()
+    add(
+        "bare FastAPI (a)",
+        [
+            py,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(bare_port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=base_env | {"PYTHONPATH": str(ROOT)},
+        ready="/health",
+        path=f"http://127.0.0.1:{bare_port}/v1/lead",
+        body=LEAD,
+    )
+    add(
+        "leadops scorer + Redis",
+        [
+            py,
+            "-m",
+            "leadops.cli",
+            "serve",
+            "--model",
+            str(model_path),
+            "--port",
+            str(scorer_port),
+            "--log-level",
+            "warning",
+        ],
+        env=base_env | {"LEADOPS_REDIS_URL": redis.url, "LEADOPS_API_KEYS": "bench-key-0123456789"},
+        ready="/health",
+        path=f"http://127.0.0.1:{scorer_port}/v1/lead",
+        body=LEAD,
+    )
+    if not args.skip_mlserver:
+        ml = ensure_mlserver()
+        ml_dir = WORK / "mlserver"
+        write_mlserver_model(model_path, ml_dir, ml_port)
+        add(
+            "MLServer 1.7.1 xgboost (b)",
+            [str(ml), "start", str(ml_dir)],
+            # One OpenMP thread that sleeps when idle: on 2 shared cores, spinning xgboost
+            # threads only fight the HTTP server (the same setting the trainer uses).
+            env=base_env | {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"},
+            ready="/v2/health/ready",
+            path=f"http://127.0.0.1:{ml_port}/v2/models/leads/infer",
+            body=v2_body,
+        )
+
+    results: dict[str, list[Run]] = {name: [] for name in targets}
+    try:
+        for round_ in range(args.rounds):
+            for name, (argv_, env, ready, url, body) in targets.items():
+                port = int(url.split(":")[2].split("/")[0])
+                with serving(argv_, port=port, env=env, ready=ready):
+                    wrk(url, body, duration=2, connections=args.connections)  # warm-up
+                    run = wrk(url, body, duration=args.duration, connections=args.connections)
+                run.target = name
+                results[name].append(run)
+                print(
+                    f"round {round_ + 1} {name}: {run.rps:.0f} req/s p50 {run.p50_ms:.2f} ms "
+                    f"p99 {run.p99_ms:.2f} ms errors {run.errors}"
+                )
+    finally:
+        redis.stop()
+
+    report(results, micro, args=args, n_features=built.n_features)
+    return 0
+
+
+def best_run(runs: list[Run]) -> Run:
+    return max(runs, key=lambda r: r.rps)
+
+
+def report(
+    results: dict[str, list[Run]],
+    micro: dict[str, float],
+    *,
+    args: argparse.Namespace,
+    n_features: int,
+) -> None:
+    names = list(results)
+    bare = best_run(results[names[0]])
+    ours = best_run(results[names[1]])
+    ml = best_run(results[names[2]]) if len(names) > 2 else None
+    lines = [
+        BEGIN,
+        "## Scorer: POST /v1/lead (bench/scorer.py)",
+        "",
+        f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs (shared with other jobs), Python {platform.python_version()}, "
+        f"xgboost {xgboost.__version__}.",
+        f"- Command: `.venv/bin/python -m bench.scorer --duration {args.duration} "
+        f"--rounds {args.rounds} --connections {args.connections}`",
+        f"- Model: {args.trees} trees, depth 6, {n_features} features (synthetic leads). "
+        "Load: `wrk -t1 -c{0}` on loopback, one server at a time, rounds alternate targets; "
+        "best round per target shown (median of rounds in brackets).".format(args.connections),
+        "- The scorer runs as in production: real Redis (write-behind), metrics, drift window.",
+        "",
+        "| target | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, runs in results.items():
+        b = best_run(runs)
+        med = statistics.median(r.rps for r in runs)
+        lines.append(
+            f"| {name} | {b.rps:.0f} ({med:.0f}) | {b.p50_ms:.2f} | {b.p99_ms:.2f} | "
+            f"{sum(r.errors for r in runs)} |"
+        )
+    lines += [
+        "",
+        f"- Scorer vs bare (a): throughput {ours.rps / bare.rps:.0%} (goal >= 60 %), "
+        f"p99 {ours.p99_ms / bare.p99_ms:.2f}x (goal <= 2x).",
+    ]
+    if ml is not None:
+        lines.append(f"- Scorer vs MLServer (b): throughput {ours.rps / ml.rps:.2f}x (goal >= 2x).")
+    lines += [
+        "",
+        "Model time per lead (best of 7 timeit repeats, microseconds):",
+        "",
+        "| path | us |",
+        "|---|---:|",
+        f"| fast evaluator (leadops.scorer.trees) | {micro['evaluator']:.1f} |",
+        f"| xgboost Booster.inplace_predict, 1 row | {micro['xgboost_inplace']:.1f} |",
+        f"| xgboost Booster.predict(DMatrix), 1 row | {micro['xgboost_dmatrix']:.1f} |",
+        f"| featurize.vector (contract) | {micro['featurize']:.1f} |",
+        f"| Lead parse + lead_to_row + PII redaction | {micro['lead_to_row']:.1f} |",
+        "",
+        END,
+    ]
+    section = "\n".join(lines)
+    DOC.parent.mkdir(exist_ok=True)
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    if BEGIN in text:
+        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :]
+    else:
+        text = text.rstrip() + "\n\n" + section + "\n"
+    DOC.write_text(text)
+    print(section)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,341 @@
+"""Scrubbing PII from data already in Redis, in place, without ever losing a concurrent write.
+
+Lists (chat memory `mem:{tenant}:{chat_id}`) are read in chunks with LRANGE and
+hashes (lead records `lead:{lead_id}`) with HSCAN; only values that contain PII
+are rewritten, each by an atomic compare-and-set in a short Lua script: a list
+element is found by value (at the index we read it from, else with LPOS) and
+LSET only if it still holds exactly what we read; a hash field is HSET only if
+HGET still returns what we read. Nothing is ever deleted and re-pushed, so a
+message pushed meanwhile is never dropped, and a value someone changed meanwhile
+is left alone and counted as a conflict. Rerunning is safe: clean values are
+never written.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import redis
+
+from leadops import pii
+
+logger = logging.getLogger(__name__)
+
+# KEYS[1] = list; ARGV = (index read at, value read, replacement) triples; returns 1/0 per triple.
+CAS_LIST = """
+local done = {}
+for i = 1, #ARGV, 3 do
+  local pos = tonumber(ARGV[i])
+  if redis.call('LINDEX', KEYS[1], pos) ~= ARGV[i + 1] then
+    pos = redis.call('LPOS', KEYS[1], ARGV[i + 1])
+  end
+  if pos then
+    redis.call('LSET', KEYS[1], pos, ARGV[i + 2])
+    done[#done + 1] = 1
+  else
+    done[#done + 1] = 0
+  end
+end
+return done
+"""
+
+# KEYS[1] = hash; ARGV = (field, value read, replacement) triples; returns 1/0 per triple.
+CAS_HASH = """
+local done = {}
+for i = 1, #ARGV, 3 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    done[#done + 1] = 1
+  else
+    done[#done + 1] = 0
+  end
+end
+return done
+"""
+
+# Rewrites per script call: keeps each script short so Redis is never blocked for long.
+CAS_CHUNK = 64
+
+
+class Pacer:
+    """Keeps the average rate of Redis commands at or below `max_ops_per_sec` (None: no limit)."""
+
+    def __init__(
+        self,
+        max_ops_per_sec: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = max_ops_per_sec
+        self.clock = clock
+        self.sleep = sleep
+        self.started = clock()
+        self.ops = 0
+
+    def take(self, ops: int) -> None:
+        self.ops += ops
+        if self.rate is None:
+            return
+        due = self.started + self.ops / self.rate
+        ahead = due - self.clock()
+        if ahead > 0:
+            self.sleep(ahead)
+
+
+@dataclasses.dataclass
+class PatternStats:
+    keys: int = 0
+    items: int = 0
+    redacted_items: int = 0
+    conflicts: int = 0
+
+
+@dataclasses.dataclass
+class Stats:
+    """What a run saw and changed; holds counts and key patterns only, never values or keys."""
+
+    scanned_keys: int = 0
+    scanned_items: int = 0
+    redacted_items: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    by_type: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    by_pattern: dict[str, PatternStats] = dataclasses.field(default_factory=dict)
+    skipped_by_type: collections.Counter[str] = dataclasses.field(
+        default_factory=collections.Counter
+    )
+
+    def pattern(self, key: bytes) -> PatternStats:
+        return self.by_pattern.setdefault(key_pattern(key), PatternStats())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scanned_keys": self.scanned_keys,
+            "scanned_items": self.scanned_items,
+            "redacted_items": self.redacted_items,
+            "skipped": self.skipped,
+            "conflicts": self.conflicts,
+            "errors": self.errors,
+            "by_type": dict(sorted(self.by_type.items())),
+            "by_pattern": {
+                name: dataclasses.asdict(counts) for name, counts in sorted(self.by_pattern.items())
+            },
+            "skipped_by_type": dict(sorted(self.skipped_by_type.items())),
+        }
+
+
+def key_pattern(key: bytes) -> str:
+    """`mem:tenant1:chat1` -> `mem:*:*`: groups keys in the report without naming any of them."""
+    head, *rest = key.split(b":")
+    if not rest:
+        return "*"
+    return ":".join([head.decode("utf-8", "replace"), *("*" for _ in rest)])
+
+
+@dataclasses.dataclass(frozen=True)
+class Rewrite:
+    """One value to compare-and-set: where it was read, what was read, what to write."""
+
+    key: bytes
+    where: bytes  # list index (as text) or hash field
+    original: bytes
+    replacement: bytes
+    types: tuple[str, ...]
+
+
+def _decode(value: bytes) -> str:
+    # surrogateescape round-trips any bytes, so even non-UTF-8 values compare exactly.
+    return value.decode("utf-8", "surrogateescape")
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+class Scrubber:
+    """One backfill run over the keys matching `pattern`."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        detector: pii.Detector,
+        pattern: str = "mem:*",
+        batch: int = 500,
+        dry_run: bool = False,
+        pacer: Pacer | None = None,
+        on_progress: Callable[[Stats], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.detector = detector
+        self.pattern = pattern
+        self.batch = batch
+        self.dry_run = dry_run
+        self.pacer = pacer or Pacer(None)
+        self.on_progress = on_progress or (lambda _stats: None)
+        self.stats = Stats()
+        self._seen: set[bytes] = set()  # SCAN may return a key twice; count it once
+        self._cas_list = client.register_script(CAS_LIST)
+        self._cas_hash = client.register_script(CAS_HASH)
+
+    def run(self) -> Stats:
+        """Scan every matching key once; raises redis.ConnectionError if Redis goes away."""
+        cursor = 0
+        while True:
+            self.pacer.take(1)
+            cursor, keys = self.client.scan(cursor, match=self.pattern, count=self.batch)
+            # The client is made without decode_responses: keys and values are bytes.
+            fresh = [key for key in keys if isinstance(key, bytes) and key not in self._seen]
+            self._seen.update(fresh)
+            if fresh:
+                self._scrub_keys(fresh)
+                self.on_progress(self.stats)
+            if cursor == 0:
+                return self.stats
+
+    def _scrub_keys(self, keys: list[bytes]) -> None:
+        types = self._pipelined([("TYPE", key) for key in keys])
+        lists: list[bytes] = []
+        hashes: list[bytes] = []
+        for key, kind in zip(keys, types, strict=True):
+            name = kind.decode() if isinstance(kind, bytes) else str(kind)
+            if name == "none":  # deleted since SCAN returned it
+                continue
+            self.stats.scanned_keys += 1
+            self.stats.pattern(key).keys += 1
+            if name == "list":
+                lists.append(key)
+            elif name == "hash":
+                hashes.append(key)
+            else:
+                self.stats.skipped += 1
+                self.stats.skipped_by_type[name] += 1
+        if lists:
+            self._scrub_lists(lists)
+        if hashes:
+            self._scrub_hashes(hashes)
+
+    def _scrub_lists(self, keys: list[bytes]) -> None:
+        # Round by round: the next LRANGE chunk of every list still being read, in one pipeline.
+        starts = dict.fromkeys(keys, 0)
+        while starts:
+            chunks = self._pipelined(
+                [("LRANGE", key, start, start + self.batch - 1) for key, start in starts.items()]
+            )
+            rewrites: list[Rewrite] = []
+            following: dict[bytes, int] = {}
+            for (key, start), chunk in zip(starts.items(), chunks, strict=True):
+                if isinstance(chunk, Exception):
+                    self._key_failed(key, chunk)
+                    continue
+                self._count_items(key, len(chunk))
+                rewrites += self._inspect(
+                    key, ((str(start + i).encode(), value) for i, value in enumerate(chunk))
+                )
+                if len(chunk) == self.batch:
+                    following[key] = start + self.batch
+            self._apply(rewrites, self._cas_list)
+            starts = following
+
+    def _scrub_hashes(self, keys: list[bytes]) -> None:
+        cursors = dict.fromkeys(keys, 0)
+        seen_fields: dict[bytes, set[bytes]] = {key: set() for key in keys}
+        while cursors:
+            replies = self._pipelined(
+                [("HSCAN", key, cursor, "COUNT", self.batch) for key, cursor in cursors.items()]
+            )
+            rewrites: list[Rewrite] = []
+            following: dict[bytes, int] = {}
+            for key, reply in zip(list(cursors), replies, strict=True):
+                if isinstance(reply, Exception):
+                    self._key_failed(key, reply)
+                    continue
+                cursor, fields = reply
+                # HSCAN may repeat a field while the hash is rehashed; inspect each once.
+                fresh = {f: v for f, v in fields.items() if f not in seen_fields[key]}
+                seen_fields[key].update(fresh)
+                self._count_items(key, len(fresh))
+                rewrites += self._inspect(key, fresh.items())
+                if int(cursor) != 0:
+                    following[key] = int(cursor)
+            self._apply(rewrites, self._cas_hash)
+            cursors = following
+
+    def _count_items(self, key: bytes, count: int) -> None:
+        self.stats.scanned_items += count
+        self.stats.pattern(key).items += count
+
+    def _inspect(self, key: bytes, values: Iterable[tuple[bytes, bytes]]) -> list[Rewrite]:
+        rewrites = []
+        for where, value in values:
+            text = _decode(value)
+            findings = self.detector.find(text)
+            if findings:
+                rewrites.append(
+                    Rewrite(
+                        key,
+                        where,
+                        value,
+                        _encode(pii.replace(text, findings)),
+                        tuple(f.type.value for f in findings),
+                    )
+                )
+        return rewrites
+
+    def _apply(self, rewrites: list[Rewrite], script: Any) -> None:
+        if self.dry_run:
+            for rewrite in rewrites:
+                self._record(rewrite, done=True)
+            return
+        calls: list[list[Rewrite]] = []
+        by_key: dict[bytes, list[Rewrite]] = collections.defaultdict(list)
+        for rewrite in rewrites:
+            by_key[rewrite.key].append(rewrite)
+        for group in by_key.values():
+            calls += [group[i : i + CAS_CHUNK] for i in range(0, len(group), CAS_CHUNK)]
+        for start in range(0, len(calls), self.batch):
+            window = calls[start : start + self.batch]
+            self.pacer.take(len(window))
+            pipe = self.client.pipeline(transaction=False)
+            for call in window:
+                args = [part for r in call for part in (r.where, r.original, r.replacement)]
+                script(keys=[call[0].key], args=args, client=pipe)
+            results = pipe.execute(raise_on_error=False)
+            for call, result in zip(window, results, strict=True):
+                if isinstance(result, Exception):
+                    self._key_failed(call[0].key, result)
+                    continue
+                for rewrite, done in zip(call, result, strict=True):
+                    self._record(rewrite, done=bool(done))
+
+    def _record(self, rewrite: Rewrite, *, done: bool) -> None:
+        counts = self.stats.pattern(rewrite.key)
+        if done:
+            self.stats.redacted_items += 1
+            counts.redacted_items += 1
+            self.stats.by_type.update(rewrite.types)
+        else:
+            self.stats.conflicts += 1
+            counts.conflicts += 1
+
+    def _key_failed(self, key: bytes, error: Exception) -> None:
+        # A connection failure ends the run; anything else (e.g. the key changed type) is one key.
+        if isinstance(error, redis.ConnectionError | redis.TimeoutError):
+            raise error
+        self.stats.errors += 1
+        logger.warning("Skipped a %s key after a Redis error: %s", key_pattern(key), error)
+
+    def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        self.pacer.take(len(commands))
+        pipe = self.client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        results: list[Any] = pipe.execute(raise_on_error=False)
+        return results

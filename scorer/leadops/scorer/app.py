@@ -1,0 +1,128 @@
+"""The scorer application: `create_app(settings)`; the model is loaded in the lifespan."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from leadops.contract import artifact as contract_artifact
+from leadops.scorer import health, metrics, store, writer
+from leadops.scorer.auth import KeyRing
+from leadops.scorer.middleware import RequestGuard
+from leadops.scorer.model import ModelRejected, load_serving_model
+from leadops.scorer.routes import health as health_routes
+from leadops.scorer.routes import ops as ops_routes
+from leadops.scorer.routes import score as score_routes
+from leadops.scorer.settings import Settings
+from leadops.scorer.state import ScorerState
+
+logger = logging.getLogger(__name__)
+
+WRITE_QUEUE_CAPACITY = 10_000
+
+
+def _make_store(settings: Settings) -> store.LeadStore:
+    if settings.redis_url is None:
+        logger.warning(
+            "No Redis URL (LEADOPS_REDIS_URL / REDIS_URL): leads and outcomes are kept in "
+            "process memory and lost on restart; use this for dev and demos only"
+        )
+        return store.MemoryStore()
+    return store.RedisStore(
+        settings.redis_url.get_secret_value(), timeout=settings.redis_timeout_seconds
+    )
+
+
+def _verify_keys(settings: Settings) -> contract_artifact.VerifyKeys | None:
+    material = settings.verify_key_material()
+    return None if material is None else contract_artifact.VerifyKeys.from_bytes(material)
+
+
+def _load_at_start(state: ScorerState) -> None:
+    settings = state.settings
+    if settings.model_path is None:
+        logger.warning("No model path (LEADOPS_MODEL_PATH): serving no_model until a reload")
+        return
+    try:
+        model = load_serving_model(
+            settings.model_path,
+            verify_keys=state.verify_keys,
+            drift_window=settings.drift_window,
+            drift_min_samples=settings.drift_min_samples,
+            probe_rows=settings.parity_probe_rows,
+        )
+    except ModelRejected as exc:
+        state.metrics.reloads.labels(result="rejected", reason=exc.reason).inc()
+        logger.error("Model %s not loaded at start: %s", settings.model_path, exc)
+        return
+    state.serve(model)
+    state.metrics.reloads.labels(result="loaded", reason="").inc()
+    logger.info("Serving model version %d (auc %.4f)", model.version, model.auc)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A scorer app; each app has its own metrics registry, store and model reference."""
+    settings = settings if settings is not None else Settings()
+    m = metrics.Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lead_store = _make_store(settings)
+        record_writer = writer.RecordWriter(lead_store, m=m, capacity=WRITE_QUEUE_CAPACITY)
+        state = ScorerState(
+            settings=settings,
+            metrics=m,
+            keyring=KeyRing(keys=settings.env_api_keys(), keys_file=settings.api_keys_file),
+            store=lead_store,
+            writer=record_writer,
+            thresholds=health.Thresholds(
+                auc_warning=settings.auc_warning,
+                auc_critical=settings.auc_critical,
+                drift_warning=settings.drift_warning,
+                stale_hours=settings.stale_hours,
+            ),
+            verify_keys=_verify_keys(settings),
+        )
+        if not state.keyring.configured():
+            if settings.dev_open_ops:
+                logger.warning("No API key configured and LEADOPS_DEV_OPEN_OPS set: /ops is OPEN")
+            else:
+                logger.warning("No API key configured: /ops/* answers 503 until one is")
+        _load_at_start(state)
+        app.state.scorer = state
+        # Everything allocated so far (modules, the model) lives as long as the process: keep
+        # it out of the cyclic GC's full collections, which otherwise rescan it under load.
+        gc.freeze()
+        record_writer.start()
+        try:
+            yield
+        finally:
+            await record_writer.stop()
+            await lead_store.close()
+
+    docs = settings.docs
+    app = FastAPI(
+        title="LeadOps scorer",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.include_router(score_routes.router)
+    app.include_router(ops_routes.router)
+    app.include_router(health_routes.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        state: ScorerState = app.state.scorer
+        state.refresh_drift_metric()
+        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, m=m)
+    return app

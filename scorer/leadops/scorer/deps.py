@@ -1,0 +1,59 @@
+"""FastAPI dependencies, all in one place: the scorer state, the serving model, the API key."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Header, HTTPException, Query, Request, status
+
+from leadops.scorer.model import ServingModel
+from leadops.scorer.state import ScorerState
+
+NO_KEY_CONFIGURED = "no API key configured"
+
+
+def get_state(request: Request) -> ScorerState:
+    return cast(ScorerState, request.app.state.scorer)
+
+
+async def _state_dependency(request: Request) -> ScorerState:
+    # async: a plain `def` dependency would run in the threadpool on every request.
+    return get_state(request)
+
+
+StateDep = Annotated[ScorerState, Depends(_state_dependency)]
+
+
+async def get_model(request: Request) -> ServingModel:
+    # Read the reference once: this request uses this model from start to end.
+    # (Takes the request, not StateDep: one dependency less on the scoring hot path.)
+    model = cast(ScorerState, request.app.state.scorer).model
+    if model is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded")
+    return model
+
+
+ModelDep = Annotated[ServingModel, Depends(get_model)]
+
+
+async def require_api_key(
+    state: StateDep,
+    x_api_key: Annotated[
+        str | None, Header(max_length=512, description="API key (preferred).")
+    ] = None,
+    api_key: Annotated[str | None, Query(max_length=512, description="API key (fallback).")] = None,
+) -> None:
+    keyring = state.keyring
+    if not keyring.configured():
+        if state.settings.dev_open_ops:
+            return
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_KEY_CONFIGURED)
+    # The header wins when both are given; neither value is ever echoed or logged.
+    if not keyring.accepts(x_api_key if x_api_key is not None else api_key):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing or invalid API key (x-api-key header or api_key query parameter)",
+        )
+
+
+ApiKeyDep = Annotated[None, Depends(require_api_key)]

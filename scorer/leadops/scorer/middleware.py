@@ -1,0 +1,107 @@
+"""One pure-ASGI middleware for every HTTP request: body size limit and request metrics.
+
+Pure ASGI (not BaseHTTPMiddleware) because it sits on the scoring hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leadops.scorer import metrics
+
+UNMATCHED = "<unmatched>"
+
+
+class RequestGuard:
+    """Refuse bodies over `max_body_bytes` (413) and count/time requests by route template."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, m: metrics.Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = m
+        # Labelled children cached by (route, method, status): labels() is a lock and a dict build.
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._timers: dict[str, Histogram] = {}
+        self._too_large = json.dumps(
+            {"detail": f"request body larger than {max_body_bytes} bytes"}
+        ).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+        limit = self.max_body_bytes
+
+        async def send_counting(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > limit:
+                await self._reject(send_counting)
+                return
+            received = 0
+
+            async def receive_limited() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    # Chunked or lying Content-Length: count what actually arrives.
+                    if received > limit:
+                        raise HTTPException(413, f"request body larger than {limit} bytes")
+                return message
+
+            await self.app(scope, receive_limited, send_counting)
+        finally:
+            template = getattr(scope.get("route"), "path", UNMATCHED)
+            self._counter(template, scope["method"], status_code).inc()
+            self._timer(template).observe(time.perf_counter() - started)
+
+    def _counter(self, route: str, method: str, status: int) -> Counter:
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self.metrics.requests.labels(route=route, method=method, status=str(status))
+            self._counters[key] = counter
+        return counter
+
+    def _timer(self, route: str) -> Histogram:
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = self.metrics.request_seconds.labels(route=route)
+        return timer
+
+    async def _reject(self, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self._too_large)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self._too_large})
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,200 @@
+"""Loading a model artifact into a ServingModel, refusing anything not fit to serve.
+
+`load_serving_model` builds the complete object (verified artifact, compiled
+trees, xgboost parity checked, drift window) before anyone can see it, and
+raises ModelRejected with the reason otherwise. Swapping it in is the caller's
+single assignment (state.ScorerState.serve).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import xgboost
+
+from leadops.contract import artifact as contract_artifact
+from leadops.contract import drift as contract_drift
+from leadops.contract import featurize
+from leadops.contract.features import FeatureSpec
+from leadops.scorer import schemas, trees
+from leadops.scorer.drift import DriftWindow
+
+logger = logging.getLogger(__name__)
+
+PARITY_TOLERANCE = 1e-6
+SignatureStatus = Literal["verified", "unsigned", "not_checked"]
+
+
+class ModelRejected(Exception):
+    """The artifact must not serve; `body` is the API's rejection body (seed format)."""
+
+    def __init__(self, reason: str, error: str, **details: Any) -> None:
+        super().__init__(f"{reason}: {error}")
+        self.reason = reason
+        self.error = error
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"ok": False, "error": self.error, "reason": self.reason, "rejected": True} | (
+            self.details
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServingModel:
+    """One verified, compiled model and the drift window of the leads it scored."""
+
+    artifact: contract_artifact.Artifact
+    spec: FeatureSpec
+    ensemble: trees.TreeEnsemble
+    path: Path
+    loaded_at: float
+    signature: SignatureStatus
+    drift: DriftWindow = field(repr=False)
+
+    @property
+    def version(self) -> int:
+        return int(self.artifact.version)
+
+    @property
+    def auc(self) -> float:
+        return float(self.artifact.metrics.auc)
+
+    @property
+    def n_train(self) -> int:
+        return int(self.artifact.metrics.n_train)
+
+    @property
+    def version_date(self) -> str:
+        return datetime.fromtimestamp(self.version, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def age_hours(self, *, now: float) -> float:
+        return max(0.0, (now - self.version) / 3600.0)
+
+    def card(self, *, now: float, stale_hours: float) -> schemas.ModelCardResponse:
+        art = self.artifact
+        age = self.age_hours(now=now)
+        sig = art.signature
+        return schemas.ModelCardResponse(
+            version=self.version,
+            version_date=self.version_date,
+            created_at=art.created_at,
+            training_window=art.card.training_window,
+            training=art.training,
+            metrics=art.metrics,
+            card=art.card,
+            digest=art.digest,
+            digest_verified=True,  # load_artifact refuses a file whose digest does not match
+            signature=schemas.SignatureInfo(
+                status=self.signature,
+                algorithm=sig.algorithm if sig is not None else None,
+                key_id=sig.key_id if sig is not None else None,
+            ),
+            staleness=schemas.Staleness(
+                age_hours=round(age, 3), stale_after_hours=stale_hours, stale=age > stale_hours
+            ),
+        )
+
+    def score_row(self, row: dict[str, str]) -> tuple[float, npt.NDArray[np.float32]]:
+        """The lead's conversion probability and its feature vector."""
+        vector = featurize.vector(self.spec, row)
+        return self.ensemble.predict(vector), vector
+
+
+def load_serving_model(
+    path: Path,
+    *,
+    min_auc: float | None = None,
+    verify_keys: contract_artifact.VerifyKeys | None = None,
+    drift_window: int = 500,
+    drift_min_samples: int = 50,
+    probe_rows: int = 256,
+) -> ServingModel:
+    """Read, verify, compile and parity-check the artifact at `path`, or raise ModelRejected."""
+    try:
+        art = contract_artifact.load_artifact(path, keys=verify_keys)
+    except contract_artifact.ArtifactError as exc:
+        raise ModelRejected(
+            exc.reason, _ARTIFACT_ERRORS.get(exc.reason, "Model file refused"), detail=exc.message
+        ) from None
+    signature: SignatureStatus
+    if verify_keys is not None:
+        signature = "verified"  # load_artifact refuses unsigned or badly signed files then
+    else:
+        signature = "unsigned" if art.signature is None else "not_checked"
+
+    auc = float(art.metrics.auc)
+    if min_auc is not None and not auc >= min_auc:
+        raise ModelRejected(
+            "AucBelowThreshold", "Model AUC below threshold", auc=auc, min_auc=min_auc
+        )
+
+    spec = art.features
+    try:
+        ensemble = trees.compile_model(art.model)
+    except trees.UnsupportedModel as exc:
+        raise ModelRejected("UnsupportedModel", f"Model cannot be served: {exc}") from None
+    if ensemble.n_features != len(spec.feature_names):
+        raise ModelRejected(
+            "FeatureSpecMismatch",
+            "Model and feature spec disagree on the number of features",
+            model_features=ensemble.n_features,
+            spec_features=len(spec.feature_names),
+        )
+    worst = _parity_gap(art.model, ensemble, probe_rows=probe_rows)
+    if not worst <= PARITY_TOLERANCE:
+        raise ModelRejected(
+            "ParityMismatch",
+            "Fast evaluator disagrees with xgboost on this model",
+            max_difference=worst,
+        )
+
+    stats = art.feature_stats
+    window = DriftWindow(
+        n_features=ensemble.n_features,
+        window=drift_window,
+        min_samples=drift_min_samples,
+        compute=lambda rows: contract_drift.drift_score(stats, rows),
+    )
+    return ServingModel(
+        artifact=art,
+        spec=spec,
+        ensemble=ensemble,
+        path=path,
+        loaded_at=time.time(),
+        signature=signature,
+        drift=window,
+    )
+
+
+_ARTIFACT_ERRORS = {
+    "ArtifactNotFound": "Model file not found",
+    "ArtifactTooLarge": "Model file is too large",
+    "SignatureMissing": "Model is not signed and a signature is required",
+    "CorruptArtifact": "Model file is corrupt",
+    "DigestMismatch": "Model digest does not match its contents",
+    "SignatureInvalid": "Model signature is invalid",
+    "UnsupportedFormat": "Model file format is not supported",
+}
+
+
+def _parity_gap(model: dict[str, Any], ensemble: trees.TreeEnsemble, *, probe_rows: int) -> float:
+    """Largest |fast - xgboost| probability over a probe batch (xgboost is used only here)."""
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(json.dumps(model).encode()))
+    booster.set_param({"nthread": 1})
+    probes = trees.probe_matrix(ensemble, rows=probe_rows)
+    expected = booster.inplace_predict(probes)
+    got = ensemble.predict_many(probes)
+    gaps = np.abs(np.asarray(expected, dtype=np.float64) - got)
+    worst = float(gaps.max())
+    return worst if math.isfinite(worst) else math.inf

@@ -1,0 +1,89 @@
+"""Everything one running scorer holds: the serving model reference, store, writer, metrics.
+
+The serving model is ONE attribute. A reload builds and checks a whole new
+ServingModel off the event loop, then rebinds that attribute; a request reads it
+once, so it scores and reports with the same model from start to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from leadops.contract import artifact as contract_artifact
+from leadops.scorer import health, metrics, store, writer
+from leadops.scorer.auth import KeyRing
+from leadops.scorer.model import ServingModel
+from leadops.scorer.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Health moves with AUC (per model), drift (per window) and age (hours): one second is fresh.
+HEALTH_CACHE_SECONDS = 1.0
+
+
+@dataclass
+class ScorerState:
+    settings: Settings
+    metrics: metrics.Metrics
+    keyring: KeyRing
+    store: store.LeadStore
+    writer: writer.RecordWriter
+    thresholds: health.Thresholds
+    verify_keys: contract_artifact.VerifyKeys | None = None
+    model: ServingModel | None = None
+    # Set by an unexpected exception while loading or scoring; cleared by a good load.
+    error: bool = False
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _health_cache: tuple[float, ServingModel | None, bool, health.Health] | None = field(
+        default=None, repr=False
+    )
+
+    def serve(self, model: ServingModel) -> ServingModel | None:
+        """Swap in a fully built model; return the one it replaces."""
+        previous, self.model = self.model, model
+        self.error = False
+        m = self.metrics
+        m.model_loaded.set(1)
+        m.model_auc.set(model.auc)
+        m.model_version.set(model.version)
+        m.model_n_train.set(model.n_train)
+        m.model_last_reload_ts.set(model.loaded_at)
+        m.model_drift_score.set(0)
+        return previous
+
+    def health_now(self, *, now: float | None = None) -> health.Health:
+        """Health now; the scoring path (no `now`) reuses a value up to HEALTH_CACHE_SECONDS old."""
+        model, error = self.model, self.error
+        if now is None:
+            cached = self._health_cache
+            if (
+                cached is not None
+                and cached[0] > time.monotonic()
+                and cached[1] is model
+                and cached[2] == error
+            ):
+                return cached[3]
+        value = self._decide_health(model, now=now)
+        self._health_cache = (time.monotonic() + HEALTH_CACHE_SECONDS, model, error, value)
+        return value
+
+    def _decide_health(self, model: ServingModel | None, *, now: float | None) -> health.Health:
+        if model is None:
+            return health.decide(health.Observed(loaded=False), self.thresholds)
+        at = time.time() if now is None else now
+        observed = health.Observed(
+            loaded=True,
+            error=self.error,
+            auc=model.auc,
+            drift_score=model.drift.score(),
+            age_hours=model.age_hours(now=at),
+        )
+        return health.decide(observed, self.thresholds)
+
+    def refresh_drift_metric(self) -> None:
+        model = self.model
+        if model is not None:
+            self.metrics.model_drift_score.set(model.drift.score(fresh=True) or 0.0)

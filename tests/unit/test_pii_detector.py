@@ -1,0 +1,138 @@
+"""The PII detector's rules, one behaviour per test; the corpus test measures it in bulk."""
+
+from __future__ import annotations
+
+import pytest
+from bench import pii_scoring
+
+from leadops import pii
+from leadops.pii import Detector, Finding, PiiType
+from leadops.pii.checksums import iban_valid, luhn_valid, ssn_valid
+
+
+@pytest.fixture(scope="module")
+def us() -> Detector:
+    return Detector(region="US")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("mail jane.doe@example.com now", PiiType.EMAIL, "jane.doe@example.com"),
+        ("call (415) 555-2671 today", PiiType.PHONE, "(415) 555-2671"),
+        ("call +44 20 7946 0958 today", PiiType.PHONE, "+44 20 7946 0958"),
+        ("card 4111 1111 1111 1111 ok", PiiType.CARD, "4111 1111 1111 1111"),
+        ("ssn 078-05-1120 ok", PiiType.SSN, "078-05-1120"),
+        ("iban DE89 3704 0044 0532 0130 00 ok", PiiType.IBAN, "DE89 3704 0044 0532 0130 00"),
+        ("from 203.0.113.195 ok", PiiType.IP, "203.0.113.195"),
+        ("from 2001:db8::ff00:42:8329 ok", PiiType.IP, "2001:db8::ff00:42:8329"),
+    ],
+)
+def test_finds_each_type_at_its_position(
+    us: Detector, text: str, kind: PiiType, value: str
+) -> None:
+    start = text.index(value)
+    assert us.find(text) == [Finding(kind, start, start + len(value))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order #2125550134 shipped on 2024-01-15 at 10:30",
+        "total $1,299.99, ZIP 90210-1234, version 1.2.3.4, v2.10.4",
+        "4111111111111112 fails Luhn",
+        "666-12-3456 900-12-3456 123-00-4567 123-45-0000",
+        "GB00WEST12345698765432",
+        "256.1.1.1 and 10:30:45 and 00:1A:2B:3C:4D:5E",
+        "model_version 1730483820 score 0.7342",
+        "",
+    ],
+)
+def test_leaves_look_alikes_alone(us: Detector, text: str) -> None:
+    assert us.find(text) == []
+    assert us.redact(text) == text
+
+
+def test_redact_default_and_typed(us: Detector) -> None:
+    text = "jane@example.com, (415) 555-2671"
+    assert us.redact(text) == "[REDACTED], [REDACTED]"
+    assert us.redact(text, typed=True) == "[REDACTED:EMAIL], [REDACTED:PHONE]"
+
+
+def test_bracketed_at_is_an_email_but_the_bare_word_is_not(us: Detector) -> None:
+    assert us.redact("jane (at) example.com") == "[REDACTED]"
+    assert us.redact("jane [at] example [dot] com!") == "[REDACTED]!"
+    assert us.redact("jane at example dot com") == "jane at example dot com"
+
+
+def test_a_card_is_never_also_a_phone(us: Detector) -> None:
+    kinds = [f.type for f in us.find("pay 5555555555554444 or call 415 555 2671")]
+    assert kinds == [PiiType.CARD, PiiType.PHONE]
+
+
+def test_phone_next_to_an_ip_is_not_glued_to_it() -> None:
+    text = "my VPN gives 18.53.62.76 070-4242-5791"
+    assert Detector(region="JP").redact(text, typed=True) == (
+        "my VPN gives [REDACTED:IP] [REDACTED:PHONE]"
+    )
+
+
+def test_region_decides_national_numbers() -> None:
+    text = "Handy 0151 23456789"
+    assert Detector(region="US").find(text) == []
+    assert [f.type for f in Detector(region="DE").find(text)] == [PiiType.PHONE]
+
+
+def test_default_region_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pii.REGION_ENV, "de")
+    pii.default_detector.cache_clear()
+    try:
+        assert pii.default_detector().region == "DE"
+        assert pii.redact("Handy 0151 23456789") == "Handy [REDACTED]"
+    finally:
+        pii.default_detector.cache_clear()
+
+
+def test_unknown_region_is_refused() -> None:
+    with pytest.raises(ValueError, match="XX"):
+        Detector(region="XX")
+
+
+def test_finding_repr_never_holds_the_text(us: Detector) -> None:
+    (finding,) = us.find("secret jane@example.com")
+    assert "jane" not in repr(finding)
+    assert finding.to_dict() == {"type": "EMAIL", "start": 7, "end": 23}
+
+
+def test_second_pass_changes_nothing_on_the_whole_corpus() -> None:
+    for record in pii_scoring.load():
+        detector = Detector(region=record.region)
+        for typed in (False, True):
+            once = detector.redact(record.text, typed=typed)
+            assert detector.redact(once, typed=typed) == once, record.id
+
+
+def test_no_gold_pii_survives_redaction_in_the_hand_written_cases() -> None:
+    for record in pii_scoring.load():
+        if not record.id.startswith("hard-"):
+            continue
+        redacted = Detector(region=record.region).redact(record.text)
+        for span in record.spans:
+            assert record.text[span.start : span.end] not in redacted, record.id
+
+
+def test_checksums() -> None:
+    assert luhn_valid("4111111111111111")
+    assert not luhn_valid("4111111111111112")
+    assert iban_valid("GB82WEST12345698765432")
+    assert not iban_valid("GB83WEST12345698765432")
+    assert not iban_valid("GB82")
+    assert ssn_valid("078", "05", "1120")
+    for area, group, serial in [
+        ("000", "12", "3456"),
+        ("666", "12", "3456"),
+        ("912", "12", "3456"),
+    ]:
+        assert not ssn_valid(area, group, serial)
+    assert not ssn_valid("123", "00", "4567")
+    assert not ssn_valid("123", "45", "0000")
