@@ -17,6 +17,7 @@ import yaml
 from kubernetes import client
 
 from tests.fixtures.control_plane import KubeCluster
+from tests.integration.guide import bash_blocks
 
 pytestmark = pytest.mark.k8s
 
@@ -24,7 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "leadops"
 CRD = ROOT / "crds" / "leadmodel.yaml"
 EXAMPLE = ROOT / "examples" / "tenants" / "acme" / "leadmodel.yaml"
-OPERATIONS = ROOT / "docs" / "operations.md"
 # Kinds whose CRDs (Prometheus Operator) the bare control plane does not have.
 NEEDS_PROMETHEUS_OPERATOR = {"ServiceMonitor", "PrometheusRule"}
 
@@ -151,28 +151,6 @@ def test_example_leadmodel_passes_server_side_dry_run(
     assert "spec.gates.minAuc" in refused.stderr
 
 
-def _bash_blocks(heading: str) -> list[str]:
-    """The ```bash blocks under one heading (any level) of docs/operations.md, up to the next."""
-    blocks: list[str] = []
-    current: str | None = None  # heading of the section we are in
-    block: list[str] | None = None  # lines of the open ```bash block
-    for line in OPERATIONS.read_text().splitlines():
-        if block is not None:
-            if line.startswith("```"):
-                if current == heading:
-                    blocks.append("\n".join(block) + "\n")
-                block = None
-            else:
-                block.append(line)
-        elif line.startswith("```bash"):
-            block = []
-        elif line.startswith("```"):
-            block = None
-        elif heading_match := re.match(r"^#+ (.*)$", line):
-            current = heading_match.group(1)
-    return blocks
-
-
 # Commands that need only the API server: no scorer, no operator process, no container logs.
 API_ONLY = re.compile(
     r"^((PREVIOUS|JOB)=.*|kubectl (get|patch|describe) leadmodels?\b.*"
@@ -226,7 +204,7 @@ def _spec(k8s_cluster: KubeCluster, namespace: str) -> dict[str, Any]:
 def test_operations_guide_emergency_rollback_commands(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
-    rollback, back_to_automatic = (_kubectl_lines(b) for b in _bash_blocks("Emergency rollback"))
+    rollback, back_to_automatic = (_kubectl_lines(b) for b in bash_blocks("Emergency rollback"))
     assert len(rollback) == 4
     out = _run_doc_lines(k8s_cluster, rollback, k8s_namespace)
     assert "1730570000 1730483820" in out
@@ -238,7 +216,7 @@ def test_operations_guide_emergency_rollback_commands(
 def test_operations_guide_disable_retraining_and_manual_promotion_commands(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
-    suspend, manual = (_kubectl_lines(b) for b in _bash_blocks("Disable retraining"))
+    suspend, manual = (_kubectl_lines(b) for b in bash_blocks("Disable retraining"))
     assert len(suspend) == 3
     out = _run_doc_lines(k8s_cluster, suspend[:2], k8s_namespace)
     assert out.splitlines() == ["leadmodel.leadops.io/acme patched", "true"]
@@ -252,7 +230,7 @@ def test_operations_guide_disable_retraining_and_manual_promotion_commands(
 def test_operations_guide_lock_minimum_auc_commands(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
-    lock = _kubectl_lines(_bash_blocks("Lock the minimum AUC")[0])
+    lock = _kubectl_lines(bash_blocks("Lock the minimum AUC")[0])
     assert len(lock) == 2
     k8s_cluster.run_kubectl(
         "patch", "leadmodel", "acme", "-n", k8s_namespace, "--type=merge",
@@ -266,11 +244,11 @@ def test_operations_guide_lock_minimum_auc_commands(
 def test_operations_guide_troubleshooting_leadmodel_queries(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
-    stale = _kubectl_lines(_bash_blocks("LeadModelStale")[0])
+    stale = _kubectl_lines(bash_blocks("LeadModelStale")[0])
     assert len(stale) == 4
     out = _run_doc_lines(k8s_cluster, [*stale[:2], stale[3]], k8s_namespace)
     assert out.splitlines()[0] == "false Automatic"
-    backfill = _kubectl_lines(_bash_blocks("LeadModelBackfillFailed")[0])
+    backfill = _kubectl_lines(bash_blocks("LeadModelBackfillFailed")[0])
     out = _run_doc_lines(k8s_cluster, backfill[:1], k8s_namespace)
     assert json.loads(out) == {"key": "url", "name": "acme-redis"}
 
@@ -278,7 +256,7 @@ def test_operations_guide_troubleshooting_leadmodel_queries(
 def test_operations_guide_model_status_commands(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
-    lines = _kubectl_lines(_bash_blocks("Model status")[0])
+    lines = _kubectl_lines(bash_blocks("Model status")[0])
     assert len(lines) == 2
     out = _run_doc_lines(k8s_cluster, lines, k8s_namespace)
     assert re.search(rf"^{k8s_namespace}\s+acme\s+1730570000", out, re.MULTILINE), out
@@ -311,10 +289,10 @@ def acme_cronjobs(k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, 
 def test_operations_guide_manual_retrain_and_dry_run_backfill_commands(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme_cronjobs: None
 ) -> None:
-    retrain = _kubectl_lines(_bash_blocks("LeadModelHighDrift")[0])
+    retrain = _kubectl_lines(bash_blocks("LeadModelHighDrift")[0])
     assert len(retrain) == 1
     _run_doc_lines(k8s_cluster, retrain, k8s_namespace)
-    backfill = _kubectl_lines(_bash_blocks("PII backfill by hand")[0])
+    backfill = _kubectl_lines(bash_blocks("PII backfill by hand")[0])
     assert len(backfill) == 7, backfill
     out = _run_doc_lines(k8s_cluster, backfill, k8s_namespace)
     assert out.count("condition met") == 1, out
@@ -327,11 +305,11 @@ def test_operations_guide_manual_retrain_and_dry_run_backfill_commands(
     container = backfills[0].spec.template.spec.containers[0]
     assert container.command == ["leadops"]
     assert container.args[0] == "pii-backfill"
-    stale = _kubectl_lines(_bash_blocks("LeadModelStale")[0])
+    stale = _kubectl_lines(bash_blocks("LeadModelStale")[0])
     assert len(stale) == 4
     out = _run_doc_lines(k8s_cluster, stale[2:3], k8s_namespace)
     assert out.count("acme-") == 3
-    failed = _kubectl_lines(_bash_blocks("LeadModelBackfillFailed")[0])
+    failed = _kubectl_lines(bash_blocks("LeadModelBackfillFailed")[0])
     out = _run_doc_lines(k8s_cluster, failed[1:], k8s_namespace)
     assert out.count("acme-pii-backfill-manual-") == 2
 

@@ -10,12 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = [ROOT / "docs" / "operations.md", ROOT / "docs" / "gitops.md"]
 K8S = "tests/integration/test_packaging_k8s.py"
+SERVICES = "tests/integration/test_operations_guide_services.py"
 NOT_YET = "NOT EXERCISED"
 
 # (pattern, where it runs). Patterns match a whole command line (continuations joined).
 COVERAGE: list[tuple[str, str]] = [
     (r"(NS|LM)=\w+", f"{K8S} (sets NS and LM for every guide command)"),
-    (r"SCORER=\S+", f"{NOT_YET}: the scorer over port-forward (kwok runs no containers)"),
+    (r"SCORER=\S+", f"{SERVICES} (SCORER = a real scorer; no port-forward: kwok runs no pods)"),
     (r"kubectl get leadmodels -A", f"{K8S}::test_operations_guide_model_status_commands"),
     (r"kubectl describe leadmodel .*", f"{K8S}::test_operations_guide_model_status_commands"),
     (r"(PREVIOUS=\$\()?kubectl (get|patch) leadmodel .*", f"{K8S}::test_operations_guide_*"),
@@ -26,10 +27,10 @@ COVERAGE: list[tuple[str, str]] = [
     (r"kubectl logs .*", f"{NOT_YET}: kwok pods have no containers, so no logs"),
     (r"kubectl -n argocd patch configmap argocd-cm .*", f"{K8S}::test_argocd_cm_patch_*"),
     (r"kubectl apply -f examples/(argocd|flux)/.*", f"{NOT_YET}: needs Argo CD / Flux CRDs"),
-    (r"curl .*/ops/.*", f"{NOT_YET}: the scorer's own integration tests (scorer branch)"),
-    (r"wc -l outcomes\.csv|awk .*outcomes\.csv.*", f"{NOT_YET}: needs the exported CSV"),
+    (r"curl .*/ops/.*", f"{SERVICES} (real scorer over HTTP)"),
+    (r"wc -l outcomes\.csv|awk .*outcomes\.csv.*", f"{SERVICES}::test_outcome_data_checks_*"),
     (r"leadops status", f"{NOT_YET}: the operator CLI (operator branch)"),
-    (r"REDIS_URL=\S+ leadops pii-backfill.*", f"{NOT_YET}: the pii-backfill job (pii branch)"),
+    (r"REDIS_URL=\S+ leadops pii-backfill.*", f"{SERVICES}::test_pii_backfill_* (real Redis)"),
     (r"git (commit|push|log|revert) .*|git push", "tests/unit/packaging/test_gitops.py (revert)"),
 ]
 
