@@ -32,6 +32,9 @@ COMMANDS: dict[str, Command] = {
     "backfill": Command(
         "leadops.operator.cli", "start a PII-backfill Job from a LeadModel's CronJob"
     ),
+    "publish": Command(
+        "leadops.operator.publish", "store a trained artifact in a LeadModel's model registry"
+    ),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -107,12 +108,13 @@ def scorer_url(owner: Owner) -> str:
     return f"http://{names(owner.name)['scorer']}.{owner.namespace}.svc:{SCORER_PORT}"
 
 
-_SECURITY = {
-    "runAsNonRoot": True,
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-}
+def _security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def service_account(owner: Owner) -> dict[str, Any]:
@@ -182,11 +184,12 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         "name": "train",
         "image": lm.training.image or lm.scorer.image,
         "command": ["/bin/sh", "-c", f"{shlex.join(train)} && {shlex.join(publish)}"],
-        "env": env,
         "resources": _resources(lm.training.resources),
-        "securityContext": _SECURITY,
+        "securityContext": _security(),
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
+    if env:
+        container["env"] = env
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -223,7 +226,7 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         "args": args,
         "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref)],
         "resources": _resources(lm.pii_backfill.resources),
-        "securityContext": _SECURITY,
+        "securityContext": _security(),
         "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
     }
     return {
@@ -271,7 +274,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}]
     init: list[dict[str, Any]] = []
-    annotations: dict[str, str] = {}
+    annotations: dict[str, str] = dict(lm.scorer.pod_annotations)
     if rollout.version is not None:
         pod_labels[registry.LABEL_VERSION] = str(rollout.version)
         annotations[ANN_VERSION] = str(rollout.version)
@@ -288,7 +291,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
                 "image": lm.scorer.image,
                 "command": ["python", "-c", _UNPACK],
                 "args": [f"{REGISTRY_DIR}/{registry.DATA_KEY}", f"{MODEL_DIR}/model.json"],
-                "securityContext": _SECURITY,
+                "securityContext": _security(),
                 "volumeMounts": [
                     {"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True},
                     {"name": "model", "mountPath": MODEL_DIR},
@@ -309,7 +312,10 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
         mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
     if lm.gates.signature is spec.SignaturePolicy.REQUIRED:
         env.append({"name": "LEADOPS_REQUIRE_SIGNATURE", "value": "true"})
-    probe = {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
+
+    def probe() -> dict[str, Any]:
+        return {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
+
     container = {
         "name": "scorer",
         "image": lm.scorer.image,
@@ -318,15 +324,16 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
         "ports": [{"name": "http", "containerPort": SCORER_PORT, "protocol": "TCP"}],
         "env": env,
         "resources": _resources(lm.scorer.resources),
-        "securityContext": _SECURITY,
-        "readinessProbe": {**probe, "failureThreshold": 2},
-        "livenessProbe": {**probe, "failureThreshold": 6, "initialDelaySeconds": 10},
+        "securityContext": _security(),
+        "readinessProbe": {**probe(), "failureThreshold": 2},
+        "livenessProbe": {**probe(), "failureThreshold": 6, "initialDelaySeconds": 10},
         "volumeMounts": mounts,
     }
     meta = _metadata(owner, names(owner.name)["scorer"], "scorer")
     deploy_ann: dict[str, str] = {}
     if rollout.version is not None:
         deploy_ann[ANN_VERSION] = str(rollout.version)
+    if rollout.version is not None or rollout.previous is not None:
         deploy_ann[ANN_ROLLOUT_KIND] = rollout.kind
     if rollout.previous is not None:
         deploy_ann[ANN_PREVIOUS] = str(rollout.previous)
@@ -427,3 +434,35 @@ def children(
     if prometheus_operator:
         out += [service_monitor(owner), prometheus_rule(owner)]
     return out
+
+
+def job_from_cronjob(cronjob: Mapping[str, Any], *, suffix: str, dry_run: bool) -> dict[str, Any]:
+    """A Job from a CronJob's template, as `kubectl create job --from=cronjob/NAME` makes it."""
+    meta = cronjob["metadata"]
+    template = copy.deepcopy(cronjob["spec"]["jobTemplate"])
+    if dry_run:
+        for container in template["spec"]["template"]["spec"]["containers"]:
+            args = container.setdefault("args", [])
+            if "--dry-run" not in args:
+                args.append("--dry-run")
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": f"{meta['name']}-manual-{suffix}"[:63].rstrip("-"),
+            "namespace": meta["namespace"],
+            "labels": dict((template.get("metadata") or {}).get("labels") or {}),
+            "annotations": {"cronjob.kubernetes.io/instantiate": "manual"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": template["spec"],
+    }

@@ -9,7 +9,7 @@ so a restarted operator makes the same decision.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -164,7 +164,8 @@ def _choose_target(lm: LeadModelSpec, obs: Observed, now: datetime) -> _Target: 
                 ),
             )
         return _Target(pin)
-    if lm.promotion is Promotion.MANUAL:
+    # A rollout in flight finishes (or fails) before the next candidate is considered.
+    if lm.promotion is Promotion.MANUAL or obs.deployment.in_progress:
         return _Target(current)
     passing = [
         e.version for e in obs.registry if not e.rolled_back and verdict_of(e, lm, obs, now).passed
@@ -413,7 +414,9 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0
             )
         )
 
-    status = _status(lm, obs, now, serving=serving, steady=steady, candidate=candidate)
+    # Status describes the world after this plan's history marks, not before them.
+    marked = _with_marks(obs, [a for a in actions if isinstance(a, MarkVersion)])
+    status = _status(lm, marked, now, serving=serving, steady=steady, candidate=candidate)
     status["conditions"] = stamp(
         conds.values(),
         obs.status.get("conditions") or [],
@@ -426,6 +429,29 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0
         status=status,
         requeue_after=requeue,
     )
+
+
+_MARK_FIELDS = {
+    registry.ANN_PROMOTED_AT: "promoted_at",
+    registry.ANN_RETIRED_AT: "retired_at",
+    registry.ANN_ROLLED_BACK_AT: "rolled_back_at",
+    registry.ANN_ROLLBACK_REASON: "rollback_reason",
+}
+
+
+def _with_marks(obs: Observed, marks: list[MarkVersion]) -> Observed:
+    by_name = {m.name: m for m in marks}
+    entries = []
+    for e in obs.registry:
+        mark = by_name.get(e.name)
+        if mark is not None:
+            changes: dict[str, Any] = {
+                _MARK_FIELDS[k]: v for k, v in mark.annotations.items() if k in _MARK_FIELDS
+            }
+            entries.append(replace(e, **changes))
+        else:
+            entries.append(e)
+    return replace(obs, registry=tuple(entries))
 
 
 def _degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Cond:

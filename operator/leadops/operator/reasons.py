@@ -67,3 +67,19 @@ CHILD_CREATED: Final = "Created"
 HISTORY_PROMOTED: Final = "Promoted"
 HISTORY_PINNED: Final = "Pinned"
 HISTORY_SUPERSEDED: Final = "Superseded"
+
+# Reasons a candidate is refused by the gate chain (counted in the operator's metrics).
+GATE_REASONS: Final = frozenset(
+    {
+        DIGEST_MISMATCH,
+        SIGNATURE_INVALID,
+        SIGNATURE_MISSING,
+        CORRUPT_ARTIFACT,
+        UNSUPPORTED_FORMAT,
+        FEATURE_SPEC_INCOMPATIBLE,
+        AUC_BELOW_THRESHOLD,
+        TOO_FEW_TRAIN_SAMPLES,
+        POSITIVE_RATE_TOO_HIGH,
+        ARTIFACT_TOO_OLD,
+    }
+)

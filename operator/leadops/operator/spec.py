@@ -79,10 +79,12 @@ class Resources(_Model):
     requests: dict[str, Quantity] = Field(
         default_factory=dict,
         description="Minimum compute resources (e.g. cpu: 100m, memory: 256Mi).",
+        json_schema_extra={"default": {}},
     )
     limits: dict[str, Quantity] = Field(
         default_factory=dict,
         description="Maximum compute resources (e.g. cpu: '1', memory: 1Gi).",
+        json_schema_extra={"default": {}},
     )
 
 
@@ -202,7 +204,14 @@ class Scorer(_Model):
         description="A rollout not Available within this many seconds is rolled back.",
     )
     pod_labels: dict[str, str] = Field(
-        default_factory=dict, description="Extra labels for the scorer Pods."
+        default_factory=dict,
+        description="Extra labels for the scorer Pods.",
+        json_schema_extra={"default": {}},
+    )
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra annotations for the scorer Pods.",
+        json_schema_extra={"default": {}},
     )
 
 

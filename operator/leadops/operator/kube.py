@@ -1,0 +1,171 @@
+"""A thin JSON REST layer over the kubernetes client: dicts in, dicts out, errors by status.
+
+The operator deals in plain manifests (builders return dicts), so it talks to the API by
+path rather than through the typed models. Impure module: the only one that does API I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+logger = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+
+# kind -> (API prefix, plural); namespaced resources only.
+RESOURCES: dict[str, tuple[str, str]] = {
+    "ConfigMap": ("/api/v1", "configmaps"),
+    "Secret": ("/api/v1", "secrets"),
+    "Service": ("/api/v1", "services"),
+    "ServiceAccount": ("/api/v1", "serviceaccounts"),
+    "Event": ("/api/v1", "events"),
+    "Pod": ("/api/v1", "pods"),
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "CronJob": ("/apis/batch/v1", "cronjobs"),
+    "Job": ("/apis/batch/v1", "jobs"),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+    "ServiceMonitor": ("/apis/monitoring.coreos.com/v1", "servicemonitors"),
+    "PrometheusRule": ("/apis/monitoring.coreos.com/v1", "prometheusrules"),
+    "LeadModel": ("/apis/leadops.io/v1alpha1", "leadmodels"),
+}
+
+
+class ConfigError(Exception):
+    """No in-cluster config and no usable kubeconfig."""
+
+
+class KubeError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def load_api_client(*, kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """In-cluster config when running in a Pod, else the kubeconfig ($KUBECONFIG)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return client.ApiClient()
+    except config.ConfigException:
+        pass
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            # $KUBECONFIG read now: the client library reads it once, at import time.
+            config_file=kubeconfig or os.environ.get("KUBECONFIG") or None,
+            context=context,
+            client_configuration=cfg,
+        )
+    except (config.ConfigException, OSError) as exc:
+        raise ConfigError(str(exc)) from exc
+    return client.ApiClient(configuration=cfg)
+
+
+def _message(raw: bytes) -> str:
+    """The apiserver's Status message (it names the field and the rule that failed)."""
+    try:
+        return str(json.loads(raw).get("message", ""))[:500]
+    except (ValueError, AttributeError):
+        return raw[:200].decode("utf-8", "replace")
+
+
+class Kube:
+    def __init__(self, api_client: Any, *, timeout: float = 10.0) -> None:
+        self.api = api_client
+        self.timeout = timeout
+
+    @staticmethod
+    def path(kind: str, namespace: str, name: str | None = None, *, sub: str = "") -> str:
+        prefix, plural = RESOURCES[kind]
+        out = f"{prefix}/namespaces/{namespace}/{plural}"
+        if name is not None:
+            out += f"/{name}"
+        if sub:
+            out += f"/{sub}"
+        return out
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        method_, url, headers, payload, post = self.api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self.api.call_api(
+                method_, url, header_params=headers, body=payload, post_params=post,
+                _request_timeout=self.timeout,
+            )  # fmt: skip
+        except ApiException as exc:
+            raise KubeError(int(exc.status or 0), f"{method} {path}: {exc.reason}") from exc
+        raw = response.read()
+        if response.status >= 400:
+            raise KubeError(int(response.status), f"{method} {path}: {_message(raw)}")
+        return json.loads(raw) if raw else None
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.request("GET", self.path(kind, namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    def list(self, kind: str, namespace: str, *, selector: str = "") -> list[dict[str, Any]]:
+        query = [("labelSelector", selector)] if selector else []
+        found = self.request("GET", self.path(kind, namespace), query=query)
+        return list(found.get("items") or [])
+
+    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        meta = manifest["metadata"]
+        out: dict[str, Any] = self.request(
+            "POST", self.path(manifest["kind"], meta["namespace"]), body=dict(manifest)
+        )
+        return out
+
+    def patch(
+        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any], *, sub: str = ""
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = self.request(
+            "PATCH",
+            self.path(kind, namespace, name, sub=sub),
+            body=dict(patch),
+            content_type=MERGE_PATCH,
+        )
+        return out
+
+    def delete(self, kind: str, namespace: str, name: str) -> bool:
+        try:
+            self.request("DELETE", self.path(kind, namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def has_api(self, group_version: str, plural: str) -> bool:
+        try:
+            found = self.request("GET", f"/apis/{group_version}")
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return any(r.get("name") == plural for r in found.get("resources") or [])

@@ -1,0 +1,163 @@
+"""Gather: read everything one LeadModel's reconcile needs into a frozen `Observed`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from leadops.contract import artifact as contract
+from leadops.operator import builders, facts, registry
+from leadops.operator.gates import ArtifactFacts
+from leadops.operator.kube import Kube, KubeError
+from leadops.operator.observed import Observed, ScorerReport, deployment_state
+from leadops.operator.spec import LeadModelSpec
+
+logger = logging.getLogger(__name__)
+
+# Artifact data is immutable, so facts are cached by ConfigMap uid (and the key in use).
+_FACTS: dict[tuple[str, str], ArtifactFacts] = {}
+_FACTS_LOCK = threading.Lock()
+_PROM: dict[str, tuple[float, bool]] = {}
+PROM_CHECK_SECONDS = 60.0
+
+
+def scorer_url_template() -> str:
+    """`LEADOPS_SCORER_URL` ({name}, {namespace} filled in); in a Pod the Service DNS name."""
+    explicit = os.environ.get("LEADOPS_SCORER_URL", "")
+    if explicit:
+        return explicit
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return "http://{name}-scorer.{namespace}.svc:" + str(builders.SCORER_PORT)
+    return ""
+
+
+def _secret_value(kube: Kube, namespace: str, name: str, key: str) -> bytes | None:
+    secret = kube.get("Secret", namespace, name)
+    raw = ((secret or {}).get("data") or {}).get(key)
+    return base64.b64decode(raw) if raw else None
+
+
+def _signing_keys(
+    kube: Kube, namespace: str, lm: LeadModelSpec
+) -> tuple[contract.VerifyKeys | None, str]:
+    ref = lm.signing.key_secret_ref
+    if ref is None:
+        return None, ""
+    pem = _secret_value(kube, namespace, ref.name, ref.key)
+    if pem is None:
+        return None, ""
+    try:
+        keys = contract.VerifyKeys.from_bytes(pem)
+    except contract.ArtifactError as exc:
+        logger.warning("signing key %s/%s is unusable: %s", namespace, ref.name, exc.reason)
+        return None, ""
+    return keys, f"{ref.name}/{ref.key}/{hashlib.sha256(pem).hexdigest()}"
+
+
+def _entry(
+    cm: Mapping[str, Any], *, keys: contract.VerifyKeys | None, key_id: str
+) -> registry.Entry | None:
+    meta = cm.get("metadata") or {}
+    try:
+        version = int((meta.get("labels") or {})[registry.LABEL_VERSION])
+    except (KeyError, ValueError):
+        return None
+    cache_key = (str(meta.get("uid", "")), key_id)
+    with _FACTS_LOCK:
+        cached = _FACTS.get(cache_key)
+    if cached is None:
+        try:
+            cached = facts.facts_from_bytes(registry.decode(cm), version=version, keys=keys)
+        except registry.RegistryError as exc:
+            cached = ArtifactFacts(version=version, load_error=exc.reason, load_message=str(exc))
+        with _FACTS_LOCK:
+            _FACTS[cache_key] = cached
+    return registry.entry_of(cm, facts=cached)
+
+
+def _prometheus_operator(kube: Kube) -> bool:
+    now = time.monotonic()
+    seen = _PROM.get("v")
+    if seen is None or now - seen[0] > PROM_CHECK_SECONDS:
+        found = kube.has_api("monitoring.coreos.com/v1", "servicemonitors") and kube.has_api(
+            "monitoring.coreos.com/v1", "prometheusrules"
+        )
+        _PROM["v"] = (now, found)
+        return found
+    return seen[1]
+
+
+def _scorer_report(kube: Kube, name: str, namespace: str, lm: LeadModelSpec) -> ScorerReport | None:
+    template = scorer_url_template()
+    if not template:
+        return None
+    url = template.format(name=name, namespace=namespace).rstrip("/") + "/ops/model-status"
+    headers = {"Accept": "application/json"}
+    ref = lm.scorer.api_key_secret_ref
+    if ref is not None:
+        key = _secret_value(kube, namespace, ref.name, ref.key)
+        if key:
+            headers["x-api-key"] = key.decode().strip().split(",")[0]
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) URL we built)
+    try:
+        with urllib.request.urlopen(request, timeout=1.5) as response:  # noqa: S310
+            body = json.loads(response.read())
+    except (OSError, ValueError):
+        logger.debug("scorer %s/%s not reachable at %s", namespace, name, url)
+        return None
+    version = body.get("version")
+    return ScorerReport(
+        version=int(version) if version not in (None, "") else None,
+        health=str(body.get("health") or ""),
+        auc="" if body.get("auc") is None else str(body["auc"]),
+        drift_score="" if body.get("drift_score") is None else str(body["drift_score"]),
+    )
+
+
+def observe(kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec) -> Observed:
+    meta = body.get("metadata") or {}
+    name, namespace = str(meta["name"]), str(meta["namespace"])
+    owner = builders.Owner(name=name, namespace=namespace, uid=str(meta.get("uid", "")))
+    keys, key_id = _signing_keys(kube, namespace, lm)
+    entries = [
+        e
+        for cm in kube.list("ConfigMap", namespace, selector=registry.selector(name))
+        if (e := _entry(cm, keys=keys, key_id=key_id)) is not None
+    ]
+    prom = _prometheus_operator(kube)
+    children: dict[tuple[str, str], Mapping[str, Any]] = {}
+    desired = builders.children(owner, lm, builders.Rollout(), prometheus_operator=prom)
+    # Never reconciled: nothing to read yet; apply creates, and a 409 falls back to read+patch.
+    first_pass = not entries and not (body.get("status") or {}).get("observedGeneration")
+    for manifest in [] if first_pass else desired:
+        kind, child = manifest["kind"], manifest["metadata"]["name"]
+        try:
+            live = kube.get(kind, namespace, child)
+        except KubeError as exc:
+            logger.warning("cannot read %s %s/%s: %s", kind, namespace, child, exc)
+            continue
+        if live is not None:
+            children[(kind, child)] = live
+    deployment = children.get(("Deployment", builders.names(name)["scorer"]))
+    return Observed(
+        name=name,
+        namespace=namespace,
+        uid=owner.uid,
+        generation=int(meta.get("generation") or 0),
+        registry=tuple(sorted(entries, key=lambda e: e.version)),
+        deployment=deployment_state(deployment),
+        children=MappingProxyType(children),
+        prometheus_operator=prom,
+        signing_key_configured=keys is not None,
+        scorer=_scorer_report(kube, name, namespace, lm),
+        status=MappingProxyType(dict(body.get("status") or {})),
+    )

@@ -1,0 +1,113 @@
+"""One reconcile pass: parse spec -> observe -> plan -> apply. No kopf here.
+
+Resume, create, update, the timer and child events all end up in `reconcile()`; it never
+branches on why it was called (level-triggered).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from leadops.operator import apply, metrics, observe, plan, reasons
+from leadops.operator.conditions import Cond, stamp
+from leadops.operator.kube import Kube
+from leadops.operator.observed import Observed
+from leadops.operator.plan import EmitEvent
+from leadops.operator.spec import LeadModelSpec
+
+logger = logging.getLogger(__name__)
+
+_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class InvalidSpec(Exception):
+    """The spec passed the CRD schema but cannot be served (semantic error)."""
+
+
+def _lock(namespace: str, name: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault((namespace, name), threading.Lock())
+
+
+def parse(body: Mapping[str, Any]) -> LeadModelSpec:
+    try:
+        lm = LeadModelSpec.model_validate(dict(body.get("spec") or {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidSpec(f"spec.{where}: {first['msg']}") from exc
+    problems = lm.semantic_errors()
+    if problems:
+        raise InvalidSpec("; ".join(problems))
+    return lm
+
+
+def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: datetime) -> None:
+    """Ready=False/InvalidSpec and a Warning Event; children are left exactly as they are."""
+    meta = body.get("metadata") or {}
+    previous = dict(body.get("status") or {})
+    conditions = previous.get("conditions") or []
+    obs = Observed(
+        name=str(meta["name"]),
+        namespace=str(meta["namespace"]),
+        uid=str(meta.get("uid", "")),
+        generation=int(meta.get("generation") or 0),
+        status=previous,
+    )
+    ready = Cond.false(reasons.READY, reasons.INVALID_SPEC, message)
+    others = [
+        Cond(str(c["type"]), str(c["status"]), str(c["reason"]), str(c.get("message", "")))
+        for c in conditions
+        if c.get("type") != reasons.READY
+    ]
+    old_ready: Mapping[str, Any] = next(
+        (c for c in conditions if c.get("type") == reasons.READY), {}
+    )
+    status = {
+        **previous,
+        "observedGeneration": obs.generation,
+        "conditions": stamp([ready, *others], conditions, generation=obs.generation, now=now),
+    }
+    if (old_ready.get("reason"), old_ready.get("message")) != (reasons.INVALID_SPEC, message):
+        apply.emit_event(kube, obs, EmitEvent("Warning", reasons.INVALID_SPEC, message), now)
+    apply.write_status(kube, obs, status)
+
+
+def reconcile(
+    kube: Kube, body: Mapping[str, Any], *, now: datetime | None = None
+) -> plan.Plan | None:
+    """Bring one LeadModel's world in line with its spec. Raises InvalidSpec."""
+    meta = body.get("metadata") or {}
+    started = time.perf_counter()
+    moment = now or datetime.now(UTC)
+    result = "error"
+    try:
+        with _lock(str(meta.get("namespace")), str(meta.get("name"))):
+            # Triggers may carry an older copy; decide on the latest (status included).
+            fresh = kube.get("LeadModel", str(meta.get("namespace")), str(meta.get("name")))
+            if fresh is None or (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                result = "gone"
+                return None
+            body = fresh
+            try:
+                lm = parse(body)
+            except InvalidSpec as exc:
+                result = "invalid"
+                report_invalid(kube, body, str(exc), now=moment)
+                raise
+            observed = observe.observe(kube, body, lm)
+            decided = plan.plan(lm, observed, moment)
+            apply.apply(kube, decided, observed, now=moment)
+            result = "requeue" if decided.requeue_after else "ok"
+            return decided
+    finally:
+        metrics.RECONCILES.labels(result=result).inc()
+        metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)

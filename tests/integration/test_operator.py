@@ -1,0 +1,476 @@
+"""The LeadModel operator against the real local control plane (kopf.testing.KopfRunner).
+
+What runs for real: kube-apiserver (CRD schema, CEL, defaulting), kube-controller-manager
+(Deployment rollouts, progress deadlines, garbage collection of owned children), kwok (Pods
+become Ready, or never with the `leadops.io/fault: never-ready` annotation), the operator,
+and real xgboost artifacts published the way the training Job publishes them.
+Not covered here: the scorer's /ops/model-status polling (kwok Pods run no process; the
+decision is covered by the plan tables) and the training Job's own container run.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kopf.testing import KopfRunner
+
+from leadops import cli
+from leadops.contract import artifact as contract
+from leadops.jobs import synth, train
+from leadops.operator import builders, kube, registry
+from leadops.operator import cli as op_cli
+from leadops.operator.publish import publish
+from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.model_artifact import make_artifact
+
+pytestmark = [pytest.mark.k8s, pytest.mark.slow]
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "crds" / "leadmodel.yaml"
+NAME = "acme"
+TIMEOUT = 60.0
+
+
+def wait_for(check: Callable[[], Any], *, what: str, timeout: float = TIMEOUT) -> Any:
+    started = time.monotonic()
+    deadline = started + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            logger.info("waited %.1fs for %s", time.monotonic() - started, what)
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def crd_installed(k8s_cluster: KubeCluster) -> KubeCluster:
+    k8s_cluster.run_kubectl("apply", "-f", str(CRD))
+    k8s_cluster.run_kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
+    )
+    return k8s_cluster
+
+
+@pytest.fixture
+def api(crd_installed: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> kube.Kube:
+    monkeypatch.setenv("KUBECONFIG", str(crd_installed.kubeconfig))
+    monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "2")
+    monkeypatch.delenv("LEADOPS_SCORER_URL", raising=False)
+    return kube.Kube(crd_installed.api_client)
+
+
+def operator(namespace: str) -> KopfRunner:
+    return KopfRunner(
+        ["run", "--standalone", "--namespace", namespace, "-m", "leadops.operator.handlers"],
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def running(api: kube.Kube, k8s_namespace: str) -> Iterator[KopfRunner]:
+    with operator(k8s_namespace) as runner:
+        yield runner
+    assert runner.exception is None or isinstance(runner.exception, SystemExit)
+
+
+def leadmodel(namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "leadops.io/v1alpha1",
+        "kind": "LeadModel",
+        "metadata": {"name": NAME, "namespace": namespace},
+        "spec": {"redis": {"urlSecretRef": {"name": "redis", "key": "url"}}, **spec},
+    }
+
+
+def get_lm(api: kube.Kube, ns: str) -> dict[str, Any]:
+    found = api.get("LeadModel", ns, NAME)
+    assert found is not None
+    return found
+
+
+def condition(api: kube.Kube, ns: str, type_: str) -> dict[str, Any]:
+    for cond in (get_lm(api, ns).get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return dict(cond)
+    return {}
+
+
+def deployment_version(api: kube.Kube, ns: str) -> str | None:
+    dep = api.get("Deployment", ns, f"{NAME}-scorer")
+    ann = ((dep or {}).get("metadata") or {}).get("annotations") or {}
+    return ann.get(builders.ANN_VERSION)
+
+
+def events(api: kube.Kube, ns: str, reason: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in api.list("Event", ns)
+        if e.get("reason") == reason and e["involvedObject"].get("kind") == "LeadModel"
+    ]
+
+
+def artifact(*, age_minutes: int, auc: float = 0.8) -> tuple[int, bytes]:
+    version = int(time.time()) - age_minutes * 60
+    art = make_artifact(n=200, version=version)
+    if auc != art.metrics.auc:
+        art = art.model_copy(update={"metrics": art.metrics.model_copy(update={"auc": auc})})
+    return version, contract.dumps(contract.seal(art))
+
+
+def trained_artifact(tmp_path: Path) -> tuple[int, bytes]:
+    """The real training job, in-process: synthetic leads -> outcomes CSV -> `leadops train`."""
+    csv = tmp_path / "outcomes.csv"
+    with csv.open("w", encoding="utf-8", newline="") as out:
+        synth.write_csv(synth.generate(800, seed=5), out, redact=synth.default_redactor())
+    model = tmp_path / "model.json"
+    code = train.main(
+        ["--input", str(csv), "--output", str(model), "--trees", "60", "--threads", "1"]
+    )
+    assert code == 0
+    data = model.read_bytes()
+    return contract.load_artifact(data).version, data
+
+
+def publish_version(api: kube.Kube, ns: str, data: bytes) -> None:
+    uid = get_lm(api, ns)["metadata"]["uid"]
+    publish(api, data, leadmodel=NAME, namespace=ns, owner_uid=uid)
+
+
+def serving(api: kube.Kube, ns: str, version: int) -> bool:
+    status = get_lm(api, ns).get("status") or {}
+    rolled = condition(api, ns, "RolledOut")
+    return status.get("servingVersion") == str(version) and rolled.get("status") == "True"
+
+
+def test_children_appear_with_owner_references(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner
+) -> None:
+    ns = k8s_namespace
+    api.create(leadmodel(ns))
+    uid = get_lm(api, ns)["metadata"]["uid"]
+    for kind, name in [
+        ("Deployment", f"{NAME}-scorer"),
+        ("Service", f"{NAME}-scorer"),
+        ("CronJob", f"{NAME}-train"),
+        ("CronJob", f"{NAME}-pii-backfill"),
+        ("ServiceAccount", f"{NAME}-jobs"),
+        ("Role", f"{NAME}-jobs"),
+        ("RoleBinding", f"{NAME}-jobs"),
+    ]:
+        child = wait_for(functools.partial(api.get, kind, ns, name), what=f"{kind} {name}")
+        (ref,) = child["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["uid"], ref["controller"]) == ("LeadModel", uid, True)
+    ready = wait_for(lambda: condition(api, ns, "Ready"), what="Ready condition")
+    assert (ready["status"], ready["reason"]) == ("False", "NoModel")
+    # Defaults applied by the apiserver from the generated schema.
+    assert get_lm(api, ns)["spec"]["gates"]["minAuc"] == "0.70"
+
+    # Drift is corrected, user-added labels survive.
+    api.patch(
+        "CronJob",
+        ns,
+        f"{NAME}-train",
+        {"metadata": {"labels": {"team": "sales"}}, "spec": {"schedule": "0 0 * * *"}},
+    )
+    wait_for(
+        lambda: (api.get("CronJob", ns, f"{NAME}-train") or {})["spec"]["schedule"] == "17 3 * * *",
+        what="CronJob schedule restored",
+    )
+    assert api.get("CronJob", ns, f"{NAME}-train")["metadata"]["labels"]["team"] == "sales"  # type: ignore[index]
+
+    # Steady state is quiet: resyncs (every 2 s here) write nothing when nothing changed.
+    kinds = ["Deployment", "Service", "CronJob", "ServiceAccount", "Role", "RoleBinding"]
+
+    def versions() -> dict[str, str]:
+        out = {
+            f"{k}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+            for k in kinds
+            for o in api.list(k, ns, selector=f"{registry.LABEL_LEADMODEL}={NAME}")
+        }
+        out["status"] = json.dumps(get_lm(api, ns).get("status"), sort_keys=True)
+        return out
+
+    before = versions()
+    time.sleep(5)
+    assert versions() == before
+
+    # Delete: kube-controller-manager's garbage collector removes the owned children.
+    api.delete("LeadModel", ns, NAME)
+    wait_for(
+        lambda: (
+            api.get("Deployment", ns, f"{NAME}-scorer") is None
+            and api.get("CronJob", ns, f"{NAME}-train") is None
+        ),
+        what="children garbage-collected",
+        timeout=120,  # the garbage collector notices a new CRD on its 30 s discovery resync
+    )
+
+
+def test_valid_artifact_is_promoted_and_low_auc_rejected(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, tmp_path: Path
+) -> None:
+    ns = k8s_namespace
+    api.create(leadmodel(ns, scorer={"replicas": 1}))
+    wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
+    good, data = trained_artifact(tmp_path)
+    publish_version(api, ns, data)
+    wait_for(lambda: serving(api, ns, good), what=f"version {good} rolled out")
+    assert deployment_version(api, ns) == str(good)
+    validated = condition(api, ns, "Validated")
+    assert (validated["status"], validated["reason"]) == ("True", "GatesPassed")
+    cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, good))
+    assert cm is not None
+    assert cm["metadata"]["annotations"][registry.ANN_PROMOTED_AT]
+
+    bad, data = artifact(age_minutes=-1, auc=0.61)  # newer than the trained one
+    publish_version(api, ns, data)
+    wait_for(
+        lambda: condition(api, ns, "Validated").get("reason") == "AucBelowThreshold",
+        what="low-AUC candidate rejected",
+    )
+    status = get_lm(api, ns)["status"]
+    assert status["candidate"]["version"] == str(bad)
+    assert status["candidate"]["verdict"] == "Rejected"
+    assert status["servingVersion"] == str(good)
+    assert deployment_version(api, ns) == str(good)
+    (event,) = wait_for(lambda: events(api, ns, "AucBelowThreshold"), what="Warning Event")
+    assert event["type"] == "Warning"
+    assert "0.61" in event["message"]
+
+
+def test_unready_rollout_rolls_back_and_spec_edit_rolls_to_older_version(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, k8s_cluster: KubeCluster
+) -> None:
+    if not k8s_cluster.fault_injection:
+        pytest.fail("the cluster has no leadops.io/fault stages; rollback cannot be exercised")
+    ns = k8s_namespace
+    api.create(leadmodel(ns, scorer={"replicas": 1, "progressDeadlineSeconds": 5}))
+    wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
+    v1, data1 = artifact(age_minutes=40)
+    publish_version(api, ns, data1)
+    wait_for(lambda: serving(api, ns, v1), what=f"v1 {v1} serving")
+    v2, data2 = artifact(age_minutes=20)
+    publish_version(api, ns, data2)
+    wait_for(lambda: serving(api, ns, v2), what=f"v2 {v2} serving")
+
+    # Spec edit (kubectl edit / Git revert) to the older version: rolled back to it.
+    api.patch("LeadModel", ns, NAME, {"spec": {"modelVersion": str(v1)}})
+    wait_for(lambda: serving(api, ns, v1), what="pinned older version serving")
+    assert get_lm(api, ns)["status"]["previousVersion"] == str(v2)
+
+    # Pin v2 again with Pods that never become Ready: rolled back to v1 automatically.
+    api.patch(
+        "LeadModel",
+        ns,
+        NAME,
+        {
+            "spec": {
+                "modelVersion": str(v2),
+                "scorer": {"podAnnotations": {"leadops.io/fault": "never-ready"}},
+            }
+        },
+    )
+    wait_for(
+        lambda: condition(api, ns, "RolledOut").get("reason") == "RolledBack",
+        what="automatic rollback",
+        timeout=90,
+    )
+    assert deployment_version(api, ns) == str(v1)
+    assert condition(api, ns, "Degraded")["status"] == "True"
+    status = get_lm(api, ns)["status"]
+    assert status["servingVersion"] == str(v1)
+    rolled = [h for h in status["history"] if h["version"] == str(v2)]
+    assert rolled
+    assert rolled[0]["reason"] == "ProgressDeadlineExceeded"
+    (warning, *_) = events(api, ns, "ProgressDeadlineExceeded")
+    assert warning["type"] == "Warning"
+    assert "Rolled back Deployment" in warning["message"]
+    # The pinned version is refused from now on, and nothing flaps.
+    wait_for(
+        lambda: condition(api, ns, "Ready").get("reason") == "PinnedVersionRolledBack",
+        what="pinned rolled-back version refused",
+    )
+    time.sleep(3)  # two resync periods: the decision must hold
+    assert deployment_version(api, ns) == str(v1)
+
+
+def test_unknown_version_and_invalid_specs_change_nothing(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, k8s_cluster: KubeCluster
+) -> None:
+    ns = k8s_namespace
+    # Rejected by the CRD schema: never stored.
+    bad = leadmodel(ns, gates={"minAuc": "1.5"})
+    with pytest.raises(kube.KubeError) as info:
+        api.create(bad)
+    assert info.value.status == 422
+    with pytest.raises(kube.KubeError) as cel:
+        api.create(leadmodel(ns, gates={"signature": "Required"}))
+    assert cel.value.status == 422
+
+    api.create(leadmodel(ns, scorer={"replicas": 1}))
+    v1, data = artifact(age_minutes=30)
+    wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
+    publish_version(api, ns, data)
+    wait_for(lambda: serving(api, ns, v1), what="v1 serving")
+
+    # Unknown pinned version: Ready=False/UnknownModelVersion, serving untouched.
+    api.patch("LeadModel", ns, NAME, {"spec": {"modelVersion": "1234567890"}})
+    wait_for(
+        lambda: condition(api, ns, "Ready").get("reason") == "UnknownModelVersion",
+        what="UnknownModelVersion",
+    )
+    assert deployment_version(api, ns) == str(v1)
+    assert events(api, ns, "UnknownModelVersion")
+
+    # Passes the schema, fails the operator's cron check: InvalidSpec, children untouched.
+    api.patch(
+        "LeadModel",
+        ns,
+        NAME,
+        {"spec": {"modelVersion": "", "training": {"schedule": "61 * * * *"}}},
+    )
+    ready = wait_for(
+        lambda: (c := condition(api, ns, "Ready")).get("reason") == "InvalidSpec" and c,
+        what="InvalidSpec",
+    )
+    assert "minute 61" in ready["message"]
+    assert ready["observedGeneration"] == get_lm(api, ns)["metadata"]["generation"]
+    assert api.get("CronJob", ns, f"{NAME}-train")["spec"]["schedule"] == "17 3 * * *"  # type: ignore[index]
+    assert deployment_version(api, ns) == str(v1)
+    assert events(api, ns, "InvalidSpec")[0]["type"] == "Warning"
+
+
+def test_operator_killed_mid_rollout_converges_after_restart(
+    api: kube.Kube, k8s_namespace: str, k8s_cluster: KubeCluster
+) -> None:
+    ns = k8s_namespace
+    with operator(ns):
+        api.create(leadmodel(ns, scorer={"replicas": 1, "progressDeadlineSeconds": 5}))
+        wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
+        v1, data1 = artifact(age_minutes=40)
+        publish_version(api, ns, data1)
+        wait_for(lambda: serving(api, ns, v1), what="v1 serving")
+        v2, data2 = artifact(age_minutes=20)
+        publish_version(api, ns, data2)
+        wait_for(lambda: serving(api, ns, v2), what="v2 serving")
+        # Back to v1 with Pods that will never be Ready; stop the operator once it has begun.
+        api.patch(
+            "LeadModel",
+            ns,
+            NAME,
+            {
+                "spec": {
+                    "modelVersion": str(v1),
+                    "scorer": {"podAnnotations": {"leadops.io/fault": "never-ready"}},
+                }
+            },
+        )
+        wait_for(lambda: deployment_version(api, ns) == str(v1), what="rollout to v1 started")
+    # The operator is gone mid-rollout; the progress deadline passes while nobody watches.
+    wait_for(
+        lambda: any(
+            c.get("reason") == "ProgressDeadlineExceeded"
+            for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
+            .get("status", {})
+            .get("conditions", [])
+        ),
+        what="Deployment ProgressDeadlineExceeded",
+    )
+    assert deployment_version(api, ns) == str(v1)
+    with operator(ns):
+        wait_for(
+            lambda: condition(api, ns, "RolledOut").get("reason") == "RolledBack",
+            what="rollback after restart",
+        )
+        assert deployment_version(api, ns) == str(v2)
+        cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, v1))
+        assert cm is not None
+        assert cm["metadata"]["annotations"][registry.ANN_ROLLBACK_REASON] == (
+            "ProgressDeadlineExceeded"
+        )
+
+
+def test_publish_cli_refuses_a_damaged_artifact(tmp_path: Path) -> None:
+    _, data = artifact(age_minutes=1)
+    path = tmp_path / "model.json"
+    doc = json.loads(data)
+    doc["metrics"]["auc"] = 0.9
+    path.write_text(json.dumps(doc))
+    out = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "leadops"),
+            "publish",
+            "--artifact",
+            str(path),
+            "--leadmodel",
+            "x",
+            "--namespace",
+            "y",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": "/nonexistent"},
+        check=False,
+    )
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1
+    assert "DigestMismatch" in out.stderr
+
+
+def test_cli_status_rollback_backfill_and_train(
+    api: kube.Kube,
+    k8s_namespace: str,
+    running: KopfRunner,
+    k8s_cluster: KubeCluster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ns = k8s_namespace
+    base = ["--namespace", ns, "--kubeconfig", str(k8s_cluster.kubeconfig)]
+    api.create(leadmodel(ns, scorer={"replicas": 1}))
+    wait_for(lambda: api.get("CronJob", ns, f"{NAME}-pii-backfill"), what="backfill CronJob")
+    v1, data1 = artifact(age_minutes=40)
+    publish_version(api, ns, data1)
+    wait_for(lambda: serving(api, ns, v1), what="v1 serving")
+    v2, data2 = artifact(age_minutes=20)
+    publish_version(api, ns, data2)
+    wait_for(lambda: serving(api, ns, v2), what="v2 serving")
+
+    assert op_cli.main_status([NAME, *base]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["NAMESPACE", "NAME", "SERVING", "AUC"]
+    assert row.split()[:6] == [ns, NAME, str(v2), "0.8", "ok", "-"]
+
+    assert cli.main(["rollback", NAME, "--to", "42", *base]) == 2
+    # kopf logs to the same stderr in this process: look at our lines only.
+    (err,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("leadops")]
+    assert "version 42 is not in the registry" in err
+    assert cli.main(["status", "nope", *base]) == 2
+    assert "'nope' not found" in capsys.readouterr().err
+
+    assert op_cli.main_rollback([NAME, *base]) == 0  # to status.previousVersion
+    assert f"set to {v1}" in capsys.readouterr().out
+    wait_for(lambda: serving(api, ns, v1), what="CLI rollback served")
+
+    assert op_cli.main_backfill([NAME, "--dry-run", *base]) == 0
+    job_name = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
+    job = api.get("Job", ns, job_name)
+    assert job is not None
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][-1] == "--dry-run"
+    assert job["metadata"]["ownerReferences"][0]["name"] == f"{NAME}-pii-backfill"
+    assert op_cli.main_train([NAME, *base]) == 0
+    train_job = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
+    assert train_job.startswith(f"{NAME}-train-manual-")
+    assert api.get("Job", ns, train_job) is not None

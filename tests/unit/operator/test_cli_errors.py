@@ -1,0 +1,35 @@
+"""Bad input to the operator's commands: exit 2 and one line on stderr (no cluster needed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LEADOPS = str(Path(sys.executable).with_name("leadops"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["operator"], "--namespace NS"),
+        (["operator", "--namespace", "a", "--all-namespaces"], "not allowed with"),
+        (["status", "--kubeconfig", "/nonexistent/kubeconfig"], "no cluster to talk to"),
+        (["rollback"], "required: name"),
+        (["backfill", "x", "--bogus"], "unrecognized arguments"),
+        (["publish", "--artifact", "/nonexistent.json", "--leadmodel", "a", "--namespace", "b"],
+         "cannot read /nonexistent.json"),
+    ],
+)  # fmt: skip
+def test_one_line_exit_2(argv: list[str], words: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"KUBERNETES_SERVICE_HOST"}}
+    env["KUBECONFIG"] = "/nonexistent/kubeconfig"
+    out = subprocess.run(
+        [LEADOPS, *argv], capture_output=True, text=True, env=env, check=False, timeout=60
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert words in out.stderr

@@ -1,0 +1,47 @@
+"""Pure planning code imports no Kubernetes client, no kopf and no network library."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PURE = [
+    "leadops.operator.spec",
+    "leadops.operator.crd",
+    "leadops.operator.reasons",
+    "leadops.operator.conditions",
+    "leadops.operator.gates",
+    "leadops.operator.registry",
+    "leadops.operator.facts",
+    "leadops.operator.builders",
+    "leadops.operator.observed",
+    "leadops.operator.plan",
+]
+FORBIDDEN = [
+    "kubernetes",
+    "kopf",
+    "aiohttp",
+    "urllib3",
+    "requests",
+    "httpx",
+    "http.client",
+    "xgboost",
+    "numpy",
+]
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_imports_nothing_impure(module: str) -> None:
+    code = (
+        "import importlib, json, sys; importlib.import_module(sys.argv[1]); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, module], capture_output=True, text=True, check=True
+    ).stdout
+    loaded = set(json.loads(out))
+    bad = sorted(m for m in loaded for f in FORBIDDEN if m == f or m.startswith(f + "."))
+    assert not bad, f"{module} pulls in {bad}"

@@ -1,0 +1,79 @@
+"""Registry codec round trip and history GC rules."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from leadops.operator import registry
+
+DOC = {
+    "format": "leadops-model/1",
+    "version": 1764158400,
+    "created_at": "2026-11-26T12:00:00Z",
+    "metrics": {"auc": 0.78, "n_train": 523, "positive_rate": 0.38},
+    "digest": "sha256:abc",
+    "model": {"trees": ["x" * 50] * 100},
+}
+
+
+def test_encode_decode_round_trip_keeps_exact_bytes() -> None:
+    raw = json.dumps(DOC).encode()
+    cm = registry.encode(raw, leadmodel="acme", namespace="sales")
+    assert cm["immutable"] is True
+    assert cm["metadata"]["name"] == "acme-model-1764158400"
+    assert cm["metadata"]["labels"][registry.LABEL_VERSION] == "1764158400"
+    assert cm["metadata"]["labels"][registry.LABEL_LEADMODEL] == "acme"
+    ann = cm["metadata"]["annotations"]
+    assert (ann[registry.ANN_AUC], ann[registry.ANN_N_TRAIN], ann[registry.ANN_DIGEST]) == (
+        "0.78",
+        "523",
+        "sha256:abc",
+    )
+    assert registry.decode(cm) == raw
+    assert len(cm["binaryData"][registry.DATA_KEY]) < len(raw)  # gzip pays off
+    entry = registry.entry_of(cm)
+    assert (entry.version, entry.auc, entry.n_train) == (1764158400, "0.78", 523)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [(b"not json", "not JSON"), (json.dumps({"version": 1}).encode(), "lacks")],
+)
+def test_encode_refuses_what_is_not_an_artifact(raw: bytes, words: str) -> None:
+    with pytest.raises(registry.RegistryError, match=words) as info:
+        registry.encode(raw, leadmodel="acme", namespace="sales")
+    assert info.value.reason == "CorruptArtifact"
+
+
+def test_decode_refuses_damaged_data() -> None:
+    cm = registry.encode(json.dumps(DOC).encode(), leadmodel="acme", namespace="sales")
+    cm["binaryData"][registry.DATA_KEY] = "AAAA"
+    with pytest.raises(registry.RegistryError, match="cannot unpack"):
+        registry.decode(cm)
+    with pytest.raises(registry.RegistryError, match="has no"):
+        registry.decode({"metadata": {"name": "x"}})
+
+
+def test_oversized_artifact_is_refused_not_truncated() -> None:
+    doc = dict(DOC, model={"noise": os.urandom(1_200_000).hex()})
+    with pytest.raises(registry.RegistryError, match="over the"):
+        registry.encode(json.dumps(doc).encode(), leadmodel="a", namespace="b")
+
+
+@pytest.mark.parametrize(
+    ("versions", "limit", "keep", "doomed"),
+    [
+        ([1, 2, 3], 5, [], []),
+        ([1, 2, 3, 4, 5], 3, [], [1, 2]),
+        ([1, 2, 3, 4, 5], 3, [1], [2]),
+        ([1, 2, 3, 4, 5], 2, [1, 2, None], [3]),
+        ([5, 4, 3, 2, 1, 1], 4, [], [1]),
+    ],
+)
+def test_gc_rules(
+    versions: list[int], limit: int, keep: list[int | None], doomed: list[int]
+) -> None:
+    assert registry.garbage(versions, limit=limit, keep=keep) == doomed
