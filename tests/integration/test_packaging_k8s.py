@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,8 @@ def test_helm_install_brings_the_operator_deployment_up(
         ("create", "cronjobs.batch"): "yes",
         ("create", "configmaps"): "yes",
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"): "yes",
-        ("get", "secrets"): "no",
+        ("get", "secrets"): "yes",
+        ("list", "secrets"): "no",
         ("update", "leadmodels.leadops.io"): "no",
         ("delete", "namespaces"): "no",
     }
@@ -167,7 +169,7 @@ def _run_doc_lines(k8s_cluster: KubeCluster, lines: list[str], namespace: str) -
     env = {
         **os.environ,
         "KUBECONFIG": str(k8s_cluster.kubeconfig),
-        "PATH": f"{k8s_cluster.kubectl.parent}:{os.environ['PATH']}",
+        "PATH": f"{k8s_cluster.kubectl.parent}:{Path(sys.executable).parent}:{os.environ['PATH']}",
         "NS": namespace,
         "LM": "acme",
     }
@@ -204,7 +206,9 @@ def _spec(k8s_cluster: KubeCluster, namespace: str) -> dict[str, Any]:
 def test_operations_guide_emergency_rollback_commands(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
-    rollback, back_to_automatic = (_kubectl_lines(b) for b in bash_blocks("Emergency rollback"))
+    blocks = bash_blocks("Emergency rollback")
+    assert len(blocks) == 3
+    rollback, back_to_automatic = _kubectl_lines(blocks[0]), _kubectl_lines(blocks[2])
     assert len(rollback) == 4
     out = _run_doc_lines(k8s_cluster, rollback, k8s_namespace)
     assert "1730570000 1730483820" in out
@@ -360,3 +364,60 @@ def test_argocd_cm_patch_from_the_gitops_guide_installs_the_health_check(
         "url": "https://argo",
         "resource.customizations.health.leadops.io_LeadModel": lua,
     }
+
+
+def test_operations_guide_leadops_cli_commands(
+    k8s_cluster: KubeCluster,
+    k8s_namespace: str,
+    acme: dict[str, Any],
+    acme_cronjobs: None,
+    tmp_path: Path,
+) -> None:
+    """`leadops rollback/status/backfill` as the guide writes them, with two real model
+    versions published to the registry by `leadops publish` (what the training Job runs)."""
+    from tests.fixtures.artifacts import build_artifact  # noqa: PLC0415 (trains xgboost)
+
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(k8s_cluster.kubeconfig),
+        "PATH": f"{k8s_cluster.kubectl.parent}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    for version, seed in ((1730483820, 0), (1730570000, 1)):
+        built = build_artifact(tmp_path / f"{version}.json", version=version, rows=200, seed=seed)
+        subprocess.run(
+            ["leadops", "publish", "--artifact", str(built.path), "--leadmodel", "acme",
+             "--namespace", k8s_namespace],
+            check=True, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+    block = next(b for b in bash_blocks("Emergency rollback") if "leadops rollback" in b)
+    to_previous, to_version = _cli_lines(block)
+    _run_doc_lines(k8s_cluster, [to_previous], k8s_namespace)
+    assert _spec(k8s_cluster, k8s_namespace)["modelVersion"] == "1730483820"
+    _run_doc_lines(k8s_cluster, [to_version.replace("1730483820", "1730570000")], k8s_namespace)
+    assert _spec(k8s_cluster, k8s_namespace)["modelVersion"] == "1730570000"
+    refused = subprocess.run(
+        ["bash", "-c", to_version.replace("1730483820", "1700000000")],
+        capture_output=True, text=True, check=False, timeout=60,
+        env={**env, "NS": k8s_namespace, "LM": "acme"},
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert len(refused.stderr.strip().splitlines()) == 1
+    (status,) = _cli_lines(bash_blocks("Model status")[0])
+    out = _run_doc_lines(k8s_cluster, [status], k8s_namespace)
+    assert re.search(rf"^{k8s_namespace}\s+acme\s+1730570000", out, re.MULTILINE), out
+    dry_run, real = _cli_lines(
+        next(b for b in bash_blocks("PII backfill by hand") if "leadops" in b)
+    )
+    _run_doc_lines(k8s_cluster, [dry_run, real], k8s_namespace)
+    batch: Any = client.BatchV1Api(k8s_cluster.api_client)
+    args = [
+        j.spec.template.spec.containers[0].args
+        for j in batch.list_namespaced_job(k8s_namespace).items
+    ]
+    assert sorted("--dry-run" in a for a in args) == [False, True]
+
+
+def _cli_lines(block: str) -> list[str]:
+    return [
+        line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("leadops ")
+    ]

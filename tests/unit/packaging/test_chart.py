@@ -110,7 +110,7 @@ def test_schema_rejects_typos_and_bad_values_with_a_clear_error(helm_bin: Path) 
     cases = {
         "operator.replicas=2": "additional properties 'replicas' not allowed",
         "image.digest=sha256:abc": "/image/digest",
-        "operator.logLevel=loud": "/operator/logLevel",
+        "operator.workers=0": "/operator/workers",
         "replicaCount=3": "/replicaCount",
     }
     for pair, message in cases.items():
@@ -147,16 +147,16 @@ def test_rbac_is_split_into_framework_and_application_rules_without_wildcards(
     for group, resource, verbs in framework + application:
         assert "*" not in verbs, (group, resource)
         assert "*" not in {resource, group}
-        assert resource != "secrets", "the operator never reads Secrets; pods mount them"
     assert {(g, r) for g, r, _ in framework} >= {
         ("apiextensions.k8s.io", "customresourcedefinitions"),
         ("", "events"),
-        ("kopf.dev", "kopfpeerings"),
     }
+    assert not any("peering" in r for _, r, _ in framework), "kopf runs standalone"
     assert not any(g == "leadops.io" for g, _, _ in framework)
     app = {(g, r): v for g, r, v in application}
     assert app[("leadops.io", "leadmodels")] == {"get", "list", "watch", "patch"}
     assert "update" not in app[("leadops.io", "leadmodels")], "spec is never written"
+    assert app[("", "secrets")] == {"get"}, "Secrets are read by name, never listed"
     assert app[("leadops.io", "leadmodels/status")] >= {"patch"}
     for child in [
         ("batch", "cronjobs"),
@@ -190,7 +190,10 @@ def test_watching_namespaces_binds_application_rules_only_there(helm_bin: Path) 
     role_bindings = by_kind(objects, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in role_bindings) == ["ops", "sales"]
     assert all(b["roleRef"]["name"] == "lo-leadops-application" for b in role_bindings)
-    assert _env(objects)["LEADOPS_WATCH_NAMESPACES"] == "sales,ops"
+    args = _container(objects)["args"]
+    assert args[:5] == ["operator", "--namespace", "sales", "--namespace", "ops"]
+    assert "--all-namespaces" not in args
+    assert "--all-namespaces" in _container(render(helm_bin))["args"]
 
 
 def test_operator_pod_is_hardened_and_takes_scheduling_and_env_overrides(helm_bin: Path) -> None:
@@ -246,17 +249,15 @@ def test_metrics_service_and_optional_service_monitor_select_the_operator(
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
 
 
-def test_static_prometheus_rule_is_the_operator_rule_file_and_turns_the_operator_rules_off(
+def test_static_prometheus_rule_is_the_operator_rule_file(
     helm_bin: Path,
 ) -> None:
     default = render(helm_bin)
     assert not by_kind(default, "PrometheusRule")
-    assert _env(default)["LEADOPS_MANAGE_PROMETHEUS_RULES"] == "true"
     objects = render(helm_bin, "prometheusRule.enabled=true")
     rule = one(objects, "PrometheusRule")
     source = ROOT / "operator" / "leadops" / "operator" / "manifests" / "prometheus-rules.yaml"
     assert rule["spec"] == yaml.safe_load(source.read_text())
-    assert _env(objects)["LEADOPS_MANAGE_PROMETHEUS_RULES"] == "false"
 
 
 def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_bin: Path) -> None:

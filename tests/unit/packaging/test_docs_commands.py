@@ -29,7 +29,7 @@ COVERAGE: list[tuple[str, str]] = [
     (r"kubectl apply -f examples/(argocd|flux)/.*", f"{NOT_YET}: needs Argo CD / Flux CRDs"),
     (r"curl .*/ops/.*", f"{SERVICES} (real scorer over HTTP)"),
     (r"wc -l outcomes\.csv|awk .*outcomes\.csv.*", f"{SERVICES}::test_outcome_data_checks_*"),
-    (r"leadops status", f"{NOT_YET}: the operator CLI (operator branch)"),
+    (r"leadops (status -A|rollback .*|backfill .*)", f"{K8S}::test_operations_guide_leadops_cli_*"),
     (r"REDIS_URL=\S+ leadops pii-backfill.*", f"{SERVICES}::test_pii_backfill_* (real Redis)"),
     (r"git (commit|push|log|revert) .*|git push", "tests/unit/packaging/test_gitops.py (revert)"),
 ]
