@@ -318,9 +318,11 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0
             )
         conds[reasons.DEGRADED] = _degraded(lm, obs, now)
 
-    # Children: desired state every pass; apply skips what already matches.
-    for manifest in builders.children(
-        owner, lm, steady, prometheus_operator=obs.prometheus_operator
+    # Children: desired state every pass; apply skips what already matches. Inserted at the
+    # front in reverse so they apply in builders.children() order: a Role must exist before
+    # its RoleBinding, or a non-admin operator is refused (RBAC escalation check).
+    for manifest in reversed(
+        builders.children(owner, lm, steady, prometheus_operator=obs.prometheus_operator)
     ):
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         if kind == "Deployment" and any(isinstance(a, RollOut | RollBack) for a in actions):
