@@ -98,9 +98,8 @@ def test_pii_backfill_dry_run_then_real_run(redis_url: str, tmp_path: Path) -> N
     r.rpush("mem:tenant1:chat1", message)
     dry_run, real = (
         line.replace(GUIDE_REDIS_URL, redis_url)
-        for line in commands(
-            bash_blocks("PII backfill by hand")[1], r"REDIS_URL=\S+ leadops pii-backfill.*"
-        )
+        for block in bash_blocks("PII backfill by hand")
+        for line in commands(block, r"REDIS_URL=\S+ leadops pii-backfill.*")
     )
     path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     run_guide([dry_run], env={"PATH": path}, cwd=tmp_path)

@@ -421,3 +421,17 @@ def _cli_lines(block: str) -> list[str]:
     return [
         line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("leadops ")
     ]
+
+
+def test_readme_install_of_the_example_tenant(
+    k8s_cluster: KubeCluster, leadmodel_crd: None
+) -> None:
+    """README: `kubectl apply -k examples/tenants/acme` then `kubectl get leadmodels -A`."""
+    readme = (ROOT / "README.md").read_text()
+    assert "kubectl apply -k examples/tenants/acme" in readme
+    try:
+        k8s_cluster.run_kubectl("apply", "-k", str(ROOT / "examples" / "tenants" / "acme"))
+        listed = k8s_cluster.run_kubectl("get", "leadmodels", "-A").stdout
+        assert re.search(r"^sales\s+acme\s", listed, re.MULTILINE), listed
+    finally:
+        k8s_cluster.run_kubectl("delete", "namespace", "sales", "--wait=false", check=False)
