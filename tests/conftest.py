@@ -1,6 +1,7 @@
 """Shared fixtures. Each service's harness lives in tests/fixtures/ and is loaded here."""
 
 pytest_plugins = [
+    "tests.fixtures.logging_hygiene",
     "tests.fixtures.redis_server",
     "tests.fixtures.k8s_cluster",
     "tests.fixtures.tools",
