@@ -408,7 +408,12 @@ def test_operations_guide_leadops_cli_commands(
     dry_run, real = _cli_lines(
         next(b for b in bash_blocks("PII backfill by hand") if "leadops" in b)
     )
-    _run_doc_lines(k8s_cluster, [dry_run, real], k8s_namespace)
+    _run_doc_lines(k8s_cluster, [dry_run], k8s_namespace)
+    # As the guide says: review the dry run's result first (its Job completes), then run.
+    k8s_cluster.run_kubectl(
+        "wait", "--for=condition=complete", "jobs", "--all", "-n", k8s_namespace, "--timeout=60s"
+    )
+    _run_doc_lines(k8s_cluster, [real], k8s_namespace)
     batch: Any = client.BatchV1Api(k8s_cluster.api_client)
     args = [
         j.spec.template.spec.containers[0].args
