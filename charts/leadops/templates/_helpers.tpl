@@ -1,0 +1,70 @@
+{{/* Chart name, overridable. */}}
+{{- define "leadops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Resource name prefix: the release name, with the chart name unless it already holds it. */}}
+{{- define "leadops.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select the operator pod; never change them after install. */}}
+{{- define "leadops.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "leadops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{/* The app.kubernetes.io/* labels every resource carries. */}}
+{{- define "leadops.labels" -}}
+{{ include "leadops.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: leadops
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The metadata `annotations:` block from commonAnnotations; renders nothing when empty. */}}
+{{- define "leadops.annotations" -}}
+{{- with .Values.commonAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end -}}
+
+{{- define "leadops.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "leadops.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+An image reference from {registry, repository, tag, digest}: the digest pins it when set,
+the tag defaults to the chart's appVersion. Call with (dict "image" .Values.image "context" $).
+*/}}
+{{- define "leadops.image" -}}
+{{- $image := .image -}}
+{{- $ref := $image.repository -}}
+{{- if $image.registry -}}
+{{- $ref = printf "%s/%s" $image.registry $image.repository -}}
+{{- end -}}
+{{- if $image.digest -}}
+{{- printf "%s@%s" $ref $image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $ref (default .context.Chart.AppVersion $image.tag | toString) -}}
+{{- end -}}
+{{- end -}}

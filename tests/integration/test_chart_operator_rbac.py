@@ -1,0 +1,162 @@
+"""The operator, started exactly as the chart's Deployment starts it (same arguments and
+environment), authenticated as the chart's ServiceAccount, reconciles a LeadModel on the
+real control plane: the chart's least-privilege RBAC is enough, and nothing is Forbidden."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.ports import free_port
+
+pytestmark = [pytest.mark.k8s, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "leadops"
+EXAMPLE = ROOT / "examples" / "tenants" / "acme" / "leadmodel.yaml"
+
+
+def _helm(cluster: KubeCluster, *args: str) -> str:
+    result = subprocess.run(
+        [str(cluster.helm), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _service_account_kubeconfig(cluster: KubeCluster, path: Path, namespace: str, sa: str) -> Path:
+    """A kubeconfig that authenticates as the ServiceAccount (a bound token), nothing more."""
+    token = cluster.run_kubectl("create", "token", sa, "-n", namespace, "--duration=30m").stdout
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [{"name": sa, "user": {"token": token.strip()}}],
+        "contexts": [
+            {"name": "sa", "context": {"cluster": admin["clusters"][0]["name"], "user": sa}}
+        ],
+        "current-context": "sa",
+    }
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.fixture
+def chart_operator(
+    k8s_cluster: KubeCluster, k8s_namespace: str, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, int]]:
+    k8s_cluster.run_kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
+        "-f", str(ROOT / "crds" / "leadmodel.yaml"),
+    )  # fmt: skip
+    k8s_cluster.run_kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
+    )
+    release = f"rb-{secrets.token_hex(3)}"
+    metrics_port, health_port = free_port(), free_port()
+    values = [
+        "--set", f"operator.watchNamespaces={{{k8s_namespace}}}",
+        "--set", f"operator.metricsPort={metrics_port}",
+        "--set", f"operator.healthPort={health_port}",
+        "--set", "operator.resyncSeconds=5",
+    ]  # fmt: skip
+    _helm(k8s_cluster, "install", release, str(CHART), "-n", k8s_namespace, "--skip-crds", *values)
+    rendered = _helm(
+        k8s_cluster, "template", release, str(CHART), "-n", k8s_namespace,
+        "--show-only", "templates/deployment.yaml", *values,
+    )  # fmt: skip
+    container = yaml.safe_load(rendered)["spec"]["template"]["spec"]["containers"][0]
+    sa = f"{release}-leadops"
+    kubeconfig = _service_account_kubeconfig(
+        k8s_cluster, tmp_path / "sa.kubeconfig", k8s_namespace, sa
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "KUBERNETES_"))}
+    env |= {e["name"]: e["value"] for e in container["env"]}
+    env["KUBECONFIG"] = str(kubeconfig)
+    log = tmp_path / "operator.log"
+    leadops = Path(sys.executable).parent / "leadops"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(leadops), *container["args"]], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process, log, metrics_port, health_port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        _helm(k8s_cluster, "uninstall", release, "-n", k8s_namespace)
+
+
+def _await(what: str, check: Any, *, timeout: float, log: Path) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not within {timeout}s; operator log:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
+    k8s_cluster: KubeCluster,
+    k8s_namespace: str,
+    chart_operator: tuple[subprocess.Popen[bytes], Path, int, int],
+) -> None:
+    process, log, metrics_port, health_port = chart_operator
+
+    def healthy() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return httpx.get(f"http://127.0.0.1:{health_port}/healthz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    _await("kopf liveness /healthz", healthy, timeout=60, log=log)
+    example = yaml.safe_load(EXAMPLE.read_text())
+    example["metadata"]["namespace"] = k8s_namespace
+    k8s_cluster.run_kubectl("apply", "-f", "-", input_text=json.dumps(example))
+
+    def reconciled() -> dict[str, Any] | None:
+        out = k8s_cluster.run_kubectl("get", "leadmodel", "acme", "-n", k8s_namespace, "-o", "json")
+        status: dict[str, Any] = json.loads(out.stdout).get("status") or {}
+        return status if status.get("observedGeneration") == 1 else None
+
+    status = _await("status.observedGeneration", reconciled, timeout=90, log=log)
+    assert {c["type"] for c in status["conditions"]} >= {"Ready", "Degraded"}
+    names = {
+        kind: k8s_cluster.run_kubectl(
+            "get", kind, "-n", k8s_namespace, "-l", "leadops.io/leadmodel=acme", "-o", "name"
+        ).stdout.split()
+        for kind in ("cronjobs", "services", "serviceaccounts", "roles", "rolebindings")
+    }
+    assert names["cronjobs"] == ["cronjob.batch/acme-pii-backfill", "cronjob.batch/acme-train"]
+    assert names["services"] == ["service/acme-scorer"]
+    assert names["serviceaccounts"] == ["serviceaccount/acme-jobs"]
+    assert names["roles"] == ["role.rbac.authorization.k8s.io/acme-jobs"]
+    text = log.read_text()
+    assert "Forbidden" not in text
+    assert " 403" not in text
+    metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+    assert "leadops_operator_reconciles_total" in metrics

@@ -1,0 +1,123 @@
+"""The LeadOps alert rules: valid for promtool, unit-tested per alert, one source, documented."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.packaging.promql import OPERATIONS_DOC, known_metrics, metric_names
+
+ROOT = Path(__file__).resolve().parents[3]
+RULES = ROOT / "operator" / "leadops" / "operator" / "manifests" / "prometheus-rules.yaml"
+CHART_RULES = ROOT / "charts" / "leadops" / "files" / "prometheus-rules.yaml"
+RULE_TESTS = ROOT / "tests" / "prometheus" / "leadops-rules.test.yaml"
+EXPECTED_ALERTS = {
+    "LeadModelHighDrift",
+    "LeadModelStale",
+    "LeadModelLowAuc",
+    "LeadModelCriticalAuc",
+    "LeadModelReloadFailed",
+    "LeadModelBackfillFailed",
+}
+RUNBOOK_PREFIX = "https://github.com/leadops/leadops/blob/main/docs/operations.md#"
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail(
+            "promtool is not installed: run hack/ensure-system.sh (Debian package prometheus)"
+        )
+    return path
+
+
+def _alerts() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(RULES.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def _github_anchors(markdown: str) -> set[str]:
+    """Anchors GitHub generates for headings: lower-case, punctuation dropped, spaces to dashes."""
+    anchors = set()
+    for line in markdown.splitlines():
+        m = re.match(r"^#{1,6}\s+(.*)$", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(slug)
+    return anchors
+
+
+def test_promtool_check_rules_accepts_the_rule_file() -> None:
+    result = subprocess.run(
+        [_promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(EXPECTED_ALERTS)} rules found" in result.stdout
+
+
+def test_promtool_unit_tests_of_every_alert_pass() -> None:
+    result = subprocess.run(
+        [_promtool(), "test", "rules", RULE_TESTS.name],
+        cwd=RULE_TESTS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
+    doc = yaml.safe_load(RULE_TESTS.read_text())
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in doc["tests"]:
+        for check in case["alert_rule_test"]:
+            (firing if check["exp_alerts"] else quiet).add(check["alertname"])
+    assert firing == EXPECTED_ALERTS
+    assert quiet == EXPECTED_ALERTS
+
+
+def test_the_alerts_are_the_agreed_set_with_severity_and_annotations() -> None:
+    alerts = _alerts()
+    assert {a["alert"] for a in alerts} == EXPECTED_ALERTS
+    for alert in alerts:
+        assert alert["labels"]["severity"] in {"warning", "critical"}, alert["alert"]
+        assert {"summary", "description", "runbook_url"} <= set(alert["annotations"]), alert
+    by_name = {a["alert"]: a for a in alerts}
+    # The seed's alert, as the seed wrote it: drift above 3.0 for one hour, warning.
+    drift = by_name["LeadModelHighDrift"]
+    assert "lead_model_drift_score) > 3.0" in drift["expr"]
+    assert drift["for"] == "1h"
+    assert drift["labels"]["severity"] == "warning"
+    assert "172800" in by_name["LeadModelStale"]["expr"]
+    assert by_name["LeadModelCriticalAuc"]["labels"]["severity"] == "critical"
+
+
+def test_runbook_links_point_at_existing_sections_of_the_operations_guide() -> None:
+    anchors = _github_anchors(OPERATIONS_DOC.read_text())
+    for alert in _alerts():
+        url = alert["annotations"]["runbook_url"]
+        assert url.startswith(RUNBOOK_PREFIX), url
+        anchor = url.removeprefix(RUNBOOK_PREFIX)
+        assert anchor == alert["alert"].lower()
+        assert anchor in anchors, f"docs/operations.md has no section for {alert['alert']}"
+
+
+def test_alerts_use_only_metrics_that_exist() -> None:
+    known, origin = known_metrics()
+    for alert in _alerts():
+        missing = metric_names(alert["expr"]) - known
+        assert not missing, f"{alert['alert']} uses unknown metrics {missing} (from {origin})"
+
+
+def test_chart_ships_an_identical_copy_of_the_rules() -> None:
+    assert CHART_RULES.read_bytes() == RULES.read_bytes(), (
+        "charts/leadops/files/prometheus-rules.yaml differs from the operator's; "
+        "copy operator/leadops/operator/manifests/prometheus-rules.yaml over it"
+    )
