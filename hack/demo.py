@@ -5,7 +5,8 @@ refusing bad data, a tampered artifact refused, the drift score on fresh and dri
 then the scorer: serve the model with Redis, score leads and record outcomes over HTTP,
 retrain from its outcomes export, reload with min_auc, refuse a bad and a tampered model,
 and roll back by restoring the previous file.
-Later steps (scorer, operator) append to STEPS. Everything runs the real `leadops` CLI.
+Finally the operator (hack/demo_operator.py): a LeadModel on the real local control plane.
+Everything runs the real `leadops` CLI.
 """
 
 from __future__ import annotations
@@ -432,6 +433,19 @@ def step_rollback() -> None:
     print(indent("\n".join(shown)))
 
 
+def step_operator() -> None:
+    say("The operator: the same models on a real local Kubernetes control plane")
+    import demo_operator  # noqa: PLC0415 -- hack/ is the script's directory
+
+    demo_operator.run(
+        out=OUT,
+        say=say,
+        good=OUT / "model.json",
+        newer=OUT / "retrained.json",
+        bad=OUT / "bad.json",
+    )
+
+
 STEPS: list[Callable[[], None]] = [
     step_synth,
     step_train,
@@ -444,6 +458,7 @@ STEPS: list[Callable[[], None]] = [
     step_retrain,
     step_reject,
     step_rollback,
+    step_operator,
 ]
 
 
