@@ -117,6 +117,8 @@ class OperatorStage:
         args = [sys.executable, "-m", "tests.fixtures.control_plane"]
         opts = ["--run-dir", str(self.run_dir), "--nodes", "1"]
         print(f"          $ python -m tests.fixtures.control_plane up {_shown(opts)}", flush=True)
+        # A cluster left by an interrupted run is removed first, so every run starts clean.
+        subprocess.run([*args, "down", *opts[:2]], capture_output=True, cwd=ROOT, check=False)
         self.cluster_started = True  # `down` is safe on a partial start
         done = subprocess.run(
             [*args, "up", *opts], capture_output=True, text=True, cwd=ROOT, check=False
