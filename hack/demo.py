@@ -393,6 +393,10 @@ def step_reject() -> None:
         line.rsplit(",", 1)[0] + "," + label for line, label in zip(lines[1:], labels, strict=True)
     ]
     (OUT / "shuffled.csv").write_text("\n".join(shuffled) + "\n")
+    # Versions are unix seconds: start after the retrained model's second so they differ.
+    retrained = json.loads((OUT / "retrained.json").read_text())["version"]
+    while time.time() < retrained + 1:
+        time.sleep(0.05)
     done = leadops(
         "train",
         "--input",
