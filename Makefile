@@ -37,7 +37,7 @@ typecheck: venv
 test: venv system control-plane lint typecheck
 	$(BIN)/pytest
 
-demo: venv system
+demo: venv system control-plane
 	$(BIN)/python hack/demo.py
 
 # A local cluster for humans: eval "$$(make -s cluster-up)" exports KUBECONFIG and PATH.

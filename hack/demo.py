@@ -5,7 +5,8 @@ refusing bad data, a tampered artifact refused, the drift score on fresh and dri
 then the scorer: serve the model with Redis, score leads and record outcomes over HTTP,
 retrain from its outcomes export, reload with min_auc, refuse a bad and a tampered model,
 and roll back by restoring the previous file.
-Later steps (scorer, operator) append to STEPS. Everything runs the real `leadops` CLI.
+Finally the operator (hack/demo_operator.py): a LeadModel on the real local control plane.
+Everything runs the real `leadops` CLI.
 """
 
 from __future__ import annotations
@@ -392,6 +393,10 @@ def step_reject() -> None:
         line.rsplit(",", 1)[0] + "," + label for line, label in zip(lines[1:], labels, strict=True)
     ]
     (OUT / "shuffled.csv").write_text("\n".join(shuffled) + "\n")
+    # Versions are unix seconds: start after the retrained model's second so they differ.
+    retrained = json.loads((OUT / "retrained.json").read_text())["version"]
+    while time.time() < retrained + 1:
+        time.sleep(0.05)
     done = leadops(
         "train",
         "--input",
@@ -432,6 +437,19 @@ def step_rollback() -> None:
     print(indent("\n".join(shown)))
 
 
+def step_operator() -> None:
+    say("The operator: the same models on a real local Kubernetes control plane")
+    import demo_operator  # noqa: PLC0415 -- hack/ is the script's directory
+
+    demo_operator.run(
+        out=OUT,
+        say=say,
+        good=OUT / "model.json",
+        newer=OUT / "retrained.json",
+        bad=OUT / "bad.json",
+    )
+
+
 STEPS: list[Callable[[], None]] = [
     step_synth,
     step_train,
@@ -444,6 +462,7 @@ STEPS: list[Callable[[], None]] = [
     step_retrain,
     step_reject,
     step_rollback,
+    step_operator,
 ]
 
 
