@@ -103,7 +103,7 @@ def baseline(api: kube.Kube, ns: str, count: int) -> float:
             name=f"base-{i}", namespace=ns, uid=f"00000000-0000-4000-8000-{i:012d}"
         )
         for manifest in builders.children(
-            owner, lm_spec, builders.Rollout(), prometheus_operator=False
+            owner, lm_spec, builders.Rollout(), prometheus_operator=False, alert_rules=False
         ):
             manifest["metadata"].pop("ownerReferences")
             api.create(manifest)

@@ -548,7 +548,11 @@ def _monitoring_crd(plural: str, kind: str) -> dict[str, Any]:
 
 
 def test_monitoring_children_only_when_prometheus_operator_crds_exist(
-    api: kube.Kube, k8s_namespace: str, running: KopfRunner, k8s_cluster: KubeCluster
+    api: kube.Kube,
+    k8s_namespace: str,
+    running: KopfRunner,
+    k8s_cluster: KubeCluster,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ns = k8s_namespace
     crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -580,6 +584,15 @@ def test_monitoring_children_only_when_prometheus_operator_crds_exist(
         alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
         assert {"LeadModelHighDrift", "LeadModelStale", "LeadModelLowAuc"} <= alerts
         assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+        drift = next(r for g in rule["spec"]["groups"] for r in g["rules"] if "drift" in r["expr"])
+        assert f'{{namespace="{ns}", service="{NAME}-scorer"}}' in drift["expr"]
+        # Rules turned off (the chart ships them once instead): the operator removes its copy.
+        monkeypatch.setenv("LEADOPS_ALERT_RULES", "false")
+        wait_for(
+            lambda: api.get("PrometheusRule", ns, f"{NAME}-alerts") is None,
+            what="PrometheusRule removed",
+        )
+        assert api.get("ServiceMonitor", ns, f"{NAME}-scorer") is not None
     finally:
         if not installed:  # leave the session's cluster as we found it
             api.delete("LeadModel", ns, NAME)

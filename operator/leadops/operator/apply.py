@@ -22,6 +22,7 @@ from leadops.operator.plan import (
     GarbageCollect,
     MarkVersion,
     Plan,
+    RemoveChild,
     RollBack,
     RollOut,
 )
@@ -184,6 +185,9 @@ def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  # n
             for name in action.names:
                 if kube.delete("ConfigMap", obs.namespace, name):
                     logger.info("Deleted registry ConfigMap %s/%s", obs.namespace, name)
+        elif isinstance(action, RemoveChild):
+            if kube.delete(action.kind, obs.namespace, action.name):
+                logger.info("Deleted %s %s/%s", action.kind, obs.namespace, action.name)
         elif isinstance(action, EmitEvent):
             if action.type == "Warning" and action.reason in reasons.GATE_REASONS:
                 metrics.GATE_REJECTIONS.labels(reason=action.reason).inc()

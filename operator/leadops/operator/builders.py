@@ -10,13 +10,9 @@ import copy
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
-from leadops.operator import registry, spec
+from leadops.operator import alerts, registry, spec
 
 SCORER_PORT = 8080
 MODEL_DIR = "/var/lib/leadops/model"
@@ -69,6 +65,7 @@ def names(leadmodel: str) -> dict[str, str]:
         "train": f"{leadmodel}-train",
         "backfill": f"{leadmodel}-pii-backfill",
         "jobs": f"{leadmodel}-jobs",
+        "alerts": f"{leadmodel}-alerts",
     }
 
 
@@ -408,22 +405,18 @@ def service_monitor(owner: Owner) -> dict[str, Any]:
     }
 
 
-@cache
-def _rules_document() -> dict[str, Any]:
-    text = resources.files("leadops.operator").joinpath("manifests/prometheus-rules.yaml")
-    loaded = yaml.safe_load(text.read_text(encoding="utf-8"))
-    if not isinstance(loaded, dict) or "groups" not in loaded:
-        raise ValueError("manifests/prometheus-rules.yaml must hold a `groups:` list")
-    return loaded
-
-
 def prometheus_rule(owner: Owner) -> dict[str, Any]:
-    """The alert rules (single source: manifests/prometheus-rules.yaml) as a PrometheusRule."""
+    """The alert rules (source: manifests/prometheus-rules.yaml), scoped to this LeadModel."""
+    own = names(owner.name)
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": _metadata(owner, f"{owner.name}-alerts", "alerts"),
-        "spec": copy.deepcopy(_rules_document()),
+        "metadata": _metadata(owner, own["alerts"], "alerts"),
+        "spec": alerts.scoped_rules(
+            namespace=owner.namespace,
+            scorer_service=own["scorer"],
+            backfill_cronjob=own["backfill"],
+        ),
     }
 
 
@@ -433,8 +426,13 @@ def children(
     rollout: Rollout,
     *,
     prometheus_operator: bool,
+    alert_rules: bool,
 ) -> list[dict[str, Any]]:
-    """Every child of one LeadModel, in the order they should be created."""
+    """Every child of one LeadModel, in the order they should be created.
+
+    `prometheus_operator`: its CRDs exist, so a ServiceMonitor can be made; `alert_rules`:
+    also a PrometheusRule of the LeadModel's own (off when the chart ships the rules once).
+    """
     out = [
         service_account(owner),
         role(owner),
@@ -445,7 +443,9 @@ def children(
         backfill_cronjob(owner, lm),
     ]
     if prometheus_operator:
-        out += [service_monitor(owner), prometheus_rule(owner)]
+        out.append(service_monitor(owner))
+        if alert_rules:
+            out.append(prometheus_rule(owner))
     return out
 
 

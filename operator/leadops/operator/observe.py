@@ -40,6 +40,19 @@ def scorer_url_template() -> str:
     return ""
 
 
+def alert_rules_enabled() -> bool:
+    """`LEADOPS_ALERT_RULES` (default true): keep a PrometheusRule per LeadModel.
+
+    The chart turns it off when it ships the same rules once, cluster-wide.
+    """
+    raw = os.environ.get("LEADOPS_ALERT_RULES", "true").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"LEADOPS_ALERT_RULES must be true or false, not {raw!r}")
+
+
 def _secret_value(kube: Kube, namespace: str, name: str, key: str) -> bytes | None:
     secret = kube.get("Secret", namespace, name)
     raw = ((secret or {}).get("data") or {}).get(key)
@@ -134,12 +147,17 @@ def observe(kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec) -> Observed:
         if (e := _entry(cm, keys=keys, key_id=key_id)) is not None
     ]
     prom = _prometheus_operator(kube)
+    rules = prom and alert_rules_enabled()
     children: dict[tuple[str, str], Mapping[str, Any]] = {}
-    desired = builders.children(owner, lm, builders.Rollout(), prometheus_operator=prom)
+    desired = builders.children(
+        owner, lm, builders.Rollout(), prometheus_operator=prom, alert_rules=rules
+    )
+    wanted = [(m["kind"], m["metadata"]["name"]) for m in desired]
+    if prom and not rules:  # one made before the rules were turned off, to remove
+        wanted.append(("PrometheusRule", builders.names(name)["alerts"]))
     # Never reconciled: nothing to read yet; apply creates, and a 409 falls back to read+patch.
     first_pass = not entries and not (body.get("status") or {}).get("observedGeneration")
-    for manifest in [] if first_pass else desired:
-        kind, child = manifest["kind"], manifest["metadata"]["name"]
+    for kind, child in [] if first_pass else wanted:
         try:
             live = kube.get(kind, namespace, child)
         except KubeError as exc:
@@ -157,6 +175,7 @@ def observe(kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec) -> Observed:
         deployment=deployment_state(deployment),
         children=MappingProxyType(children),
         prometheus_operator=prom,
+        alert_rules=rules,
         signing_key_configured=keys is not None,
         scorer=_scorer_report(kube, name, namespace, lm),
         status=MappingProxyType(dict(body.get("status") or {})),

@@ -94,6 +94,7 @@ class Observed:
         default_factory=lambda: MappingProxyType({})
     )
     prometheus_operator: bool = False
+    alert_rules: bool = False  # the operator should keep a PrometheusRule for this LeadModel
     signing_key_configured: bool = False
     scorer: ScorerReport | None = None
     status: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))

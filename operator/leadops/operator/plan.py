@@ -79,13 +79,21 @@ class GarbageCollect:
 
 
 @dataclass(frozen=True)
+class RemoveChild:
+    """Delete a child this LeadModel no longer wants (e.g. its PrometheusRule, rules off)."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
 class EmitEvent:
     type: str  # Normal | Warning
     reason: str
     message: str
 
 
-Action = Ensure | RollOut | RollBack | MarkVersion | GarbageCollect | EmitEvent
+Action = Ensure | RollOut | RollBack | MarkVersion | GarbageCollect | RemoveChild | EmitEvent
 
 
 @dataclass(frozen=True)
@@ -322,13 +330,22 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0
     # front in reverse so they apply in builders.children() order: a Role must exist before
     # its RoleBinding, or a non-admin operator is refused (RBAC escalation check).
     for manifest in reversed(
-        builders.children(owner, lm, steady, prometheus_operator=obs.prometheus_operator)
+        builders.children(
+            owner,
+            lm,
+            steady,
+            prometheus_operator=obs.prometheus_operator,
+            alert_rules=obs.alert_rules,
+        )
     ):
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         if kind == "Deployment" and any(isinstance(a, RollOut | RollBack) for a in actions):
             continue
         cls = {"CronJob": EnsureCronJob, "Deployment": EnsureDeployment}.get(kind, Ensure)
         actions.insert(0, cls(manifest=manifest, kind=kind, name=name))
+    rule = builders.names(owner.name)["alerts"]
+    if not obs.alert_rules and _owned(obs.children.get(("PrometheusRule", rule)), obs.uid):
+        actions.append(RemoveChild(kind="PrometheusRule", name=rule))
 
     # Candidate, gates and events about it.
     newest = obs.registry[-1] if obs.registry else None
@@ -439,6 +456,12 @@ _MARK_FIELDS = {
     registry.ANN_ROLLED_BACK_AT: "rolled_back_at",
     registry.ANN_ROLLBACK_REASON: "rollback_reason",
 }
+
+
+def _owned(child: Mapping[str, Any] | None, uid: str) -> bool:
+    """`child` exists and this LeadModel controls it: a same-named object of a user's stays."""
+    refs = ((child or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
 
 
 def _with_marks(obs: Observed, marks: list[MarkVersion]) -> Observed:

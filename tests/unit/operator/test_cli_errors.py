@@ -25,8 +25,21 @@ LEADOPS = str(Path(sys.executable).with_name("leadops"))
     ],
 )  # fmt: skip
 def test_one_line_exit_2(argv: list[str], words: str) -> None:
+    _assert_one_line_exit_2(argv, words)
+
+
+def test_bad_alert_rules_setting_stops_the_operator_before_it_starts() -> None:
+    _assert_one_line_exit_2(
+        ["operator", "--all-namespaces"],
+        "LEADOPS_ALERT_RULES must be true or false, not 'maybe'",
+        LEADOPS_ALERT_RULES="maybe",
+    )
+
+
+def _assert_one_line_exit_2(argv: list[str], words: str, **extra_env: str) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"KUBERNETES_SERVICE_HOST"}}
     env["KUBECONFIG"] = "/nonexistent/kubeconfig"
+    env.update(extra_env)
     out = subprocess.run(
         [LEADOPS, *argv], capture_output=True, text=True, env=env, check=False, timeout=60
     )

@@ -19,6 +19,7 @@ from leadops.operator.plan import (
     GarbageCollect,
     MarkVersion,
     Plan,
+    RemoveChild,
     RollBack,
     RollOut,
     plan,
@@ -284,12 +285,55 @@ def test_every_child_is_ensured_with_an_owner() -> None:
 
 
 def test_monitoring_children_only_with_prometheus_operator() -> None:
-    with_prom = plan(spec(), replace(world(), prometheus_operator=True), NOW)
+    with_prom = plan(spec(), replace(world(), prometheus_operator=True, alert_rules=True), NOW)
     kinds = {a.kind for a in with_prom.of(Ensure)}
     assert {"ServiceMonitor", "PrometheusRule"} <= kinds
     assert not {"ServiceMonitor", "PrometheusRule"} & {
         a.kind for a in plan(spec(), world(), NOW).of(Ensure)
     }
+
+
+def _alert_rule(*, controller_uid: str) -> dict[str, Any]:
+    owner = {"kind": "LeadModel", "uid": controller_uid, "controller": True}
+    meta = {"name": "lm-alerts", "namespace": "ns", "ownerReferences": [owner]}
+    return {"kind": "PrometheusRule", "metadata": meta}
+
+
+def test_alert_rules_off_keeps_the_service_monitor_and_removes_our_rule() -> None:
+    ours = _alert_rule(controller_uid="uid-1")
+    obs = replace(
+        world(),
+        prometheus_operator=True,
+        alert_rules=False,
+        children={("PrometheusRule", "lm-alerts"): ours},
+    )
+    p = plan(spec(), obs, NOW)
+    kinds = {a.kind for a in p.of(Ensure)}
+    assert "ServiceMonitor" in kinds
+    assert "PrometheusRule" not in kinds
+    assert p.of(RemoveChild) == [RemoveChild(kind="PrometheusRule", name="lm-alerts")]
+
+
+def test_alert_rules_off_leaves_a_same_named_rule_it_does_not_own() -> None:
+    theirs = _alert_rule(controller_uid="someone-else")
+    obs = replace(
+        world(),
+        prometheus_operator=True,
+        alert_rules=False,
+        children={("PrometheusRule", "lm-alerts"): theirs},
+    )
+    assert plan(spec(), obs, NOW).of(RemoveChild) == []
+
+
+def test_alert_rules_on_never_removes_the_rule() -> None:
+    ours = _alert_rule(controller_uid="uid-1")
+    obs = replace(
+        world(),
+        prometheus_operator=True,
+        alert_rules=True,
+        children={("PrometheusRule", "lm-alerts"): ours},
+    )
+    assert plan(spec(), obs, NOW).of(RemoveChild) == []
 
 
 def test_rollout_marks_history_and_points_deployment_at_the_version() -> None:

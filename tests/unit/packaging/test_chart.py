@@ -254,10 +254,13 @@ def test_static_prometheus_rule_is_the_operator_rule_file(
 ) -> None:
     default = render(helm_bin)
     assert not by_kind(default, "PrometheusRule")
+    assert _env(default)["LEADOPS_ALERT_RULES"] == "true"
     objects = render(helm_bin, "prometheusRule.enabled=true")
     rule = one(objects, "PrometheusRule")
     source = ROOT / "operator" / "leadops" / "operator" / "manifests" / "prometheus-rules.yaml"
     assert rule["spec"] == yaml.safe_load(source.read_text())
+    # One set of rules: the operator stops making its per-LeadModel copies.
+    assert _env(objects)["LEADOPS_ALERT_RULES"] == "false"
 
 
 def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_bin: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from leadops.operator import builders
 from tests.unit.packaging.promql import OPERATIONS_DOC, known_metrics, metric_names
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -121,3 +122,101 @@ def test_chart_ships_an_identical_copy_of_the_rules() -> None:
         "charts/leadops/files/prometheus-rules.yaml differs from the operator's; "
         "copy operator/leadops/operator/manifests/prometheus-rules.yaml over it"
     )
+
+
+def _scoped(namespace: str, leadmodel: str) -> dict[str, Any]:
+    owner = builders.Owner(name=leadmodel, namespace=namespace, uid="uid-1")
+    rule: dict[str, Any] = builders.prometheus_rule(owner)["spec"]
+    return rule
+
+
+def test_a_leadmodels_rule_names_only_its_own_series() -> None:
+    for group in _scoped("sales", "acme")["groups"]:
+        for rule in group["rules"]:
+            for metric in metric_names(rule["expr"]):
+                selectors = re.findall(rf"\b{metric}(\{{[^}}]*\}})?", rule["expr"])
+                assert selectors, (rule["alert"], metric)
+                for selector in selectors:
+                    assert 'namespace="sales"' in selector, (rule["alert"], selector)
+                    assert "acme-" in selector or metric == "kube_job_status_failed", selector
+
+
+def test_a_leadmodels_rule_fires_for_its_scorer_and_backfill_only(tmp_path: Path) -> None:
+    """promtool evaluates the scoped rules over three LeadModels' series: only acme's count."""
+    rules = tmp_path / "acme-rules.yaml"
+    rules.write_text(yaml.safe_dump(_scoped("sales", "acme")))
+    check = subprocess.run(
+        [_promtool(), "check", "rules", str(rules)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    drift = [
+        {
+            "series": f'lead_model_drift_score{{namespace="{ns}", service="{svc}", pod="{svc}-a"}}',
+            "values": "4.5x90",
+        }
+        for ns, svc in [
+            ("sales", "acme-scorer"),
+            ("sales", "beta-scorer"),
+            ("other", "acme-scorer"),
+        ]
+    ]
+    jobs = [
+        series
+        for ns, cronjob, job in [
+            ("sales", "acme-pii-backfill", "acme-pii-backfill-1"),
+            ("sales", "beta-pii-backfill", "beta-pii-backfill-1"),
+            ("other", "acme-pii-backfill", "acme-pii-backfill-2"),
+        ]
+        for series in (
+            {
+                "series": f'kube_job_status_failed{{namespace="{ns}", job_name="{job}"}}',
+                "values": "1x30",
+            },
+            {
+                "series": f'kube_job_owner{{namespace="{ns}", job_name="{job}", '
+                f'owner_kind="CronJob", owner_name="{cronjob}"}}',
+                "values": "1x30",
+            },
+        )
+    ]
+    exprs = {r["alert"]: r["expr"] for g in _scoped("sales", "acme")["groups"] for r in g["rules"]}
+    tests = {
+        "rule_files": [rules.name],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": drift + jobs,
+                # The expressions themselves (alert tests would also pin the annotations' text).
+                "promql_expr_test": [
+                    {
+                        "expr": exprs["LeadModelHighDrift"],
+                        "eval_time": "10m",
+                        "exp_samples": [
+                            {"labels": '{namespace="sales", service="acme-scorer"}', "value": 4.5}
+                        ],
+                    },
+                    {
+                        "expr": exprs["LeadModelBackfillFailed"],
+                        "eval_time": "10m",
+                        "exp_samples": [
+                            {
+                                "labels": '{namespace="sales", owner_name="acme-pii-backfill"}',
+                                "value": 1,
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    spec = tmp_path / "acme-rules.test.yaml"
+    spec.write_text(yaml.safe_dump(tests))
+    result = subprocess.run(
+        [_promtool(), "test", "rules", spec.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
