@@ -153,6 +153,17 @@ def publish_version(api: kube.Kube, ns: str, data: bytes) -> None:
     publish(api, data, leadmodel=NAME, namespace=ns, owner_uid=uid)
 
 
+def serve_two_versions(api: kube.Kube, ns: str) -> tuple[int, int]:
+    """Publish an older then a newer valid version and wait for each to serve in turn."""
+    versions = []
+    for age in (40, 20):
+        version, data = artifact(age_minutes=age)
+        publish_version(api, ns, data)
+        wait_for(functools.partial(serving, api, ns, version), what=f"{version} serving")
+        versions.append(version)
+    return versions[0], versions[1]
+
+
 def serving(api: kube.Kube, ns: str, version: int) -> bool:
     status = get_lm(api, ns).get("status") or {}
     rolled = condition(api, ns, "RolledOut")
@@ -396,12 +407,7 @@ def test_operator_killed_mid_rollout_converges_after_restart(
     with operator_process(ns, tmp_path / "operator.log"):
         api.create(leadmodel(ns, scorer={"replicas": 1, "progressDeadlineSeconds": deadline}))
         wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
-        v1, data1 = artifact(age_minutes=40)
-        publish_version(api, ns, data1)
-        wait_for(lambda: serving(api, ns, v1), what="v1 serving")
-        v2, data2 = artifact(age_minutes=20)
-        publish_version(api, ns, data2)
-        wait_for(lambda: serving(api, ns, v2), what="v2 serving")
+        v1, v2 = serve_two_versions(api, ns)
         # Back to v1 with Pods that will never be Ready; kill the operator once it has begun.
         api.patch(
             "LeadModel",
@@ -479,12 +485,7 @@ def test_cli_status_rollback_backfill_and_train(
     base = ["--namespace", ns, "--kubeconfig", str(k8s_cluster.kubeconfig)]
     api.create(leadmodel(ns, scorer={"replicas": 1}))
     wait_for(lambda: api.get("CronJob", ns, f"{NAME}-pii-backfill"), what="backfill CronJob")
-    v1, data1 = artifact(age_minutes=40)
-    publish_version(api, ns, data1)
-    wait_for(lambda: serving(api, ns, v1), what="v1 serving")
-    v2, data2 = artifact(age_minutes=20)
-    publish_version(api, ns, data2)
-    wait_for(lambda: serving(api, ns, v2), what="v2 serving")
+    v1, v2 = serve_two_versions(api, ns)
 
     assert op_cli.main_status([NAME, *base]) == 0
     header, row = capsys.readouterr().out.splitlines()
