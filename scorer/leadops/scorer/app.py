@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
     )
+    score_routes.add_score_lead(app)
     app.include_router(score_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(health_routes.router)
