@@ -18,6 +18,7 @@ Exactness, so the load-time parity check against xgboost holds to 1e-6:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,19 @@ class _Nodes:
 class TreeEnsemble:
     """One model's trees as an ONNX Runtime session: one feature vector in, its score out."""
 
-    __slots__ = ("_feed", "_outputs", "_run", "base_margin", "cuts", "n_features", "n_trees")
+    __slots__ = (
+        "_binding",
+        "_input",
+        "_lock",
+        "_output",
+        "_run",
+        "_session",
+        "_values",
+        "base_margin",
+        "cuts",
+        "n_features",
+        "n_trees",
+    )
 
     def __init__(
         self,
@@ -77,16 +90,31 @@ class TreeEnsemble:
         self.base_margin = base_margin
         # Split thresholds per feature: what probe_matrix aims at.
         self.cuts = cuts
-        self._run = session.run
-        self._outputs = [OUTPUT]
-        self._feed = INPUT
+        self._session = session
+        # Input and output bound once to buffers we own (io_binding): a lead is copied in and
+        # its margin read out, with no per-call feed dict, input checks or output allocation.
+        # Inside a request, where ONNX Runtime's code and the trees are out of cache, this
+        # path measured ~10-18 us against ~16-32 us for session.run.
+        self._input = np.zeros((1, n_features), dtype=np.float64)
+        self._output = np.zeros((1, 1), dtype=np.float32)
+        self._values = (
+            onnxruntime.OrtValue.ortvalue_from_numpy(self._input),
+            onnxruntime.OrtValue.ortvalue_from_numpy(self._output),
+        )
+        self._binding = session.io_binding()
+        self._binding.bind_ortvalue_input(INPUT, self._values[0])
+        self._binding.bind_ortvalue_output(OUTPUT, self._values[1])
+        self._run = session.run_with_iobinding
+        # The buffers are shared: one lead at a time (the event loop never contends for it).
+        self._lock = threading.Lock()
 
     def margin(self, x: F32) -> float:
         """Raw margin (log-odds) for one feature vector of length n_features."""
-        # float32 -> float64 is exact: the comparisons stay xgboost's float32 ones.
-        row = np.asarray(x, dtype=np.float64).reshape(1, self.n_features)
-        out: Any = self._run(self._outputs, {self._feed: row})[0]
-        return float(out[0, 0])
+        with self._lock:
+            # float32 -> float64 is exact: the comparisons stay xgboost's float32 ones.
+            self._input[0] = x
+            self._run(self._binding)
+            return float(self._output[0, 0])
 
     def predict(self, x: F32) -> float:
         """Probability of conversion for one feature vector (the serving path)."""
