@@ -118,6 +118,29 @@ def test_every_json_content_type_is_scored_and_recorded_once(
         assert record["converted"] == "1"
 
 
+def test_a_nan_in_the_body_is_a_422_naming_the_attribute(
+    start_scorer: StartScorer, good_model: Built
+) -> None:
+    # Python's json reads NaN; FastAPI's own handler then fails to write it back (a 500).
+    server = start_scorer(model=good_model.path)
+    with server.client() as http:
+        for literal, echoed in ((b"NaN", "nan"), (b"Infinity", "inf"), (b"-Infinity", "-inf")):
+            body = b'{"attributes": {"visits": ' + literal + b"}}"
+            refused = http.post("/v1/lead", content=body, headers={"content-type": JSON})
+            assert refused.status_code == 422, refused.text
+            (error,) = refused.json()["detail"]
+            assert error["loc"] == ["body", "attributes"]
+            assert "'visits' must be a finite number" in error["msg"]
+            assert error["input"] == {"visits": echoed}
+        outcome = http.post(
+            "/v1/outcome",
+            content=b'{"lead_id": NaN, "converted": true}',
+            headers={"content-type": JSON},
+        )
+        assert outcome.status_code == 422
+        assert outcome.json()["detail"][0]["input"] == "nan"
+
+
 def test_without_a_model_the_answers_keep_fastapis_order(start_scorer: StartScorer) -> None:
     server = start_scorer()
     with server.client() as http:
