@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -46,6 +47,9 @@ from leadops.contract import artifact, featurize
 from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
 from leadops.scorer import store, trees
+
+if TYPE_CHECKING:
+    from bench import scorer_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".cache" / "bench-scorer"
@@ -344,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {args.trees} trees, {built.n_features} features -> {model_path}")
     micro = model_time(model_path)
     print("model time (us):", {k: round(v, 1) for k, v in micro.items()})
+    from bench import scorer_profile  # noqa: PLC0415 -- it imports this module's LEAD
+
+    in_process = asyncio.run(scorer_profile.measure(3000, rounds=5))
+    print("in process:", in_process)
 
     art = artifact.load_artifact(model_path)
     vector = featurize.vector(
@@ -441,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         redis_server.stop()
 
-    report(results, micro, redis_cost, args=args, n_features=built.n_features)
+    report(results, micro, redis_cost, in_process, args=args, n_features=built.n_features)
     return 0
 
 
@@ -453,6 +461,7 @@ def report(
     results: dict[str, list[Run]],
     micro: dict[str, float],
     redis_cost: dict[str, float],
+    in_process: scorer_profile.InProcess,
     *,
     args: argparse.Namespace,
     n_features: int,
@@ -528,6 +537,14 @@ def report(
         f"| model time per lead = featurize.vector + compiled trees (goal <= 50) | "
         f"{micro['featurize'] + micro['compiled']:.1f} |",
         f"| Lead parse + lead_to_row + PII redaction | {micro['lead_to_row']:.1f} |",
+        "",
+        "Model time inside requests (`bench.scorer_profile`: the scorer app called through "
+        "its whole ASGI stack in process, wall clock per lead, median of "
+        f"{in_process.rounds} rounds): featurize.vector {in_process.featurize_us:.1f} + "
+        f"compiled trees {in_process.trees_us:.1f} = "
+        f"{in_process.featurize_us + in_process.trees_us:.1f} us (goal <= 50); "
+        "in-process CPU per request, bare "
+        f"{in_process.bare_us:.0f} us, scorer {in_process.scorer_us:.0f} us.",
         "",
         "Inside the server under load (its own `leadops_scoring_duration_seconds` histogram: "
         "lead_to_row with PII redaction + featurize.vector + compiled trees, with caches shared "
