@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadops.contract import artifact as contract_artifact
@@ -65,6 +71,27 @@ def _load_at_start(state: ScorerState) -> None:
     logger.info("Serving model version %d (auc %.4f)", model.version, model.auc)
 
 
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own 422 body. Python's json reads NaN and Infinity, which JSON cannot write:
+    a refused input holding one is echoed with it as a string, instead of failing with a 500."""
+    assert isinstance(exc, RequestValidationError)
+    try:
+        return await request_validation_exception_handler(request, exc)
+    except ValueError:
+        detail = _finite(jsonable_encoder(exc.errors()))
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A scorer app; each app has its own metrics registry, store and model reference."""
     settings = settings if settings is not None else Settings()
@@ -114,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
     )
+    score_routes.add_score_lead(app)
     app.include_router(score_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(health_routes.router)
@@ -124,5 +152,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.refresh_drift_metric()
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, m=m)
     return app

@@ -156,7 +156,7 @@ def load_serving_model(
     if not worst <= PARITY_TOLERANCE:
         raise ModelRejected(
             "ParityMismatch",
-            "Fast evaluator disagrees with xgboost on this model",
+            "Compiled tree path (ONNX Runtime) disagrees with xgboost on this model",
             max_difference=worst,
         )
 
@@ -191,7 +191,7 @@ _ARTIFACT_ERRORS = {
 
 
 def _parity_gap(model: dict[str, Any], ensemble: trees.TreeEnsemble, *, probe_rows: int) -> float:
-    """Largest |fast - xgboost| probability over a probe batch (xgboost is used only here)."""
+    """Largest |compiled - xgboost| probability over a probe batch (xgboost is used only here)."""
     booster = xgboost.Booster()
     booster.load_model(bytearray(json.dumps(model).encode()))
     booster.set_param({"nthread": 1})

@@ -55,6 +55,16 @@ def _multiclass_objective(source: Path, target: Path) -> Path:
     return _resealed(source, target, change)
 
 
+def _categorical_split(source: Path, target: Path) -> Path:
+    """A split the compiled tree path cannot take (features must be numeric)."""
+
+    def change(doc: dict[str, Any]) -> None:
+        tree = doc["model"]["learner"]["gradient_booster"]["model"]["trees"][0]
+        tree["split_type"] = [1, *tree["split_type"][1:]]
+
+    return _resealed(source, target, change)
+
+
 @pytest.mark.parametrize(
     "case",
     [
@@ -62,6 +72,7 @@ def _multiclass_objective(source: Path, target: Path) -> Path:
         (_corrupt, "CorruptArtifact", "Model file is corrupt"),
         (_wrong_feature_count, "FeatureSpecMismatch", "Model and feature spec disagree"),
         (_multiclass_objective, "UnsupportedModel", "Model cannot be served"),
+        (_categorical_split, "UnsupportedModel", "Model cannot be served: categorical splits"),
     ],
 )
 def test_bad_files_are_refused_and_the_old_model_keeps_serving(

@@ -93,7 +93,15 @@ def test_lock_files_pin_every_package_exactly_and_keep_the_operator_lean() -> No
     operator, scorer, build = _pins("operator"), _pins("scorer"), _pins("build")
     assert {"kopf", "kubernetes", "pydantic", "cryptography", "prometheus-client"} <= set(operator)
     assert not [n for n in operator if n.startswith(GPU_OR_TRAINING)], "operator image stays lean"
-    assert {"xgboost-cpu", "numpy", "fastapi", "uvicorn", "redis", "kubernetes"} <= set(scorer)
+    assert {
+        "xgboost-cpu",
+        "numpy",
+        "fastapi",
+        "uvicorn",
+        "redis",
+        "kubernetes",
+        "onnxruntime",
+    } <= set(scorer)
     assert "xgboost" not in scorer, "the CPU-only build of xgboost"
     assert not [n for n in scorer if n.startswith("nvidia-")]
     assert "hatchling" in build

@@ -69,3 +69,17 @@ def test_two_apps_in_one_process_keep_separate_metrics(good_model: Built) -> Non
         b.post("/v1/lead", json={"details": "three"})
         assert "leadops_lead_score_count 2.0" in a.get("/metrics").text
         assert "leadops_lead_score_count 1.0" in b.get("/metrics").text
+
+
+def test_a_scoring_failure_on_the_hot_path_is_the_same_500(good_model: Built) -> None:
+    # No dependency override: the request takes ScoreLeadRoute's lean path to score_lead.
+    app = create_app(Settings(model_path=good_model.path, dev_open_ops=True))
+    with TestClient(app) as client:
+        state: ScorerState = app.state.scorer
+        state.model = _broken_copy(state)
+        failed = client.post("/v1/lead", json={"details": "poisoned"})
+        assert failed.status_code == 500
+        assert failed.json() == {"detail": "scoring failed"}
+        assert list(state.scoring_failed) == [True]
+        metrics = client.get("/metrics").text
+    assert 'leadops_http_requests_total{method="POST",route="/v1/lead",status="500"} 1.0' in metrics

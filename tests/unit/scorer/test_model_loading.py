@@ -1,4 +1,4 @@
-"""Loading refuses a model the fast evaluator would score differently from xgboost."""
+"""Loading refuses a model the compiled tree path would score differently from xgboost."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def test_parity_mismatch_refuses_the_model(
     with pytest.raises(ModelRejected) as refused:
         load_serving_model(good_model.path, probe_rows=64)
     assert refused.value.reason == "ParityMismatch"
-    assert refused.value.details["max_difference"] == pytest.approx(1e-5, rel=0.01)
+    # The honest gap (under 1e-6) plus the injected 1e-5.
+    assert refused.value.details["max_difference"] == pytest.approx(1e-5, abs=1e-6)
 
 
 def test_min_auc_gate(good_model: Built) -> None:

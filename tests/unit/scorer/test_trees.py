@@ -1,15 +1,19 @@
-"""The fast tree evaluator against xgboost itself, on models trained here on random data."""
+"""The compiled tree path (ONNX Runtime) against xgboost itself: random models trained here,
+models trained from leads by the real trainer, NaN = missing, and models it must refuse."""
 
 from __future__ import annotations
 
 import copy
+import csv
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import xgboost
 
+from leadops.contract import artifact, featurize
 from leadops.scorer import trees
 
 
@@ -107,3 +111,65 @@ def test_refuses_other_objectives() -> None:
 def test_refuses_a_document_that_is_not_an_xgboost_model() -> None:
     with pytest.raises(trees.UnsupportedModel, match="not an xgboost JSON model"):
         trees.compile_model({"trees": []})
+
+
+def _xgboost(model: dict[str, Any]) -> xgboost.Booster:
+    booster = xgboost.Booster()
+    booster.load_model(bytearray(json.dumps(model).encode()))
+    booster.set_param({"nthread": 1})
+    return booster
+
+
+def test_matches_xgboost_on_a_model_trained_by_leadops_train(
+    trained_artifact_path: Path, synthetic_outcomes: Path
+) -> None:
+    art = artifact.load_artifact(trained_artifact_path)
+    ensemble = trees.compile_model(art.model)
+    with synthetic_outcomes.open(newline="") as f:
+        rows = [{k: v for k, v in row.items() if k != "converted"} for row in csv.DictReader(f)]
+    leads = featurize.matrix(art.features, rows[:500])
+    # Real leads with blank numeric fields: NaN must take xgboost's default direction.
+    assert np.isnan(leads).any()
+    probes = trees.probe_matrix(ensemble, rows=500, seed=3)
+    booster = _xgboost(art.model)
+    for x in (leads, probes):
+        assert np.abs(booster.inplace_predict(x) - ensemble.predict_many(x)).max() < 1e-6
+
+
+def test_matches_xgboost_on_all_missing_and_infinite_inputs(trained_artifact_path: Path) -> None:
+    art = artifact.load_artifact(trained_artifact_path)
+    ensemble = trees.compile_model(art.model)
+    n = ensemble.n_features
+    x = np.stack([np.full(n, np.nan), np.full(n, np.inf), np.full(n, -np.inf), np.zeros(n)]).astype(
+        np.float32
+    )
+    assert np.abs(_xgboost(art.model).inplace_predict(x) - ensemble.predict_many(x)).max() < 1e-6
+
+
+def _with_first_split(model: dict[str, Any], **change: Any) -> dict[str, Any]:
+    bent = copy.deepcopy(model)
+    tree = bent["learner"]["gradient_booster"]["model"]["trees"][0]
+    for key, value in change.items():
+        tree[key] = value(tree)
+    return bent
+
+
+def test_refuses_categorical_splits() -> None:
+    model = _json(_train(rounds=3, depth=2, seed=2))
+    bent = _with_first_split(model, split_type=lambda t: [1, *t["split_type"][1:]])
+    with pytest.raises(trees.UnsupportedModel, match="categorical splits"):
+        trees.compile_model(bent)
+
+
+def test_refuses_children_outside_the_tree() -> None:
+    model = _json(_train(rounds=3, depth=2, seed=2))
+    bent = _with_first_split(model, right_children=lambda t: [99, *t["right_children"][1:]])
+    with pytest.raises(trees.UnsupportedModel, match="children outside the tree"):
+        trees.compile_model(bent)
+
+
+def test_refuses_a_truncated_tree() -> None:
+    model = _json(_train(rounds=3, depth=2, seed=2))
+    bent = _with_first_split(model, split_conditions=lambda t: t["split_conditions"][:1])
+    with pytest.raises(trees.UnsupportedModel, match="inconsistent node arrays"):
+        trees.compile_model(bent)

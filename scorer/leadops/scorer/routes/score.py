@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
-import uuid
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Request, Response, status
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadops import pii
 from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
 from leadops.scorer import schemas, store
-from leadops.scorer.deps import ModelDep, StateDep, get_state
+from leadops.scorer.deps import ModelDep, StateDep, get_model, get_state
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +26,81 @@ router = APIRouter(prefix="/v1", tags=["score"])
 STORE_DOWN = "lead store unavailable; nothing was recorded, retry later"
 UNKNOWN_LEAD = "unknown lead_id"
 JSON = "application/json"
+JSON_BYTES = JSON.encode()
 
 
-@router.post("/lead", response_model=schemas.ScoreResponse)
+class LeadIds:
+    """Random 128-bit lead ids (32 hex digits) from os.urandom, read 4 KiB at a time.
+
+    Ids must be unguessable (POST /v1/outcome takes one), so they come from the OS CSPRNG;
+    one read per 256 leads instead of a uuid4 object and a syscall per lead.
+    """
+
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._at = 0
+
+    def next(self) -> str:
+        at = self._at
+        if at == len(self._hex):
+            self._hex, at = os.urandom(16 * self.BATCH).hex(), 0
+        self._at = at + 32
+        return self._hex[at : at + 32]
+
+
+_lead_ids = LeadIds()
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class ScoreLeadRoute(APIRoute):
+    """POST /v1/lead without FastAPI's per-request dependency solving: the scoring hot path.
+
+    A body sent as plain `application/json` that parses and validates as a Lead goes straight
+    to `score_lead`: exactly what FastAPI would do with it (json.loads, the same Lead schema),
+    minus its generic per-request machinery. Anything else (other content types, empty or bad
+    JSON, an invalid lead) takes FastAPI's own handler, so every error body, the 413, the 503
+    without a model and the OpenAPI schema stay FastAPI's, unchanged.
+    """
+
+    def get_route_handler(self) -> Handler:
+        fastapi_handler = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            # Dependency overrides (tests) only take effect through FastAPI's handler.
+            overridden = bool(request.app.dependency_overrides)
+            lead = None if overridden else await _plain_json_lead(request)
+            if lead is None:
+                return await fastapi_handler(request)
+            return await score_lead(lead, request, await get_model(request))
+
+        return handler
+
+
+def _content_type(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    # The first one, as Starlette's request.headers.get() (which FastAPI reads) would find.
+    for name, value in headers:
+        if name == b"content-type":
+            return value
+    return None
+
+
+async def _plain_json_lead(request: Request) -> Lead | None:
+    """The body as a Lead when it is plain valid JSON of a valid lead, else None."""
+    if _content_type(request.scope["headers"]) != JSON_BYTES:
+        return None
+    try:
+        body = await request.body()
+        return Lead.model_validate(json.loads(body)) if body else None
+    except StarletteHTTPException:
+        raise  # the body limit's 413 (RequestGuard), exactly as FastAPI lets it through
+    except Exception:  # bad JSON, bad lead, nesting too deep, ...: FastAPI's handler answers
+        return None
+
+
 async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
     state = get_state(request)  # no dependency: this is the hot path
     started = time.perf_counter()
@@ -41,7 +117,7 @@ async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
     model.drift.add(vector)
     state.scoring_failed.append(False)
 
-    lead_id = uuid.uuid4().hex
+    lead_id = _lead_ids.next()
     chat_id = lead.chat_id or lead_id
     record = row | {
         "score": repr(score),
@@ -64,6 +140,19 @@ async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
     # Validated once here and serialised straight to JSON: returning the model would make
     # FastAPI validate it a second time against response_model (which still documents it).
     return Response(answer.model_dump_json(), media_type=JSON)
+
+
+def add_score_lead(app: FastAPI) -> None:
+    """Register POST /v1/lead on the app itself, ahead of the routers: the hot route is matched
+    first and without an included router's extra matching layer (same path, tags, schema)."""
+    app.router.add_api_route(
+        f"{router.prefix}/lead",
+        score_lead,
+        methods=["POST"],
+        response_model=schemas.ScoreResponse,
+        tags=list(router.tags),
+        route_class_override=ScoreLeadRoute,
+    )
 
 
 @router.post(
