@@ -34,8 +34,17 @@ _DIGIT_OR_AT = re.compile(r"[\d@]")
 _DIGIT = re.compile(r"\d")
 # Seven or more digits close together: phones, cards, SSNs and every IBAN's account part have them.
 _LONG_NUMBER = re.compile(rf"\d(?:[{_SEP}]*\d){{6,}}")
-# Dates are the commonest long digit runs in chat: alone, they need no closer look.
-_PLAIN_DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?([./])\d\d?\1\d{4}")
+# Dates are the commonest long digit runs in chat: alone, they need no closer look. Only
+# real ones (month 1-12, day 1-31, either order), so the phone rules reject each as a date too.
+# Shared with the backfill's byte screen (leadops.pii.screen), which compiles it for bytes.
+_MONTH = r"(?:0?[1-9]|1[0-2])"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+PLAIN_DATE = (
+    rf"\d{{4}}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    rf"|{_DAY}(?P<date_sep_dm>[./]){_MONTH}(?P=date_sep_dm)\d{{4}}"
+    rf"|{_MONTH}(?P<date_sep_md>[./]){_DAY}(?P=date_sep_md)\d{{4}}"
+)
+_PLAIN_DATE = re.compile(PLAIN_DATE)
 _IPV4_SHAPE = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")  # starts at a literal: a fast scan
 _IPV6_SHAPE = re.compile(r":[0-9A-Fa-f]*:")
 _DIGITS_TABLE = str.maketrans("", "", "0123456789")
@@ -64,10 +73,10 @@ _SSN = re.compile(
     r"(?![\d-]|[.,]\d)"
 )
 # A bare 9-digit SSN only counts right after the words that announce it.
+# Shared with the byte screen: a labelled SSN makes no "#123..." a harmless reference.
+SSN_LABEL = r"(?:ssn|ss#|social security(?: number| no\.?)?)\W{0,5}"
 _SSN_LABELLED = re.compile(
-    r"\b(?:ssn|ss#|social security(?: number| no\.?)?)\W{0,5}"
-    r"(?P<area>\d{3})(?P<group>\d{2})(?P<serial>\d{4})(?!\d)",
-    re.IGNORECASE,
+    rf"\b{SSN_LABEL}(?P<area>\d{{3}})(?P<group>\d{{2}})(?P<serial>\d{{4}})(?!\d)", re.IGNORECASE
 )
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}(?![A-Za-z0-9])")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
@@ -76,18 +85,25 @@ _IPV6 = re.compile(
 )
 
 # A number right after these words is a reference (order, ticket, ...), not a phone or card.
+# Spaces are bounded so a whole reference fits in the LOOKBEHIND window. The byte screen
+# (leadops.pii.screen) builds its bytes version from these same parts.
+REFERENCE_WORDS = (
+    *("order", "invoice", "inv", "ref", "reference", "ticket", "tracking", "confirmation"),
+    *("booking", "case", "po", "sku", "serial", "transaction", "txn", "id", "account", "acct"),
+    *("part", "model", "item", "receipt", "bestellnummer", "bestellung", "rechnungsnummer"),
+    *("rechnung", "auftragsnummer", "auftrag", "commande", "facture", "pedido", "factura"),
+    *("ordine", "fattura", "bestelling", "factuur"),
+)
+# What may follow the word: "Order no. #", "Invoice number:", "Bestellung Nr.", ...
+REFERENCE_TAIL = r"\b\.?\s{0,5}(?:no\b\.?|number|num\b|nr\b\.?|n[°º]\.?)?\s{0,5}[#:]?\s{0,5}"
+REFERENCE_SIGN = r"#\s{0,5}"
 _REFERENCE_BEFORE = re.compile(
-    r"(?:\b(?:order|invoice|inv|ref|reference|ticket|tracking|confirmation|booking|case|po"
-    r"|sku|serial|transaction|txn|id|account|acct|part|model|item|receipt"
-    r"|bestellnummer|bestellung|rechnungsnummer|rechnung|auftragsnummer|auftrag"
-    r"|commande|facture|pedido|factura|ordine|fattura|bestelling|factuur)\b\.?"
-    r"\s*(?:no\b\.?|number|num\b|nr\b\.?|n[°º]\.?)?\s*[#:]?\s*|#\s*)$",
-    re.IGNORECASE,
+    rf"(?:\b(?:{'|'.join(REFERENCE_WORDS)}){REFERENCE_TAIL}|{REFERENCE_SIGN})$", re.IGNORECASE
 )
 _VERSION_BEFORE = re.compile(
     r"(?:\bv|\b(?:version|ver|release|build|firmware|fw)\b\.?\s*:?\s*)$", re.IGNORECASE
 )
-_LOOKBEHIND = 40
+LOOKBEHIND = 40  # shared with the byte screen
 # Part of a longer token: "INV-14282774", "v2.17.33", "$567,837.88", "64887,36", "T10:56:54.3".
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9$€£¥_]|[A-Za-z][-/]|\d[.,:])$")
 _GLUED_AFTER = re.compile(r"[A-Za-z0-9_]|[.,:/-]\d")
@@ -336,7 +352,7 @@ def _full_length(country_code: int) -> int:
 
 
 def _follows(text: str, start: int, pattern: re.Pattern[str]) -> bool:
-    return pattern.search(text, max(0, start - _LOOKBEHIND), start) is not None
+    return pattern.search(text, max(0, start - LOOKBEHIND), start) is not None
 
 
 def _emails(text: str) -> Iterator[Finding]:

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import bisect
 import collections
+import concurrent.futures
 import dataclasses
 import itertools
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -63,6 +66,17 @@ return done
 
 # Rewrites per script call: keeps each script short so Redis is never blocked for long.
 CAS_CHUNK = 64
+# Rounds of reads whose detection may still be running in the workers: enough to keep them
+# busy while the next round is read and screened, few enough to bound memory.
+ROUNDS_IN_FLIGHT = 4
+
+
+def default_workers() -> int:
+    """The CPUs this process may run on: one detection worker each."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class Pacer:
@@ -167,6 +181,47 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+# What detection says of one value: its redacted form and the kinds found, or None (clean).
+Redaction = tuple[bytes, tuple[str, ...]] | None
+
+
+def redact_values(detector: pii.Detector, values: Sequence[bytes]) -> list[Redaction]:
+    """Runs the detector on each value; module-level so worker processes can run it."""
+    results: list[Redaction] = []
+    for value in values:
+        text = _decode(value)
+        findings = detector.find(text)
+        if findings:
+            redacted = _encode(pii.replace(text, findings))
+            results.append((redacted, tuple(f.type.value for f in findings)))
+        else:
+            results.append(None)
+    return results
+
+
+@dataclasses.dataclass
+class _Round:
+    """Values of one round of reads that passed the screen, while the detector runs on them."""
+
+    places: list[tuple[bytes, bytes]]  # (key, list index as text or hash field) per value
+    values: list[bytes]
+    script: Any
+    parts: list[concurrent.futures.Future[list[Redaction]]]
+
+    def done(self) -> bool:
+        return all(part.done() for part in self.parts)
+
+
+def _rewrites(
+    places: list[tuple[bytes, bytes]], values: list[bytes], results: list[Redaction]
+) -> list[Rewrite]:
+    return [
+        Rewrite(key, where, value, result[0], result[1])
+        for (key, where), value, result in zip(places, values, results, strict=True)
+        if result is not None
+    ]
+
+
 class Scrubber:
     """One backfill run over the keys matching `patterns` (client made without decode_responses)."""
 
@@ -180,6 +235,7 @@ class Scrubber:
         dry_run: bool = False,
         pacer: Pacer | None = None,
         on_progress: Callable[[Stats], None] | None = None,
+        workers: int = 1,
     ) -> None:
         if client.get_connection_kwargs().get("decode_responses"):
             # Values are compared byte for byte; decoded replies could not round-trip.
@@ -195,12 +251,39 @@ class Scrubber:
         self._seen: set[bytes] = set()  # SCAN may return a key twice; count it once
         self._cas_list = client.register_script(CAS_LIST)
         self._cas_hash = client.register_script(CAS_HASH)
+        # workers > 1: the detector runs in that many processes (started at the first value
+        # to look at) while this one reads, screens and writes; Redis is only used from here.
+        self.workers = workers
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._rounds: collections.deque[_Round] = collections.deque()
 
     def run(self) -> Stats:
         """Scan every matching key once; raises redis.ConnectionError if Redis goes away."""
-        for pattern in self.patterns:
-            self._scan(pattern)
+        try:
+            for pattern in self.patterns:
+                self._scan(pattern)
+            while self._rounds:
+                self._finish_round()
+            self.on_progress(self.stats)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
         return self.stats
+
+    def count_keys(self) -> int:
+        """Keys matching the patterns now (a first, paced SCAN pass; no values are read): the
+        total a progress bar needs. Keys added later are scrubbed too, so a run may do more."""
+        counted: set[bytes] = set()  # SCAN may return a key twice
+        for pattern in self.patterns:
+            cursor = 0
+            while True:
+                self.pacer.take(1)
+                cursor, keys = self.client.scan(cursor, match=pattern, count=max(self.batch, 1000))
+                counted.update(key for key in keys if isinstance(key, bytes))
+                if cursor == 0:
+                    break
+        return len(counted)
 
     def _scan(self, pattern: str) -> None:
         cursor = 0
@@ -264,7 +347,7 @@ class Scrubber:
                 batches.append((key, range(start, start + len(chunk)), chunk))
                 if len(chunk) == self.batch and start + self.batch < limits[key]:
                     following[key] = start + self.batch
-            self._apply(self._inspect(batches), self._cas_list)
+            self._look(batches, self._cas_list)
             starts = following
 
     def _scrub_hashes(self, keys: list[bytes]) -> None:
@@ -288,40 +371,54 @@ class Scrubber:
                 batches.append((key, list(fresh), list(fresh.values())))
                 if int(cursor) != 0:
                     following[key] = int(cursor)
-            self._apply(self._inspect(batches), self._cas_hash)
+            self._look(batches, self._cas_hash)
             cursors = following
 
     def _count_items(self, key: bytes, count: int) -> None:
         self.stats.scanned_items += count
         self.stats.pattern(key).items += count
 
-    def _inspect(self, batches: list[Batch]) -> list[Rewrite]:
-        """Rewrites for the values that hold PII, from one round of reads of several keys.
+    def _look(self, batches: list[Batch], script: Any) -> None:
+        """Finds and rewrites the values that hold PII, from one round of reads of several keys.
 
         The byte screen looks at every value of the round at once (C speed) and names
-        the few that may hold PII; only those are decoded and run through the detector.
-        It never misses a value the detector would flag (tests/unit/test_pii_screen.py).
+        the few that may hold PII; only those are decoded and run through the detector
+        (in the worker processes, if any, while the next round is read). The screen never
+        misses a value the detector would flag (tests/unit/test_pii_screen.py).
         """
         values = list(itertools.chain.from_iterable(values for _, _, values in batches))
         offsets = list(itertools.accumulate((len(b[2]) for b in batches[:-1]), initial=0))
-        rewrites = []
+        places: list[tuple[bytes, bytes]] = []
+        passed: list[bytes] = []
         for index in screen.may_hold_pii(values):
             batch = bisect.bisect_right(offsets, index) - 1
-            key, places, _ = batches[batch]
-            where, value = places[index - offsets[batch]], values[index]
-            text = _decode(value)
-            findings = self.detector.find(text)
-            if findings:
-                rewrites.append(
-                    Rewrite(
-                        key,
-                        str(where).encode() if isinstance(where, int) else where,
-                        value,
-                        _encode(pii.replace(text, findings)),
-                        tuple(f.type.value for f in findings),
-                    )
-                )
-        return rewrites
+            key, wheres, _ = batches[batch]
+            where = wheres[index - offsets[batch]]
+            places.append((key, str(where).encode() if isinstance(where, int) else where))
+            passed.append(values[index])
+        if not passed:
+            return
+        if self.workers <= 1:
+            self._apply(_rewrites(places, passed, redact_values(self.detector, passed)), script)
+            return
+        if self._pool is None:
+            # fork: the workers start at once, with every module this process has loaded.
+            context = multiprocessing.get_context("fork")
+            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+        size = -(-len(passed) // self.workers)
+        parts = [
+            self._pool.submit(redact_values, self.detector, passed[i : i + size])
+            for i in range(0, len(passed), size)
+        ]
+        self._rounds.append(_Round(places, passed, script, parts))
+        while len(self._rounds) > ROUNDS_IN_FLIGHT or (self._rounds and self._rounds[0].done()):
+            self._finish_round()
+
+    def _finish_round(self) -> None:
+        """Waits for the oldest round's detection, then writes (or, dry, counts) its rewrites."""
+        done = self._rounds.popleft()
+        results = [result for part in done.parts for result in part.result()]
+        self._apply(_rewrites(done.places, done.values, results), done.script)
 
     def _apply(self, rewrites: list[Rewrite], script: Any) -> None:
         if self.dry_run:
