@@ -39,10 +39,15 @@ _LONG_NUMBER = re.compile(rf"\d(?:[{_SEP}]*\d){{6,}}")
 # Shared with the backfill's byte screen (leadops.pii.screen), which compiles it for bytes.
 _MONTH = r"(?:0?[1-9]|1[0-2])"
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])"
-PLAIN_DATE = (
-    rf"\d{{4}}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
-    rf"|{_DAY}(?P<date_sep_dm>[./]){_MONTH}(?P=date_sep_dm)\d{{4}}"
-    rf"|{_MONTH}(?P<date_sep_md>[./]){_DAY}(?P=date_sep_md)\d{{4}}"
+PLAIN_DATE = "|".join(
+    [
+        r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])",
+        *(
+            rf"{first}{sep}{second}{sep}\d{{4}}"
+            for sep in (r"\.", "/")
+            for first, second in ((_DAY, _MONTH), (_MONTH, _DAY))
+        ),
+    ]
 )
 _PLAIN_DATE = re.compile(PLAIN_DATE)
 _IPV4_SHAPE = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")  # starts at a literal: a fast scan
@@ -50,6 +55,7 @@ _IPV6_SHAPE = re.compile(r":[0-9A-Fa-f]*:")
 _DIGITS_TABLE = str.maketrans("", "", "0123456789")
 _IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
 _SSN_DIGITS = 9
+_CARD_DIGITS = 13
 
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 _OBFUSCATED_AT = re.compile(r"[(\[{<]\s*at\s*[)\]}>]", re.IGNORECASE)
@@ -100,6 +106,24 @@ REFERENCE_SIGN = r"#\s{0,5}"
 _REFERENCE_BEFORE = re.compile(
     rf"(?:\b(?:{'|'.join(REFERENCE_WORDS)}){REFERENCE_TAIL}|{REFERENCE_SIGN})$", re.IGNORECASE
 )
+
+
+def reference_by_first_letter() -> str:
+    """The reference words and what may follow them, for lower-case ASCII text, as branches
+    that each start with a literal letter (the leading \\b becomes "no word character before
+    this letter"): a regex search then skips fast to the letters that can start a word,
+    where the IGNORECASE pattern tries every word at every position."""
+    groups: dict[str, list[str]] = {}
+    for word in REFERENCE_WORDS:
+        groups.setdefault(word[0], []).append(word[1:])
+    branches = [
+        rf"{first}(?<!\w{first})(?:{'|'.join(rests)}){REFERENCE_TAIL}"
+        for first, rests in groups.items()
+    ]
+    return f"(?:{'|'.join(branches)}|{REFERENCE_SIGN})"
+
+
+_REFERENCE_BEFORE_ASCII = re.compile(reference_by_first_letter() + "$")
 _VERSION_BEFORE = re.compile(
     r"(?:\bv|\b(?:version|ver|release|build|firmware|fw)\b\.?\s*:?\s*)$", re.IGNORECASE
 )
@@ -166,9 +190,9 @@ def _harmless_number(text: str, start: int, run: str) -> bool:
         return False  # formatted, or card-length: look closer
     if start > 0 and not text[start - 1].isspace() and text[start - 1] not in "#:":
         return False  # glued to letters, e.g. an IBAN's account part
-    if _SSN_LABELLED.search(text):
+    if _may_have_ssn_label(text) and _SSN_LABELLED.search(text):
         return False  # "SSN #078051120": the label wins over the "#"
-    return _is_epoch(run) or _follows(text, start, _REFERENCE_BEFORE)
+    return _is_epoch(run) or _is_reference(text, start)
 
 
 def _may_hide_an_at(text: str) -> bool:
@@ -229,8 +253,9 @@ class Detector:
             return
         if _IBAN_START.search(text):
             yield from _ibans(text)
-        if most_digits >= _SSN_DIGITS:  # cards have more
+        if most_digits >= _CARD_DIGITS:
             yield from _cards(text)
+        if most_digits >= _SSN_DIGITS:
             yield from _ssns(text)
         if most_digits >= 4 and "." in text:
             yield from _ipv4s(text)
@@ -300,7 +325,7 @@ def _not_a_phone(text: str, start: int, end: int, *, check_after: bool = True) -
         return True
     if raw.isdigit() and len(raw) > _MAX_BARE_PHONE_DIGITS:
         return True
-    return _follows(text, start, _REFERENCE_BEFORE) or _follows(text, start, _VERSION_BEFORE)
+    return _is_reference(text, start) or _follows(text, start, _VERSION_BEFORE)
 
 
 def _is_date(raw: str) -> bool:
@@ -355,6 +380,23 @@ def _follows(text: str, start: int, pattern: re.Pattern[str]) -> bool:
     return pattern.search(text, max(0, start - LOOKBEHIND), start) is not None
 
 
+def _is_reference(text: str, start: int) -> bool:
+    """Whether text[start:] follows a reference word ("Order #"): _REFERENCE_BEFORE, but on
+    ASCII text (where lower-casing is exactly what IGNORECASE does) the faster pattern."""
+    if text.isascii():
+        low = max(0, start - LOOKBEHIND)
+        return _REFERENCE_BEFORE_ASCII.search(text.lower(), low, start) is not None
+    return _follows(text, start, _REFERENCE_BEFORE)
+
+
+def _may_have_ssn_label(text: str) -> bool:
+    """False only when no SSN label can be in `text` (cheap substring tests, ASCII only)."""
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return "ss" in lowered or "social" in lowered
+
+
 def _emails(text: str) -> Iterator[Finding]:
     for match in _EMAIL.finditer(text):
         if _LAST_LABEL.search(match.group()):
@@ -386,13 +428,13 @@ def _cards(text: str) -> Iterator[Finding]:
         digits = match.group().replace(" ", "").replace("-", "")
         if not 13 <= len(digits) <= 19 or digits[0] not in "23456" or not luhn_valid(digits):
             continue
-        if len(digits) == len(match.group()) and _follows(text, match.start(), _REFERENCE_BEFORE):
+        if len(digits) == len(match.group()) and _is_reference(text, match.start()):
             continue
         yield Finding(PiiType.CARD, match.start(), match.end())
 
 
 def _ssns(text: str) -> Iterator[Finding]:
-    for pattern in (_SSN, _SSN_LABELLED):
+    for pattern in (_SSN, _SSN_LABELLED) if _may_have_ssn_label(text) else (_SSN,):
         for match in pattern.finditer(text):
             if ssn_valid(match["area"], match["group"], match["serial"]):
                 yield Finding(PiiType.SSN, match.start("area"), match.end())

@@ -33,11 +33,9 @@ from collections.abc import Callable, Iterable, Sequence
 from leadops.pii.detector import (
     LOOKBEHIND,
     PLAIN_DATE,
-    REFERENCE_SIGN,
-    REFERENCE_TAIL,
-    REFERENCE_WORDS,
     SEPARATORS,
     SSN_LABEL,
+    reference_by_first_letter,
 )
 
 # Joins values for one scan; it starts no trigger, so no match begins between two values.
@@ -146,14 +144,11 @@ _SEP_OR_DIGIT = b"[0" + re.escape(_ASCII_SEPARATORS) + b"]"
 _NOT_SEP_OR_DIGIT = b"[^0" + re.escape(_ASCII_SEPARATORS) + b"]"
 # A run shaped like a plain date: 8-10 digits and [./-] with one in its first five bytes,
 # after no digit (alone or across up to two separators; more only means fewer dates
-# blanked, never a missed one). Lookbehinds come after the first digit: a literal start.
+# blanked, never a missed one). Lookarounds come after the first digit: a literal start.
 _DATE_SHAPE = re.compile(
-    b"0(?:(?<!" + _SEP_OR_DIGIT + b".)|(?<=" + _NOT_SEP_OR_DIGIT + _SEP_CLASS + b".)"
-    b"|(?<="
-    + _NOT_SEP_OR_DIGIT
-    + _SEP_CLASS * 2
-    + b".))(?=0{0,3}[./-])[0./-]{7,9}"
-    + _NOT_JOINED_AFTER
+    b"0(?=0{0,3}[./-])(?:(?<!" + _SEP_OR_DIGIT + b".)"
+    b"|(?<=" + _NOT_SEP_OR_DIGIT + _SEP_CLASS + b".)"
+    b"|(?<=" + _NOT_SEP_OR_DIGIT + _SEP_CLASS * 2 + b".))[0./-]{7,9}" + _NOT_JOINED_AFTER
 )
 _PLAIN_DATE = re.compile(PLAIN_DATE.encode())
 # 7-12 digits, alone, right after a space, "#" or ":" (what the detector asks before it
@@ -161,27 +156,8 @@ _PLAIN_DATE = re.compile(PLAIN_DATE.encode())
 _BARE_NUMBER = re.compile(b"0000000(?<=[\\s#:]0000000)0{0,5}" + _NOT_JOINED_AFTER)
 
 
-def _by_first_letter(words: Iterable[str]) -> dict[bytes, list[bytes]]:
-    """{b"o": [b"rder", b"rdine"], ...}, each group in the detector's own order."""
-    groups: dict[bytes, list[bytes]] = {}
-    for word in words:
-        groups.setdefault(word[:1].encode(), []).append(word[1:].encode())
-    return groups
-
-
-# The detector's _REFERENCE_BEFORE for lower-cased bytes: each branch starts with a literal
-# (words grouped by first letter; the leading \b becomes "no word character before this
-# letter"), so a search skips fast to the letters that can start a reference.
-_REFERENCE_BEFORE = re.compile(
-    b"(?:"
-    + b"|".join(
-        first + rb"(?<!\w" + first + b")(?:" + b"|".join(rests) + b")" + REFERENCE_TAIL.encode()
-        for first, rests in _by_first_letter(REFERENCE_WORDS).items()
-    )
-    + b"|"
-    + REFERENCE_SIGN.encode()
-    + b")$"
-)
+# The detector's _REFERENCE_BEFORE for lower-cased ASCII, in the form built to search fast.
+_REFERENCE_BEFORE = re.compile(reference_by_first_letter().encode() + b"$")
 _SSN_LABEL = re.compile(SSN_LABEL.encode() + b"[0-9]")
 
 

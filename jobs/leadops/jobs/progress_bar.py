@@ -66,7 +66,7 @@ class ProgressBar:
             eta = "ETA -"
         more = f" (+{done - self.total:,} new since the count)" if done > self.total else ""
         counts = f"{min(done, self.total):,}/{self.total:,} {self.unit}{more}"
-        text = f"{fraction:4.0%} {counts} {rate:,.0f} {self.unit}/s {eta}"
+        text = f"{fraction:.0%} {counts} {rate:,.0f} {self.unit}/s {eta}"
         if extra:
             text += f" {extra}"
         columns = shutil.get_terminal_size((80, 24)).columns
