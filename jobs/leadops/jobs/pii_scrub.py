@@ -19,10 +19,12 @@ import concurrent.futures
 import dataclasses
 import itertools
 import logging
+import math
 import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -71,12 +73,23 @@ CAS_CHUNK = 64
 ROUNDS_IN_FLIGHT = 4
 
 
-def default_workers() -> int:
-    """The CPUs this process may run on: one detection worker each."""
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def default_workers(*, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """One detection worker per CPU this process may use: the CPUs it may run on, fewer
+    if its cgroup has a CPU quota (a Kubernetes CPU limit: 500m is one worker)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 class Pacer:
