@@ -286,29 +286,37 @@ def test_compare_and_set_leaves_changed_values_alone(redis_url: str) -> None:
     client.rpush("mem:a", "a@example.com", "b@example.com", "c@example.com")
     client.lpush("mem:a", "pushed meanwhile")  # shifts every index by one
     client.lset("mem:a", 2, "edited by the app")  # what we read as b@ at index 1 changed
+    client.rpush("mem:b", "d@example.com")
+    client.set("mem:now-a-string", "x")  # was a list when it was read
     result = cas_list(
-        keys=["mem:a"],
+        keys=["mem:a", "mem:now-a-string", "mem:b"],
         args=[
-            b"0",
-            b"a@example.com",
-            b"A",
-            b"1",
-            b"b@example.com",
-            b"B",
-            b"2",
-            b"c@example.com",
-            b"C",
+            *(b"1", b"0", b"a@example.com", b"A"),
+            *(b"1", b"1", b"b@example.com", b"B"),
+            *(b"2", b"0", b"e@example.com", b"E"),
+            *(b"1", b"2", b"c@example.com", b"C"),
+            *(b"3", b"0", b"d@example.com", b"D"),
+        ],
+    )
+    assert result[:2] == [1, 0]
+    assert b"WRONGTYPE" in result[2]  # that key's error, and the call goes on
+    assert result[3:] == [1, 1]
+    assert client.lrange("mem:a", 0, -1) == [b"pushed meanwhile", b"A", b"edited by the app", b"C"]
+    assert client.lrange("mem:b", 0, -1) == [b"D"]
+
+    client.hset("lead:1", mapping={"details": "x@example.com", "notes": "changed"})
+    client.hset("lead:2", mapping={"details": "z@example.com"})
+    result = cas_hash(
+        keys=["lead:1", "lead:2"],
+        args=[
+            *(b"1", b"details", b"x@example.com", b"X"),
+            *(b"1", b"notes", b"y@example.com", b"Y"),
+            *(b"2", b"details", b"z@example.com", b"Z"),
         ],
     )
     assert result == [1, 0, 1]
-    assert client.lrange("mem:a", 0, -1) == [b"pushed meanwhile", b"A", b"edited by the app", b"C"]
-
-    client.hset("lead:1", mapping={"details": "x@example.com", "notes": "changed"})
-    result = cas_hash(
-        keys=["lead:1"], args=[b"details", b"x@example.com", b"X", b"notes", b"y@example.com", b"Y"]
-    )
-    assert result == [1, 0]
     assert client.hgetall("lead:1") == {b"details": b"X", b"notes": b"changed"}
+    assert client.hgetall("lead:2") == {b"details": b"Z"}
 
 
 def _run_on_a_terminal(url: str, *args: str) -> tuple[int, str, str]:

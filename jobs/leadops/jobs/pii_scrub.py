@@ -17,6 +17,7 @@ import bisect
 import collections
 import concurrent.futures
 import dataclasses
+import functools
 import itertools
 import logging
 import math
@@ -34,30 +35,45 @@ from leadops.pii import screen
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] = list; ARGV = (index read at, value read, replacement) triples; returns 1/0 per triple.
+# One call covers the rewrites of several keys (KEYS), so a round of reads needs a few calls,
+# not one per key. ARGV = (key number in KEYS, where it was read, value read, replacement)
+# quadruples; per quadruple the reply is 1 (rewritten), 0 (changed meanwhile: left alone) or
+# the error text for a key that is no longer of this type (pcall: the other keys go on).
+# Lists: the element is LSET at the index it was read from if it still holds exactly what
+# was read, else wherever LPOS finds it (pushes on the left shift indexes).
 CAS_LIST = """
 local done = {}
-for i = 1, #ARGV, 3 do
-  local pos = tonumber(ARGV[i])
-  if redis.call('LINDEX', KEYS[1], pos) ~= ARGV[i + 1] then
-    pos = redis.call('LPOS', KEYS[1], ARGV[i + 1])
-  end
-  if pos then
-    redis.call('LSET', KEYS[1], pos, ARGV[i + 2])
-    done[#done + 1] = 1
+for i = 1, #ARGV, 4 do
+  local key = KEYS[tonumber(ARGV[i])]
+  local pos = tonumber(ARGV[i + 1])
+  local now = redis.pcall('LINDEX', key, pos)
+  if type(now) == 'table' and now.err then
+    done[#done + 1] = now.err
   else
-    done[#done + 1] = 0
+    if now ~= ARGV[i + 2] then
+      pos = redis.call('LPOS', key, ARGV[i + 2])
+    end
+    if pos then
+      redis.call('LSET', key, pos, ARGV[i + 3])
+      done[#done + 1] = 1
+    else
+      done[#done + 1] = 0
+    end
   end
 end
 return done
 """
 
-# KEYS[1] = hash; ARGV = (field, value read, replacement) triples; returns 1/0 per triple.
+# Hashes: the field is HSET only if HGET still returns what was read.
 CAS_HASH = """
 local done = {}
-for i = 1, #ARGV, 3 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+for i = 1, #ARGV, 4 do
+  local key = KEYS[tonumber(ARGV[i])]
+  local now = redis.pcall('HGET', key, ARGV[i + 1])
+  if type(now) == 'table' and now.err then
+    done[#done + 1] = now.err
+  elseif now == ARGV[i + 2] then
+    redis.call('HSET', key, ARGV[i + 1], ARGV[i + 3])
     done[#done + 1] = 1
   else
     done[#done + 1] = 0
@@ -161,6 +177,7 @@ class Stats:
         }
 
 
+@functools.lru_cache(maxsize=4096)  # a run records many values per key, in key order
 def key_pattern(key: bytes) -> str:
     """`mem:tenant1:chat1` -> `mem:*:*`: groups keys in the report without naming any of them."""
     head, *rest = key.split(b":")
@@ -438,26 +455,36 @@ class Scrubber:
             for rewrite in rewrites:
                 self._record(rewrite, done=True)
             return
-        calls: list[list[Rewrite]] = []
-        by_key: dict[bytes, list[Rewrite]] = collections.defaultdict(list)
-        for rewrite in rewrites:
-            by_key[rewrite.key].append(rewrite)
-        for group in by_key.values():
-            calls += [group[i : i + CAS_CHUNK] for i in range(0, len(group), CAS_CHUNK)]
+        # Rewrites come grouped by key (the order they were read in); each call takes up to
+        # CAS_CHUNK of them, whatever keys they belong to.
+        calls = [rewrites[i : i + CAS_CHUNK] for i in range(0, len(rewrites), CAS_CHUNK)]
         for start in range(0, len(calls), self.batch):
             window = calls[start : start + self.batch]
             self.pacer.take(sum(len(call) for call in window))
             pipe = self.client.pipeline(transaction=False)
             for call in window:
-                args = [part for r in call for part in (r.where, r.original, r.replacement)]
-                script(keys=[call[0].key], args=args, client=pipe)
+                keys = list(dict.fromkeys(rewrite.key for rewrite in call))
+                number = {key: str(n).encode() for n, key in enumerate(keys, start=1)}
+                args = [
+                    part
+                    for r in call
+                    for part in (number[r.key], r.where, r.original, r.replacement)
+                ]
+                script(keys=keys, args=args, client=pipe)
             results = pipe.execute(raise_on_error=False)
             for call, result in zip(window, results, strict=True):
-                if isinstance(result, Exception):
-                    self._key_failed(call[0].key, result)
+                if isinstance(result, Exception):  # the whole call: e.g. a script error
+                    for key in dict.fromkeys(rewrite.key for rewrite in call):
+                        self._key_failed(key, result)
                     continue
+                failed: set[bytes] = set()
                 for rewrite, done in zip(call, result, strict=True):
-                    self._record(rewrite, done=bool(done))
+                    if isinstance(done, bytes):
+                        if rewrite.key not in failed:
+                            failed.add(rewrite.key)
+                            self._key_failed(rewrite.key, redis.ResponseError(done.decode()))
+                    else:
+                        self._record(rewrite, done=bool(done))
 
     def _record(self, rewrite: Rewrite, *, done: bool) -> None:
         counts = self.stats.pattern(rewrite.key)
