@@ -137,6 +137,9 @@ _MIN_PHONE_DIGITS = 7
 _WINDOW_BEFORE = 4
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extn\.?|extension|#)\s*\d{1,7}", re.IGNORECASE)
 _MASK = "\0"
+# A number written plainly: an optional "+country" and "(area)", digit groups joined by
+# single spaces, dots or hyphens (no slashes: dates; no brackets elsewhere).
+_PLAIN_PHONE = re.compile(r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d(?:[ .\-]?\d)*")
 _WHITESPACE = re.compile(r"\s+")
 # Longer bare digit runs are card-shaped or references, whatever a country's metadata allows.
 _MAX_BARE_PHONE_DIGITS = 12
@@ -232,9 +235,14 @@ class Detector:
                 masked = (
                     masked[: found.start] + _MASK * (found.end - found.start) + masked[found.end :]
                 )
-            for start, end in windows:
+            for start, end, run in windows:
                 # The matcher needs a digit: a window the surer findings masked whole is skipped.
-                if _DIGIT.search(masked, start, end):
+                if not _DIGIT.search(masked, start, end):
+                    continue
+                plain = self._plain_phone(masked, run) if run is not None else None
+                if plain is not None:
+                    taken.append(plain)
+                else:
                     taken.extend(self._phones(masked, start, end))
         taken.sort(key=lambda f: f.start)
         return taken
@@ -262,6 +270,28 @@ class Detector:
         if ":" in text:
             yield from _ipv6s(text)
 
+    def _plain_phone(self, text: str, run: tuple[int, int]) -> Finding | None:
+        """A number written plainly ("(415) 555-2671", "+44 20 7946 0958", alone between
+        spaces) parsed as it stands, without the matcher's search over the window: the same
+        finding the matcher gives such a run, at about half the cost. None: ask the matcher."""
+        start, end = run
+        if start > 0 and text[start - 1] in "+(":
+            start -= 1
+        if start > 0 and not text[start - 1].isspace():
+            return None
+        if end < len(text) and not (text[end].isspace() or text[end] in ",.;!?"):
+            return None
+        candidate = text[start:end]
+        if not candidate.isascii() or not _PLAIN_PHONE.fullmatch(candidate):
+            return None
+        try:
+            number = phonenumbers.parse(candidate, self.region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not _plausible_phone(number) or _not_a_phone(text, start, end):
+            return None
+        return Finding(PiiType.PHONE, start, end)
+
     def _phones(self, text: str, start: int, end: int) -> Iterator[Finding]:
         # POSSIBLE (length rules) rather than VALID: people type numbers whose area code
         # the metadata does not list, and a privacy filter must still catch them.
@@ -279,19 +309,22 @@ class Detector:
                 yield from self._phones(text, gap.end(), last)
 
 
-def _phone_windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _phone_windows(
+    text: str, runs: list[tuple[int, int]]
+) -> list[tuple[int, int, tuple[int, int] | None]]:
     """Stretches of text around candidate runs, merged: the matcher parses only these, not
     every stray number in the message ("after 5pm"). They take in a leading "+" or "("
-    and a trailing extension ("x1234", " ext. 23")."""
-    windows: list[tuple[int, int]] = []
+    and a trailing extension ("x1234", " ext. 23"). Each comes with its run when it holds
+    just one and no extension (then it may be a plainly written number)."""
+    windows: list[tuple[int, int, tuple[int, int] | None]] = []
     for start, end in runs:
         extension = _EXTENSION.match(text, end)
         low = max(0, start - _WINDOW_BEFORE)
         high = extension.end() if extension else min(len(text), end + 1)
         if windows and low <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], max(windows[-1][1], high))
+            windows[-1] = (windows[-1][0], max(windows[-1][1], high), None)
         else:
-            windows.append((low, high))
+            windows.append((low, high, None if extension else (start, end)))
     return windows
 
 
