@@ -13,6 +13,7 @@ always safe: values already clean are never written again.
 
 from __future__ import annotations
 
+import concurrent.futures.process
 import json
 import logging
 import os
@@ -198,6 +199,8 @@ def main(argv: list[str]) -> int:
         failure = f"lost the connection to Redis at {_where(url)}: {exc}"
     except redis.RedisError as exc:  # e.g. an ACL that forbids SCAN: stop, report what was done
         failure = f"Redis at {_where(url)} refused a command: {exc}"
+    except concurrent.futures.process.BrokenProcessPool as exc:  # e.g. a worker was OOM-killed
+        failure = f"a detection worker process died: {exc}"
     if progress is not None:
         progress.close(scrubber.stats, complete=failure is None)
     elif sys.stderr.isatty():

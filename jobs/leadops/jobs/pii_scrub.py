@@ -23,6 +23,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -227,6 +228,12 @@ def redact_values(detector: pii.Detector, values: Sequence[bytes]) -> list[Redac
         else:
             results.append(None)
     return results
+
+
+def _start_worker() -> None:
+    # Ctrl-C on a terminal reaches the whole process group: the main process stops the run
+    # and shuts the workers down, so they need not print tracebacks of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclasses.dataclass
@@ -434,7 +441,9 @@ class Scrubber:
         if self._pool is None:
             # fork: the workers start at once, with every module this process has loaded.
             context = multiprocessing.get_context("fork")
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_start_worker
+            )
         size = -(-len(passed) // self.workers)
         parts = [
             self._pool.submit(redact_values, self.detector, passed[i : i + size])
