@@ -5,8 +5,9 @@ Run: .venv/bin/python -m bench.pii_backfill [--keys 10000] [--per-key 100]
 Starts its own redis-server on a free loopback port (data in a temp dir, no
 persistence), seeds it, measures `redis-benchmark` LRANGE (lrange_100) and LSET
 on the same server in the same run, then times the backfill CLI: a dry run and a
-real run. Goals: >= 100,000 elements/s scanned and >= 25 % of the raw LRANGE
-element rate. Writes its section of docs/benchmarks.md.
+real run (with the default `--workers`, and a dry run with `--workers 1`). Goals:
+>= 100,000 elements/s scanned and >= 25 % of the raw one-client LRANGE element rate
+(best of three measurements in the run). Writes its section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tests.fixtures.ports import free_port, wait_for_port
 
 from bench.docsection import machine, write_section
 from leadops import pii
+from leadops.jobs.pii_scrub import default_workers
 from leadops.pii import screen
 
 CLEAN = [
@@ -204,27 +206,28 @@ def message_costs() -> dict[str, float]:
     return costs
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--keys", type=int, default=10_000)
-    parser.add_argument("--per-key", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=100_000)
-    args = parser.parse_args()
+def lrange_rate(port: int, *, requests: int) -> float:
+    """LRANGE elements/s, one client: `redis-benchmark -t lrange_100` requests/s x 100."""
+    figures = redis_benchmark(port, "-t", "lrange_100", clients=1, requests=requests)
+    return figures["LRANGE_100 (first 100 elements)"] * 100
 
+
+def measure(*, keys: int, per_key: int, requests: int) -> dict[str, Any]:
+    """Seeds a fresh redis-server, measures redis-benchmark and the backfill runs on it."""
     with redis_server() as port:
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
         started = time.monotonic()
-        expected_pii = seed(client, keys=args.keys, per_key=args.per_key)
-        print(f"seeded {args.keys * args.per_key} elements in {time.monotonic() - started:.1f}s")
+        expected_pii = seed(client, keys=keys, per_key=per_key)
+        print(f"seeded {keys * per_key} elements in {time.monotonic() - started:.1f}s")
 
         raw: dict[int, dict[str, float]] = {}
         for clients in (1, 50):
             figures = redis_benchmark(
-                port, "-t", "lpush,lrange_100", clients=clients, requests=args.requests
+                port, "-t", "lpush,lrange_100", clients=clients, requests=requests
             )
             figures |= redis_benchmark(
-                port, "LSET", "mylist", "0", "hello", clients=clients, requests=args.requests
+                port, "LSET", "mylist", "0", "hello", clients=clients, requests=requests
             )
             raw[clients] = figures
             print(f"redis-benchmark -c {clients}: {figures}")
@@ -234,72 +237,115 @@ def main() -> None:
         startup = float(backfill(url, "--pattern", "nothing-matches:*")["cpu_seconds"])
         dry = backfill(url, "--dry-run")
         print(f"dry run: {dry}")
+        single = backfill(url, "--dry-run", "--workers", "1")
+        print(f"dry run, one process: {single}")
+        # LRANGE again between the runs: the one-client rate moves by a third from run to
+        # run on this shared machine, so the goal is judged against the best of three.
+        lrange_again = [lrange_rate(port, requests=requests)]
         # Measured before the real run, while the PII is still there.
         spent = stages(url)
         real = backfill(url)
         print(f"real run: {real}")
         again = backfill(url)
         print(f"second run: {again}")
+        lrange_again.append(lrange_rate(port, requests=requests))
         client.close()
+    return {
+        "raw": raw,
+        "startup": startup,
+        "dry": dry,
+        "single": single,
+        "real": real,
+        "again": again,
+        "spent": spent,
+        "lrange_again": lrange_again,
+        "expected_pii": expected_pii,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--keys", type=int, default=10_000)
+    parser.add_argument("--per-key", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=100_000)
+    args = parser.parse_args()
+    workers = default_workers()
+
+    m = measure(keys=args.keys, per_key=args.per_key, requests=args.requests)
+    raw: dict[int, dict[str, float]] = m["raw"]
+    startup = float(m["startup"])
+    dry, single, real, again = m["dry"], m["single"], m["real"], m["again"]
+    spent: dict[str, float] = m["spent"]
+    lrange_again: list[float] = m["lrange_again"]
+    expected_pii = int(m["expected_pii"])
     costs = message_costs()
 
     elements = args.keys * args.per_key
-    assert dry["scanned_items"] == elements == real["scanned_items"], "scan missed elements"
-    assert dry["redacted_items"] == expected_pii == real["redacted_items"], "wrong PII count"
+    for summary in (dry, single, real):
+        assert summary["scanned_items"] == elements, "scan missed elements"
+        assert summary["redacted_items"] == expected_pii, "wrong PII count"
     assert again["redacted_items"] == 0
 
     def rate(summary: dict[str, Any]) -> float:
         return float(summary["scanned_items"]) / float(summary["seconds"])
 
     lrange = {c: raw[c]["LRANGE_100 (first 100 elements)"] * 100 for c in raw}
+    lrange_1 = [lrange[1], *lrange_again]
+    baseline = max(lrange_1)
     lset = {c: next(v for k, v in raw[c].items() if k.startswith("LSET")) for c in raw}
     rows = [
-        ("dry run", dry),
-        ("real run", real),
-        ("second run (nothing left)", again),
+        (f"dry run (`--workers {workers}`, the default here)", dry),
+        ("dry run, `--workers 1` (one process)", single),
+        (f"real run (`--workers {workers}`)", real),
+        ("second run (nothing left to redact)", again),
     ]
 
     def per_cpu(summary: dict[str, Any]) -> float:
         return float(summary["scanned_items"]) / max(float(summary["cpu_seconds"]) - startup, 1e-9)
 
     def verdict(met: bool) -> str:
-        return "met" if met else "NOT met"
+        return "**met**" if met else "**NOT met**"
 
     def row(name: str, s: dict[str, Any]) -> str:
         return (
             f"| {name} | {s['seconds']:.2f} | {rate(s):,.0f} | {per_cpu(s):,.0f} "
-            f"| {s['redacted_items']:,} | {rate(s) / lrange[1]:.0%} | {rate(s) / lrange[50]:.0%} |"
+            f"| {s['redacted_items']:,} | {rate(s) / baseline:.0%} | {rate(s) / lrange[50]:.0%} |"
         )
 
     table = "\n".join(row(name, s) for name, s in rows)
-    dry_cpu = float(dry["cpu_seconds"]) - startup
+    single_cpu = float(single["cpu_seconds"]) - startup
     parts = [(name, spent[name]) for name in ("read", "screen")]
     parts += [(name, spent[name]) for name in ("detector, phone found", "detector, other")]
     parts.append(
-        ("the rest (loops, bookkeeping, rewrites list)", dry_cpu - sum(s for _, s in parts))
+        ("the rest (Redis commands, loops, bookkeeping)", single_cpu - sum(s for _, s in parts))
     )
     breakdown = "\n".join(
-        f"| {name} | {seconds:.2f} | {seconds / elements * 1e6:.2f} | {seconds / dry_cpu:.0%} |"
+        f"| {name} | {seconds:.2f} | {seconds / elements * 1e6:.2f} | {seconds / single_cpu:.0%} |"
         for name, seconds in parts
     )
+    goal_rate = 0.25 * baseline
+    passed_share = spent["passed"] / spent["values"]
     body = f"""
 ## PII backfill (`bench/pii_backfill.py`)
 
 Machine: {machine()}; redis-server {_redis_version()} on loopback, started by the benchmark.
 Command: `.venv/bin/python -m bench.pii_backfill` ({elements:,} list elements in
 {args.keys:,} keys `mem:tenant*:chat*`, {args.per_key} per key, 5 % containing PII:
-emails, phones, a card). Defaults: `--batch 500`, no `--max-ops-per-sec` cap.
-Elements/s = scanned elements / the run's own `seconds` (process start-up excluded); elements
-per CPU second divides by the process's user+system CPU time less its start-up (measured by
-a run that matches no key: {startup:.2f} s), a figure less sensitive to other work on this
-shared machine than elements/s.
+emails, phones, a card). Defaults: `--batch 500`, no `--max-ops-per-sec` cap, `--workers`
+one per CPU ({workers} here). Elements/s = scanned elements / the run's own `seconds`
+(process start-up excluded); elements per CPU second divides by the user+system CPU time of
+the process and its detection workers, less start-up (measured by a run that matches no
+key: {startup:.2f} s).
 
 Baseline, same server, same run: `redis-benchmark -t lrange_100` (LRANGE of 100
 elements; elements/s = requests/s x 100) and `redis-benchmark LSET mylist 0 hello`.
+The one-client LRANGE rate was measured three times (before the backfill runs, between
+them, after them: {", ".join(f"{r:,.0f}" for r in lrange_1)} elements/s); the goal is judged
+against the best, {baseline:,.0f}.
 
 | redis-benchmark | 1 client | 50 clients |
 |---|---|---|
-| LRANGE_100, elements/s | {lrange[1]:,.0f} | {lrange[50]:,.0f} |
+| LRANGE_100, elements/s | {baseline:,.0f} (best of 3) | {lrange[50]:,.0f} |
 | LSET, requests/s | {lset[1]:,.0f} | {lset[50]:,.0f} |
 
 | run | s | elements/s | elements/CPU s | redacted | vs LRANGE, 1 client | vs LRANGE, 50 |
@@ -307,47 +353,48 @@ elements; elements/s = requests/s x 100) and `redis-benchmark LSET mylist 0 hell
 {table}
 
 Goal 1, >= 100,000 elements/s scanned: dry run {verdict(rate(dry) >= 100_000)}, real run
-{verdict(rate(real) >= 100_000)} (per CPU second: {verdict(per_cpu(dry) >= 100_000)},
-{verdict(per_cpu(real) >= 100_000)}). Goal 2, >= 25 % of the raw LRANGE element rate (one
-client): dry run {verdict(rate(dry) >= 0.25 * lrange[1])} (per CPU second:
-{verdict(per_cpu(dry) >= 0.25 * lrange[1])}); a clean stream (the second run, nothing left to
-redact) reaches {rate(again) / lrange[1]:.0%} of it.
-
-The dry run predicted exactly the real run's {real["redacted_items"]:,} rewrites, and the second
-run rewrote nothing.
+{verdict(rate(real) >= 100_000)}. Goal 2, >= 25 % of the raw one-client LRANGE element
+rate ({goal_rate:,.0f} elements/s): dry run {verdict(rate(dry) >= goal_rate)}
+({rate(dry) / baseline:.0%}), real run {verdict(rate(real) >= goal_rate)}
+({rate(real) / baseline:.0%}); in one process (`--workers 1`) the dry run reaches
+{rate(single) / baseline:.0%}. The dry runs predicted exactly the real run's
+{real["redacted_items"]:,} rewrites, and the second run rewrote nothing.
 
 How the scan is built: each round pipelines the next LRANGE chunk of up to `--batch` lists in
 one round trip (raw bytes, hiredis parser); a byte screen (`leadops.pii.screen`) then looks
 at every value of the round at once with `bytes.translate`, substring searches and regexes
 that start at one literal byte, all in C, and names the values that may hold PII (an `@`, a
 bracketed "at", 7+ digits joined only by separators, a dotted quad, two colons around hex, two
-capitals and two digits; Unicode digits and spaces are handled exactly). Only those are
-decoded and run through the detector; the screen passes a superset of what the detector can
-find (`tests/unit/test_pii_screen.py`). Here it passes about 21 % of the values: the 5 % with
-PII and the clean messages holding a date or an order number.
+capitals and two digits; Unicode digits and spaces are handled exactly). Before the 7-digit
+test it blanks the digit runs the detector itself calls harmless, with the detector's own
+patterns: a real calendar date standing alone and 7-12 digits right after a reference word
+("Order #123456789"). Here it passes {passed_share:.1%} of the values
+({spent["passed"]:,.0f}; {expected_pii:,} hold PII). Only those are decoded and run
+through the detector, in {workers} worker processes while the main one reads and screens the
+next round and writes (compare-and-set) the previous one. The screen passes a superset of
+what the detector can find (`tests/unit/test_pii_screen.py`).
 
-Where the time goes: each stage of the dry run timed apart in one process (CPU seconds,
-`time.process_time`, no profiler), against the dry run's own CPU time less start-up
-({dry_cpu:.2f} s); the screen passed {spent["passed"]:,.0f} of {spent["values"]:,.0f} values:
+Where the CPU goes: each stage of a dry run timed apart in one process (CPU seconds,
+`time.process_time`, no profiler), against the one-process dry run's CPU time less start-up
+({single_cpu:.2f} s); the screen passed {spent["passed"]:,.0f} of {spent["values"]:,.0f} values:
 
-| stage | CPU s | us per element | share of the dry run |
+| stage | CPU s | us per element | share of the one-process dry run |
 |---|---|---|---|
 {breakdown}
 
-One `Detector.find` costs (CPU, best of 5): {costs["clean"]:.1f} us for the
-average clean template (screened out in the backfill, except dates and order numbers),
-{costs["email"]:.1f} us with an email, {costs["card"]:.1f} us with a card,
-{costs["phone"]:.1f} us with a phone number. The detector dominates. First phone numbers:
-`phonenumbers` is pure Python, and the 2.5 % of elements holding a phone number cost
+One `Detector.find` costs (CPU, best of 5): {costs["clean"]:.1f} us for the average clean
+template (none reaches the detector in the backfill now), {costs["email"]:.1f} us with an
+email, {costs["card"]:.1f} us with a card, {costs["phone"]:.1f} us with a phone number. Phone
+numbers dominate: `phonenumbers` is pure Python. A number written plainly (one digit run
+alone, optional "+country" and "(area)") is parsed as it stands, without the matcher's
+search over its window (the same findings as `PhoneNumberMatcher` on both corpora and all
+of this benchmark's messages; a unit test compares the two on every such number); other
+numbers still go through the matcher. The 2.5 % of elements holding a phone number cost
 {0.025 * costs["phone"]:.2f} us per element on average, against a whole budget for goal 2 of
-{1e6 / (0.25 * lrange[1]):.2f} us per element (25 % of the one-client LRANGE rate is
-{0.25 * lrange[1]:,.0f} elements/s). Then the other values the screen passes, mostly clean
-messages with a date or an order number ("detector, other" above): ruling those out needs the
-detector's date and reference-word rules, which the byte screen does not copy (it would no
-longer be a plain superset). The second run (nothing left to redact, so no phone
-parsing) shows the rest of the pipeline alone. Goal 2 is therefore out of reach for this
-data in one Python process without a faster phone parser or caching parse results;
-neither was done (a cache would mostly measure this benchmark's repeated templates).
+{1e6 / goal_rate:.2f} us of wall time per element. The worker processes take the
+detector's share off the reading process; on this 2-core machine, shared with the other
+jobs, the runs are then bound by total CPU (elements per CPU second above): the rest of the
+main process (Redis commands, loops, bookkeeping) and the screen are what is left to cut.
 """
     write_section("pii_backfill", body)
     print(body)

@@ -49,7 +49,8 @@ def run_presidio(
     records: list[pii_scoring.Record], corpus: Path
 ) -> tuple[dict[str, Any], float, str]:
     result = subprocess.run(
-        [str(presidio_python()), str(WORKER), str(corpus)],
+        # -P: not bench/ first on sys.path, where operator.py would shadow the stdlib module.
+        [str(presidio_python()), "-P", str(WORKER), str(corpus)],
         capture_output=True,
         text=True,
         check=True,

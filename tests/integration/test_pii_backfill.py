@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
 import threading
@@ -283,48 +286,102 @@ def test_compare_and_set_leaves_changed_values_alone(redis_url: str) -> None:
     client.rpush("mem:a", "a@example.com", "b@example.com", "c@example.com")
     client.lpush("mem:a", "pushed meanwhile")  # shifts every index by one
     client.lset("mem:a", 2, "edited by the app")  # what we read as b@ at index 1 changed
+    client.rpush("mem:b", "d@example.com")
+    client.set("mem:now-a-string", "x")  # was a list when it was read
     result = cas_list(
-        keys=["mem:a"],
+        keys=["mem:a", "mem:now-a-string", "mem:b"],
         args=[
-            b"0",
-            b"a@example.com",
-            b"A",
-            b"1",
-            b"b@example.com",
-            b"B",
-            b"2",
-            b"c@example.com",
-            b"C",
+            *(b"1", b"0", b"a@example.com", b"A"),
+            *(b"1", b"1", b"b@example.com", b"B"),
+            *(b"2", b"0", b"e@example.com", b"E"),
+            *(b"1", b"2", b"c@example.com", b"C"),
+            *(b"3", b"0", b"d@example.com", b"D"),
+        ],
+    )
+    assert result[:2] == [1, 0]
+    assert b"WRONGTYPE" in result[2]  # that key's error, and the call goes on
+    assert result[3:] == [1, 1]
+    assert client.lrange("mem:a", 0, -1) == [b"pushed meanwhile", b"A", b"edited by the app", b"C"]
+    assert client.lrange("mem:b", 0, -1) == [b"D"]
+
+    client.hset("lead:1", mapping={"details": "x@example.com", "notes": "changed"})
+    client.hset("lead:2", mapping={"details": "z@example.com"})
+    result = cas_hash(
+        keys=["lead:1", "lead:2"],
+        args=[
+            *(b"1", b"details", b"x@example.com", b"X"),
+            *(b"1", b"notes", b"y@example.com", b"Y"),
+            *(b"2", b"details", b"z@example.com", b"Z"),
         ],
     )
     assert result == [1, 0, 1]
-    assert client.lrange("mem:a", 0, -1) == [b"pushed meanwhile", b"A", b"edited by the app", b"C"]
-
-    client.hset("lead:1", mapping={"details": "x@example.com", "notes": "changed"})
-    result = cas_hash(
-        keys=["lead:1"], args=[b"details", b"x@example.com", b"X", b"notes", b"y@example.com", b"Y"]
-    )
-    assert result == [1, 0]
     assert client.hgetall("lead:1") == {b"details": b"X", b"notes": b"changed"}
+    assert client.hgetall("lead:2") == {b"details": b"Z"}
 
 
-def test_progress_line_only_on_a_terminal(redis_url: str) -> None:
+def _run_on_a_terminal(url: str, *args: str) -> tuple[int, str, str]:
+    """Runs the CLI with stderr on a pseudo-terminal (as a person running it by hand has);
+    returns the exit code, stdout and everything drawn on the terminal."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*LEADOPS, "--redis-url", url, *args],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**os.environ, "TERM": "dumb", "COLUMNS": "160"},
+    )
+    os.close(terminal)
+    drawn = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([controller], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        elif process.poll() is not None:
+            break
+    os.close(controller)
+    assert process.stdout is not None
+    stdout = process.stdout.read().decode()
+    process.stdout.close()
+    return process.wait(timeout=60), stdout, drawn.decode()
+
+
+def test_progress_bar_on_a_terminal_reaches_100_percent(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    for chat in range(300):
+        client.rpush(f"mem:t:chat{chat}", *[f"msg {i} call (415) 555-{i:04d}" for i in range(30)])
+    client.set("mem:t:not-a-list", "x")
+    code, stdout, drawn = _run_on_a_terminal(redis_url, "--batch", "20")
+    assert code == 0, drawn
+    assert json.loads(stdout.strip().splitlines()[-1])["redacted_items"] == 9000
+    assert drawn.startswith("pii-backfill: counting keys...\r")
+    frames = [frame.rstrip() for frame in drawn.replace("\r\n", "\n").split("\r") if frame]
+    last = frames[-1].strip()
+    # Bar, percentage, done/total, rate, time taken; and what the run did.
+    assert re.fullmatch(
+        r"pii-backfill \|#{10,30}\| 100% 301/301 keys [\d,]+ keys/s in \d+:\d\d "
+        r"9,000 items, 9,000 redacted",
+        last,
+    ), last
+    # Earlier frames show the bar filling up, each with a percentage, counts and an ETA.
+    first = re.search(r"\| +(\d+)% ([\d,]+)/301 keys [\d,]+ keys/s ETA ", frames[1])
+    assert first is not None, frames
+    assert int(first[1]) < 100
+    assert int(first[2]) < 301
+
+
+def test_no_progress_bar_off_a_terminal(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     _seed(client)
-    result = _run(redis_url)
-    assert result.stderr == ""  # not a terminal: no progress noise
-    env = {**os.environ, "TERM": "dumb"}
-    # `script` gives the child a pseudo-terminal, as a person running it by hand has.
-    command = " ".join([*LEADOPS, "--redis-url", redis_url, "--dry-run"])
-    tty = subprocess.run(
-        ["script", "-qec", command, "/dev/null"],
-        capture_output=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-    assert tty.returncode == 0
-    assert b"\rpii-backfill: 5/~5 keys, 60 items" in tty.stdout
+    result = _run(redis_url, "--dry-run")
+    assert result.returncode == 0
+    assert result.stderr == ""  # not a terminal: no progress noise, only the JSON summary
+    assert _summary(result)["scanned_keys"] == 5
 
 
 def test_a_refused_command_mid_run_is_exit_1_with_the_summary(redis_url: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from leadops.jobs.pii_scrub import Pacer, key_pattern
+from leadops.jobs.pii_scrub import Pacer, default_workers, key_pattern
 from tests.fixtures.ports import free_port
 
 LEADOPS = [sys.executable, "-m", "leadops.cli", "pii-backfill"]
@@ -31,6 +32,7 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     [
         (["--batch", "0"], {}, "--batch"),
         (["--max-ops-per-sec", "-5"], {}, "--max-ops-per-sec"),
+        (["--workers", "0"], {}, "--workers"),
         (["--bogus"], {}, "--bogus"),
         ([], {}, "REDIS_URL"),
         (["--redis-url", "http://localhost:6379"], {}, "redis://"),
@@ -78,3 +80,15 @@ def test_pacer_holds_the_average_rate() -> None:
     unpaced = Pacer(None, clock=lambda: now[0], sleep=sleep)
     unpaced.take(10**6)
     assert now[0] == pytest.approx(5.0)
+
+
+def test_default_workers_follow_the_cgroup_cpu_quota(tmp_path: Path) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert default_workers(cpu_max=tmp_path / "absent") == cpus
+    cpu_max.write_text("max 100000\n")
+    assert default_workers(cpu_max=cpu_max) == cpus
+    cpu_max.write_text("50000 100000\n")  # a 500m limit
+    assert default_workers(cpu_max=cpu_max) == 1
+    cpu_max.write_text(f"{150000 * cpus} 100000\n")  # more quota than CPUs
+    assert default_workers(cpu_max=cpu_max) == cpus

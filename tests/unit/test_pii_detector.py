@@ -6,7 +6,7 @@ import pytest
 from bench import pii_scoring
 
 from leadops import pii
-from leadops.pii import Detector, Finding, PiiType
+from leadops.pii import Detector, Finding, PiiType, detector
 from leadops.pii.checksums import iban_valid, luhn_valid, ssn_valid
 
 
@@ -144,3 +144,45 @@ def test_a_very_long_digit_run_is_handled_not_raised(us: Detector, run: str) -> 
     redacted = us.redact(run)
     assert us.redact(redacted) == redacted
     assert len(redacted) <= len(run)
+
+
+def test_plainly_written_numbers_get_exactly_what_the_matcher_gives() -> None:
+    """The plain-number path (parse the run as it stands) must give the finding the
+    phonenumbers matcher gives over the same window, or hand the run to the matcher."""
+    texts = [
+        (r.text, r.region)
+        for path in (pii_scoring.CORPUS, pii_scoring.HOLDOUT)
+        for r in pii_scoring.load(path)
+    ]
+    texts += [
+        (f"{before}{number}{after}", region)
+        for number, region in [
+            ("(415) 555-2671", "US"),
+            ("+1 415 555 2671", "US"),
+            ("415.555.2671", "US"),
+            ("+44 20 7946 0958", "GB"),
+            ("020 7946 0958", "GB"),
+            ("+49 30 1234567", "DE"),
+            ("0151 23456789", "DE"),
+            ("03-1234-5678", "JP"),
+            ("512 3456", "AT"),
+            ("2024-01-15", "US"),
+            ("1234567", "US"),
+            ("555 0134 5678 9012 3456", "US"),
+        ]
+        for before, after in [("call ", " now"), ("", ""), ("v1.2 ", "."), ("Order #", "!")]
+    ]
+    detectors: dict[str, Detector] = {}
+    plain = 0
+    for text, region in texts:
+        found = detectors.setdefault(region, Detector(region=region))
+        for match in detector._NUMBER.finditer(text):
+            start, end = match.span()
+            if detector._EXTENSION.match(text, end):
+                continue  # such windows always go to the matcher
+            finding = found._plain_phone(text, (start, end))
+            if finding is not None:
+                plain += 1
+                window = (max(0, start - detector._WINDOW_BEFORE), min(len(text), end + 1))
+                assert list(found._phones(text, *window)) == [finding], text
+    assert plain > 700  # most phone numbers in the corpora are written plainly

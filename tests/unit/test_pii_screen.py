@@ -53,6 +53,34 @@ HARD = [
     "Grüße aus München, bis 2025-03-05!",
     "value with a \0 byte and 415 555 2671",
     "value with\nnew lines\n(415) 555-2671",
+    # Runs the screen blanks as harmless (plain dates, references), next to ones it must not.
+    "Order #123456789 arrived, thanks",
+    "ORDER NO. 4155552671 and InVoIcE nr 4155552671",
+    "SSN #078051120",
+    "ssn: #078051120 thanks",
+    "Social Security No. 078051120",
+    "order #078051120 for the ss# 078051120",
+    "order" + " " * 12 + "4155552671",  # too far from the word: not a reference
+    "order no.4155552671",  # glued to the reference: the detector looks closer
+    "Order #415 555 2671",
+    "Order #4155552671 2025-03-05",
+    "Order #4155552671-2025-03-05",
+    "ref 12345678901234",
+    "#4155552671",
+    "Order#4155552671",
+    "invoice 2125550134 or call (415) 555-2671",
+    "on 2025-03-05 4155552671",
+    "on 2025-03-05-415-555-2671",
+    "on 2025-03-05 / 555 1234",
+    "on 5/3/2025 415 555 2671",
+    "on 5/3/2025, 415 555 2671",
+    "on 2024-13-45 :12345: x",
+    "on 31.12.2025 or 12/31/2025 or 13/13/2025 or 2025-02-30",
+    "on 0.12.2025 or 00/12/2025",
+    "session 2025-03-05 and IP 10.1.2.3",
+    "Bestellung Nr. 4155552671 für München",
+    "éorder #4155552671",
+    "order #4155552671\u00a0123",
 ]
 
 
@@ -115,7 +143,15 @@ def test_random_texts_built_from_trigger_characters() -> None:
         "+1 ",
         "+49 ",
         "ssn ",
+        "ssn #",
         "order ",
+        "Order #",
+        "invoice no. ",
+        "#",
+        "2025-03-05",
+        "13/12/2024",
+        "5.3.2025",
+        "123456789",
         "jane",
         "example.com",
         "ab",
@@ -138,6 +174,11 @@ def test_most_clean_chat_does_not_pass() -> None:
         "Grüße aus München: ist der Kurs auf Deutsch?",
         "\u3053\u306e\u8b1b\u5ea7\u306f\u9031\u672b\u306b\u3082\u3042\u308a\u307e\u3059\u304b\uff1f",
         "[REDACTED] [REDACTED:PHONE] thanks",
+        # Long digit runs the detector calls harmless: a plain date, a reference number.
+        "Thanks! The session on 2025-03-05 at 10:30 works for me.",
+        "See you on 05/03/2025 or 3.5.2025 then",
+        "Order #123456789 arrived, thank you very much for the quick help.",
+        "Invoice no. 2125550134 and ticket: 4155552671",
     ]
     assert screen.may_hold_pii([text.encode() for text in clean]) == []
 
@@ -148,3 +189,18 @@ def test_separator_list_matches_the_detectors_number_pattern() -> None:
     separator = re.compile(f"[{detector._SEP}]")
     matched = {chr(c) for c in range(0x110000) if separator.match(chr(c))}
     assert matched == set(detector.SEPARATORS)
+
+
+def test_every_plain_date_is_no_phone_to_the_detector() -> None:
+    """The screen blanks runs matching PLAIN_DATE; that is only safe if the detector's phone
+    rules reject each of them as a date (so no phone window starts there)."""
+    dates = 0
+    for first in range(40):
+        for second in range(40):
+            for a, b in ((str(first), str(second)), (f"{first:02d}", f"{second:02d}")):
+                for run in (f"2025-{a}-{b}", f"{a}.{b}.2025", f"{a}/{b}/2025", f"{a}-{b}-2025"):
+                    if detector._PLAIN_DATE.fullmatch(run):
+                        dates += 1
+                        text = f"on {run} ok"
+                        assert detector._not_a_phone(text, 3, 3 + len(run), check_after=False)
+    assert dates > 2000  # both orders, both separators, one- and two-digit parts

@@ -34,13 +34,28 @@ _DIGIT_OR_AT = re.compile(r"[\d@]")
 _DIGIT = re.compile(r"\d")
 # Seven or more digits close together: phones, cards, SSNs and every IBAN's account part have them.
 _LONG_NUMBER = re.compile(rf"\d(?:[{_SEP}]*\d){{6,}}")
-# Dates are the commonest long digit runs in chat: alone, they need no closer look.
-_PLAIN_DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?([./])\d\d?\1\d{4}")
+# Dates are the commonest long digit runs in chat: alone, they need no closer look. Only
+# real ones (month 1-12, day 1-31, either order), so the phone rules reject each as a date too.
+# Shared with the backfill's byte screen (leadops.pii.screen), which compiles it for bytes.
+_MONTH = r"(?:0?[1-9]|1[0-2])"
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])"
+PLAIN_DATE = "|".join(
+    [
+        r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])",
+        *(
+            rf"{first}{sep}{second}{sep}\d{{4}}"
+            for sep in (r"\.", "/")
+            for first, second in ((_DAY, _MONTH), (_MONTH, _DAY))
+        ),
+    ]
+)
+_PLAIN_DATE = re.compile(PLAIN_DATE)
 _IPV4_SHAPE = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")  # starts at a literal: a fast scan
 _IPV6_SHAPE = re.compile(r":[0-9A-Fa-f]*:")
 _DIGITS_TABLE = str.maketrans("", "", "0123456789")
 _IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
 _SSN_DIGITS = 9
+_CARD_DIGITS = 13
 
 _EMAIL = re.compile(r"(?<![\w.%+-])[\w.%+-]+@[\w-]+(?:\.[\w-]+)+")
 _OBFUSCATED_AT = re.compile(r"[(\[{<]\s*at\s*[)\]}>]", re.IGNORECASE)
@@ -64,10 +79,10 @@ _SSN = re.compile(
     r"(?![\d-]|[.,]\d)"
 )
 # A bare 9-digit SSN only counts right after the words that announce it.
+# Shared with the byte screen: a labelled SSN makes no "#123..." a harmless reference.
+SSN_LABEL = r"(?:ssn|ss#|social security(?: number| no\.?)?)\W{0,5}"
 _SSN_LABELLED = re.compile(
-    r"\b(?:ssn|ss#|social security(?: number| no\.?)?)\W{0,5}"
-    r"(?P<area>\d{3})(?P<group>\d{2})(?P<serial>\d{4})(?!\d)",
-    re.IGNORECASE,
+    rf"\b{SSN_LABEL}(?P<area>\d{{3}})(?P<group>\d{{2}})(?P<serial>\d{{4}})(?!\d)", re.IGNORECASE
 )
 _IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}(?![A-Za-z0-9])")
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\d)")
@@ -76,18 +91,43 @@ _IPV6 = re.compile(
 )
 
 # A number right after these words is a reference (order, ticket, ...), not a phone or card.
-_REFERENCE_BEFORE = re.compile(
-    r"(?:\b(?:order|invoice|inv|ref|reference|ticket|tracking|confirmation|booking|case|po"
-    r"|sku|serial|transaction|txn|id|account|acct|part|model|item|receipt"
-    r"|bestellnummer|bestellung|rechnungsnummer|rechnung|auftragsnummer|auftrag"
-    r"|commande|facture|pedido|factura|ordine|fattura|bestelling|factuur)\b\.?"
-    r"\s*(?:no\b\.?|number|num\b|nr\b\.?|n[°º]\.?)?\s*[#:]?\s*|#\s*)$",
-    re.IGNORECASE,
+# Spaces are bounded so a whole reference fits in the LOOKBEHIND window. The byte screen
+# (leadops.pii.screen) builds its bytes version from these same parts.
+REFERENCE_WORDS = (
+    *("order", "invoice", "inv", "ref", "reference", "ticket", "tracking", "confirmation"),
+    *("booking", "case", "po", "sku", "serial", "transaction", "txn", "id", "account", "acct"),
+    *("part", "model", "item", "receipt", "bestellnummer", "bestellung", "rechnungsnummer"),
+    *("rechnung", "auftragsnummer", "auftrag", "commande", "facture", "pedido", "factura"),
+    *("ordine", "fattura", "bestelling", "factuur"),
 )
+# What may follow the word: "Order no. #", "Invoice number:", "Bestellung Nr.", ...
+REFERENCE_TAIL = r"\b\.?\s{0,5}(?:no\b\.?|number|num\b|nr\b\.?|n[°º]\.?)?\s{0,5}[#:]?\s{0,5}"
+REFERENCE_SIGN = r"#\s{0,5}"
+_REFERENCE_BEFORE = re.compile(
+    rf"(?:\b(?:{'|'.join(REFERENCE_WORDS)}){REFERENCE_TAIL}|{REFERENCE_SIGN})$", re.IGNORECASE
+)
+
+
+def reference_by_first_letter() -> str:
+    """The reference words and what may follow them, for lower-case ASCII text, as branches
+    that each start with a literal letter (the leading \\b becomes "no word character before
+    this letter"): a regex search then skips fast to the letters that can start a word,
+    where the IGNORECASE pattern tries every word at every position."""
+    groups: dict[str, list[str]] = {}
+    for word in REFERENCE_WORDS:
+        groups.setdefault(word[0], []).append(word[1:])
+    branches = [
+        rf"{first}(?<!\w{first})(?:{'|'.join(rests)}){REFERENCE_TAIL}"
+        for first, rests in groups.items()
+    ]
+    return f"(?:{'|'.join(branches)}|{REFERENCE_SIGN})"
+
+
+_REFERENCE_BEFORE_ASCII = re.compile(reference_by_first_letter() + "$")
 _VERSION_BEFORE = re.compile(
     r"(?:\bv|\b(?:version|ver|release|build|firmware|fw)\b\.?\s*:?\s*)$", re.IGNORECASE
 )
-_LOOKBEHIND = 40
+LOOKBEHIND = 40  # shared with the byte screen
 # Part of a longer token: "INV-14282774", "v2.17.33", "$567,837.88", "64887,36", "T10:56:54.3".
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9$€£¥_]|[A-Za-z][-/]|\d[.,:])$")
 _GLUED_AFTER = re.compile(r"[A-Za-z0-9_]|[.,:/-]\d")
@@ -97,6 +137,9 @@ _MIN_PHONE_DIGITS = 7
 _WINDOW_BEFORE = 4
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extn\.?|extension|#)\s*\d{1,7}", re.IGNORECASE)
 _MASK = "\0"
+# A number written plainly: an optional "+country" and "(area)", digit groups joined by
+# single spaces, dots or hyphens (no slashes: dates; no brackets elsewhere).
+_PLAIN_PHONE = re.compile(r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d(?:[ .\-]?\d)*")
 _WHITESPACE = re.compile(r"\s+")
 # Longer bare digit runs are card-shaped or references, whatever a country's metadata allows.
 _MAX_BARE_PHONE_DIGITS = 12
@@ -150,9 +193,9 @@ def _harmless_number(text: str, start: int, run: str) -> bool:
         return False  # formatted, or card-length: look closer
     if start > 0 and not text[start - 1].isspace() and text[start - 1] not in "#:":
         return False  # glued to letters, e.g. an IBAN's account part
-    if _SSN_LABELLED.search(text):
+    if _may_have_ssn_label(text) and _SSN_LABELLED.search(text):
         return False  # "SSN #078051120": the label wins over the "#"
-    return _is_epoch(run) or _follows(text, start, _REFERENCE_BEFORE)
+    return _is_epoch(run) or _is_reference(text, start)
 
 
 def _may_hide_an_at(text: str) -> bool:
@@ -192,9 +235,14 @@ class Detector:
                 masked = (
                     masked[: found.start] + _MASK * (found.end - found.start) + masked[found.end :]
                 )
-            for start, end in windows:
+            for start, end, run in windows:
                 # The matcher needs a digit: a window the surer findings masked whole is skipped.
-                if _DIGIT.search(masked, start, end):
+                if not _DIGIT.search(masked, start, end):
+                    continue
+                plain = self._plain_phone(masked, run) if run is not None else None
+                if plain is not None:
+                    taken.append(plain)
+                else:
                     taken.extend(self._phones(masked, start, end))
         taken.sort(key=lambda f: f.start)
         return taken
@@ -213,13 +261,36 @@ class Detector:
             return
         if _IBAN_START.search(text):
             yield from _ibans(text)
-        if most_digits >= _SSN_DIGITS:  # cards have more
+        if most_digits >= _CARD_DIGITS:
             yield from _cards(text)
+        if most_digits >= _SSN_DIGITS:
             yield from _ssns(text)
         if most_digits >= 4 and "." in text:
             yield from _ipv4s(text)
         if ":" in text:
             yield from _ipv6s(text)
+
+    def _plain_phone(self, text: str, run: tuple[int, int]) -> Finding | None:
+        """A number written plainly ("(415) 555-2671", "+44 20 7946 0958", alone between
+        spaces) parsed as it stands, without the matcher's search over the window: the same
+        finding the matcher gives such a run, at about half the cost. None: ask the matcher."""
+        start, end = run
+        if start > 0 and text[start - 1] in "+(":
+            start -= 1
+        if start > 0 and not text[start - 1].isspace():
+            return None
+        if end < len(text) and not (text[end].isspace() or text[end] in ",.;!?"):
+            return None
+        candidate = text[start:end]
+        if not candidate.isascii() or not _PLAIN_PHONE.fullmatch(candidate):
+            return None
+        try:
+            number = phonenumbers.parse(candidate, self.region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not _plausible_phone(number) or _not_a_phone(text, start, end):
+            return None
+        return Finding(PiiType.PHONE, start, end)
 
     def _phones(self, text: str, start: int, end: int) -> Iterator[Finding]:
         # POSSIBLE (length rules) rather than VALID: people type numbers whose area code
@@ -238,19 +309,22 @@ class Detector:
                 yield from self._phones(text, gap.end(), last)
 
 
-def _phone_windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _phone_windows(
+    text: str, runs: list[tuple[int, int]]
+) -> list[tuple[int, int, tuple[int, int] | None]]:
     """Stretches of text around candidate runs, merged: the matcher parses only these, not
     every stray number in the message ("after 5pm"). They take in a leading "+" or "("
-    and a trailing extension ("x1234", " ext. 23")."""
-    windows: list[tuple[int, int]] = []
+    and a trailing extension ("x1234", " ext. 23"). Each comes with its run when it holds
+    just one and no extension (then it may be a plainly written number)."""
+    windows: list[tuple[int, int, tuple[int, int] | None]] = []
     for start, end in runs:
         extension = _EXTENSION.match(text, end)
         low = max(0, start - _WINDOW_BEFORE)
         high = extension.end() if extension else min(len(text), end + 1)
         if windows and low <= windows[-1][1]:
-            windows[-1] = (windows[-1][0], max(windows[-1][1], high))
+            windows[-1] = (windows[-1][0], max(windows[-1][1], high), None)
         else:
-            windows.append((low, high))
+            windows.append((low, high, None if extension else (start, end)))
     return windows
 
 
@@ -284,7 +358,7 @@ def _not_a_phone(text: str, start: int, end: int, *, check_after: bool = True) -
         return True
     if raw.isdigit() and len(raw) > _MAX_BARE_PHONE_DIGITS:
         return True
-    return _follows(text, start, _REFERENCE_BEFORE) or _follows(text, start, _VERSION_BEFORE)
+    return _is_reference(text, start) or _follows(text, start, _VERSION_BEFORE)
 
 
 def _is_date(raw: str) -> bool:
@@ -336,7 +410,24 @@ def _full_length(country_code: int) -> int:
 
 
 def _follows(text: str, start: int, pattern: re.Pattern[str]) -> bool:
-    return pattern.search(text, max(0, start - _LOOKBEHIND), start) is not None
+    return pattern.search(text, max(0, start - LOOKBEHIND), start) is not None
+
+
+def _is_reference(text: str, start: int) -> bool:
+    """Whether text[start:] follows a reference word ("Order #"): _REFERENCE_BEFORE, but on
+    ASCII text (where lower-casing is exactly what IGNORECASE does) the faster pattern."""
+    if text.isascii():
+        low = max(0, start - LOOKBEHIND)
+        return _REFERENCE_BEFORE_ASCII.search(text.lower(), low, start) is not None
+    return _follows(text, start, _REFERENCE_BEFORE)
+
+
+def _may_have_ssn_label(text: str) -> bool:
+    """False only when no SSN label can be in `text` (cheap substring tests, ASCII only)."""
+    if not text.isascii():
+        return True
+    lowered = text.lower()
+    return "ss" in lowered or "social" in lowered
 
 
 def _emails(text: str) -> Iterator[Finding]:
@@ -370,13 +461,13 @@ def _cards(text: str) -> Iterator[Finding]:
         digits = match.group().replace(" ", "").replace("-", "")
         if not 13 <= len(digits) <= 19 or digits[0] not in "23456" or not luhn_valid(digits):
             continue
-        if len(digits) == len(match.group()) and _follows(text, match.start(), _REFERENCE_BEFORE):
+        if len(digits) == len(match.group()) and _is_reference(text, match.start()):
             continue
         yield Finding(PiiType.CARD, match.start(), match.end())
 
 
 def _ssns(text: str) -> Iterator[Finding]:
-    for pattern in (_SSN, _SSN_LABELLED):
+    for pattern in (_SSN, _SSN_LABELLED) if _may_have_ssn_label(text) else (_SSN,):
         for match in pattern.finditer(text):
             if ssn_valid(match["area"], match["group"], match["serial"]):
                 yield Finding(PiiType.SSN, match.start("area"), match.end())

@@ -30,7 +30,13 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from leadops.pii.detector import SEPARATORS
+from leadops.pii.detector import (
+    LOOKBEHIND,
+    PLAIN_DATE,
+    SEPARATORS,
+    SSN_LABEL,
+    reference_by_first_letter,
+)
 
 # Joins values for one scan; it starts no trigger, so no match begins between two values.
 _JOIN = b"\0"
@@ -110,7 +116,7 @@ _UPPER = bytes(range(ord("A"), ord("Z") + 1))
 _SHAPES = bytes.maketrans(_DIGITS + _UPPER + b"([{<)]}>", b"0" * 10 + b"A" * 26 + b"((((" + b"))))")
 # Searched in the shapes with the separators deleted: 7+ digits joined only by separators,
 # two capitals and two digits (an IBAN's start), an "@".
-_RUN_TRIGGERS = (b"0" * 7, b"AA00", b"@")
+_RUN_TRIGGERS = (b"AA00", b"@")
 # What str regexes call whitespace, within ASCII.
 _ASCII_SPACE = rb"[\t\n\x0b\x0c\r\x1c-\x1f ]"
 _SHAPE_TRIGGERS = (
@@ -119,6 +125,57 @@ _SHAPE_TRIGGERS = (
     re.compile(rb"\(" + _ASCII_SPACE + rb"*[aA][tA]" + _ASCII_SPACE + rb"*\)"),  # "(at)"; T is "A"
 )
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+_LONG_RUN = b"0" * 7
+
+# Long digit runs the detector itself calls harmless (_harmless_number and _not_a_phone in
+# leadops.pii.detector), told by the detector's own patterns: a real calendar date standing
+# alone, and a 7-12 digit number right after a reference word ("Order #123456789"). Such a
+# run makes no phone window and is too short for a card, so blanking it hides no finding.
+# A value with an SSN label keeps its runs (the label turns "#078051120" into an SSN).
+# Bytes patterns match a subset of what the str ones match in ASCII text (\s is narrower);
+# values with other bytes keep every run (the exact non-ASCII pattern flags them).
+#
+# Speed: candidates are found in the shapes (digits are "0") by regexes that start with a
+# literal "0", so the engine jumps from digit to digit; only candidates (about one per
+# dated or referenced message) cost a Python call, which checks the raw lower-cased bytes.
+_SEP_CLASS = b"[" + re.escape(_ASCII_SEPARATORS) + b"]"
+_NOT_JOINED_AFTER = b"(?!" + _SEP_CLASS + b"*0)"
+_SEP_OR_DIGIT = b"[0" + re.escape(_ASCII_SEPARATORS) + b"]"
+_NOT_SEP_OR_DIGIT = b"[^0" + re.escape(_ASCII_SEPARATORS) + b"]"
+# A run shaped like a plain date: 8-10 digits and [./-] with one in its first five bytes,
+# after no digit (alone or across up to two separators; more only means fewer dates
+# blanked, never a missed one). Lookarounds come after the first digit: a literal start.
+_DATE_SHAPE = re.compile(
+    b"0(?=0{0,3}[./-])(?:(?<!" + _SEP_OR_DIGIT + b".)"
+    b"|(?<=" + _NOT_SEP_OR_DIGIT + _SEP_CLASS + b".)"
+    b"|(?<=" + _NOT_SEP_OR_DIGIT + _SEP_CLASS * 2 + b".))[0./-]{7,9}" + _NOT_JOINED_AFTER
+)
+_PLAIN_DATE = re.compile(PLAIN_DATE.encode())
+# 7-12 digits, alone, right after a space, "#" or ":" (what the detector asks before it
+# looks for a reference word).
+_BARE_NUMBER = re.compile(b"0000000(?<=[\\s#:]0000000)0{0,5}" + _NOT_JOINED_AFTER)
+
+
+# The detector's _REFERENCE_BEFORE for lower-cased ASCII, in the form built to search fast.
+_REFERENCE_BEFORE = re.compile(reference_by_first_letter().encode() + b"$")
+_SSN_LABEL = re.compile(SSN_LABEL.encode() + b"[0-9]")
+
+
+def _blank_harmless_runs(raw: bytes) -> bytes:
+    """The shapes of lower-cased `raw` with every harmless run replaced by as many "_"."""
+
+    def date(match: re.Match[bytes]) -> bytes:
+        start, end = match.span()
+        harmless = _PLAIN_DATE.fullmatch(raw, start, end) is not None
+        return b"_" * (end - start) if harmless else match.group()
+
+    def reference(match: re.Match[bytes]) -> bytes:
+        start, end = match.span()
+        harmless = _REFERENCE_BEFORE.search(raw, max(0, start - LOOKBEHIND), start) is not None
+        return b"_" * (end - start) if harmless else match.group()
+
+    shapes = raw.translate(_SHAPES)
+    return _BARE_NUMBER.sub(reference, _DATE_SHAPE.sub(date, shapes))
 
 
 def may_hold_pii(values: Sequence[bytes]) -> list[int]:
@@ -146,7 +203,21 @@ def may_hold_pii(values: Sequence[bytes]) -> list[int]:
     runs = shapes.translate(None, _ASCII_SEPARATORS)
     for trigger in _RUN_TRIGGERS:
         flagged.update(_hits(runs, functools.partial(bytes.find, runs, trigger)))
+    long_runs = _hits(runs, functools.partial(bytes.find, runs, _LONG_RUN))
+    flagged.update(_without_harmless_runs([i for i in long_runs if i not in flagged], values))
     return sorted(flagged)
+
+
+def _without_harmless_runs(indexes: list[int], values: Sequence[bytes]) -> list[int]:
+    """Those of `indexes` whose value still has a long digit run once harmless runs (plain
+    dates, references) are blanked, or holds an SSN label; one joined scan of them all."""
+    if not indexes:
+        return []
+    raw = _JOIN.join([values[i] for i in indexes]).lower()
+    kept = set(_hits(raw, _searcher(_SSN_LABEL, raw)))
+    blanked = _blank_harmless_runs(raw).translate(None, _ASCII_SEPARATORS)
+    kept.update(_hits(blanked, functools.partial(bytes.find, blanked, _LONG_RUN)))
+    return [indexes[i] for i in sorted(kept)]
 
 
 def _searcher(pattern: re.Pattern[bytes], buffer: bytes) -> Callable[[int], int]:

@@ -2,7 +2,8 @@
 
 Always dry-run first: `--dry-run` writes nothing and reports exactly what a real
 run would change. The JSON summary goes to stdout (and, with --report, to a
-file); a progress line goes to stderr when it is a terminal.
+file); when stderr is a terminal, a progress bar goes there (keys done of the keys
+counted by a first SCAN pass, rate, ETA).
 
 Exit codes: 0 done; 2 bad arguments or Redis unreachable at the start (one line
 on stderr); 1 partial failure (Redis lost mid-run or some keys failed) with the
@@ -12,6 +13,7 @@ always safe: values already clean are never written again.
 
 from __future__ import annotations
 
+import concurrent.futures.process
 import json
 import logging
 import os
@@ -19,7 +21,7 @@ import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -27,7 +29,8 @@ from redis.retry import Retry
 
 from leadops import cliutil
 from leadops.jobs.pii_options import add_region_option, detector_for
-from leadops.jobs.pii_scrub import Pacer, Scrubber, Stats
+from leadops.jobs.pii_scrub import Pacer, Scrubber, Stats, default_workers
+from leadops.jobs.progress_bar import ProgressBar
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,12 @@ def _parser() -> cliutil.ArgumentParser:
         default=None,
         help="cap on Redis commands per second (default: no cap)",
     )
+    parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="processes running the detector (default: one per CPU; 1: none, all in this one)",
+    )
     parser.add_argument("--report", type=Path, help="also write the JSON summary to this file")
     parser.add_argument(
         "--redis-url", help="Redis URL (default: $REDIS_URL, then $LEADOPS_REDIS_URL)"
@@ -115,33 +124,30 @@ class _FirstConnectOnly:
 
 
 class Progress:
-    """One self-rewriting status line on a terminal; silent otherwise."""
+    """The progress bar on a terminal (keys done of keys counted); silent otherwise."""
 
-    def __init__(self, stream: TextIO, *, total_keys: int | None) -> None:
+    def __init__(self, scrubber: Scrubber, stream: Any) -> None:
         self.stream = stream
-        self.enabled = stream.isatty()
-        self.total = total_keys
-        self.started = time.monotonic()
-        self.last = 0.0
+        self.bar: ProgressBar | None = None
+        if stream.isatty():
+            counting = "pii-backfill: counting keys..."
+            stream.write(counting)
+            stream.flush()
+            total = scrubber.count_keys()
+            self.bar = ProgressBar(stream, label="pii-backfill", total=total, unit="keys")
+            self.bar.width = len(counting)  # the bar's first draw blanks this line
 
-    def update(self, stats: Stats, *, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self.last < 0.2):
-            return
-        self.last = now
-        of = f"/~{self.total}" if self.total else ""
-        self.stream.write(
-            f"\rpii-backfill: {stats.scanned_keys}{of} keys, {stats.scanned_items} items, "
-            f"{stats.redacted_items} redacted, {stats.conflicts} conflicts, "
-            f"{now - self.started:.0f}s "
-        )
-        self.stream.flush()
+    def update(self, stats: Stats) -> None:
+        if self.bar is not None:
+            self.bar.update(stats.scanned_keys, extra=self._extra(stats))
 
-    def close(self, stats: Stats) -> None:
-        if self.enabled:
-            self.update(stats, force=True)
-            self.stream.write("\n")
-            self.stream.flush()
+    def close(self, stats: Stats, *, complete: bool) -> None:
+        if self.bar is not None:
+            self.bar.close(stats.scanned_keys, extra=self._extra(stats), complete=complete)
+
+    @staticmethod
+    def _extra(stats: Stats) -> str:
+        return f"{stats.scanned_items:,} items, {stats.redacted_items:,} redacted"
 
 
 def _write_report(path: Path, summary: dict[str, Any]) -> None:
@@ -168,13 +174,11 @@ def main(argv: list[str]) -> int:
     )
     try:
         client.ping()
-        total_keys = int(client.dbsize())
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         return cliutil.fail(f"pii-backfill: cannot connect to Redis at {_where(url)}: {exc}")
     except redis.ResponseError as exc:
         return cliutil.fail(f"pii-backfill: Redis at {_where(url)} refused us: {exc}")
 
-    progress = Progress(sys.stderr, total_keys=total_keys)
     scrubber = Scrubber(
         client,
         detector=detector,
@@ -182,17 +186,25 @@ def main(argv: list[str]) -> int:
         batch=args.batch,
         dry_run=args.dry_run,
         pacer=Pacer(args.max_ops_per_sec),
-        on_progress=progress.update,
+        workers=args.workers or default_workers(),
     )
     started = time.monotonic()
     failure: str | None = None
+    progress: Progress | None = None
     try:
+        progress = Progress(scrubber, sys.stderr)
+        scrubber.on_progress = progress.update
         scrubber.run()
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         failure = f"lost the connection to Redis at {_where(url)}: {exc}"
     except redis.RedisError as exc:  # e.g. an ACL that forbids SCAN: stop, report what was done
         failure = f"Redis at {_where(url)} refused a command: {exc}"
-    progress.close(scrubber.stats)
+    except concurrent.futures.process.BrokenProcessPool as exc:  # e.g. a worker was OOM-killed
+        failure = f"a detection worker process died: {exc}"
+    if progress is not None:
+        progress.close(scrubber.stats, complete=failure is None)
+    elif sys.stderr.isatty():
+        sys.stderr.write("\n")  # end the "counting keys..." line before the error
 
     summary = {
         **scrubber.stats.to_dict(),

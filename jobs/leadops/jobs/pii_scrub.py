@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import bisect
 import collections
+import concurrent.futures
 import dataclasses
+import functools
 import itertools
 import logging
+import math
+import multiprocessing
+import os
+import signal
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -29,30 +36,45 @@ from leadops.pii import screen
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] = list; ARGV = (index read at, value read, replacement) triples; returns 1/0 per triple.
+# One call covers the rewrites of several keys (KEYS), so a round of reads needs a few calls,
+# not one per key. ARGV = (key number in KEYS, where it was read, value read, replacement)
+# quadruples; per quadruple the reply is 1 (rewritten), 0 (changed meanwhile: left alone) or
+# the error text for a key that is no longer of this type (pcall: the other keys go on).
+# Lists: the element is LSET at the index it was read from if it still holds exactly what
+# was read, else wherever LPOS finds it (pushes on the left shift indexes).
 CAS_LIST = """
 local done = {}
-for i = 1, #ARGV, 3 do
-  local pos = tonumber(ARGV[i])
-  if redis.call('LINDEX', KEYS[1], pos) ~= ARGV[i + 1] then
-    pos = redis.call('LPOS', KEYS[1], ARGV[i + 1])
-  end
-  if pos then
-    redis.call('LSET', KEYS[1], pos, ARGV[i + 2])
-    done[#done + 1] = 1
+for i = 1, #ARGV, 4 do
+  local key = KEYS[tonumber(ARGV[i])]
+  local pos = tonumber(ARGV[i + 1])
+  local now = redis.pcall('LINDEX', key, pos)
+  if type(now) == 'table' and now.err then
+    done[#done + 1] = now.err
   else
-    done[#done + 1] = 0
+    if now ~= ARGV[i + 2] then
+      pos = redis.call('LPOS', key, ARGV[i + 2])
+    end
+    if pos then
+      redis.call('LSET', key, pos, ARGV[i + 3])
+      done[#done + 1] = 1
+    else
+      done[#done + 1] = 0
+    end
   end
 end
 return done
 """
 
-# KEYS[1] = hash; ARGV = (field, value read, replacement) triples; returns 1/0 per triple.
+# Hashes: the field is HSET only if HGET still returns what was read.
 CAS_HASH = """
 local done = {}
-for i = 1, #ARGV, 3 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+for i = 1, #ARGV, 4 do
+  local key = KEYS[tonumber(ARGV[i])]
+  local now = redis.pcall('HGET', key, ARGV[i + 1])
+  if type(now) == 'table' and now.err then
+    done[#done + 1] = now.err
+  elseif now == ARGV[i + 2] then
+    redis.call('HSET', key, ARGV[i + 1], ARGV[i + 3])
     done[#done + 1] = 1
   else
     done[#done + 1] = 0
@@ -63,6 +85,28 @@ return done
 
 # Rewrites per script call: keeps each script short so Redis is never blocked for long.
 CAS_CHUNK = 64
+# Rounds of reads whose detection may still be running in the workers: enough to keep them
+# busy while the next round is read and screened, few enough to bound memory.
+ROUNDS_IN_FLIGHT = 4
+
+
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def default_workers(*, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """One detection worker per CPU this process may use: the CPUs it may run on, fewer
+    if its cgroup has a CPU quota (a Kubernetes CPU limit: 500m is one worker)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 class Pacer:
@@ -134,6 +178,7 @@ class Stats:
         }
 
 
+@functools.lru_cache(maxsize=4096)  # a run records many values per key, in key order
 def key_pattern(key: bytes) -> str:
     """`mem:tenant1:chat1` -> `mem:*:*`: groups keys in the report without naming any of them."""
     head, *rest = key.split(b":")
@@ -167,6 +212,53 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+# What detection says of one value: its redacted form and the kinds found, or None (clean).
+Redaction = tuple[bytes, tuple[str, ...]] | None
+
+
+def redact_values(detector: pii.Detector, values: Sequence[bytes]) -> list[Redaction]:
+    """Runs the detector on each value; module-level so worker processes can run it."""
+    results: list[Redaction] = []
+    for value in values:
+        text = _decode(value)
+        findings = detector.find(text)
+        if findings:
+            redacted = _encode(pii.replace(text, findings))
+            results.append((redacted, tuple(f.type.value for f in findings)))
+        else:
+            results.append(None)
+    return results
+
+
+def _start_worker() -> None:
+    # Ctrl-C on a terminal reaches the whole process group: the main process stops the run
+    # and shuts the workers down, so they need not print tracebacks of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@dataclasses.dataclass
+class _Round:
+    """Values of one round of reads that passed the screen, while the detector runs on them."""
+
+    places: list[tuple[bytes, bytes]]  # (key, list index as text or hash field) per value
+    values: list[bytes]
+    script: Any
+    parts: list[concurrent.futures.Future[list[Redaction]]]
+
+    def done(self) -> bool:
+        return all(part.done() for part in self.parts)
+
+
+def _rewrites(
+    places: list[tuple[bytes, bytes]], values: list[bytes], results: list[Redaction]
+) -> list[Rewrite]:
+    return [
+        Rewrite(key, where, value, result[0], result[1])
+        for (key, where), value, result in zip(places, values, results, strict=True)
+        if result is not None
+    ]
+
+
 class Scrubber:
     """One backfill run over the keys matching `patterns` (client made without decode_responses)."""
 
@@ -180,6 +272,7 @@ class Scrubber:
         dry_run: bool = False,
         pacer: Pacer | None = None,
         on_progress: Callable[[Stats], None] | None = None,
+        workers: int = 1,
     ) -> None:
         if client.get_connection_kwargs().get("decode_responses"):
             # Values are compared byte for byte; decoded replies could not round-trip.
@@ -195,12 +288,39 @@ class Scrubber:
         self._seen: set[bytes] = set()  # SCAN may return a key twice; count it once
         self._cas_list = client.register_script(CAS_LIST)
         self._cas_hash = client.register_script(CAS_HASH)
+        # workers > 1: the detector runs in that many processes (started at the first value
+        # to look at) while this one reads, screens and writes; Redis is only used from here.
+        self.workers = workers
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._rounds: collections.deque[_Round] = collections.deque()
 
     def run(self) -> Stats:
         """Scan every matching key once; raises redis.ConnectionError if Redis goes away."""
-        for pattern in self.patterns:
-            self._scan(pattern)
+        try:
+            for pattern in self.patterns:
+                self._scan(pattern)
+            while self._rounds:
+                self._finish_round()
+            self.on_progress(self.stats)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
         return self.stats
+
+    def count_keys(self) -> int:
+        """Keys matching the patterns now (a first, paced SCAN pass; no values are read): the
+        total a progress bar needs. Keys added later are scrubbed too, so a run may do more."""
+        counted: set[bytes] = set()  # SCAN may return a key twice
+        for pattern in self.patterns:
+            cursor = 0
+            while True:
+                self.pacer.take(1)
+                cursor, keys = self.client.scan(cursor, match=pattern, count=max(self.batch, 1000))
+                counted.update(key for key in keys if isinstance(key, bytes))
+                if cursor == 0:
+                    break
+        return len(counted)
 
     def _scan(self, pattern: str) -> None:
         cursor = 0
@@ -264,7 +384,7 @@ class Scrubber:
                 batches.append((key, range(start, start + len(chunk)), chunk))
                 if len(chunk) == self.batch and start + self.batch < limits[key]:
                     following[key] = start + self.batch
-            self._apply(self._inspect(batches), self._cas_list)
+            self._look(batches, self._cas_list)
             starts = following
 
     def _scrub_hashes(self, keys: list[bytes]) -> None:
@@ -288,66 +408,92 @@ class Scrubber:
                 batches.append((key, list(fresh), list(fresh.values())))
                 if int(cursor) != 0:
                     following[key] = int(cursor)
-            self._apply(self._inspect(batches), self._cas_hash)
+            self._look(batches, self._cas_hash)
             cursors = following
 
     def _count_items(self, key: bytes, count: int) -> None:
         self.stats.scanned_items += count
         self.stats.pattern(key).items += count
 
-    def _inspect(self, batches: list[Batch]) -> list[Rewrite]:
-        """Rewrites for the values that hold PII, from one round of reads of several keys.
+    def _look(self, batches: list[Batch], script: Any) -> None:
+        """Finds and rewrites the values that hold PII, from one round of reads of several keys.
 
         The byte screen looks at every value of the round at once (C speed) and names
-        the few that may hold PII; only those are decoded and run through the detector.
-        It never misses a value the detector would flag (tests/unit/test_pii_screen.py).
+        the few that may hold PII; only those are decoded and run through the detector
+        (in the worker processes, if any, while the next round is read). The screen never
+        misses a value the detector would flag (tests/unit/test_pii_screen.py).
         """
         values = list(itertools.chain.from_iterable(values for _, _, values in batches))
         offsets = list(itertools.accumulate((len(b[2]) for b in batches[:-1]), initial=0))
-        rewrites = []
+        places: list[tuple[bytes, bytes]] = []
+        passed: list[bytes] = []
         for index in screen.may_hold_pii(values):
             batch = bisect.bisect_right(offsets, index) - 1
-            key, places, _ = batches[batch]
-            where, value = places[index - offsets[batch]], values[index]
-            text = _decode(value)
-            findings = self.detector.find(text)
-            if findings:
-                rewrites.append(
-                    Rewrite(
-                        key,
-                        str(where).encode() if isinstance(where, int) else where,
-                        value,
-                        _encode(pii.replace(text, findings)),
-                        tuple(f.type.value for f in findings),
-                    )
-                )
-        return rewrites
+            key, wheres, _ = batches[batch]
+            where = wheres[index - offsets[batch]]
+            places.append((key, str(where).encode() if isinstance(where, int) else where))
+            passed.append(values[index])
+        if not passed:
+            return
+        if self.workers <= 1:
+            self._apply(_rewrites(places, passed, redact_values(self.detector, passed)), script)
+            return
+        if self._pool is None:
+            # fork: the workers start at once, with every module this process has loaded.
+            context = multiprocessing.get_context("fork")
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_start_worker
+            )
+        size = -(-len(passed) // self.workers)
+        parts = [
+            self._pool.submit(redact_values, self.detector, passed[i : i + size])
+            for i in range(0, len(passed), size)
+        ]
+        self._rounds.append(_Round(places, passed, script, parts))
+        while len(self._rounds) > ROUNDS_IN_FLIGHT or (self._rounds and self._rounds[0].done()):
+            self._finish_round()
+
+    def _finish_round(self) -> None:
+        """Waits for the oldest round's detection, then writes (or, dry, counts) its rewrites."""
+        done = self._rounds.popleft()
+        results = [result for part in done.parts for result in part.result()]
+        self._apply(_rewrites(done.places, done.values, results), done.script)
 
     def _apply(self, rewrites: list[Rewrite], script: Any) -> None:
         if self.dry_run:
             for rewrite in rewrites:
                 self._record(rewrite, done=True)
             return
-        calls: list[list[Rewrite]] = []
-        by_key: dict[bytes, list[Rewrite]] = collections.defaultdict(list)
-        for rewrite in rewrites:
-            by_key[rewrite.key].append(rewrite)
-        for group in by_key.values():
-            calls += [group[i : i + CAS_CHUNK] for i in range(0, len(group), CAS_CHUNK)]
+        # Rewrites come grouped by key (the order they were read in); each call takes up to
+        # CAS_CHUNK of them, whatever keys they belong to.
+        calls = [rewrites[i : i + CAS_CHUNK] for i in range(0, len(rewrites), CAS_CHUNK)]
         for start in range(0, len(calls), self.batch):
             window = calls[start : start + self.batch]
             self.pacer.take(sum(len(call) for call in window))
             pipe = self.client.pipeline(transaction=False)
             for call in window:
-                args = [part for r in call for part in (r.where, r.original, r.replacement)]
-                script(keys=[call[0].key], args=args, client=pipe)
+                keys = list(dict.fromkeys(rewrite.key for rewrite in call))
+                number = {key: str(n).encode() for n, key in enumerate(keys, start=1)}
+                args = [
+                    part
+                    for r in call
+                    for part in (number[r.key], r.where, r.original, r.replacement)
+                ]
+                script(keys=keys, args=args, client=pipe)
             results = pipe.execute(raise_on_error=False)
             for call, result in zip(window, results, strict=True):
-                if isinstance(result, Exception):
-                    self._key_failed(call[0].key, result)
+                if isinstance(result, Exception):  # the whole call: e.g. a script error
+                    for key in dict.fromkeys(rewrite.key for rewrite in call):
+                        self._key_failed(key, result)
                     continue
+                failed: set[bytes] = set()
                 for rewrite, done in zip(call, result, strict=True):
-                    self._record(rewrite, done=bool(done))
+                    if isinstance(done, bytes):
+                        if rewrite.key not in failed:
+                            failed.add(rewrite.key)
+                            self._key_failed(rewrite.key, redis.ResponseError(done.decode()))
+                    else:
+                        self._record(rewrite, done=bool(done))
 
     def _record(self, rewrite: Rewrite, *, done: bool) -> None:
         counts = self.stats.pattern(rewrite.key)
