@@ -293,12 +293,15 @@ class Scrubber:
         self.workers = workers
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._rounds: collections.deque[_Round] = collections.deque()
+        # The last round of reads, looked at while Redis answers the next one (see _pipelined).
+        self._pending: tuple[list[Batch], Any] | None = None
 
     def run(self) -> Stats:
         """Scan every matching key once; raises redis.ConnectionError if Redis goes away."""
         try:
             for pattern in self.patterns:
                 self._scan(pattern)
+            self._look_pending()
             while self._rounds:
                 self._finish_round()
             self.on_progress(self.stats)
@@ -372,7 +375,8 @@ class Scrubber:
         starts = dict.fromkeys(limits, 0)
         while starts:
             chunks = self._pipelined(
-                [("LRANGE", key, start, start + self.batch - 1) for key, start in starts.items()]
+                [("LRANGE", key, start, start + self.batch - 1) for key, start in starts.items()],
+                overlap=True,
             )
             batches: list[Batch] = []
             following: dict[bytes, int] = {}
@@ -384,7 +388,7 @@ class Scrubber:
                 batches.append((key, range(start, start + len(chunk)), chunk))
                 if len(chunk) == self.batch and start + self.batch < limits[key]:
                     following[key] = start + self.batch
-            self._look(batches, self._cas_list)
+            self._defer_look(batches, self._cas_list)
             starts = following
 
     def _scrub_hashes(self, keys: list[bytes]) -> None:
@@ -392,7 +396,8 @@ class Scrubber:
         seen_fields: dict[bytes, set[bytes]] = {key: set() for key in keys}
         while cursors:
             replies = self._pipelined(
-                [("HSCAN", key, cursor, "COUNT", self.batch) for key, cursor in cursors.items()]
+                [("HSCAN", key, cursor, "COUNT", self.batch) for key, cursor in cursors.items()],
+                overlap=True,
             )
             batches: list[Batch] = []
             following: dict[bytes, int] = {}
@@ -408,12 +413,22 @@ class Scrubber:
                 batches.append((key, list(fresh), list(fresh.values())))
                 if int(cursor) != 0:
                     following[key] = int(cursor)
-            self._look(batches, self._cas_hash)
+            self._defer_look(batches, self._cas_hash)
             cursors = following
 
     def _count_items(self, key: bytes, count: int) -> None:
         self.stats.scanned_items += count
         self.stats.pattern(key).items += count
+
+    def _defer_look(self, batches: list[Batch], script: Any) -> None:
+        self._look_pending()
+        self._pending = (batches, script)
+
+    def _look_pending(self) -> None:
+        if self._pending is not None:
+            batches, script = self._pending
+            self._pending = None
+            self._look(batches, script)
 
     def _look(self, batches: list[Batch], script: Any) -> None:
         """Finds and rewrites the values that hold PII, from one round of reads of several keys.
@@ -512,10 +527,27 @@ class Scrubber:
         self.stats.errors += 1
         logger.warning("Skipped a %s key after a Redis error: %s", key_pattern(key), error)
 
-    def _pipelined(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    def _pipelined(self, commands: list[tuple[Any, ...]], *, overlap: bool = False) -> list[Any]:
+        """Sends `commands` in one round trip and returns their replies (an error reply as
+        its exception). With `overlap`, the last round of reads is looked at (screened,
+        detected, written) after the commands are sent and before their replies are read:
+        Redis works on the next round meanwhile, on another CPU, instead of us waiting."""
         self.pacer.take(len(commands))
-        pipe = self.client.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        results: list[Any] = pipe.execute(raise_on_error=False)
-        return results
+        pool = self.client.connection_pool
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            if overlap:
+                self._look_pending()
+            replies: list[Any] = []
+            for command in commands:
+                try:
+                    replies.append(self.client.parse_response(connection, command[0]))
+                except redis.ResponseError as error:
+                    replies.append(error)
+        except BaseException:
+            connection.disconnect()  # replies may be left unread: never reuse this socket
+            raise
+        finally:
+            pool.release(connection)
+        return replies
