@@ -27,7 +27,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -187,12 +187,11 @@ def key_pattern(key: bytes) -> str:
     return ":".join([head.decode("utf-8", "replace"), *("*" for _ in rest)])
 
 
-@dataclasses.dataclass(frozen=True)
-class Rewrite:
+class Rewrite(NamedTuple):
     """One value to compare-and-set: where it was read, what was read, what to write."""
 
     key: bytes
-    where: bytes  # list index (as text) or hash field
+    where: int | bytes  # list index or hash field
     original: bytes
     replacement: bytes
     types: tuple[str, ...]
@@ -201,6 +200,10 @@ class Rewrite:
 # One key's values from one read: the key, where each value sits (list indexes or hash
 # fields), the values.
 Batch = tuple[bytes, Sequence[int] | Sequence[bytes], Sequence[bytes]]
+
+
+def _where_arg(where: int | bytes) -> bytes:
+    return str(where).encode() if isinstance(where, int) else where
 
 
 def _decode(value: bytes) -> str:
@@ -240,7 +243,7 @@ def _start_worker() -> None:
 class _Round:
     """Values of one round of reads that passed the screen, while the detector runs on them."""
 
-    places: list[tuple[bytes, bytes]]  # (key, list index as text or hash field) per value
+    places: list[tuple[bytes, int | bytes]]  # (key, list index or hash field) per value
     values: list[bytes]
     script: Any
     parts: list[concurrent.futures.Future[list[Redaction]]]
@@ -250,7 +253,7 @@ class _Round:
 
 
 def _rewrites(
-    places: list[tuple[bytes, bytes]], values: list[bytes], results: list[Redaction]
+    places: list[tuple[bytes, int | bytes]], values: list[bytes], results: list[Redaction]
 ) -> list[Rewrite]:
     return [
         Rewrite(key, where, value, result[0], result[1])
@@ -440,13 +443,12 @@ class Scrubber:
         """
         values = list(itertools.chain.from_iterable(values for _, _, values in batches))
         offsets = list(itertools.accumulate((len(b[2]) for b in batches[:-1]), initial=0))
-        places: list[tuple[bytes, bytes]] = []
+        places: list[tuple[bytes, int | bytes]] = []
         passed: list[bytes] = []
         for index in screen.may_hold_pii(values):
             batch = bisect.bisect_right(offsets, index) - 1
             key, wheres, _ = batches[batch]
-            where = wheres[index - offsets[batch]]
-            places.append((key, str(where).encode() if isinstance(where, int) else where))
+            places.append((key, wheres[index - offsets[batch]]))
             passed.append(values[index])
         if not passed:
             return
@@ -476,8 +478,7 @@ class Scrubber:
 
     def _apply(self, rewrites: list[Rewrite], script: Any) -> None:
         if self.dry_run:
-            for rewrite in rewrites:
-                self._record(rewrite, done=True)
+            self._record_done(rewrites)
             return
         # Rewrites come grouped by key (the order they were read in); each call takes up to
         # CAS_CHUNK of them, whatever keys they belong to.
@@ -492,33 +493,37 @@ class Scrubber:
                 args = [
                     part
                     for r in call
-                    for part in (number[r.key], r.where, r.original, r.replacement)
+                    for part in (number[r.key], _where_arg(r.where), r.original, r.replacement)
                 ]
                 script(keys=keys, args=args, client=pipe)
             results = pipe.execute(raise_on_error=False)
+            done: list[Rewrite] = []
             for call, result in zip(window, results, strict=True):
                 if isinstance(result, Exception):  # the whole call: e.g. a script error
                     for key in dict.fromkeys(rewrite.key for rewrite in call):
                         self._key_failed(key, result)
                     continue
                 failed: set[bytes] = set()
-                for rewrite, done in zip(call, result, strict=True):
-                    if isinstance(done, bytes):
+                for rewrite, outcome in zip(call, result, strict=True):
+                    if isinstance(outcome, bytes):
                         if rewrite.key not in failed:
                             failed.add(rewrite.key)
-                            self._key_failed(rewrite.key, redis.ResponseError(done.decode()))
+                            self._key_failed(rewrite.key, redis.ResponseError(outcome.decode()))
+                    elif outcome:
+                        done.append(rewrite)
                     else:
-                        self._record(rewrite, done=bool(done))
+                        self.stats.conflicts += 1
+                        self.stats.pattern(rewrite.key).conflicts += 1
+            self._record_done(done)
 
-    def _record(self, rewrite: Rewrite, *, done: bool) -> None:
-        counts = self.stats.pattern(rewrite.key)
-        if done:
-            self.stats.redacted_items += 1
-            counts.redacted_items += 1
-            self.stats.by_type.update(rewrite.types)
-        else:
-            self.stats.conflicts += 1
-            counts.conflicts += 1
+    def _record_done(self, rewrites: list[Rewrite]) -> None:
+        # Counted in bulk: per key, not per value (a round rewrites many values of few keys).
+        self.stats.redacted_items += len(rewrites)
+        for key, count in collections.Counter(rewrite.key for rewrite in rewrites).items():
+            self.stats.pattern(key).redacted_items += count
+        self.stats.by_type.update(
+            itertools.chain.from_iterable(rewrite.types for rewrite in rewrites)
+        )
 
     def _key_failed(self, key: bytes, error: Exception) -> None:
         # A connection failure ends the run; anything else (e.g. the key changed type) is one key.
@@ -534,7 +539,8 @@ class Scrubber:
         Redis works on the next round meanwhile, on another CPU, instead of us waiting."""
         self.pacer.take(len(commands))
         pool = self.client.connection_pool
-        connection = pool.get_connection()
+        connection: Any = pool.get_connection()  # redis-py's connection API is untyped
+        parse: Any = self.client.parse_response
         try:
             connection.send_packed_command(connection.pack_commands(commands))
             if overlap:
@@ -542,7 +548,7 @@ class Scrubber:
             replies: list[Any] = []
             for command in commands:
                 try:
-                    replies.append(self.client.parse_response(connection, command[0]))
+                    replies.append(parse(connection, command[0]))
                 except redis.ResponseError as error:
                     replies.append(error)
         except BaseException:
