@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pty
 import re
@@ -17,8 +18,8 @@ from typing import Any
 import pytest
 import redis
 
-from leadops.jobs import pii_scrub
-from leadops.pii import Detector
+from leadops.jobs import pii_backfill, pii_scrub
+from leadops.pii import Detector, Finding
 from tests.fixtures.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -403,3 +404,44 @@ def test_a_refused_command_mid_run_is_exit_1_with_the_summary(redis_url: str) ->
     summary = _summary(result)
     assert summary["complete"] is False
     assert summary["redacted_items"] == 0
+
+
+DEATH_MARK = "the worker dies on this one"
+
+
+class _WorkerDiesOnMark(Detector):
+    """The real detector, except that a detection worker process exits abruptly (as if
+    OOM-killed) on a message holding DEATH_MARK; in the main process it behaves normally."""
+
+    def find(self, text: str) -> list[Finding]:
+        if DEATH_MARK in text and multiprocessing.parent_process() is not None:
+            os._exit(137)
+        return super().find(text)
+
+
+def test_a_dead_detection_worker_is_exit_1_with_the_summary_and_rerun_completes(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    expected = _seed(client)
+    client.rpush("mem:tenant9:chat9", f"{DEATH_MARK}: jane.doe@example.com")
+    monkeypatch.setattr(
+        pii_backfill, "detector_for", lambda region: _WorkerDiesOnMark(region=region or "US")
+    )
+    code = pii_backfill.main(["--redis-url", redis_url, "--workers", "2"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert err.count("\n") == 1
+    assert "a detection worker process died" in err
+    assert "rerun to finish" in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["complete"] is False
+    assert summary["scanned_keys"] >= 1
+
+    monkeypatch.undo()
+    rerun = _run(redis_url)
+    assert rerun.returncode == 0, rerun.stderr
+    assert _summary(rerun)["complete"] is True
+    for key, scrubbed in expected.items():
+        assert client.lrange(key, 0, -1) == scrubbed
+    assert client.lrange("mem:tenant9:chat9", 0, -1) == [f"{DEATH_MARK}: [REDACTED]"]
