@@ -69,7 +69,9 @@ class LeadFastPath:
                 answer = score_routes.answer_lead(lead, state, model)
             except HTTPException as exc:  # scoring failed: FastAPI's own HTTPException answer
                 status = exc.status_code
-                await JSONResponse({"detail": exc.detail}, status, exc.headers)(scope, receive, send)
+                await JSONResponse({"detail": exc.detail}, status, exc.headers)(
+                    scope, receive, send
+                )
                 return
             await send(
                 {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,17 +65,17 @@ def _call(
         {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1 or disconnect}
         for i, chunk in enumerate(chunks)
     ]
-    if disconnect:
-        messages.append({"type": "http.disconnect"})
     answer = Answer()
 
     async def receive() -> dict[str, Any]:
         if messages:
             return messages.pop(0)
+        if disconnect:
+            return {"type": "http.disconnect"}  # as uvicorn: once gone, gone for good
         await asyncio.sleep(3600)  # the client waits for the answer
         raise AssertionError("unreachable")
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             answer.status = message["status"]
             answer.headers = list(message.get("headers", []))
