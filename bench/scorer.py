@@ -233,12 +233,13 @@ def redis_clients(url: str, *, batches: int = 400, size: int = 16) -> dict[str, 
         )
         for i in range(size)
     ]
+    # The same command as RedisStore.save_leads sends (one JSON argument for the batch).
     keys: list[str] = [store.COLUMNS_KEY]
-    args: list[str | int] = [size]
+    leads = []
     for write in batch:
         keys += [store.lead_key(write.lead_id), write.memory]
-        args += [json.dumps([x for pair in record.items() for x in pair]), "hi"]
-    args += sorted(record)
+        leads.append([*(x for pair in record.items() for x in pair), "hi"])
+    args: list[str | int] = [json.dumps(leads), *sorted(record)]
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
