@@ -60,7 +60,10 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class ScoreLeadRoute(APIRoute):
-    """POST /v1/lead without FastAPI's per-request dependency solving: the scoring hot path.
+    """POST /v1/lead without FastAPI's per-request dependency solving, when the full app answers.
+
+    As served, leads come through the ASGI fast path (leadops.scorer.fastpath) ahead of this
+    route; it answers here when that path is off (ScorerAPI.lead_path None).
 
     A body sent as plain `application/json` that parses and validates as a Lead goes straight
     to `score_lead`: exactly what FastAPI would do with it (json.loads, the same Lead schema),
