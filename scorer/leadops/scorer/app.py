@@ -15,9 +15,10 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Receive, Scope, Send
 
 from leadops.contract import artifact as contract_artifact
-from leadops.scorer import health, metrics, store, writer
+from leadops.scorer import fastpath, health, metrics, store, writer
 from leadops.scorer.auth import KeyRing
 from leadops.scorer.middleware import RequestGuard
 from leadops.scorer.model import ModelRejected, load_serving_model
@@ -92,6 +93,30 @@ def _finite(value: Any) -> Any:
     return value
 
 
+class ScorerAPI(FastAPI):
+    """FastAPI, with POST /v1/lead first offered to the ASGI fast path (leadops.scorer.fastpath).
+
+    Dependency overrides (tests) only take effect through FastAPI: with any set, every request
+    takes the full app.
+    """
+
+    lead_path: fastpath.LeadFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lead_path = self.lead_path
+        if lead_path is not None and fastpath.takes(scope) and not self.dependency_overrides:
+            await lead_path(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def full_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    def scorer_state(self) -> ScorerState | None:
+        state: ScorerState | None = getattr(self.state, "scorer", None)
+        return state
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A scorer app; each app has its own metrics registry, store and model reference."""
     settings = settings if settings is not None else Settings()
@@ -133,13 +158,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await lead_store.close()
 
     docs = settings.docs
-    app = FastAPI(
+    app = ScorerAPI(
         title="LeadOps scorer",
         version="1",
         lifespan=lifespan,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        # Its metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks would cost every
+        # request a provider lookup, and the /v1/lead fast path runs outside them anyway.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     score_routes.add_score_lead(app)
     app.include_router(score_routes.router)
@@ -154,4 +182,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, m=m)
+    app.lead_path = fastpath.LeadFastPath(
+        full_app=app.full_app,
+        state=app.scorer_state,
+        max_body_bytes=settings.max_body_bytes,
+        m=m,
+    )
     return app

@@ -72,7 +72,7 @@ def test_two_apps_in_one_process_keep_separate_metrics(good_model: Built) -> Non
 
 
 def test_a_scoring_failure_on_the_hot_path_is_the_same_500(good_model: Built) -> None:
-    # No dependency override: the request takes ScoreLeadRoute's lean path to score_lead.
+    # No dependency override: the request takes the ASGI fast path (fastpath.LeadFastPath).
     app = create_app(Settings(model_path=good_model.path, dev_open_ops=True))
     with TestClient(app) as client:
         state: ScorerState = app.state.scorer

@@ -18,6 +18,8 @@ from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
 from leadops.scorer import schemas, store
 from leadops.scorer.deps import ModelDep, StateDep, get_model, get_state
+from leadops.scorer.model import ServingModel
+from leadops.scorer.state import ScorerState
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ router = APIRouter(prefix="/v1", tags=["score"])
 
 STORE_DOWN = "lead store unavailable; nothing was recorded, retry later"
 UNKNOWN_LEAD = "unknown lead_id"
+SCORING_FAILED = "scoring failed"
 JSON = "application/json"
 JSON_BYTES = JSON.encode()
 
@@ -57,7 +60,10 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class ScoreLeadRoute(APIRoute):
-    """POST /v1/lead without FastAPI's per-request dependency solving: the scoring hot path.
+    """POST /v1/lead without FastAPI's per-request dependency solving, when the full app answers.
+
+    As served, leads come through the ASGI fast path (leadops.scorer.fastpath) ahead of this
+    route; it answers here when that path is off (ScorerAPI.lead_path None).
 
     A body sent as plain `application/json` that parses and validates as a Lead goes straight
     to `score_lead`: exactly what FastAPI would do with it (json.loads, the same Lead schema),
@@ -102,7 +108,17 @@ async def _plain_json_lead(request: Request) -> Lead | None:
 
 
 async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
-    state = get_state(request)  # no dependency: this is the hot path
+    # Validated once in answer_lead and serialised straight to JSON: returning the model would
+    # make FastAPI validate it a second time against response_model (which still documents it).
+    return Response(answer_lead(lead, get_state(request), model), media_type=JSON)
+
+
+def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
+    """Score the lead, queue its record for the store, and return the JSON answer.
+
+    Shared by the route and the ASGI fast path (leadops.scorer.fastpath): one scoring code.
+    Raises HTTPException 500 "scoring failed" when the model raises.
+    """
     started = time.perf_counter()
     try:
         row = lead_to_row(lead, redact=pii.redact)
@@ -110,7 +126,7 @@ async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
     except Exception:
         state.scoring_failed.append(True)
         logger.exception("Scoring failed with model version %d", model.version)
-        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, "scoring failed") from None
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, SCORING_FAILED) from None
     m = state.metrics
     m.scoring_seconds.observe(time.perf_counter() - started)
     m.scores.observe(score)
@@ -137,9 +153,8 @@ async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
     answer = schemas.ScoreResponse(
         lead_id=lead_id, score=score, model_version=model.version, health=state.health_now()
     )
-    # Validated once here and serialised straight to JSON: returning the model would make
-    # FastAPI validate it a second time against response_model (which still documents it).
-    return Response(answer.model_dump_json(), media_type=JSON)
+    # Bytes straight from pydantic-core: what model_dump_json() returns, minus a decode.
+    return answer.__pydantic_serializer__.to_json(answer)
 
 
 def add_score_lead(app: FastAPI) -> None:

@@ -1,0 +1,164 @@
+"""POST /v1/lead answered straight from the ASGI call, ahead of Starlette's middleware stack.
+
+The scoring hot path. Starlette's stack (error and exception middlewares, an exit stack,
+routing, a Request, four send wrappers) costs a lead more Python than its trees do. A request
+this path is sure of - POST /v1/lead, a plain `application/json` body within the size limit
+that parses and validates as a Lead, a model loaded - is scored here with the route's own code
+(routes.score.answer_lead) and counted in the same request metrics. Anything else is handed,
+with the body it already read replayed, to the full app, which answers exactly as it always
+did: the 413 (RequestGuard), FastAPI's 422 bodies, the 503 without a model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import Counter
+from starlette.types import Message, Receive, Scope, Send
+
+from leadops.contract.lead import Lead
+from leadops.scorer import metrics
+from leadops.scorer.routes import score as score_routes
+from leadops.scorer.state import ScorerState
+
+PATH = "/v1/lead"
+JSON_TYPE = b"application/json"
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class LeadFastPath:
+    """Answers the POST /v1/lead requests it is sure of; hands every other one to `full_app`."""
+
+    def __init__(
+        self,
+        *,
+        full_app: ASGIApp,
+        state: Callable[[], ScorerState | None],
+        max_body_bytes: int,
+        m: metrics.Metrics,
+    ) -> None:
+        self._full_app = full_app
+        self._state = state
+        self._limit = max_body_bytes
+        self._metrics = m
+        # The same labelled children RequestGuard counts the route in, bound once.
+        self._ok = m.requests.labels(route=PATH, method="POST", status="200")
+        self._timer = m.request_seconds.labels(route=PATH)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        state = self._state()
+        model = None if state is None else state.model
+        body = None if model is None else _declared_ok(scope, self._limit)
+        messages: list[Message] = []
+        if body is not None:
+            body = await _read_body(receive, messages, limit=self._limit)
+        lead = None if not body else _parse_lead(body)
+        if lead is None or state is None or model is None:
+            await self._full_app(scope, _replay(messages, receive), send)
+            return
+        status = 500
+        try:
+            try:
+                answer = score_routes.answer_lead(lead, state, model)
+            except HTTPException as exc:  # scoring failed: FastAPI's own HTTPException answer
+                status = exc.status_code
+                await JSONResponse({"detail": exc.detail}, status, exc.headers)(
+                    scope, receive, send
+                )
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-length", str(len(answer)).encode()),
+                        (b"content-type", JSON_TYPE),
+                    ],
+                }
+            )
+            status = 200
+            await send({"type": "http.response.body", "body": answer})
+        except Exception:
+            # As Starlette's ServerErrorMiddleware: a plain 500 if nothing was sent, then re-raise
+            # for the server to log.
+            if status == 500:
+                await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
+            raise
+        finally:
+            counter = self._ok if status == 200 else self._counter(status)
+            counter.inc()
+            self._timer.observe(time.perf_counter() - started)
+
+    def _counter(self, status: int) -> Counter:
+        return self._metrics.requests.labels(route=PATH, method="POST", status=str(status))
+
+
+def takes(scope: Scope) -> bool:
+    """Is this request one for the fast path to look at (POST /v1/lead, no root path)?"""
+    return (
+        scope["type"] == "http"
+        and scope["path"] == PATH
+        and scope["method"] == "POST"
+        and not scope.get("root_path")
+    )
+
+
+def _declared_ok(scope: Scope, limit: int) -> bytes | None:
+    """b"" when the headers fit the fast path (plain JSON, declared size within the limit)."""
+    content_type = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            # The first one, as Starlette's request.headers.get() (which FastAPI reads) finds.
+            if content_type is None:
+                content_type = value
+        elif name == b"content-length":
+            try:
+                if int(value) > limit:
+                    return None  # RequestGuard answers 413 without reading
+            except ValueError:
+                return None
+    return b"" if content_type == JSON_TYPE else None
+
+
+async def _read_body(receive: Receive, messages: list[Message], *, limit: int) -> bytes | None:
+    """The whole body, keeping every message read for a replay; None past the limit or on a
+    disconnect (the full app then answers: RequestGuard's 413, Starlette's disconnect)."""
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            break
+    if len(messages) == 1:
+        return bytes(messages[0].get("body", b""))
+    return b"".join(m.get("body", b"") for m in messages)
+
+
+def _parse_lead(body: bytes) -> Lead | None:
+    try:
+        return Lead.model_validate(json.loads(body))
+    except Exception:  # bad JSON, bad lead, nesting too deep, ...: the full app answers
+        return None
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    if not messages:
+        return receive
+    pending = deque(messages)
+
+    async def replayed() -> Message:
+        return pending.popleft() if pending else await receive()
+
+    return replayed
