@@ -230,6 +230,24 @@ def test_concurrent_pushes_are_never_lost(redis_url: str) -> None:
         assert all("@example.com" not in m for m in old)
 
 
+def test_a_list_longer_than_one_read_is_scrubbed_chunk_by_chunk(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    length = pii_scrub.WHOLE_LIST_MAX + 250  # read in chunks of --batch, not whole
+    messages = [
+        f"message {i} mail u{i}@example.com" if i % 7 == 0 else f"message {i} fine"
+        for i in range(length)
+    ]
+    client.rpush("mem:t:long", *messages)
+
+    summary = _summary(_run(redis_url, "--batch", "100"))
+
+    assert summary["scanned_items"] == length
+    assert summary["redacted_items"] == len([m for m in messages if "@" in m])
+    assert client.lrange("mem:t:long", 0, -1) == [
+        m.replace(m.split()[-1], "[REDACTED]") if "@" in m else m for m in messages
+    ]
+
+
 def test_redis_restart_mid_run_fails_clearly_and_rerun_completes(
     redis_url: str, redis_server: RedisServer
 ) -> None:

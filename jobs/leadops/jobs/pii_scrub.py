@@ -83,6 +83,10 @@ end
 return done
 """
 
+# Lists up to this long (chat memories) are read whole, in one LRANGE: an atomic snapshot
+# that holds every element that existed before it, however many are pushed meanwhile.
+WHOLE_LIST_MAX = 1000
+
 # Rewrites per script call: keeps each script short so Redis is never blocked for long.
 CAS_CHUNK = 64
 # Rounds of reads whose detection may still be running in the workers: enough to keep them
@@ -365,20 +369,24 @@ class Scrubber:
             self._scrub_hashes(hashes)
 
     def _scrub_lists(self, keys: list[bytes]) -> None:
-        # Reading stops at twice the length a list had when its scan began, so a list that
-        # someone keeps pushing to cannot keep the run going; the newest messages are left
-        # for the next run. Then round by round: the next LRANGE chunk of every list still
-        # being read, in one pipeline.
+        # A list of up to WHOLE_LIST_MAX elements is read whole, in one LRANGE. A longer one
+        # is read in chunks of `batch`, up to twice the length it had when its scan began, so
+        # a list that someone keeps pushing to cannot keep the run going; the newest messages
+        # are left for the next run. Round by round: the next read of every list still being
+        # read, in one pipeline.
         limits: dict[bytes, int] = {}
         for key, length in zip(keys, self._pipelined([("LLEN", key) for key in keys]), strict=True):
             if isinstance(length, Exception):
                 self._key_failed(key, length)
             else:
-                limits[key] = 2 * int(length) + self.batch
+                limits[key] = -1 if int(length) <= WHOLE_LIST_MAX else 2 * int(length) + self.batch
         starts = dict.fromkeys(limits, 0)
         while starts:
             chunks = self._pipelined(
-                [("LRANGE", key, start, start + self.batch - 1) for key, start in starts.items()],
+                [
+                    ("LRANGE", key, start, -1 if limits[key] < 0 else start + self.batch - 1)
+                    for key, start in starts.items()
+                ],
                 overlap=True,
             )
             batches: list[Batch] = []
@@ -389,7 +397,11 @@ class Scrubber:
                     continue
                 self._count_items(key, len(chunk))
                 batches.append((key, range(start, start + len(chunk)), chunk))
-                if len(chunk) == self.batch and start + self.batch < limits[key]:
+                if (
+                    limits[key] > 0
+                    and len(chunk) == self.batch
+                    and start + self.batch < limits[key]
+                ):
                     following[key] = start + self.batch
             self._defer_look(batches, self._cas_list)
             starts = following
