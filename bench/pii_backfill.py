@@ -360,7 +360,8 @@ rate ({goal_rate:,.0f} elements/s): dry run {verdict(rate(dry) >= goal_rate)}
 {rate(single) / baseline:.0%}. The dry runs predicted exactly the real run's
 {real["redacted_items"]:,} rewrites, and the second run rewrote nothing.
 
-How the scan is built: each round pipelines the next LRANGE chunk of up to `--batch` lists in
+How the scan is built: each round pipelines the next LRANGE (a whole list up to 1,000
+elements, else a chunk) of up to `--batch` lists in
 one round trip (raw bytes, hiredis parser); a byte screen (`leadops.pii.screen`) then looks
 at every value of the round at once with `bytes.translate`, substring searches and regexes
 that start at one literal byte, all in C, and names the values that may hold PII (an `@`, a
