@@ -31,6 +31,7 @@ from typing import Any
 from tests.fixtures.control_plane import LocalCluster
 from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.ports import free_port
+from tests.fixtures.processes import terminate
 
 from bench.docsection import machine, write_section
 from leadops.contract import artifact as contract
@@ -264,11 +265,7 @@ def run(count: int, workers: int) -> dict[str, Any]:  # noqa: PLR0915
             }
         finally:
             if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                terminate(proc, timeout=20)
                 keep = Path("/tmp/leadops-bench-operator.log")  # noqa: S108 (kept for a post-mortem)
                 keep.write_bytes((Path(tmp) / "operator.log").read_bytes())
             cluster.stop()

@@ -39,6 +39,7 @@ import xgboost
 from prometheus_client.parser import text_string_to_metric_families
 from tests.fixtures.artifacts import build_artifact
 from tests.fixtures.ports import free_port
+from tests.fixtures.processes import terminate
 from tests.fixtures.redis_server import RedisServer
 
 from bench.docsection import machine, write_section
@@ -184,12 +185,7 @@ def serving(argv: list[str], *, port: int, env: dict[str, str], ready: str) -> I
             time.sleep(0.1)
         yield process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout=15)
         log.close()
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from tests.fixtures.artifacts import build_artifact
+from tests.fixtures.asgi import post_scope
 
 from bench.scorer import LEAD
 from leadops.scorer.app import create_app
@@ -37,25 +38,14 @@ ASGIApp = Any
 
 
 async def _call(app: ASGIApp, body: bytes) -> int:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/lead",
-        "raw_path": b"/v1/lead",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
+    scope = post_scope(
+        "/v1/lead",
+        headers=[
             (b"host", b"127.0.0.1"),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
         ],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    )
     sent = False
     status = 0
 

@@ -20,6 +20,7 @@ import yaml
 
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.ports import free_port
+from tests.fixtures.processes import terminate
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
@@ -99,12 +100,7 @@ def chart_operator(
     try:
         yield process, log, metrics_port, health_port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout=20)
         _helm(k8s_cluster, "uninstall", release, "-n", k8s_namespace)
 
 

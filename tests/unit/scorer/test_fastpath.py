@@ -20,6 +20,7 @@ from leadops.scorer.app import ScorerAPI, create_app
 from leadops.scorer.settings import Settings
 from leadops.scorer.state import ScorerState
 from tests.fixtures.artifacts import Built
+from tests.fixtures.asgi import post_scope
 from tests.fixtures.metrics import metric_value
 
 LEAD = json.dumps(
@@ -46,21 +47,7 @@ def _call(
     headers: list[tuple[bytes, bytes]],
     disconnect: bool = False,
 ) -> Answer:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/lead",
-        "raw_path": b"/v1/lead",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"test"), *headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    scope = post_scope("/v1/lead", headers=[(b"host", b"test"), *headers])
     messages: list[dict[str, Any]] = [
         {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1 or disconnect}
         for i, chunk in enumerate(chunks)
