@@ -10,7 +10,7 @@ import pytest
 
 from leadops.operator import builders, reasons, registry
 from leadops.operator.conditions import Cond
-from leadops.operator.observed import ScorerReport
+from leadops.operator.observed import Observed, ScorerReport
 from leadops.operator.plan import (
     EmitEvent,
     Ensure,
@@ -293,21 +293,21 @@ def test_monitoring_children_only_with_prometheus_operator() -> None:
     }
 
 
-def _alert_rule(*, controller_uid: str) -> dict[str, Any]:
+def _with_alert_rule(*, controller_uid: str, alert_rules: bool) -> Observed:
+    """A world with the Prometheus Operator and a live `lm-alerts` rule controlled by the uid."""
     owner = {"kind": "LeadModel", "uid": controller_uid, "controller": True}
     meta = {"name": "lm-alerts", "namespace": "ns", "ownerReferences": [owner]}
-    return {"kind": "PrometheusRule", "metadata": meta}
+    rule = {"kind": "PrometheusRule", "metadata": meta}
+    return replace(
+        world(),
+        prometheus_operator=True,
+        alert_rules=alert_rules,
+        children={("PrometheusRule", "lm-alerts"): rule},
+    )
 
 
 def test_alert_rules_off_keeps_the_service_monitor_and_removes_our_rule() -> None:
-    ours = _alert_rule(controller_uid="uid-1")
-    obs = replace(
-        world(),
-        prometheus_operator=True,
-        alert_rules=False,
-        children={("PrometheusRule", "lm-alerts"): ours},
-    )
-    p = plan(spec(), obs, NOW)
+    p = plan(spec(), _with_alert_rule(controller_uid="uid-1", alert_rules=False), NOW)
     kinds = {a.kind for a in p.of(Ensure)}
     assert "ServiceMonitor" in kinds
     assert "PrometheusRule" not in kinds
@@ -315,24 +315,12 @@ def test_alert_rules_off_keeps_the_service_monitor_and_removes_our_rule() -> Non
 
 
 def test_alert_rules_off_leaves_a_same_named_rule_it_does_not_own() -> None:
-    theirs = _alert_rule(controller_uid="someone-else")
-    obs = replace(
-        world(),
-        prometheus_operator=True,
-        alert_rules=False,
-        children={("PrometheusRule", "lm-alerts"): theirs},
-    )
+    obs = _with_alert_rule(controller_uid="someone-else", alert_rules=False)
     assert plan(spec(), obs, NOW).of(RemoveChild) == []
 
 
 def test_alert_rules_on_never_removes_the_rule() -> None:
-    ours = _alert_rule(controller_uid="uid-1")
-    obs = replace(
-        world(),
-        prometheus_operator=True,
-        alert_rules=True,
-        children={("PrometheusRule", "lm-alerts"): ours},
-    )
+    obs = _with_alert_rule(controller_uid="uid-1", alert_rules=True)
     assert plan(spec(), obs, NOW).of(RemoveChild) == []
 
 
