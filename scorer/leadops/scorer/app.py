@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from leadops import logsafety
 from leadops.contract import artifact as contract_artifact
 from leadops.scorer import fastpath, health, metrics, store, writer
 from leadops.scorer.auth import KeyRing
@@ -72,24 +70,29 @@ def _load_at_start(state: ScorerState) -> None:
     logger.info("Serving model version %d (auc %.4f)", model.version, model.auc)
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's own 422 body. Python's json reads NaN and Infinity, which JSON cannot write:
-    a refused input holding one is echoed with it as a string, instead of failing with a 500."""
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 body without the refused values: each error's `type`, `loc` and `msg`.
+
+    The submitted value (`input`) and the error context are left out: they may be a lead's
+    PII, an API key sent in a header, or text JSON cannot write (a lone surrogate, NaN), which
+    would turn the 422 into a 500 whose traceback quotes it. The field is named by `loc`.
+    """
     assert isinstance(exc, RequestValidationError)
-    try:
-        return await request_validation_exception_handler(request, exc)
-    except ValueError:
-        detail = _finite(jsonable_encoder(exc.errors()))
-        return JSONResponse(status_code=422, content={"detail": detail})
+    detail = [
+        {
+            "type": error.get("type", "value_error"),
+            "loc": [_encodable(part) for part in error.get("loc", ())],
+            "msg": _encodable(error.get("msg", "invalid value")),
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
+def _encodable(value: Any) -> Any:
+    # Attribute names appear in `loc`; a lone surrogate in one is written escaped (\ud800).
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
 
 
@@ -120,6 +123,7 @@ class ScorerAPI(FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A scorer app; each app has its own metrics registry, store and model reference."""
     settings = settings if settings is not None else Settings()
+    logsafety.install()  # also when served by another ASGI server than `leadops serve`
     m = metrics.Metrics()
 
     @asynccontextmanager
@@ -180,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.refresh_drift_metric()
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, m=m)
     app.lead_path = fastpath.LeadFastPath(
         full_app=app.full_app,
