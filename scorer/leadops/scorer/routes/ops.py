@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from leadops.contract.columns import BASE_COLUMNS, LABEL_COLUMN
+from leadops.contract.csvcells import csv_line
 from leadops.scorer import schemas, store
 from leadops.scorer.deps import ModelDep, StateDep, require_api_key
 from leadops.scorer.model import ModelRejected, load_serving_model
@@ -159,19 +158,15 @@ async def export_outcomes(state: StateDep) -> StreamingResponse:
 
 
 async def _csv_lines(state: ScorerState, header: list[str]) -> AsyncIterator[str]:
-    buffer = io.StringIO()
-    # "\n" line ends so the guide's `awk -F',' '{print $NF}'` sees the bare label.
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    rows = 0
+    # "\n" line ends so the guide's `awk -F',' '{print $NF}'` sees the bare label; cells are
+    # escaped against formula injection, which `leadops train` undoes exactly.
+    lines = [csv_line(header)]
     async for record in state.store.outcomes():
-        writer.writerow([record.get(column, "") for column in header])
-        rows += 1
-        if rows % 200 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+        lines.append(csv_line([record.get(column, "") for column in header]))
+        if len(lines) == 200:
+            yield "".join(lines)
+            lines = []
+    yield "".join(lines)
 
 
 @router.get(
