@@ -14,10 +14,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
-from leadops import logsafety
+from leadops import logsafety, pii
 from leadops.contract import artifact as contract_artifact
 from leadops.scorer import fastpath, health, metrics, store, writer
 from leadops.scorer.auth import KeyRing
+from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.middleware import RequestGuard
 from leadops.scorer.model import ModelRejected, load_serving_model
 from leadops.scorer.routes import health as health_routes
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 drift_warning=settings.drift_warning,
                 stale_hours=settings.stale_hours,
             ),
+            columns=AttributeColumns(cap=settings.max_attribute_columns, m=m, redact=pii.redact),
             verify_keys=_verify_keys(settings),
         )
         if not state.keyring.configured():

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     stale_hours: float = Field(
         default=48.0, gt=0, description="Model older than this (hours) -> warning_stale."
     )
+    max_attribute_columns: int = Field(
+        default=200,
+        gt=0,
+        description="Distinct attribute names one tenant may store; a new name past it is "
+        "dropped from the lead (counted in leadops_attributes_dropped_total).",
+    )
     parity_probe_rows: int = Field(
         default=256, gt=0, description="Rows checked against xgboost at load time (1e-6)."
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from leadops.contract import artifact as contract_artifact
 from leadops.scorer import health, metrics, store, writer
 from leadops.scorer.auth import KeyRing
+from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings
 
@@ -38,6 +39,7 @@ class ScorerState:
     store: store.LeadStore
     writer: writer.RecordWriter
     thresholds: health.Thresholds
+    columns: AttributeColumns
     verify_keys: contract_artifact.VerifyKeys | None = None
     model: ServingModel | None = None
     # Set by an unexpected exception while loading; cleared by a good load.

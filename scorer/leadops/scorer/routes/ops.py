@@ -67,7 +67,12 @@ async def model_status(state: StateDep) -> schemas.ModelStatus:
 async def reload_model(
     state: StateDep,
     min_auc: Annotated[
-        float | None, Query(ge=0, le=1, description="Refuse a model whose AUC is lower.")
+        float | None,
+        Query(
+            ge=0,
+            le=1,
+            description="Refuse a model whose AUC is lower (never below LEADOPS_AUC_CRITICAL).",
+        ),
     ] = None,
 ) -> Any:
     path = state.settings.model_path
@@ -87,11 +92,13 @@ async def reload_from(state: ScorerState, *, min_auc: float | None) -> Any:
     path = settings.model_path
     assert path is not None
     reloads = state.metrics.reloads
+    # Never below the critical threshold: a reload must not make the scorer unready by itself.
+    floor = settings.auc_critical if min_auc is None else max(min_auc, settings.auc_critical)
     try:
         model = await anyio.to_thread.run_sync(
             lambda: load_serving_model(
                 path,
-                min_auc=min_auc,
+                min_auc=floor,
                 verify_keys=state.verify_keys,
                 drift_window=settings.drift_window,
                 drift_min_samples=settings.drift_min_samples,
