@@ -16,8 +16,8 @@ from starlette.types import Receive, Scope, Send
 
 from leadops import logsafety, pii
 from leadops.contract import artifact as contract_artifact
-from leadops.scorer import fastpath, health, metrics, store, writer
-from leadops.scorer.auth import KeyRing
+from leadops.scorer import fastpath, health, metrics, store, tenancy, writer
+from leadops.scorer.auth import IngestKeys, KeyRing, KeysFileUnreadable
 from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.middleware import RequestGuard
 from leadops.scorer.model import ModelRejected, load_serving_model
@@ -69,6 +69,24 @@ def _load_at_start(state: ScorerState) -> None:
     state.serve(model)
     state.metrics.reloads.labels(result="loaded", reason="").inc()
     logger.info("Serving model version %d (auc %.4f)", model.version, model.auc)
+
+
+def _warn_about_keys(state: ScorerState) -> None:
+    try:
+        ops_keys = state.keyring.configured()
+    except KeysFileUnreadable:
+        ops_keys = True  # logged by the keyring; /ops answers 503 until the file is fixed
+    if not ops_keys:
+        if state.settings.dev_open_ops:
+            logger.warning("No API key configured and LEADOPS_DEV_OPEN_OPS set: /ops is OPEN")
+        else:
+            logger.warning("No API key configured: /ops/* answers 503 until one is")
+    if state.ingest_keys.open:
+        logger.warning(
+            "No ingest keys (LEADOPS_INGEST_KEYS / LEADOPS_INGEST_KEYS_FILE): /v1 needs no key "
+            "and serves tenant %r only",
+            tenancy.OPEN_TENANT,
+        )
 
 
 async def validation_error(request: Request, exc: Exception) -> Response:
@@ -135,6 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             metrics=m,
             keyring=KeyRing(keys=settings.env_api_keys(), keys_file=settings.api_keys_file),
+            ingest_keys=IngestKeys(
+                entries=settings.env_ingest_keys(), keys_file=settings.ingest_keys_file
+            ),
             store=lead_store,
             writer=record_writer,
             thresholds=health.Thresholds(
@@ -146,11 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             columns=AttributeColumns(cap=settings.max_attribute_columns, m=m, redact=pii.redact),
             verify_keys=_verify_keys(settings),
         )
-        if not state.keyring.configured():
-            if settings.dev_open_ops:
-                logger.warning("No API key configured and LEADOPS_DEV_OPEN_OPS set: /ops is OPEN")
-            else:
-                logger.warning("No API key configured: /ops/* answers 503 until one is")
+        _warn_about_keys(state)
         _load_at_start(state)
         app.state.scorer = state
         # Everything allocated so far (modules, the model) lives as long as the process: keep

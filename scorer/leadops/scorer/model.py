@@ -31,9 +31,9 @@ from leadops.scorer.drift import DriftWindow
 logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-6
-# A version is the training time (unix seconds): one from beyond this much clock skew is a bad
-# file, and dates derived from it (version_date, age) could not even be computed.
-MAX_FUTURE_SECONDS = 24 * 3600
+# A version is the training time (unix seconds). One more than a year ahead is no clock skew but
+# a bad file, and dates derived from it (version_date, age) might not even be computable.
+MAX_FUTURE_SECONDS = 365 * 24 * 3600
 SignatureStatus = Literal["verified", "unsigned", "not_checked"]
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from leadops.contract import artifact as contract_artifact
 from leadops.scorer import health, metrics, store, writer
-from leadops.scorer.auth import KeyRing
+from leadops.scorer.auth import IngestKeys, KeyRing
 from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings
@@ -36,6 +36,7 @@ class ScorerState:
     settings: Settings
     metrics: metrics.Metrics
     keyring: KeyRing
+    ingest_keys: IngestKeys
     store: store.LeadStore
     writer: writer.RecordWriter
     thresholds: health.Thresholds

@@ -16,8 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from leadops import pii
 from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
-from leadops.scorer import schemas, store
-from leadops.scorer.deps import ModelDep, StateDep, get_model, get_state
+from leadops.scorer import schemas, store, tenancy
+from leadops.scorer.deps import ModelDep, StateDep, TenantDep, get_model, get_state
 from leadops.scorer.model import ServingModel
 from leadops.scorer.state import ScorerState
 
@@ -55,6 +55,13 @@ class LeadIds:
 
 _lead_ids = LeadIds()
 
+# Ingest key missing or wrong (401), a body naming another tenant (403), keys file broken (503).
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"model": schemas.ErrorBody},
+    403: {"model": schemas.ErrorBody},
+    503: {"model": schemas.ErrorBody},
+}
+
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -81,7 +88,9 @@ class ScoreLeadRoute(APIRoute):
             lead = None if overridden else await _plain_json_lead(request)
             if lead is None:
                 return await fastapi_handler(request)
-            return await score_lead(lead, request, await get_model(request))
+            state = get_state(request)
+            tenant = tenancy.caller_tenant(state.ingest_keys, request.headers.get(tenancy.HEADER))
+            return await score_lead(lead, request, await get_model(request), tenant)
 
         return handler
 
@@ -107,10 +116,12 @@ async def _plain_json_lead(request: Request) -> Lead | None:
         return None
 
 
-async def score_lead(lead: Lead, request: Request, model: ModelDep) -> Response:
+async def score_lead(lead: Lead, request: Request, model: ModelDep, tenant: TenantDep) -> Response:
     # Validated once in answer_lead and serialised straight to JSON: returning the model would
     # make FastAPI validate it a second time against response_model (which still documents it).
-    return Response(answer_lead(lead, get_state(request), model), media_type=JSON)
+    state = get_state(request)
+    lead = tenancy.lead_of(lead, tenant, open_mode=state.ingest_keys.open)
+    return Response(answer_lead(lead, state, model), media_type=JSON)
 
 
 def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
@@ -166,6 +177,7 @@ def add_score_lead(app: FastAPI) -> None:
         score_lead,
         methods=["POST"],
         response_model=schemas.ScoreResponse,
+        responses=_REFUSALS,
         tags=list(router.tags),
         route_class_override=ScoreLeadRoute,
     )
@@ -174,13 +186,16 @@ def add_score_lead(app: FastAPI) -> None:
 @router.post(
     "/outcome",
     response_model=schemas.OutcomeResponse,
-    responses={404: {"model": schemas.ErrorBody}, 503: {"model": schemas.ErrorBody}},
+    responses={**_REFUSALS, 404: {"model": schemas.ErrorBody}},
 )
-async def record_outcome(body: schemas.OutcomeRequest, state: StateDep) -> schemas.OutcomeResponse:
+async def record_outcome(
+    body: schemas.OutcomeRequest, state: StateDep, tenant: TenantDep
+) -> schemas.OutcomeResponse:
     await state.writer.flushed(body.lead_id)
     try:
+        # Another tenant's lead is "unknown" (404): its existence is not revealed.
         found = await state.store.record_outcome(
-            body.lead_id, converted=body.converted, at=time.time()
+            body.lead_id, converted=body.converted, at=time.time(), tenant=tenant
         )
     except store.StoreUnavailable as exc:
         state.metrics.records_dropped.labels(kind="outcome").inc()
@@ -194,17 +209,18 @@ async def record_outcome(body: schemas.OutcomeRequest, state: StateDep) -> schem
 @router.post(
     "/lead/{lead_id}/messages",
     response_model=schemas.MessageResponse,
-    responses={404: {"model": schemas.ErrorBody}, 503: {"model": schemas.ErrorBody}},
+    responses={**_REFUSALS, 404: {"model": schemas.ErrorBody}},
 )
 async def add_message(
     lead_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
     body: schemas.MessageRequest,
     state: StateDep,
+    tenant: TenantDep,
 ) -> schemas.MessageResponse:
     await state.writer.flushed(lead_id)
     text = pii.redact(body.text)
     try:
-        memory = await state.store.lead_memory_key(lead_id)
+        memory = await state.store.lead_memory_key(lead_id, tenant=tenant)
         if memory is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_LEAD)
         await state.store.append_message(memory, text)
