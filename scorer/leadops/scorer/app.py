@@ -185,6 +185,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="LeadOps scorer",
         version="1",
         lifespan=lifespan,
+        # A slash redirect's Location is built from the request's Host header: an open redirect
+        # anyone can aim (and cache-poison) with a forged Host. Routes match exactly instead.
+        redirect_slashes=False,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,

@@ -168,12 +168,24 @@ async def _csv_lines(state: ScorerState, header: list[str]) -> AsyncIterator[str
     # "\n" line ends so the guide's `awk -F',' '{print $NF}'` sees the bare label; cells are
     # escaped against formula injection, which `leadops train` undoes exactly.
     lines = [csv_line(header)]
-    async for record in state.store.outcomes():
-        lines.append(csv_line([record.get(column, "") for column in header]))
-        if len(lines) == 200:
-            yield "".join(lines)
-            lines = []
+    rows = 0
+    try:
+        async for record in state.store.outcomes():
+            lines.append(csv_line([record.get(column, "") for column in header]))
+            rows += 1
+            if len(lines) == 200:
+                yield "".join(lines)
+                lines = []
+    except store.StoreUnavailable as exc:
+        # The 200 and part of the file are sent: the one way left to say "incomplete" is to
+        # abort the transfer (no final chunk), which every HTTP client reports as an error.
+        logger.error("Export interrupted after %d rows: store unavailable (%s)", rows, exc)
+        raise ExportInterrupted from None
     yield "".join(lines)
+
+
+class ExportInterrupted(Exception):
+    """Raised inside the export's stream so the server aborts it instead of ending it cleanly."""
 
 
 @router.get(
