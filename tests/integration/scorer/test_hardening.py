@@ -223,7 +223,8 @@ def test_an_export_interrupted_by_redis_is_an_incomplete_transfer(
     start_scorer: StartScorer, good_model: Built, redis_server: RedisServer, redis_url: str
 ) -> None:
     server = start_scorer(model=good_model.path, redis_url=redis_url, redis_timeout_seconds="0.3")
-    details = "need a quote for the whole team " * 60  # ~2 KB a row: the stream must block
+    # 10 KB a row, 12 MB in all: more than loopback's socket buffers, so the stream blocks.
+    details = ("need a quote for the whole team " * 320)[:10_000]
     with server.client() as http:
         for _ in range(1200):
             lead_id = http.post("/v1/lead", json={"details": details}).json()["lead_id"]
