@@ -46,7 +46,7 @@ integration: venv system control-plane
 	$(BIN)/pytest tests/integration
 
 demo: venv system control-plane
-	$(BIN)/python hack/demo.py
+	$(BIN)/python -m hack.demo
 
 # A local cluster for humans: eval "$$(make -s cluster-up)" exports KUBECONFIG and PATH.
 cluster-up: venv control-plane
