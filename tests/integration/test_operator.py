@@ -26,7 +26,8 @@ from kopf.testing import KopfRunner
 
 from leadops import cli
 from leadops.contract import artifact as contract
-from leadops.jobs import synth, train
+from leadops.jobs import synth
+from leadops.jobs.training import command as train
 from leadops.operator import cli as op_cli
 from leadops.operator import kube, read_world, registry
 from leadops.operator.kube import crd_established
