@@ -13,10 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from leadops.operator import builders, metrics, reasons, registry
-from leadops.operator.conditions import rfc3339
-from leadops.operator.kube import Kube, KubeError
-from leadops.operator.observed import Observed
-from leadops.operator.plan import (
+from leadops.operator.actions import (
     EmitEvent,
     Ensure,
     GarbageCollect,
@@ -25,14 +22,18 @@ from leadops.operator.plan import (
     RemoveChild,
     RollBack,
     RollOut,
+    status_body,
 )
+from leadops.operator.conditions import rfc3339
+from leadops.operator.kube import Kube, KubeError
+from leadops.operator.world import Observed
 
 logger = logging.getLogger(__name__)
 
 # Pod-spec lists we own: absent from the desired object means "remove it".
 _OWNED_OPTIONAL = ("initContainers",)
 _DEPLOYMENT_ANNOTATIONS = (
-    builders.ANN_VERSION,
+    registry.MODEL_VERSION,
     builders.ANN_PREVIOUS,
     builders.ANN_ROLLOUT_KIND,
     builders.ANN_ROLLOUT_STARTED,
@@ -80,12 +81,14 @@ def _with_removals(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -
     tmeta = template["metadata"]
     live_tmeta = live_template.get("metadata") or {}
     tann = _nulls(
-        (builders.ANN_VERSION,), tmeta.get("annotations") or {}, live_tmeta.get("annotations") or {}
+        (registry.MODEL_VERSION,),
+        tmeta.get("annotations") or {},
+        live_tmeta.get("annotations") or {},
     )
     if tann:
         tmeta["annotations"] = {**(tmeta.get("annotations") or {}), **tann}
     tlab = _nulls(
-        (registry.LABEL_VERSION,), tmeta.get("labels") or {}, live_tmeta.get("labels") or {}
+        (registry.MODEL_VERSION,), tmeta.get("labels") or {}, live_tmeta.get("labels") or {}
     )
     if tlab:
         tmeta["labels"] = {**tmeta["labels"], **tlab}
@@ -192,7 +195,7 @@ def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  # n
             if action.type == "Warning" and action.reason in reasons.GATE_REASONS:
                 metrics.GATE_REJECTIONS.labels(reason=action.reason).inc()
             emit_event(kube, obs, action, now)
-    write_status(kube, obs, plan.status)
+    write_status(kube, obs, status_body(plan.status))
 
 
 def write_status(kube: Kube, obs: Observed, status: Mapping[str, Any]) -> bool:

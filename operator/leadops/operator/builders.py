@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leadops.contract import health
 from leadops.operator import alerts, registry, spec
 
 SCORER_PORT = 8080
@@ -22,7 +23,6 @@ API_KEY_DIR = "/var/run/secrets/leadops/api-key"
 SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
 
 # Deployment annotations: where the rollout state lives, so a restarted operator resumes.
-ANN_VERSION = "leadops.io/model-version"
 ANN_PREVIOUS = "leadops.io/previous-version"
 ANN_ROLLOUT_KIND = "leadops.io/rollout-kind"
 ANN_ROLLOUT_STARTED = "leadops.io/rollout-started-at"
@@ -279,15 +279,15 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     pod_labels = {**lm.scorer.pod_labels, **labels(owner, "scorer")}
     env: list[dict[str, Any]] = [
         _secret_env("LEADOPS_REDIS_URL", lm.redis.url_secret_ref),
-        {"name": "LEADOPS_AUC_WARNING", "value": "0.65"},
+        {"name": "LEADOPS_AUC_WARNING", "value": str(health.DEFAULT_THRESHOLDS.auc_warning)},
     ]
     mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}]
     init: list[dict[str, Any]] = []
     annotations: dict[str, str] = dict(lm.scorer.pod_annotations)
     if rollout.version is not None:
-        pod_labels[registry.LABEL_VERSION] = str(rollout.version)
-        annotations[ANN_VERSION] = str(rollout.version)
+        pod_labels[registry.MODEL_VERSION] = str(rollout.version)
+        annotations[registry.MODEL_VERSION] = str(rollout.version)
         env.append({"name": "LEADOPS_MODEL_PATH", "value": f"{MODEL_DIR}/model.json"})
         volumes.append(
             {
@@ -342,7 +342,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     meta = _metadata(owner, names(owner.name)["scorer"], "scorer")
     deploy_ann: dict[str, str] = {}
     if rollout.version is not None:
-        deploy_ann[ANN_VERSION] = str(rollout.version)
+        deploy_ann[registry.MODEL_VERSION] = str(rollout.version)
     if rollout.version is not None or rollout.previous is not None:
         deploy_ann[ANN_ROLLOUT_KIND] = rollout.kind
     if rollout.previous is not None:
@@ -446,6 +446,27 @@ def children(
         out.append(service_monitor(owner))
         if alert_rules:
             out.append(prometheus_rule(owner))
+    return out
+
+
+def child_keys(
+    leadmodel: str, *, prometheus_operator: bool, alert_rules: bool
+) -> list[tuple[str, str]]:
+    """(kind, name) of every child `children()` makes, in its order, without building any."""
+    n = names(leadmodel)
+    out = [
+        ("ServiceAccount", n["jobs"]),
+        ("Role", n["jobs"]),
+        ("RoleBinding", n["jobs"]),
+        ("Service", n["scorer"]),
+        ("Deployment", n["scorer"]),
+        ("CronJob", n["train"]),
+        ("CronJob", n["backfill"]),
+    ]
+    if prometheus_operator:
+        out.append(("ServiceMonitor", n["scorer"]))
+        if alert_rules:
+            out.append(("PrometheusRule", n["alerts"]))
     return out
 
 
