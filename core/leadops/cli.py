@@ -26,6 +26,9 @@ COMMANDS: dict[str, Command] = {
     "redact": Command("leadops.jobs.redact", "redact PII from text on stdin, line by line"),
     "pii-backfill": Command("leadops.jobs.pii_backfill", "scrub PII from data already in Redis"),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
+    "unpack-model": Command(
+        "leadops.contract.unpack", "unpack a registry artifact if it has the validated digest"
+    ),
     "operator": Command("leadops.operator.run", "run the LeadModel controller"),
     "status": Command("leadops.operator.cli", "show LeadModels in the cluster"),
     "rollback": Command("leadops.operator.cli", "roll a LeadModel back by editing its spec"),

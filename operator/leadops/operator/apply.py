@@ -34,6 +34,8 @@ _OWNED_OPTIONAL = ("initContainers",)
 _DEPLOYMENT_ANNOTATIONS = (
     builders.ANN_VERSION,
     builders.ANN_PREVIOUS,
+    builders.ANN_DIGEST,
+    builders.ANN_PREVIOUS_DIGEST,
     builders.ANN_ROLLOUT_KIND,
     builders.ANN_ROLLOUT_STARTED,
 )
@@ -80,7 +82,9 @@ def _with_removals(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -
     tmeta = template["metadata"]
     live_tmeta = live_template.get("metadata") or {}
     tann = _nulls(
-        (builders.ANN_VERSION,), tmeta.get("annotations") or {}, live_tmeta.get("annotations") or {}
+        (builders.ANN_VERSION, builders.ANN_DIGEST),
+        tmeta.get("annotations") or {},
+        live_tmeta.get("annotations") or {},
     )
     if tann:
         tmeta["annotations"] = {**(tmeta.get("annotations") or {}), **tann}

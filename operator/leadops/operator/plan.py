@@ -200,7 +200,12 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0
         return builders.scorer_deployment(owner, lm, rollout)
 
     steady = builders.Rollout(
-        version=current, previous=d.previous, kind=d.kind, started_at=d.started_at
+        version=current,
+        previous=d.previous,
+        kind=d.kind,
+        started_at=d.started_at,
+        digest=d.digest,
+        previous_digest=d.previous_digest,
     )
 
     # Rollout health first: a failed rollout is undone before anything new is tried.
@@ -226,7 +231,12 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0
     if failure is not None and current is not None:
         reason, message = failure
         back = builders.Rollout(
-            version=d.previous, previous=current, kind=builders.ROLLOUT_BACK, started_at=stamp_now
+            version=d.previous,
+            previous=current,
+            kind=builders.ROLLOUT_BACK,
+            started_at=stamp_now,
+            digest=d.previous_digest,
+            previous_digest=d.digest,
         )
         failed_entry = obs.entry(current)
         if failed_entry is not None:
@@ -263,13 +273,16 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0
         target = _choose_target(lm, obs, now)
         rolling = d.in_progress and target.version == current
         if target.ready is None and target.version is not None and target.version != current:
+            entry = obs.entry(target.version)
             new = builders.Rollout(
                 version=target.version,
                 previous=current if current is not None else None,
                 kind=builders.ROLLOUT_FORWARD,
                 started_at=stamp_now,
+                # The target passed the gates: these are the bytes the operator validated.
+                digest=entry.facts.digest if entry is not None and entry.facts else "",
+                previous_digest=d.digest,
             )
-            entry = obs.entry(target.version)
             auc = entry.auc if entry else ""
             if entry is not None:
                 actions.append(

@@ -59,6 +59,7 @@ def _load_at_start(state: ScorerState) -> None:
         model = load_serving_model(
             settings.model_path,
             verify_keys=state.verify_keys,
+            expect_digest=settings.model_digest,
             drift_window=settings.drift_window,
             drift_min_samples=settings.drift_min_samples,
             probe_rows=settings.parity_probe_rows,
