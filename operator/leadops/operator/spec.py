@@ -119,7 +119,8 @@ class Gates(_Model):
     signature: SignaturePolicy = Field(
         default=SignaturePolicy.IF_SIGNED,
         description="Required: only signed artifacts pass (needs spec.signing.keySecretRef). "
-        "IfSigned: a signature present is verified when a key is configured.",
+        "IfSigned: the same when a key is configured; without one, unsigned artifacts pass "
+        "and anyone who can write ConfigMaps in the namespace can publish a version.",
     )
 
     @property
@@ -224,7 +225,9 @@ class Redis(_Model):
 class Signing(_Model):
     key_secret_ref: SecretKeyRef | None = Field(
         default=None,
-        description="Secret key holding the PEM public key that verifies artifact signatures.",
+        description="Secret key holding the artifact signing key (ed25519 PEM private key or "
+        "HMAC secret): mounted only into the training Job, which signs; the operator verifies "
+        "with it, and with it set an unsigned or wrongly signed artifact never passes.",
     )
 
 
