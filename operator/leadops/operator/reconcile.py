@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from leadops.operator import apply, metrics, observe, plan, reasons
+from leadops.operator import apply, metrics, observe, plan, reasons, trust
 from leadops.operator.conditions import Cond, stamp
 from leadops.operator.kube import Kube
 from leadops.operator.observed import Observed
@@ -99,6 +99,11 @@ def reconcile(
             body = fresh
             try:
                 lm = parse(body)
+                refused = trust.problems(
+                    kube, str(meta.get("namespace")), str(meta.get("name")), lm
+                )
+                if refused:
+                    raise InvalidSpec("; ".join(refused))
             except InvalidSpec as exc:
                 result = "invalid"
                 report_invalid(kube, body, str(exc), now=moment)

@@ -37,6 +37,20 @@ CRON_PATTERN = (
 )
 IMAGE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$"
 
+# Every child name must fit: `<name>-pii-backfill` is a CronJob (52 characters at most) and
+# `<name>-scorer` a Service (a DNS-1035 label). trust.max_name_length() checks the number.
+MAX_NAME_LENGTH = 39
+NAME_RULE = (
+    f"self.metadata.name.size() <= {MAX_NAME_LENGTH} && "
+    "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+)
+NAME_RULE_MESSAGE = (
+    f"a LeadModel name has at most {MAX_NAME_LENGTH} characters, starts with a letter and holds "
+    "only a-z, 0-9 and '-', so that every object it makes has a valid name"
+)
+# Free maps are bounded, so one spec cannot make a child the API refuses for its size.
+MAX_MAP_ENTRIES = 32
+
 Ratio = Annotated[str, StringConstraints(pattern=RATIO_PATTERN)]
 Score = Annotated[str, StringConstraints(pattern=SCORE_PATTERN)]
 CronSchedule = Annotated[str, StringConstraints(pattern=CRON_PATTERN, max_length=100)]
@@ -78,13 +92,15 @@ class SecretKeyRef(_Model):
 class Resources(_Model):
     requests: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=8,
         description="Minimum compute resources (e.g. cpu: 100m, memory: 256Mi).",
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": {}, "maxProperties": 8},
     )
     limits: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=8,
         description="Maximum compute resources (e.g. cpu: '1', memory: 1Gi).",
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": {}, "maxProperties": 8},
     )
 
 
@@ -204,15 +220,19 @@ class Scorer(_Model):
         le=3600,
         description="A rollout not Available within this many seconds is rolled back.",
     )
-    pod_labels: dict[str, str] = Field(
+    pod_labels: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
         default_factory=dict,
-        description="Extra labels for the scorer Pods.",
-        json_schema_extra={"default": {}},
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra labels for the scorer Pods (valid label keys and values).",
+        json_schema_extra={"default": {}, "maxProperties": MAX_MAP_ENTRIES},
     )
-    pod_annotations: dict[str, str] = Field(
+    pod_annotations: dict[str, Annotated[str, StringConstraints(max_length=1024)]] = Field(
         default_factory=dict,
-        description="Extra annotations for the scorer Pods.",
-        json_schema_extra={"default": {}},
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra annotations for the scorer Pods, from an allowlist (Prometheus "
+        "scraping, Istio/Linkerd injection and ports, safe-to-evict, default-container); "
+        "never AppArmor or seccomp.",
+        json_schema_extra={"default": {}, "maxProperties": MAX_MAP_ENTRIES},
     )
 
 

@@ -19,6 +19,7 @@ PURE = [
     "leadops.operator.builders",
     "leadops.operator.observed",
     "leadops.operator.plan",
+    "leadops.operator.trust",
 ]
 FORBIDDEN = [
     "kubernetes",
