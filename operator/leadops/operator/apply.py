@@ -202,6 +202,10 @@ def preflight(kube: Kube, plan: Plan, obs: Observed) -> None:
         if live is not None and not controlled_by(live, obs.uid):
             raise _conflict(manifest, live)
     for manifest, live in writes:
+        if manifest["kind"] == "RoleBinding" and live is None:
+            # Its Role is made in the same pass, and a dry run cannot see it; a RoleBinding
+            # is fixed by the builder (nothing of the spec in it), so there is little to check.
+            continue
         try:
             ensure(kube, manifest, live, uid=obs.uid, dry_run=True)
         except KubeError as exc:
