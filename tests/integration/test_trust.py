@@ -212,7 +212,7 @@ def _refused(world: World, name: str, reason: str) -> dict[str, Any]:
     )
     assert event[0]["type"] == "Warning"
     assert event[0]["message"] == ready["message"][:1024]
-    return ready
+    return dict(ready)
 
 
 def _candidate(world: World, name: str, reason: str) -> dict[str, Any]:
