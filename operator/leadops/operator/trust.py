@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 USABLE_BY = "leadops.io/usable-by"
 ENV_ALLOWED_IMAGES = "LEADOPS_ALLOWED_IMAGES"
+ENV_ALLOWED_POD_ANNOTATIONS = "LEADOPS_ALLOWED_POD_ANNOTATIONS"
 # The project's own images, when the admin has not said otherwise.
 DEFAULT_ALLOWED_IMAGES = ("docker.io/leadops/",)
 
@@ -126,10 +127,17 @@ def image_problems(lm: LeadModelSpec, allowed: tuple[str, ...]) -> list[str]:
     ]
 
 
-def metadata_problems(lm: LeadModelSpec) -> list[str]:
+def allowed_pod_annotations(env: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The built-in allowlist plus exact keys an admin adds (LEADOPS_ALLOWED_POD_ANNOTATIONS)."""
+    raw = (os.environ if env is None else env).get(ENV_ALLOWED_POD_ANNOTATIONS, "")
+    return POD_ANNOTATIONS_ALLOWED | {k.strip() for k in raw.split(",") if k.strip()}
+
+
+def metadata_problems(lm: LeadModelSpec, *, allowed: frozenset[str] | None = None) -> list[str]:
+    allowed = allowed_pod_annotations() if allowed is None else allowed
     problems = []
     for key in lm.scorer.pod_annotations:
-        if _LOOSENING.match(key) or key not in POD_ANNOTATIONS_ALLOWED:
+        if _LOOSENING.match(key) or key not in allowed:
             problems.append(
                 f"spec.scorer.podAnnotations {key!r} is not allowed (allowed: Prometheus, "
                 "Istio and Linkerd injection and ports, safe-to-evict, default-container)"

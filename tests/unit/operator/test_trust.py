@@ -102,3 +102,18 @@ def test_only_a_controller_reference_with_our_uid_counts() -> None:
     assert not apply.controlled_by(other, UID)
     assert not apply.controlled_by({"metadata": {}}, UID)
     assert not apply.controlled_by(ours, "")
+
+
+def test_an_admin_may_add_annotation_keys_but_never_loosen_confinement() -> None:
+    env = {
+        "LEADOPS_ALLOWED_POD_ANNOTATIONS": "leadops.io/fault, "
+        "container.apparmor.security.beta.kubernetes.io/scorer"
+    }
+    allowed = trust.allowed_pod_annotations(env)
+    fault = make_spec(scorer={"podAnnotations": {"leadops.io/fault": "never-ready"}})
+    assert trust.metadata_problems(fault, allowed=allowed) == []
+    assert trust.metadata_problems(fault, allowed=trust.allowed_pod_annotations({}))
+    loose = make_spec(
+        scorer={"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/scorer": "x"}}
+    )
+    assert trust.metadata_problems(loose, allowed=allowed)
