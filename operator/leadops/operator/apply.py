@@ -291,7 +291,13 @@ def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> Refused | 
     """Execute the plan, or nothing of it when preflight refuses (then returned)."""
     try:
         preflight(kube, plan, obs)
-        _execute(kube, plan, obs, now=now)
+        try:
+            _execute(kube, plan, obs, now=now)
+        except KubeError as exc:
+            if exc.status not in {400, 422}:
+                raise
+            # Passed the dry run but refused for real (the world moved): say so, as above.
+            raise Refused(reasons.APPLY_FAILED, f"the API refused a write: {exc}") from exc
     except Refused as refusal:
         refuse(kube, obs, refusal, now=now)
         return refusal
