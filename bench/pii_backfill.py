@@ -33,7 +33,7 @@ from tests.fixtures.ports import free_port, wait_for_port
 
 from bench.docsection import machine, write_section
 from leadops import pii
-from leadops.jobs.pii_scrub import default_workers
+from leadops.jobs.pii_backfill.cpu_quota import default_workers
 from leadops.pii import screen
 
 CLEAN = [

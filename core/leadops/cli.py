@@ -21,10 +21,14 @@ class Command(NamedTuple):
 
 COMMANDS: dict[str, Command] = {
     "synth": Command("leadops.jobs.synth", "generate realistic synthetic leads (CSV)"),
-    "train": Command("leadops.jobs.train", "train a model artifact from an outcomes CSV or URL"),
+    "train": Command(
+        "leadops.jobs.training.command", "train a model artifact from an outcomes CSV or URL"
+    ),
     "inspect": Command("leadops.jobs.inspect", "show a model artifact's version, metrics and card"),
     "redact": Command("leadops.jobs.redact", "redact PII from text on stdin, line by line"),
-    "pii-backfill": Command("leadops.jobs.pii_backfill", "scrub PII from data already in Redis"),
+    "pii-backfill": Command(
+        "leadops.jobs.pii_backfill.command", "scrub PII from data already in Redis"
+    ),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
     "unpack-model": Command(
         "leadops.contract.unpack", "unpack a registry artifact if it has the validated digest"

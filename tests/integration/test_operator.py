@@ -26,9 +26,10 @@ from kopf.testing import KopfRunner
 
 from leadops import cli
 from leadops.contract import artifact as contract
-from leadops.jobs import synth, train
-from leadops.operator import builders, kube, observe, registry
+from leadops.jobs import synth
+from leadops.jobs.training import command as train
 from leadops.operator import cli as op_cli
+from leadops.operator import kube, read_world, registry
 from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
 from tests.fixtures.control_plane import KubeCluster
@@ -133,7 +134,7 @@ def condition(api: kube.Kube, ns: str, type_: str) -> dict[str, Any]:
 def deployment_version(api: kube.Kube, ns: str) -> str | None:
     dep = api.get("Deployment", ns, f"{NAME}-scorer")
     ann = ((dep or {}).get("metadata") or {}).get("annotations") or {}
-    return ann.get(builders.ANN_VERSION)
+    return ann.get(registry.MODEL_VERSION)
 
 
 def events(api: kube.Kube, ns: str, reason: str) -> list[dict[str, Any]]:
@@ -588,7 +589,7 @@ def test_monitoring_children_only_when_prometheus_operator_crds_exist(
             crd_established(k8s_cluster.api_client, name=f"{plural}.monitoring.coreos.com")
         api.delete("LeadModel", ns, NAME)
         wait_for(lambda: api.get("LeadModel", ns, NAME) is None, what="LeadModel gone")
-    observe._PROM.clear()  # the operator re-checks discovery at most once a minute
+    read_world._PROM.clear()  # the operator re-checks discovery at most once a minute
     try:
         api.create(leadmodel(ns))
         uid = get_lm(api, ns)["metadata"]["uid"]
@@ -621,7 +622,7 @@ def test_monitoring_children_only_when_prometheus_operator_crds_exist(
                 lambda: not api.has_api("monitoring.coreos.com/v1", "servicemonitors"),
                 what="monitoring CRDs removed",
             )
-            observe._PROM.clear()
+            read_world._PROM.clear()
 
 
 def test_scorer_reporting_critical_after_rollout_rolls_back(

@@ -338,7 +338,7 @@ def test_a_gzip_bomb_is_refused_within_the_memory_bound(world: World) -> None:
                 "labels": {
                     registry.LABEL_LEADMODEL: "bomb",
                     registry.LABEL_COMPONENT: registry.COMPONENT_MODEL,
-                    registry.LABEL_VERSION: str(version),
+                    registry.MODEL_VERSION: str(version),
                 },
             },
             "binaryData": {registry.DATA_KEY: base64.b64encode(packed).decode()},
@@ -386,7 +386,7 @@ def test_with_a_key_only_signed_validated_bytes_are_served(world: World, tmp_pat
     _candidate(world, "signed", "SignatureInvalid")
     deployment = world.admin.get("Deployment", ns, "signed-scorer")
     assert deployment is not None
-    assert builders.ANN_VERSION not in (deployment["metadata"].get("annotations") or {})
+    assert registry.MODEL_VERSION not in (deployment["metadata"].get("annotations") or {})
 
     good = _sealed(base + 3, auc=0.8, key=SIGNING_SECRET)  # what the training Job publishes
     digest = contract.load_artifact(good).digest

@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from leadops import cliutil, pii
-from leadops.jobs.pii_options import add_region_option, detector_for
+from leadops.jobs.region_option import add_region_option, detector_for
 
 
 def _parser() -> cliutil.ArgumentParser:

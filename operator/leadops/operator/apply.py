@@ -12,11 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from leadops.operator import builders, metrics, reasons, registry
-from leadops.operator.conditions import Cond, rfc3339, stamp
-from leadops.operator.kube import Kube, KubeError
-from leadops.operator.observed import Observed
-from leadops.operator.plan import (
+from leadops.operator import builders, conditions, metrics, reasons, registry
+from leadops.operator.actions import (
     EmitEvent,
     Ensure,
     GarbageCollect,
@@ -25,14 +22,18 @@ from leadops.operator.plan import (
     RemoveChild,
     RollBack,
     RollOut,
+    status_body,
 )
+from leadops.operator.conditions import rfc3339
+from leadops.operator.kube import Kube, KubeError
+from leadops.operator.world import Observed
 
 logger = logging.getLogger(__name__)
 
 # Pod-spec lists we own: absent from the desired object means "remove it".
 _OWNED_OPTIONAL = ("initContainers",)
 _DEPLOYMENT_ANNOTATIONS = (
-    builders.ANN_VERSION,
+    registry.MODEL_VERSION,
     builders.ANN_PREVIOUS,
     builders.ANN_DIGEST,
     builders.ANN_PREVIOUS_DIGEST,
@@ -82,14 +83,14 @@ def _with_removals(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -
     tmeta = template["metadata"]
     live_tmeta = live_template.get("metadata") or {}
     tann = _nulls(
-        (builders.ANN_VERSION, builders.ANN_DIGEST),
+        (registry.MODEL_VERSION, builders.ANN_DIGEST),
         tmeta.get("annotations") or {},
         live_tmeta.get("annotations") or {},
     )
     if tann:
         tmeta["annotations"] = {**(tmeta.get("annotations") or {}), **tann}
     tlab = _nulls(
-        (registry.LABEL_VERSION,), tmeta.get("labels") or {}, live_tmeta.get("labels") or {}
+        (registry.MODEL_VERSION,), tmeta.get("labels") or {}, live_tmeta.get("labels") or {}
     )
     if tlab:
         tmeta["labels"] = {**tmeta["labels"], **tlab}
@@ -221,21 +222,18 @@ def preflight(kube: Kube, plan: Plan, obs: Observed) -> None:
 def refuse(kube: Kube, obs: Observed, refusal: Refused, *, now: datetime) -> None:
     """Ready=False with the refusal's reason and a Warning Event; everything else as it was."""
     previous = dict(obs.status)
-    conditions = list(previous.get("conditions") or [])
-    ready = Cond.false(reasons.READY, refusal.reason, refusal.message[:1024])
-    others = [
-        Cond(str(c["type"]), str(c["status"]), str(c["reason"]), str(c.get("message", "")))
-        for c in conditions
-        if c.get("type") != reasons.READY
-    ]
-    old: Mapping[str, Any] = next((c for c in conditions if c.get("type") == reasons.READY), {})
+    before = previous.get("conditions") or []
+    ready = conditions.false(reasons.READY, refusal.reason, refusal.message[:1024])
+    others = [c for c in conditions.from_status(before) if c.type != reasons.READY]
+    old: Mapping[str, Any] = next((c for c in before if c.get("type") == reasons.READY), {})
     if (old.get("reason"), old.get("message")) != (ready.reason, ready.message):
         emit_event(kube, obs, EmitEvent("Warning", refusal.reason, refusal.message), now)
     logger.warning("%s %s/%s: %s", refusal.reason, obs.namespace, obs.name, refusal.message)
+    stamped = conditions.stamp([ready, *others], before, generation=obs.generation, now=now)
     status = {
         **previous,
         "observedGeneration": obs.generation,
-        "conditions": stamp([ready, *others], conditions, generation=obs.generation, now=now),
+        "conditions": conditions.as_status(stamped),
     }
     write_status(kube, obs, status)
 
@@ -301,7 +299,7 @@ def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> Refused | 
     except Refused as refusal:
         refuse(kube, obs, refusal, now=now)
         return refusal
-    write_status(kube, obs, plan.status)
+    write_status(kube, obs, status_body(plan.status))
     return None
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadops.contract import artifact as contract
+from leadops.contract import health
 from leadops.operator import alerts, registry, spec
 
 SCORER_PORT = 8080
@@ -23,7 +24,6 @@ API_KEY_DIR = "/var/run/secrets/leadops/api-key"
 SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
 
 # Deployment annotations: where the rollout state lives, so a restarted operator resumes.
-ANN_VERSION = "leadops.io/model-version"
 ANN_PREVIOUS = "leadops.io/previous-version"
 # The digests the operator validated: what the scorer may serve (and roll back to).
 ANN_DIGEST = "leadops.io/model-digest"
@@ -294,15 +294,15 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     pod_labels = {**lm.scorer.pod_labels, **labels(owner, "scorer")}
     env: list[dict[str, Any]] = [
         _secret_env("LEADOPS_REDIS_URL", lm.redis.url_secret_ref),
-        {"name": "LEADOPS_AUC_WARNING", "value": "0.65"},
+        {"name": "LEADOPS_AUC_WARNING", "value": str(health.DEFAULT_THRESHOLDS.auc_warning)},
     ]
     mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}]
     init: list[dict[str, Any]] = []
     annotations: dict[str, str] = dict(lm.scorer.pod_annotations)
     if rollout.version is not None:
-        pod_labels[registry.LABEL_VERSION] = str(rollout.version)
-        annotations[ANN_VERSION] = str(rollout.version)
+        pod_labels[registry.MODEL_VERSION] = str(rollout.version)
+        annotations[registry.MODEL_VERSION] = str(rollout.version)
         annotations[ANN_DIGEST] = rollout.digest
         env.append({"name": "LEADOPS_MODEL_PATH", "value": f"{MODEL_DIR}/model.json"})
         # The loader refuses any artifact but this one, on start and on every reload.
@@ -358,7 +358,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     meta = _metadata(owner, names(owner.name)["scorer"], "scorer")
     deploy_ann: dict[str, str] = {}
     if rollout.version is not None:
-        deploy_ann[ANN_VERSION] = str(rollout.version)
+        deploy_ann[registry.MODEL_VERSION] = str(rollout.version)
         deploy_ann[ANN_DIGEST] = rollout.digest
     if rollout.version is not None or rollout.previous is not None:
         deploy_ann[ANN_ROLLOUT_KIND] = rollout.kind
@@ -464,6 +464,27 @@ def children(
         out.append(service_monitor(owner))
         if alert_rules:
             out.append(prometheus_rule(owner))
+    return out
+
+
+def child_keys(
+    leadmodel: str, *, prometheus_operator: bool, alert_rules: bool
+) -> list[tuple[str, str]]:
+    """(kind, name) of every child `children()` makes, in its order, without building any."""
+    n = names(leadmodel)
+    out = [
+        ("ServiceAccount", n["jobs"]),
+        ("Role", n["jobs"]),
+        ("RoleBinding", n["jobs"]),
+        ("Service", n["scorer"]),
+        ("Deployment", n["scorer"]),
+        ("CronJob", n["train"]),
+        ("CronJob", n["backfill"]),
+    ]
+    if prometheus_operator:
+        out.append(("ServiceMonitor", n["scorer"]))
+        if alert_rules:
+            out.append(("PrometheusRule", n["alerts"]))
     return out
 
 

@@ -19,12 +19,13 @@ from typing import Any
 
 from leadops.contract import artifact as contract
 from leadops.operator import reasons
-from leadops.operator.gates import ArtifactFacts
+from leadops.operator.artifact_facts import ArtifactFacts
 
 DATA_KEY = "model.json.gz"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_LEADMODEL = "leadops.io/leadmodel"
-LABEL_VERSION = "leadops.io/model-version"
+# One key, used as the registry ConfigMap label and the scorer Deployment annotation.
+MODEL_VERSION = "leadops.io/model-version"
 LABEL_COMPONENT = "leadops.io/component"
 COMPONENT_MODEL = "model"
 ANN_AUC = "leadops.io/auc"
@@ -112,7 +113,7 @@ def encode(
             MANAGED_BY: "leadops",
             LABEL_LEADMODEL: leadmodel,
             LABEL_COMPONENT: COMPONENT_MODEL,
-            LABEL_VERSION: str(summary.version),
+            MODEL_VERSION: str(summary.version),
         },
         "annotations": {
             ANN_AUC: summary.auc,
@@ -179,7 +180,7 @@ def entry_of(configmap: Mapping[str, Any], *, facts: ArtifactFacts | None = None
     labels = meta.get("labels") or {}
     ann = meta.get("annotations") or {}
     return Entry(
-        version=int(labels[LABEL_VERSION]),
+        version=int(labels[MODEL_VERSION]),
         name=str(meta.get("name", "")),
         auc=str(ann.get(ANN_AUC, "")),
         n_train=_int(ann.get(ANN_N_TRAIN)),

@@ -24,11 +24,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.namespace and not args.all_namespaces:
         parser.error("give --namespace NS (repeatable) or --all-namespaces")
-    from leadops.operator import observe  # noqa: PLC0415 (no kopf: checked before it loads)
+    from leadops.operator import settings  # noqa: PLC0415 (no kopf: checked before it loads)
 
     try:
-        observe.alert_rules_enabled()
-    except ValueError as exc:
+        settings.load()  # every LEADOPS_* value, so a typo stops here and not mid-reconcile
+    except settings.SettingsError as exc:
         parser.error(str(exc))
 
     # Imported here so `leadops operator --help` and bad flags answer without loading kopf.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
@@ -455,8 +455,3 @@ def _check_cron_part(
             raise ValueError(f"cron {name} {number} is outside {low}-{high}")
     if len(numbers) == 2 and numbers[0] > numbers[1]:
         raise ValueError(f"cron {name} range {rng!r} runs backwards")
-
-
-def parse_spec(body: dict[str, Any]) -> LeadModelSpec:
-    """Validate a LeadModel's spec dict (raises pydantic.ValidationError)."""
-    return LeadModelSpec.model_validate(body)

@@ -2,7 +2,7 @@
 
 Three checks before anything is built, each an InvalidSpec naming what was refused:
 - images only from the registries/repositories the operator's admin allows
-  (`LEADOPS_ALLOWED_IMAGES`, the chart's `allowedImages`);
+  (`settings.allowed_images`: LEADOPS_ALLOWED_IMAGES, the chart's `allowedImages`);
 - a Secret only if it opts in to this LeadModel (annotation `leadops.io/usable-by`:
   comma-separated LeadModel names, or `*`), so a LeadModel cannot mount a Secret of the
   namespace its author could not read;
@@ -13,22 +13,18 @@ Pure except `secret_problems`, which reads the named Secrets' metadata.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from leadops.operator import builders
+from leadops.operator.settings import OperatorSettings
 from leadops.operator.spec import LeadModelSpec
 
 if TYPE_CHECKING:
     from leadops.operator.kube import Kube
 
 USABLE_BY = "leadops.io/usable-by"
-ENV_ALLOWED_IMAGES = "LEADOPS_ALLOWED_IMAGES"
-ENV_ALLOWED_POD_ANNOTATIONS = "LEADOPS_ALLOWED_POD_ANNOTATIONS"
-# The project's own images, when the admin has not said otherwise.
-DEFAULT_ALLOWED_IMAGES = ("docker.io/leadops/",)
 
 # Exact keys: a prefix such as sidecar.istio.io/ would also let an author pick the sidecar's
 # image or mount volumes into it.
@@ -85,13 +81,6 @@ def name_problems(name: str) -> list[str]:
     return problems
 
 
-def allowed_images_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """`LEADOPS_ALLOWED_IMAGES`: comma-separated registry/repository prefixes; `*` allows all."""
-    raw = (os.environ if env is None else env).get(ENV_ALLOWED_IMAGES, "")
-    found = tuple(p.strip() for p in raw.split(",") if p.strip())
-    return found or DEFAULT_ALLOWED_IMAGES
-
-
 def normalize_image(image: str) -> str:
     """docker.io/ spelled out, as the container runtime resolves a short name."""
     first, _, rest = image.partition("/")
@@ -127,14 +116,9 @@ def image_problems(lm: LeadModelSpec, allowed: tuple[str, ...]) -> list[str]:
     ]
 
 
-def allowed_pod_annotations(env: Mapping[str, str] | None = None) -> frozenset[str]:
-    """The built-in allowlist plus exact keys an admin adds (LEADOPS_ALLOWED_POD_ANNOTATIONS)."""
-    raw = (os.environ if env is None else env).get(ENV_ALLOWED_POD_ANNOTATIONS, "")
-    return POD_ANNOTATIONS_ALLOWED | {k.strip() for k in raw.split(",") if k.strip()}
-
-
-def metadata_problems(lm: LeadModelSpec, *, allowed: frozenset[str] | None = None) -> list[str]:
-    allowed = allowed_pod_annotations() if allowed is None else allowed
+def metadata_problems(lm: LeadModelSpec, *, extra: frozenset[str] = frozenset()) -> list[str]:
+    """Pod annotations off the allowlist (plus the admin's `extra` keys), invalid labels."""
+    allowed = POD_ANNOTATIONS_ALLOWED | extra
     problems = []
     for key in lm.scorer.pod_annotations:
         if _LOOSENING.match(key) or key not in allowed:
@@ -186,11 +170,13 @@ def secret_problems(kube: Kube, namespace: str, leadmodel: str, lm: LeadModelSpe
     return problems
 
 
-def problems(kube: Kube, namespace: str, leadmodel: str, lm: LeadModelSpec) -> list[str]:
+def problems(
+    kube: Kube, namespace: str, leadmodel: str, lm: LeadModelSpec, settings: OperatorSettings
+) -> list[str]:
     """Everything this LeadModel asks for that its author may not have LeadOps do."""
     found = name_problems(leadmodel)
-    found += image_problems(lm, allowed_images_from_env())
-    found += metadata_problems(lm)
+    found += image_problems(lm, settings.allowed_images)
+    found += metadata_problems(lm, extra=settings.extra_pod_annotations)
     if not found:  # the Secrets are read only for a spec that is otherwise acceptable
         found += secret_problems(kube, namespace, leadmodel, lm)
     return found

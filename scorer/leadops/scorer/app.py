@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from leadops.contract import artifact as contract_artifact
 from leadops.scorer import fastpath, health, metrics, store, writer
 from leadops.scorer.auth import KeyRing
-from leadops.scorer.middleware import RequestGuard
+from leadops.scorer.middleware import RequestGuard, RequestMetrics
 from leadops.scorer.model import ModelRejected, load_serving_model
 from leadops.scorer.routes import health as health_routes
 from leadops.scorer.routes import ops as ops_routes
@@ -170,7 +170,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # request a provider lookup, and the /v1/lead fast path runs outside them anyway.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    score_routes.add_score_lead(app)
     app.include_router(score_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(health_routes.router)
@@ -182,11 +181,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, m=m)
+    request_metrics = RequestMetrics(m)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, request_metrics=request_metrics
+    )
     app.lead_path = fastpath.LeadFastPath(
         full_app=app.full_app,
         state=app.scorer_state,
         max_body_bytes=settings.max_body_bytes,
-        m=m,
+        request_metrics=request_metrics,
     )
     return app

@@ -1,4 +1,5 @@
-"""FastAPI dependencies, all in one place: the scorer state, the serving model, the API key."""
+"""FastAPI dependencies, all in one place: the scorer state, the serving model, the API key
+(`require_api_key`, the /ops router's dependency)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,3 @@ async def require_api_key(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid API key (x-api-key header or api_key query parameter)",
         )
-
-
-ApiKeyDep = Annotated[None, Depends(require_api_key)]

@@ -97,3 +97,19 @@ def test_rules_include_the_seed_drift_alert() -> None:
     assert "> 3.0" in drift["expr"]
     assert drift["for"] == "1h"
     assert {"LeadModelStale", "LeadModelLowAuc"} <= {r["alert"] for r in rules}
+
+
+@pytest.mark.parametrize("prometheus_operator", [False, True])
+@pytest.mark.parametrize("alert_rules", [False, True])
+def test_child_keys_name_what_children_builds(prometheus_operator: bool, alert_rules: bool) -> None:
+    owner = builders.Owner(name="lm", namespace="ns", uid="u")
+    built = builders.children(
+        owner,
+        spec(),
+        builders.Rollout(),
+        prometheus_operator=prometheus_operator,
+        alert_rules=alert_rules,
+    )
+    assert [(m["kind"], m["metadata"]["name"]) for m in built] == builders.child_keys(
+        "lm", prometheus_operator=prometheus_operator, alert_rules=alert_rules
+    )

@@ -24,7 +24,7 @@ def test_encode_decode_round_trip_keeps_exact_bytes() -> None:
     cm = registry.encode(raw, leadmodel="acme", namespace="sales")
     assert cm["immutable"] is True
     assert cm["metadata"]["name"] == "acme-model-1764158400"
-    assert cm["metadata"]["labels"][registry.LABEL_VERSION] == "1764158400"
+    assert cm["metadata"]["labels"][registry.MODEL_VERSION] == "1764158400"
     assert cm["metadata"]["labels"][registry.LABEL_LEADMODEL] == "acme"
     ann = cm["metadata"]["annotations"]
     assert (ann[registry.ANN_AUC], ann[registry.ANN_N_TRAIN], ann[registry.ANN_DIGEST]) == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadops.operator import apply, builders, spec, trust
+from leadops.operator import apply, builders, settings, spec, trust
 
 from .worlds import spec as make_spec
 
@@ -25,10 +25,10 @@ def test_the_name_limit_fits_every_child_name() -> None:
 @pytest.mark.parametrize(
     ("image", "allowed", "ok"),
     [
-        ("leadops/scorer:0.1.0", trust.DEFAULT_ALLOWED_IMAGES, True),
-        ("docker.io/leadops/scorer@sha256:" + "a" * 64, trust.DEFAULT_ALLOWED_IMAGES, True),
-        ("evil.example/leadops/scorer:1", trust.DEFAULT_ALLOWED_IMAGES, False),
-        ("busybox", trust.DEFAULT_ALLOWED_IMAGES, False),
+        ("leadops/scorer:0.1.0", settings.DEFAULT_ALLOWED_IMAGES, True),
+        ("docker.io/leadops/scorer@sha256:" + "a" * 64, settings.DEFAULT_ALLOWED_IMAGES, True),
+        ("evil.example/leadops/scorer:1", settings.DEFAULT_ALLOWED_IMAGES, False),
+        ("busybox", settings.DEFAULT_ALLOWED_IMAGES, False),
         ("registry.example/team/scorer:2", ("registry.example/team/scorer",), True),
         ("registry.example/team/scorer-evil:2", ("registry.example/team/scorer",), False),
         ("anything.example/x:1", ("*",), True),
@@ -40,11 +40,12 @@ def test_images_only_from_allowed_prefixes(image: str, allowed: tuple[str, ...],
 
 def test_image_problems_name_the_field_and_the_setting() -> None:
     lm = make_spec(training={"image": "evil.example/miner:1"})
-    (problem,) = trust.image_problems(lm, trust.DEFAULT_ALLOWED_IMAGES)
+    (problem,) = trust.image_problems(lm, settings.DEFAULT_ALLOWED_IMAGES)
     assert "spec.training.image" in problem
     assert "allowedImages" in problem
-    assert trust.allowed_images_from_env({"LEADOPS_ALLOWED_IMAGES": " a/, b/c "}) == ("a/", "b/c")
-    assert trust.allowed_images_from_env({}) == trust.DEFAULT_ALLOWED_IMAGES
+    loaded = settings.load({"LEADOPS_ALLOWED_IMAGES": " a/, b/c "})
+    assert loaded.allowed_images == ("a/", "b/c")
+    assert settings.load({}).allowed_images == settings.DEFAULT_ALLOWED_IMAGES
 
 
 @pytest.mark.parametrize(
@@ -109,11 +110,11 @@ def test_an_admin_may_add_annotation_keys_but_never_loosen_confinement() -> None
         "LEADOPS_ALLOWED_POD_ANNOTATIONS": "leadops.io/fault, "
         "container.apparmor.security.beta.kubernetes.io/scorer"
     }
-    allowed = trust.allowed_pod_annotations(env)
+    extra = settings.load(env).extra_pod_annotations
     fault = make_spec(scorer={"podAnnotations": {"leadops.io/fault": "never-ready"}})
-    assert trust.metadata_problems(fault, allowed=allowed) == []
-    assert trust.metadata_problems(fault, allowed=trust.allowed_pod_annotations({}))
+    assert trust.metadata_problems(fault, extra=extra) == []
+    assert trust.metadata_problems(fault)
     loose = make_spec(
         scorer={"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/scorer": "x"}}
     )
-    assert trust.metadata_problems(loose, allowed=allowed)
+    assert trust.metadata_problems(loose, extra=extra)

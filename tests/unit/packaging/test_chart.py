@@ -282,3 +282,27 @@ def test_chart_crds_are_identical_to_the_top_level_crds() -> None:
         assert chart[name] == content, f"charts/leadops/crds/{name} differs from crds/{name}"
     kinds = {yaml.safe_load(c)["spec"]["names"]["kind"] for c in top.values()}
     assert "LeadModel" in kinds
+
+
+def _notes(helm_bin: Path, *sets: str) -> str:
+    args = ["install", "lo", str(CHART), "--dry-run=client", "--namespace", "leadops-system"]
+    for pair in sets:
+        args += ["--set", pair]
+    result = helm(helm_bin, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.partition("\nNOTES:\n")[2]
+
+
+def test_notes_name_what_was_installed_and_where_to_look(helm_bin: Path) -> None:
+    notes = _notes(helm_bin)
+    assert 'release "lo" in namespace "leadops-system"' in notes
+    assert "Deployment lo-leadops (1 replica, image docker.io/leadops/operator:" in notes
+    assert "reconciling LeadModels in every namespace" in notes
+    assert "kubectl apply -k examples/tenants/acme" in notes
+    assert "kubectl -n leadops-system logs deployment/lo-leadops" in notes
+    assert "PrometheusRule" not in notes  # off by default: not claimed as installed
+
+    scoped = _notes(helm_bin, "operator.watchNamespaces={sales,eng}", *ALL_TOGGLES)
+    assert "reconciling LeadModels in: sales, eng" in scoped
+    assert "PrometheusRule" in scoped
+    assert "ServiceMonitor" in scoped

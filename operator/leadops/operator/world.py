@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from leadops.operator import builders
+from leadops.operator import builders, registry
 from leadops.operator.registry import Entry
 
 
@@ -58,7 +58,7 @@ def deployment_state(deployment: Mapping[str, Any] | None) -> DeploymentState:
     complete = seen and updated >= want and available >= want and total <= want and not deadline
     return DeploymentState(
         exists=True,
-        version=_int_or_none(ann.get(builders.ANN_VERSION)),
+        version=_int_or_none(ann.get(registry.MODEL_VERSION)),
         previous=_int_or_none(ann.get(builders.ANN_PREVIOUS)),
         kind=str(ann.get(builders.ANN_ROLLOUT_KIND) or builders.ROLLOUT_FORWARD),
         started_at=str(ann.get(builders.ANN_ROLLOUT_STARTED) or ""),

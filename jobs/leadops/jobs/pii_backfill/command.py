@@ -28,9 +28,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from leadops import cliutil
-from leadops.jobs.pii_options import add_region_option, detector_for
-from leadops.jobs.pii_scrub import Pacer, Scrubber, Stats, default_workers
-from leadops.jobs.progress_bar import ProgressBar
+from leadops.jobs.pii_backfill.cpu_quota import default_workers
+from leadops.jobs.pii_backfill.pacer import Pacer
+from leadops.jobs.pii_backfill.progress_bar import ProgressBar
+from leadops.jobs.pii_backfill.scrubber import Scrubber
+from leadops.jobs.pii_backfill.stats import Stats
+from leadops.jobs.region_option import add_region_option, detector_for
 
 logger = logging.getLogger(__name__)
 
