@@ -164,7 +164,7 @@ def main(argv: list[str]) -> int:
     url = _redis_url(args.redis_url)
     if args.report is not None and not args.report.parent.is_dir():
         raise cliutil.UsageError(f"--report: directory {args.report.parent} does not exist")
-    detector = detector_for(args.region)
+    detector = detector_for(args.regions)
 
     # No silent reconnects: a Redis that goes away mid-run ends the run (exit 1), and the
     # rerun (or the Job's retry) picks up the rest safely.
