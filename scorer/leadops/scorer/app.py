@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
 from leadops.contract import artifact as contract_artifact
+from leadops.pii import chat_keys
 from leadops.scorer import fastpath, health, metrics, store, writer
 from leadops.scorer.auth import KeyRing
 from leadops.scorer.middleware import RequestGuard
@@ -34,6 +35,13 @@ WRITE_QUEUE_CAPACITY = 10_000
 
 
 def _make_store(settings: Settings) -> store.LeadStore:
+    # Read the key salt now: a bad salt file stops the start, not the first lead.
+    if chat_keys.process_salt() is None:
+        logger.warning(
+            "No key salt (%s): chat key names are hashed with a public key, so a guessed "
+            "chat_id can be confirmed; use this for dev and demos only",
+            chat_keys.SALT_FILE_ENV,
+        )
     if settings.redis_url is None:
         logger.warning(
             "No Redis URL (LEADOPS_REDIS_URL / REDIS_URL): leads and outcomes are kept in "
