@@ -20,6 +20,7 @@ REGISTRY_DIR = "/var/lib/leadops/registry"
 WORK_DIR = "/work"
 API_KEY_DIR = "/var/run/secrets/leadops/api-key"
 SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
+KEY_SALT_DIR = "/var/run/secrets/leadops/key-salt"
 
 # Deployment annotations: where the rollout state lives, so a restarted operator resumes.
 ANN_VERSION = "leadops.io/model-version"
@@ -144,8 +145,29 @@ def role_binding(owner: Owner) -> dict[str, Any]:
     }
 
 
+def _pii_settings(lm: spec.LeadModelSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """spec.pii for a container: env (regions, key salt file) and the salt Secret's volume."""
+    env: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if lm.pii.regions:
+        env.append({"name": "LEADOPS_PII_REGIONS", "value": ",".join(lm.pii.regions)})
+    if lm.pii.key_salt_secret_ref is not None:
+        ref = lm.pii.key_salt_secret_ref
+        env.append({"name": "LEADOPS_KEY_SALT_FILE", "value": f"{KEY_SALT_DIR}/{ref.key}"})
+        volumes.append({"name": "key-salt", "secret": {"secretName": ref.name}})
+    return env, volumes
+
+
+_KEY_SALT_MOUNT: dict[str, Any] = {"name": "key-salt", "mountPath": KEY_SALT_DIR, "readOnly": True}
+
+
 def _job_pod(
-    owner: Owner, lm: spec.LeadModelSpec, *, component: str, container: dict[str, Any]
+    owner: Owner,
+    lm: spec.LeadModelSpec,
+    *,
+    component: str,
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "metadata": {"labels": labels(owner, component)},
@@ -154,7 +176,7 @@ def _job_pod(
             "restartPolicy": "Never",
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
             "containers": [container],
-            "volumes": [{"name": "work", "emptyDir": {}}],
+            "volumes": [{"name": "work", "emptyDir": {}}, *(volumes or [])],
         },
     }
 
@@ -204,15 +226,20 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
     args = ["pii-backfill", "--pattern", lm.pii_backfill.key_pattern]
     if lm.pii_backfill.dry_run:
         args.append("--dry-run")
+    # The scorer's regions and key salt: the same findings, and old chat keys renamed.
+    pii_env, pii_volumes = _pii_settings(lm)
+    mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": WORK_DIR}]
+    if pii_volumes:
+        mounts.append(_KEY_SALT_MOUNT)
     container = {
         "name": "pii-backfill",
         "image": lm.pii_backfill.image or lm.scorer.image,
         "command": ["leadops"],
         "args": args,
-        "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref)],
+        "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref), *pii_env],
         "resources": _resources(lm.pii_backfill.resources),
         "securityContext": _security(),
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": mounts,
     }
     return _cronjob(
         owner,
@@ -223,6 +250,7 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         suspend=lm.pii_backfill.suspend,
         container=container,
         active_deadline_seconds=None,
+        volumes=pii_volumes,
     )
 
 
@@ -236,13 +264,16 @@ def _cronjob(
     suspend: bool,
     container: dict[str, Any],
     active_deadline_seconds: int | None,
+    volumes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The CronJob both jobs share: UTC schedule, never two at once, one retry, kept a day."""
     job_spec: dict[str, Any] = {"backoffLimit": 1}
     if active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = active_deadline_seconds
     job_spec["ttlSecondsAfterFinished"] = 86_400
-    job_spec["template"] = _job_pod(owner, lm, component=component, container=container)
+    job_spec["template"] = _job_pod(
+        owner, lm, component=component, container=container, volumes=volumes
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -322,6 +353,11 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
         mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
     if lm.gates.signature is spec.SignaturePolicy.REQUIRED:
         env.append({"name": "LEADOPS_REQUIRE_SIGNATURE", "value": "true"})
+    pii_env, pii_volumes = _pii_settings(lm)
+    env += pii_env
+    volumes += pii_volumes
+    if pii_volumes:
+        mounts.append(_KEY_SALT_MOUNT)
 
     def probe() -> dict[str, Any]:
         return {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}

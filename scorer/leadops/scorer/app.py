@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from leadops import pii
 from leadops.contract import artifact as contract_artifact
 from leadops.pii import chat_keys
 from leadops.scorer import fastpath, health, metrics, store, writer
@@ -35,7 +36,8 @@ WRITE_QUEUE_CAPACITY = 10_000
 
 
 def _make_store(settings: Settings) -> store.LeadStore:
-    # Read the key salt now: a bad salt file stops the start, not the first lead.
+    # Read the key salt and the PII regions now: a bad value stops the start, not a lead.
+    pii.default_detector()
     if chat_keys.process_salt() is None:
         logger.warning(
             "No key salt (%s): chat key names are hashed with a public key, so a guessed "
