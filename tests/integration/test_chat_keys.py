@@ -17,13 +17,16 @@ import redis
 
 from leadops.pii import chat_keys
 from tests.fixtures.artifacts import Built
+from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.scorer import KEY_SALT, StartScorer, chat_key
+from tests.integration.guide import bash_blocks, commands
 
 pytestmark = pytest.mark.redis
 
 LEADOPS = [sys.executable, "-m", "leadops.cli"]
 EMAIL_CHAT = "alice@example.com"
 PHONE_CHAT = "+1 415 555 2671"
+RUNBOOK = "Chat memory: key names and the key salt"
 
 
 def _leadops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -190,3 +193,37 @@ def test_a_bad_salt_file_is_exit_2_before_anything_is_read(redis_url: str, tmp_p
     assert done.stderr.count("\n") == 1
     assert "want at least 16" in done.stderr
     assert client.lrange("mem:acme:chat5", 0, -1) == [b"call (415) 555-2671"]
+
+
+def test_operations_guide_chat_key_runbook(
+    redis_url: str, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """docs/operations.md's replacement for the seed's `LRANGE mem:tenant1:chat1`, verbatim
+    (the salt file written here instead of read from a cluster Secret)."""
+    (block,) = [b for b in bash_blocks(RUNBOOK) if "leadops chat-key" in b]
+    lines = commands(block, r"KEY=.*|redis-cli LRANGE .*|rm key-salt")
+    assert len(lines) == 3
+    client = redis.Redis.from_url(redis_url)
+    client.rpush(chat_key("tenant1", "chat1"), "call me on [REDACTED]")
+    (tmp_path / "key-salt").write_bytes(KEY_SALT)
+    script = "\n".join(
+        [
+            "set -euo pipefail",
+            # The guide's redis-cli talks to the default port; the test's server has its own.
+            f'redis-cli() {{ command redis-cli -p {redis_server.port} "$@"; }}',
+            *lines,
+        ]
+    )
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    done = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PATH": path, "HOME": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "call me on [REDACTED]\n"
+    assert not (tmp_path / "key-salt").exists()
