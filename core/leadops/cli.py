@@ -29,7 +29,13 @@ COMMANDS: dict[str, Command] = {
     "pii-backfill": Command(
         "leadops.jobs.pii_backfill.command", "scrub PII from data already in Redis"
     ),
+    "chat-key": Command(
+        "leadops.jobs.chat_key", "print the Redis key of a chat's memory (needs the key salt)"
+    ),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
+    "unpack-model": Command(
+        "leadops.contract.unpack", "unpack a registry artifact if it has the validated digest"
+    ),
     "operator": Command("leadops.operator.run", "run the LeadModel controller"),
     "status": Command("leadops.operator.cli", "show LeadModels in the cluster"),
     "rollback": Command("leadops.operator.cli", "roll a LeadModel back by editing its spec"),

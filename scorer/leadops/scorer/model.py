@@ -120,6 +120,7 @@ def load_serving_model(
     *,
     min_auc: float | None = None,
     verify_keys: contract_artifact.VerifyKeys | None = None,
+    expect_digest: str | None = None,
     drift_window: int = 500,
     drift_min_samples: int = 50,
     probe_rows: int = 256,
@@ -130,6 +131,7 @@ def load_serving_model(
             path,
             min_auc=min_auc,
             verify_keys=verify_keys,
+            expect_digest=expect_digest,
             drift_window=drift_window,
             drift_min_samples=drift_min_samples,
             probe_rows=probe_rows,
@@ -145,12 +147,13 @@ def _load(
     *,
     min_auc: float | None,
     verify_keys: contract_artifact.VerifyKeys | None,
+    expect_digest: str | None,
     drift_window: int,
     drift_min_samples: int,
     probe_rows: int,
 ) -> ServingModel:
     try:
-        art = contract_artifact.load_artifact(path, keys=verify_keys)
+        art = contract_artifact.load_artifact(path, keys=verify_keys, expect_digest=expect_digest)
     except contract_artifact.ArtifactError as exc:
         raise ModelRejected(
             exc.reason, _ARTIFACT_ERRORS.get(exc.reason, "Model file refused"), detail=exc.message
@@ -217,7 +220,7 @@ _ARTIFACT_ERRORS = {
     "ArtifactTooLarge": "Model file is too large",
     "SignatureMissing": "Model is not signed and a signature is required",
     "CorruptArtifact": "Model file is corrupt",
-    "DigestMismatch": "Model digest does not match its contents",
+    "DigestMismatch": "Model digest does not match its contents or the validated digest",
     "SignatureInvalid": "Model signature is invalid",
     "UnsupportedFormat": "Model file format is not supported",
 }

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     verify_key_file: Path | None = Field(
         default=None, description="File holding the verify key (a mounted Secret)."
     )
+    model_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The only artifact digest to serve (set by the operator to the version it "
+        "validated); any other model file is refused with DigestMismatch, on start and reload.",
+    )
     docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json.")
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="Largest accepted request body; larger -> 413."

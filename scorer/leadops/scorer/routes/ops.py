@@ -100,6 +100,7 @@ async def reload_from(state: ScorerState, *, min_auc: float | None) -> Any:
                 path,
                 min_auc=floor,
                 verify_keys=state.verify_keys,
+                expect_digest=settings.model_digest,
                 drift_window=settings.drift_window,
                 drift_min_samples=settings.drift_min_samples,
                 probe_rows=settings.parity_probe_rows,
