@@ -31,9 +31,7 @@ logger = logging.getLogger(__name__)
 OUTCOMES_KEY = "leadops:outcomes"
 COLUMNS_KEY = "leadops:columns"
 # Fields the scorer adds to a lead record; not part of the training row.
-RECORD_META = frozenset(
-    {"score", "model_version", "chat_key", "chat_id", "converted", "lead_id"}
-)
+RECORD_META = frozenset({"score", "model_version", "chat_key", "chat_id", "converted", "lead_id"})
 EXPORT_BATCH = 200
 
 
