@@ -109,13 +109,17 @@ def build_corpus(rng: random.Random) -> Corpus:
     return corpus
 
 
+def _bytes(value: bytes | str | None) -> bytes:
+    return value.encode() if isinstance(value, str) else (value or b"")
+
+
 def _redis_texts(client: redis.Redis) -> Iterator[tuple[str, bytes]]:
     """(where, bytes) for every key name, every value read by its type, and every DUMP."""
     for key in client.scan_iter(match="*", count=500):
-        name = key.decode("utf-8", "replace")
-        yield f"key name {name}", key
-        kind = client.type(key).decode()
-        values: list[bytes] = []
+        name = _bytes(key).decode("utf-8", "replace")
+        yield f"key name {name}", _bytes(key)
+        kind = _bytes(client.type(key)).decode()
+        values: list[Any] = []
         if kind == "string":
             values = [client.get(key) or b""]
         elif kind == "hash":
@@ -129,8 +133,8 @@ def _redis_texts(client: redis.Redis) -> Iterator[tuple[str, bytes]]:
         else:
             raise AssertionError(f"unexpected Redis type {kind} at {name}")
         for value in values:
-            yield f"{kind} {name}", value
-        yield f"DUMP {name}", client.dump(key) or b""
+            yield f"{kind} {name}", _bytes(value)
+        yield f"DUMP {name}", _bytes(client.dump(key))
 
 
 def _leaks(planted: set[str], text: str) -> list[str]:
@@ -218,7 +222,7 @@ def test_the_attribute_column_cap_drops_new_names_and_logs_each_once(
         export = http.get("/ops/export/outcomes.csv", headers={"x-api-key": API_KEY})
         metrics_text = http.get("/metrics").text
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    stored_names = {c for c in client.smembers("leadops:columns") if c.startswith("a")}
+    stored_names = {str(c) for c in client.smembers("leadops:columns") if str(c).startswith("a")}
     assert stored_names == {"a0_0", "a0_1", "a0_2", "a1_0", "a1_1"}
     header = next(csv.reader(io.StringIO(export.text)))
     assert [c for c in header if c.startswith("a")] == sorted(stored_names)
