@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from leadops import cliutil
+from leadops import cliutil, logsafety
 
 
 class Command(NamedTuple):
@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS.get(name)
     if command is None:
         return cliutil.fail(f"unknown command {name!r}; run `leadops --help` for the list")
+    # Before any command runs: no log record of any part may carry request data.
+    logsafety.install()
     module = importlib.import_module(command.module)
     # Modules serving several commands expose `main_<name>`; the rest a plain `main`.
     entry: Callable[[list[str]], int] = (

@@ -386,6 +386,8 @@ def load_artifact(
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(ArtifactError.CORRUPT, f"not JSON: {exc}") from exc
+    except RecursionError:  # nested deeper than any model; a bad file, not a server error
+        raise ArtifactError(ArtifactError.CORRUPT, "JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise ArtifactError(ArtifactError.CORRUPT, "not a JSON object")
     if document.get("format") != FORMAT:
@@ -397,6 +399,8 @@ def load_artifact(
         digest = compute_digest(document)
     except ValueError as exc:  # NaN/Infinity in the document: never produced by seal()
         raise ArtifactError(ArtifactError.CORRUPT, f"not canonical JSON: {exc}") from exc
+    except RecursionError:
+        raise ArtifactError(ArtifactError.CORRUPT, "JSON nested too deeply") from None
     if not hmac.compare_digest(str(document.get("digest", "")), digest):
         raise ArtifactError(
             ArtifactError.DIGEST_MISMATCH,
@@ -404,6 +408,8 @@ def load_artifact(
         )
     try:
         artifact = Artifact.model_validate(document)
+    except RecursionError:
+        raise ArtifactError(ArtifactError.CORRUPT, "JSON nested too deeply") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
