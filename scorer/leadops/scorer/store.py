@@ -3,7 +3,8 @@
 Layout (shared with the PII backfill job):
 - lead record: HASH `lead:{lead_id}`: the lead's row columns plus `score`,
   `model_version`, `tenant`, `chat_id`, `received_at`, and `converted` once known;
-- chat memory: LIST `mem:{tenant}:{chat_id}` of messages, redacted before they get here;
+- chat memory: LIST `mem:{tenant}:k{keyed hash of chat_id}` of messages, redacted before
+  they get here (the name never holds the chat_id: leadops.pii.chat_keys);
 - `leadops:outcomes`: ZSET of lead ids with a known outcome (scored by when it was
   recorded), so the export never scans the keyspace;
 - `leadops:columns`: SET of every row column ever stored (the export's header).
@@ -20,6 +21,8 @@ from typing import Literal, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, KeyT
+
+from leadops.pii import chat_keys
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def lead_key(lead_id: str) -> str:
 
 
 def memory_key(tenant: str, chat_id: str) -> str:
-    return f"mem:{tenant}:{chat_id}"
+    return chat_keys.chat_key(tenant, chat_id, salt=chat_keys.process_salt())
 
 
 class LeadStore(Protocol):
