@@ -148,6 +148,8 @@ def secret_refs(lm: LeadModelSpec) -> dict[str, str]:
         refs["spec.scorer.ingestKeysSecretRef"] = lm.scorer.ingest_keys_secret_ref.name
     if lm.signing.key_secret_ref is not None:
         refs["spec.signing.keySecretRef"] = lm.signing.key_secret_ref.name
+    if lm.pii.key_salt_secret_ref is not None:
+        refs["spec.pii.keySaltSecretRef"] = lm.pii.key_salt_secret_ref.name
     return refs
 
 
