@@ -28,8 +28,8 @@ from leadops import cli
 from leadops.contract import artifact as contract
 from leadops.jobs import synth
 from leadops.jobs.training import command as train
-from leadops.operator import builders, kube, observe, registry
 from leadops.operator import cli as op_cli
+from leadops.operator import kube, read_world, registry
 from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
 from tests.fixtures.control_plane import KubeCluster
@@ -70,11 +70,29 @@ def crd_installed(k8s_cluster: KubeCluster) -> KubeCluster:
 
 
 @pytest.fixture
-def api(crd_installed: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> kube.Kube:
+def api(
+    crd_installed: KubeCluster, k8s_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> kube.Kube:
     monkeypatch.setenv("KUBECONFIG", str(crd_installed.kubeconfig))
     monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "2")
+    # kwok's fault injection reads this Pod annotation; an admin allows it explicitly.
+    monkeypatch.setenv("LEADOPS_ALLOWED_POD_ANNOTATIONS", "leadops.io/fault")
     monkeypatch.delenv("LEADOPS_SCORER_URL", raising=False)
-    return kube.Kube(crd_installed.api_client)
+    client = kube.Kube(crd_installed.api_client)
+    client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            # The Redis Secret every LeadModel here names, opted in to all of them.
+            "metadata": {
+                "name": "redis",
+                "namespace": k8s_namespace,
+                "annotations": {"leadops.io/usable-by": "*"},
+            },
+            "stringData": {"url": "redis://redis:6379/0"},
+        }
+    )
+    return client
 
 
 def operator(namespace: str) -> KopfRunner:
@@ -116,7 +134,7 @@ def condition(api: kube.Kube, ns: str, type_: str) -> dict[str, Any]:
 def deployment_version(api: kube.Kube, ns: str) -> str | None:
     dep = api.get("Deployment", ns, f"{NAME}-scorer")
     ann = ((dep or {}).get("metadata") or {}).get("annotations") or {}
-    return ann.get(builders.ANN_VERSION)
+    return ann.get(registry.MODEL_VERSION)
 
 
 def events(api: kube.Kube, ns: str, reason: str) -> list[dict[str, Any]]:
@@ -571,7 +589,7 @@ def test_monitoring_children_only_when_prometheus_operator_crds_exist(
             crd_established(k8s_cluster.api_client, name=f"{plural}.monitoring.coreos.com")
         api.delete("LeadModel", ns, NAME)
         wait_for(lambda: api.get("LeadModel", ns, NAME) is None, what="LeadModel gone")
-    observe._PROM.clear()  # the operator re-checks discovery at most once a minute
+    read_world._PROM.clear()  # the operator re-checks discovery at most once a minute
     try:
         api.create(leadmodel(ns))
         uid = get_lm(api, ns)["metadata"]["uid"]
@@ -604,7 +622,7 @@ def test_monitoring_children_only_when_prometheus_operator_crds_exist(
                 lambda: not api.has_api("monitoring.coreos.com/v1", "servicemonitors"),
                 what="monitoring CRDs removed",
             )
-            observe._PROM.clear()
+            read_world._PROM.clear()
 
 
 def test_scorer_reporting_critical_after_rollout_rolls_back(
@@ -630,7 +648,11 @@ def test_scorer_reporting_critical_after_rollout_rolls_back(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "scorer-api", "namespace": ns},
+            "metadata": {
+                "name": "scorer-api",
+                "namespace": ns,
+                "annotations": {"leadops.io/usable-by": NAME},
+            },
             "stringData": {"key": SCORER_API_KEY},
         }
     )

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leadops.contract import artifact as contract
+from leadops.contract import health
 from leadops.operator import alerts, registry, spec
 
 SCORER_PORT = 8080
@@ -21,10 +23,13 @@ WORK_DIR = "/work"
 API_KEY_DIR = "/var/run/secrets/leadops/api-key"
 SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
 KEY_SALT_DIR = "/var/run/secrets/leadops/key-salt"
+INGEST_KEYS_DIR = "/var/run/secrets/leadops/ingest-keys"
 
 # Deployment annotations: where the rollout state lives, so a restarted operator resumes.
-ANN_VERSION = "leadops.io/model-version"
 ANN_PREVIOUS = "leadops.io/previous-version"
+# The digests the operator validated: what the scorer may serve (and roll back to).
+ANN_DIGEST = "leadops.io/model-digest"
+ANN_PREVIOUS_DIGEST = "leadops.io/previous-digest"
 ANN_ROLLOUT_KIND = "leadops.io/rollout-kind"
 ANN_ROLLOUT_STARTED = "leadops.io/rollout-started-at"
 ROLLOUT_FORWARD = "RollOut"
@@ -58,6 +63,9 @@ class Rollout:
     previous: int | None = None
     kind: str = ROLLOUT_FORWARD
     started_at: str = ""
+    # sha256: digests the operator validated for `version` and `previous`.
+    digest: str = ""
+    previous_digest: str = ""
 
 
 def names(leadmodel: str) -> dict[str, str]:
@@ -163,11 +171,10 @@ _KEY_SALT_MOUNT: dict[str, Any] = {"name": "key-salt", "mountPath": KEY_SALT_DIR
 
 def _job_pod(
     owner: Owner,
-    lm: spec.LeadModelSpec,
     *,
     component: str,
     container: dict[str, Any],
-    volumes: list[dict[str, Any]] | None = None,
+    volumes: list[dict[str, Any]],
 ) -> dict[str, Any]:
     return {
         "metadata": {"labels": labels(owner, component)},
@@ -176,7 +183,7 @@ def _job_pod(
             "restartPolicy": "Never",
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
             "containers": [container],
-            "volumes": [{"name": "work", "emptyDir": {}}, *(volumes or [])],
+            "volumes": [{"name": "work", "emptyDir": {}}, *volumes],
         },
     }
 
@@ -199,13 +206,21 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
     env: list[dict[str, Any]] = []
     if lm.scorer.api_key_secret_ref is not None:
         env.append(_secret_env("LEADOPS_API_KEY", lm.scorer.api_key_secret_ref))
+    mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": WORK_DIR}]
+    volumes: list[dict[str, Any]] = []
+    if lm.signing.key_secret_ref is not None:
+        # Only the Job that signs holds the signing key; the scorer serves by validated digest.
+        ref = lm.signing.key_secret_ref
+        env.append({"name": contract.ENV_SIGNING_KEY_FILE, "value": f"{SIGNING_KEY_DIR}/{ref.key}"})
+        volumes.append({"name": "signing-key", "secret": {"secretName": ref.name}})
+        mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
     container = {
         "name": "train",
         "image": lm.training.image or lm.scorer.image,
         "command": ["/bin/sh", "-c", f"{shlex.join(train)} && {shlex.join(publish)}"],
         "resources": _resources(lm.training.resources),
         "securityContext": _security(),
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": mounts,
     }
     if env:
         container["env"] = env
@@ -218,6 +233,7 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         suspend=lm.training.suspend,
         container=container,
         active_deadline_seconds=lm.training.active_deadline_seconds,
+        volumes=volumes,
     )
 
 
@@ -272,7 +288,7 @@ def _cronjob(
         job_spec["activeDeadlineSeconds"] = active_deadline_seconds
     job_spec["ttlSecondsAfterFinished"] = 86_400
     job_spec["template"] = _job_pod(
-        owner, lm, component=component, container=container, volumes=volumes
+        owner, component=component, container=container, volumes=volumes or []
     )
     return {
         "apiVersion": "batch/v1",
@@ -297,41 +313,43 @@ def _scorer_selector(owner: Owner) -> dict[str, str]:
     return {"app.kubernetes.io/instance": owner.name, "app.kubernetes.io/component": "scorer"}
 
 
-# The scorer reads plain JSON; the registry stores gzip, so an init container unpacks it.
-_UNPACK = (
-    "import gzip,os,sys;"
-    "d=gzip.open(sys.argv[1]).read();"
-    "t=sys.argv[2]+'.tmp';open(t,'wb').write(d);os.replace(t,sys.argv[2])"
-)
-
-
 def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) -> dict[str, Any]:
     """The scorer, serving `rollout.version` from its registry ConfigMap (none yet: no_model)."""
     pod_labels = {**lm.scorer.pod_labels, **labels(owner, "scorer")}
     env: list[dict[str, Any]] = [
         _secret_env("LEADOPS_REDIS_URL", lm.redis.url_secret_ref),
-        {"name": "LEADOPS_AUC_WARNING", "value": "0.65"},
+        {"name": "LEADOPS_AUC_WARNING", "value": str(health.DEFAULT_THRESHOLDS.auc_warning)},
     ]
     mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_DIR}]
     volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}]
     init: list[dict[str, Any]] = []
     annotations: dict[str, str] = dict(lm.scorer.pod_annotations)
     if rollout.version is not None:
-        pod_labels[registry.LABEL_VERSION] = str(rollout.version)
-        annotations[ANN_VERSION] = str(rollout.version)
+        pod_labels[registry.MODEL_VERSION] = str(rollout.version)
+        annotations[registry.MODEL_VERSION] = str(rollout.version)
+        annotations[ANN_DIGEST] = rollout.digest
         env.append({"name": "LEADOPS_MODEL_PATH", "value": f"{MODEL_DIR}/model.json"})
+        # The loader refuses any artifact but this one, on start and on every reload.
+        env.append({"name": contract.ENV_MODEL_DIGEST, "value": rollout.digest})
         volumes.append(
             {
                 "name": "registry",
                 "configMap": {"name": registry.configmap_name(owner.name, rollout.version)},
             }
         )
+        # The registry stores gzip; unpacking (bounded) refuses bytes but the validated ones.
         init.append(
             {
                 "name": "unpack-model",
                 "image": lm.scorer.image,
-                "command": ["python", "-c", _UNPACK],
-                "args": [f"{REGISTRY_DIR}/{registry.DATA_KEY}", f"{MODEL_DIR}/model.json"],
+                "command": ["leadops", "unpack-model"],
+                "args": [
+                    "--digest",
+                    rollout.digest,
+                    f"{REGISTRY_DIR}/{registry.DATA_KEY}",
+                    f"{MODEL_DIR}/model.json",
+                ],
+                "resources": _resources(lm.scorer.resources),
                 "securityContext": _security(),
                 "volumeMounts": [
                     {"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True},
@@ -339,20 +357,20 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
                 ],
             }
         )
-    if lm.scorer.api_key_secret_ref is not None:
-        ref = lm.scorer.api_key_secret_ref
-        env.append({"name": "LEADOPS_API_KEYS_FILE", "value": f"{API_KEY_DIR}/{ref.key}"})
-        volumes.append({"name": "api-key", "secret": {"secretName": ref.name}})
-        mounts.append({"name": "api-key", "mountPath": API_KEY_DIR, "readOnly": True})
-    if lm.signing.key_secret_ref is not None:
-        ref = lm.signing.key_secret_ref
-        env.append(
-            {"name": "LEADOPS_SIGNING_PUBLIC_KEY_FILE", "value": f"{SIGNING_KEY_DIR}/{ref.key}"}
-        )
-        volumes.append({"name": "signing-key", "secret": {"secretName": ref.name}})
-        mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
-    if lm.gates.signature is spec.SignaturePolicy.REQUIRED:
-        env.append({"name": "LEADOPS_REQUIRE_SIGNATURE", "value": "true"})
+    # Files, not env values: a Secret volume is updated in place, so keys rotate without a restart.
+    for variable, volume, directory, ref in (
+        ("LEADOPS_API_KEYS_FILE", "api-key", API_KEY_DIR, lm.scorer.api_key_secret_ref),
+        (
+            "LEADOPS_INGEST_KEYS_FILE",
+            "ingest-keys",
+            INGEST_KEYS_DIR,
+            lm.scorer.ingest_keys_secret_ref,
+        ),
+    ):
+        if ref is not None:
+            env.append({"name": variable, "value": f"{directory}/{ref.key}"})
+            volumes.append({"name": volume, "secret": {"secretName": ref.name}})
+            mounts.append({"name": volume, "mountPath": directory, "readOnly": True})
     pii_env, pii_volumes = _pii_settings(lm)
     env += pii_env
     volumes += pii_volumes
@@ -378,11 +396,13 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     meta = _metadata(owner, names(owner.name)["scorer"], "scorer")
     deploy_ann: dict[str, str] = {}
     if rollout.version is not None:
-        deploy_ann[ANN_VERSION] = str(rollout.version)
+        deploy_ann[registry.MODEL_VERSION] = str(rollout.version)
+        deploy_ann[ANN_DIGEST] = rollout.digest
     if rollout.version is not None or rollout.previous is not None:
         deploy_ann[ANN_ROLLOUT_KIND] = rollout.kind
     if rollout.previous is not None:
         deploy_ann[ANN_PREVIOUS] = str(rollout.previous)
+        deploy_ann[ANN_PREVIOUS_DIGEST] = rollout.previous_digest
     if rollout.started_at:
         deploy_ann[ANN_ROLLOUT_STARTED] = rollout.started_at
     if deploy_ann:
@@ -482,6 +502,27 @@ def children(
         out.append(service_monitor(owner))
         if alert_rules:
             out.append(prometheus_rule(owner))
+    return out
+
+
+def child_keys(
+    leadmodel: str, *, prometheus_operator: bool, alert_rules: bool
+) -> list[tuple[str, str]]:
+    """(kind, name) of every child `children()` makes, in its order, without building any."""
+    n = names(leadmodel)
+    out = [
+        ("ServiceAccount", n["jobs"]),
+        ("Role", n["jobs"]),
+        ("RoleBinding", n["jobs"]),
+        ("Service", n["scorer"]),
+        ("Deployment", n["scorer"]),
+        ("CronJob", n["train"]),
+        ("CronJob", n["backfill"]),
+    ]
+    if prometheus_operator:
+        out.append(("ServiceMonitor", n["scorer"]))
+        if alert_rules:
+            out.append(("PrometheusRule", n["alerts"]))
     return out
 
 

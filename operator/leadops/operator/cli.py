@@ -7,13 +7,12 @@ exit 2 and one line on stderr, like every `leadops` command.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leadops import cliutil
-from leadops.operator import builders, kube, registry
+from leadops.operator import builders, kube, registry, settings
 
 COLUMNS = ("NAMESPACE", "NAME", "SERVING", "AUC", "HEALTH", "DRIFT", "READY", "LAST ROLLOUT")
 
@@ -23,7 +22,7 @@ def _parser(prog: str, doc: str) -> cliutil.ArgumentParser:
     parser.add_argument(
         "-n",
         "--namespace",
-        default=os.environ.get("LEADOPS_NAMESPACE", "default"),
+        default=settings.cli_namespace(),
         help="namespace of the LeadModel (default: $LEADOPS_NAMESPACE or 'default')",
     )
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default $KUBECONFIG)")

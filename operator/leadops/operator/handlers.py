@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from leadops.operator import builders, kube, reconcile, registry
+from leadops.operator import kube, reconcile, registry
+from leadops.operator import settings as operator_settings
 from leadops.operator.spec import GROUP, PLURAL, VERSION
 
 logger = logging.getLogger(__name__)
 
 # Watches drive decisions; the timer only catches missed events and time-based state (age).
-TIMER_SECONDS = float(os.environ.get("LEADOPS_RESYNC_SECONDS", "60"))
+TIMER_SECONDS = operator_settings.load().resync_seconds
 _state: dict[str, kube.Kube] = {}
 
 
@@ -47,7 +47,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix="leadops.io", key="last-handled-configuration"
     )
     settings.posting.enabled = False  # we post our own Events with our own reasons
-    settings.execution.max_workers = int(os.environ.get("LEADOPS_WORKERS", "8"))
+    settings.execution.max_workers = operator_settings.load().workers
     settings.watching.server_timeout = 300
     client()
 
@@ -102,7 +102,7 @@ def on_scorer_change(
     **_: Any,
 ) -> None:
     """Rollout progress (Available, ProgressDeadlineExceeded) decides the next step."""
-    if type != "MODIFIED" or builders.ANN_VERSION not in annotations:
+    if type != "MODIFIED" or registry.MODEL_VERSION not in annotations:
         return
     _owner_changed(namespace, labels.get(registry.LABEL_LEADMODEL))
 

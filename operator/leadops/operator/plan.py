@@ -1,125 +1,95 @@
 """Decide, purely: `plan(spec, observed, now) -> Plan`.
 
-No API client, no clock of its own, no I/O. The plan is a tuple of small action values that
-`apply.py` executes idempotently, plus the conditions and status to write. Everything the
-decision needs is in the world (registry ConfigMaps and the scorer Deployment's annotations),
-so a restarted operator makes the same decision.
+No API client, no clock of its own, no I/O. `plan()` runs named steps in the order a person
+would reason about a LeadModel:
+
+    rollout_failure -> (roll_back | target -> move) -> children -> candidate -> readiness
+    -> registry_gc -> status
+
+Each step is a pure function of the spec, the observed world and the clock (plus what the
+steps before it decided), returning the actions and conditions it is responsible for.
+Everything a decision needs is in the world (registry ConfigMaps and the scorer Deployment's
+annotations), so a restarted operator makes the same decision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from leadops.operator import builders, gates, reasons, registry
-from leadops.operator.conditions import Cond, rfc3339, stamp
-from leadops.operator.observed import Observed
+from leadops.contract import health
+from leadops.operator import builders, conditions, gates, reasons, registry
+from leadops.operator.actions import (
+    Action,
+    EmitEvent,
+    Ensure,
+    EnsureCronJob,
+    EnsureDeployment,
+    GarbageCollect,
+    MarkVersion,
+    Plan,
+    RemoveChild,
+    RollBack,
+    RollOut,
+)
+from leadops.operator.artifact_facts import ArtifactFacts
+from leadops.operator.conditions import rfc3339
 from leadops.operator.registry import Entry
-from leadops.operator.spec import LeadModelSpec, Promotion
+from leadops.operator.spec import (
+    Candidate,
+    Condition,
+    HistoryEntry,
+    LeadModelSpec,
+    LeadModelStatus,
+    Promotion,
+    Verdict,
+)
+from leadops.operator.world import Observed
 
 # How soon to look again while a rollout is in flight.
 ROLLOUT_POLL_SECONDS = 3.0
 
 
-# Actions --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Step:
+    """What one step decided: actions to run and conditions it owns."""
+
+    actions: tuple[Action, ...] = ()
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass(frozen=True)
-class Ensure:
-    """Create or patch a child to match `manifest` (by kind and name)."""
+class Failure:
+    """The rollout in flight went bad: why, in a reason and in words."""
 
-    manifest: Mapping[str, Any] = field(compare=False)
-    kind: str = ""
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class EnsureCronJob(Ensure):
-    pass
-
-
-@dataclass(frozen=True)
-class EnsureDeployment(Ensure):
-    pass
-
-
-@dataclass(frozen=True)
-class RollOut:
-    """Point the scorer Deployment at `version` (registry ConfigMap), replacing `previous`."""
-
-    version: int
-    previous: int | None
-    manifest: Mapping[str, Any] = field(compare=False)
-
-
-@dataclass(frozen=True)
-class RollBack:
-    """Return the scorer to `version` after `failed` went bad (None: back to no model)."""
-
-    version: int | None
-    failed: int
-    reason: str
-    manifest: Mapping[str, Any] = field(compare=False)
-
-
-@dataclass(frozen=True)
-class MarkVersion:
-    """Add history annotations to a registry ConfigMap (its data stays immutable)."""
-
-    name: str
-    annotations: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class GarbageCollect:
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RemoveChild:
-    """Delete a child this LeadModel no longer wants (e.g. its PrometheusRule, rules off)."""
-
-    kind: str
-    name: str
-
-
-@dataclass(frozen=True)
-class EmitEvent:
-    type: str  # Normal | Warning
     reason: str
     message: str
 
 
-Action = Ensure | RollOut | RollBack | MarkVersion | GarbageCollect | RemoveChild | EmitEvent
-
-
 @dataclass(frozen=True)
-class Plan:
-    actions: tuple[Action, ...]
-    conditions: tuple[Cond, ...]
-    status: Mapping[str, Any] = field(compare=False)
-    requeue_after: float | None = None
+class Target:
+    """The version the scorer should serve; `blocked` says why the spec's wish is refused."""
 
-    def of(self, kind: type[Any]) -> list[Any]:
-        return [a for a in self.actions if isinstance(a, kind)]
-
-
-# Decisions ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Target:
     version: int | None
-    ready: Cond | None = None  # set when the target is blocked
+    blocked: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """The scorer Deployment as this plan leaves it, and the step's actions and conditions."""
+
+    step: Step
+    steady: builders.Rollout
+    requeue_after: float | None = None
 
 
 def verdict_of(
     entry: Entry, lm: LeadModelSpec, obs: Observed, now: datetime, *, pinned: bool = False
-) -> gates.Verdict:
-    facts = entry.facts or gates.ArtifactFacts(
+) -> gates.Judgement:
+    facts = entry.facts or ArtifactFacts(
         version=entry.version, load_error=reasons.CORRUPT_ARTIFACT, load_message="not decoded"
     )
     inp = gates.GateInput(
@@ -128,53 +98,93 @@ def verdict_of(
     return gates.evaluate(inp, chain=gates.PINNED_CHAIN if pinned else gates.CHAIN)
 
 
-def _serving(obs: Observed) -> int | None:
-    """The version whose Pods take traffic now (old Pods serve until new ones are ready)."""
+# Step 1: rollout failure ----------------------------------------------------------------
+
+
+def rollout_failure(lm: LeadModelSpec, obs: Observed) -> Failure | None:
+    """A forward rollout that missed its deadline, or whose scorer reports critical health."""
     d = obs.deployment
-    if d.complete:
-        return d.version
-    if d.kind == builders.ROLLOUT_BACK:
-        return d.version
-    return d.previous
+    current = d.version
+    if current is None or d.kind != builders.ROLLOUT_FORWARD:
+        return None
+    if d.deadline_exceeded:
+        return Failure(
+            reasons.PROGRESS_DEADLINE_EXCEEDED,
+            f"version {current} was not Available within {lm.scorer.progress_deadline_seconds}s",
+        )
+    report = obs.scorer
+    if report is not None and report.version == current and report.health in health.CRITICAL:
+        return Failure(
+            reasons.SCORER_UNHEALTHY, f"scorer reports {report.health} for version {current}"
+        )
+    return None
 
 
-def _choose_target(lm: LeadModelSpec, obs: Observed, now: datetime) -> _Target:  # noqa: PLR0911
+def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime) -> Move:
+    """Undo the failed rollout: mark the version, point the Deployment back, say so."""
+    d = obs.deployment
+    current = d.version
+    assert current is not None
+    stamp_now = rfc3339(now)
+    back = builders.Rollout(
+        version=d.previous,
+        previous=current,
+        kind=builders.ROLLOUT_BACK,
+        started_at=stamp_now,
+        digest=d.previous_digest,
+        previous_digest=d.digest,
+    )
+    actions: list[Action] = []
+    failed_entry = obs.entry(current)
+    if failed_entry is not None:
+        actions.append(
+            MarkVersion(
+                failed_entry.name,
+                {
+                    registry.ANN_ROLLED_BACK_AT: stamp_now,
+                    registry.ANN_ROLLBACK_REASON: failure.reason,
+                    registry.ANN_RETIRED_AT: stamp_now,
+                },
+            )
+        )
+    actions.append(
+        RollBack(
+            version=d.previous,
+            failed=current,
+            reason=failure.reason,
+            manifest=builders.scorer_deployment(obs.owner, lm, back),
+        )
+    )
+    actions.append(
+        EmitEvent(
+            "Warning",
+            failure.reason,
+            f"Rolled back Deployment {obs.namespace}/{builders.names(obs.name)['scorer']} "
+            f"from version {current} to {d.previous or 'no model'}: {failure.message}",
+        )
+    )
+    conds = (
+        conditions.false(
+            reasons.ROLLED_OUT,
+            reasons.ROLLED_BACK,
+            f"rolled back from {current}: {failure.message}",
+        ),
+        conditions.true(reasons.DEGRADED, failure.reason, failure.message),
+    )
+    return Move(Step(tuple(actions), conds), back, ROLLOUT_POLL_SECONDS)
+
+
+# Step 2: target -------------------------------------------------------------------------
+
+
+def target(lm: LeadModelSpec, obs: Observed, now: datetime) -> Target:
+    """The version to serve: the pin if it is servable, else the newest passing version."""
+    if lm.pinned_version is not None:
+        return _pinned_target(lm, obs, now, lm.pinned_version)
     current = obs.deployment.version
-    pin = lm.pinned_version
-    if pin is not None:
-        entry = obs.entry(pin)
-        if entry is None:
-            return _Target(
-                current,
-                Cond.false(
-                    reasons.READY,
-                    reasons.UNKNOWN_MODEL_VERSION,
-                    f"spec.modelVersion {pin} is not in the registry",
-                ),
-            )
-        if entry.rolled_back and pin != current:
-            return _Target(
-                current,
-                Cond.false(
-                    reasons.READY,
-                    reasons.PINNED_VERSION_ROLLED_BACK,
-                    f"version {pin} was rolled back ({entry.rollback_reason}); pin another version",
-                ),
-            )
-        verdict = verdict_of(entry, lm, obs, now, pinned=True)
-        if not verdict.passed and pin != current:
-            return _Target(
-                current,
-                Cond.false(
-                    reasons.READY,
-                    reasons.PINNED_VERSION_REJECTED,
-                    f"version {pin} fails the gates: {verdict.message}",
-                ),
-            )
-        return _Target(pin)
     # A rollout in flight finishes (or fails) before the next candidate is considered.
     if lm.promotion is Promotion.MANUAL or obs.deployment.in_progress:
-        return _Target(current)
+        return Target(current)
     passing = [
         e.version for e in obs.registry if not e.rolled_back and verdict_of(e, lm, obs, now).passed
     ]
@@ -183,271 +193,345 @@ def _choose_target(lm: LeadModelSpec, obs: Observed, now: datetime) -> _Target: 
     # Never move backwards on our own: a newer serving version stays unless it was rolled back.
     keeps_current = current_entry is not None and not current_entry.rolled_back
     if keeps_current and current is not None and (newest is None or newest < current):
-        return _Target(current)
-    return _Target(newest if newest is not None else current)
+        return Target(current)
+    return Target(newest if newest is not None else current)
 
 
-def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:  # noqa: PLR0912, PLR0915
-    owner = obs.owner
+def _pinned_target(lm: LeadModelSpec, obs: Observed, now: datetime, pin: int) -> Target:
+    current = obs.deployment.version
+    entry = obs.entry(pin)
+    if entry is None:
+        return Target(
+            current,
+            conditions.false(
+                reasons.READY,
+                reasons.UNKNOWN_MODEL_VERSION,
+                f"spec.modelVersion {pin} is not in the registry",
+            ),
+        )
+    if entry.rolled_back and pin != current:
+        return Target(
+            current,
+            conditions.false(
+                reasons.READY,
+                reasons.PINNED_VERSION_ROLLED_BACK,
+                f"version {pin} was rolled back ({entry.rollback_reason}); pin another version",
+            ),
+        )
+    verdict = verdict_of(entry, lm, obs, now, pinned=True)
+    if not verdict.passed and pin != current:
+        return Target(
+            current,
+            conditions.false(
+                reasons.READY,
+                reasons.PINNED_VERSION_REJECTED,
+                f"version {pin} fails the gates: {verdict.message}",
+            ),
+        )
+    return Target(pin)
+
+
+# Step 3: move the scorer towards the target ---------------------------------------------
+
+
+def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
+    """Roll out the target if it is not the current version, else report the rollout."""
     d = obs.deployment
-    stamp_now = rfc3339(now)
-    actions: list[Action] = []
-    conds: dict[str, Cond] = {}
-    requeue: float | None = None
     current = d.version
-
-    def deployment_for(rollout: builders.Rollout) -> dict[str, Any]:
-        return builders.scorer_deployment(owner, lm, rollout)
-
     steady = builders.Rollout(
-        version=current, previous=d.previous, kind=d.kind, started_at=d.started_at
+        version=current,
+        previous=d.previous,
+        kind=d.kind,
+        started_at=d.started_at,
+        digest=d.digest,
+        previous_digest=d.previous_digest,
     )
-
-    # Rollout health first: a failed rollout is undone before anything new is tried.
-    failure: tuple[str, str] | None = None
-    if current is not None and d.kind == builders.ROLLOUT_FORWARD:
-        if d.deadline_exceeded:
-            failure = (
-                reasons.PROGRESS_DEADLINE_EXCEEDED,
-                f"version {current} was not Available within "
-                f"{lm.scorer.progress_deadline_seconds}s",
-            )
-        elif (
-            obs.scorer is not None
-            and obs.scorer.version == current
-            and obs.scorer.health in {"critical_low_auc", "error"}
-        ):
-            failure = (
-                reasons.SCORER_UNHEALTHY,
-                f"scorer reports {obs.scorer.health} for version {current}",
-            )
-
-    target = _Target(current)
-    if failure is not None and current is not None:
-        reason, message = failure
-        back = builders.Rollout(
-            version=d.previous, previous=current, kind=builders.ROLLOUT_BACK, started_at=stamp_now
+    if goal.blocked is None and goal.version is not None and goal.version != current:
+        return _roll_forward(lm, obs, goal.version, now)
+    requeue: float | None = None
+    if current is None:
+        rolled = conditions.false(
+            reasons.ROLLED_OUT, reasons.NO_MODEL, "no version has been rolled out"
         )
-        failed_entry = obs.entry(current)
-        if failed_entry is not None:
-            actions.append(
-                MarkVersion(
-                    failed_entry.name,
-                    {
-                        registry.ANN_ROLLED_BACK_AT: stamp_now,
-                        registry.ANN_ROLLBACK_REASON: reason,
-                        registry.ANN_RETIRED_AT: stamp_now,
-                    },
-                )
-            )
-        actions.append(
-            RollBack(
-                version=d.previous, failed=current, reason=reason, manifest=deployment_for(back)
-            )
+    elif d.in_progress:
+        kind_reason = (
+            reasons.ROLLBACK_IN_PROGRESS
+            if d.kind == builders.ROLLOUT_BACK
+            else reasons.ROLLOUT_IN_PROGRESS
         )
-        actions.append(
-            EmitEvent(
-                "Warning",
-                reason,
-                f"Rolled back Deployment {owner.namespace}/{builders.names(owner.name)['scorer']} "
-                f"from version {current} to {d.previous or 'no model'}: {message}",
-            )
+        rolled = conditions.false(
+            reasons.ROLLED_OUT, kind_reason, f"waiting for version {current} to be Available"
         )
-        conds[reasons.ROLLED_OUT] = Cond.false(
-            reasons.ROLLED_OUT, reasons.ROLLED_BACK, f"rolled back from {current}: {message}"
-        )
-        conds[reasons.DEGRADED] = Cond.true(reasons.DEGRADED, reason, message)
-        steady = back
         requeue = ROLLOUT_POLL_SECONDS
-    else:
-        target = _choose_target(lm, obs, now)
-        rolling = d.in_progress and target.version == current
-        if target.ready is None and target.version is not None and target.version != current:
-            new = builders.Rollout(
-                version=target.version,
-                previous=current if current is not None else None,
-                kind=builders.ROLLOUT_FORWARD,
-                started_at=stamp_now,
-            )
-            entry = obs.entry(target.version)
-            auc = entry.auc if entry else ""
-            if entry is not None:
-                actions.append(
-                    MarkVersion(
-                        entry.name,
-                        {registry.ANN_PROMOTED_AT: stamp_now, registry.ANN_RETIRED_AT: ""},
-                    )
-                )
-            old_entry = obs.entry(current)
-            if old_entry is not None:
-                actions.append(MarkVersion(old_entry.name, {registry.ANN_RETIRED_AT: stamp_now}))
-            actions.append(
-                RollOut(version=target.version, previous=current, manifest=deployment_for(new))
-            )
-            actions.append(
-                EmitEvent(
-                    "Normal",
-                    reasons.PROMOTED,
-                    f"Rolling out version {target.version} (AUC {auc}) to Deployment "
-                    f"{owner.namespace}/{builders.names(owner.name)['scorer']}"
-                    + (f", replacing {current}" if current is not None else ""),
-                )
-            )
-            conds[reasons.ROLLED_OUT] = Cond.false(
-                reasons.ROLLED_OUT,
-                reasons.ROLLOUT_IN_PROGRESS,
-                f"rolling out version {target.version}",
-            )
-            steady = new
-            requeue = ROLLOUT_POLL_SECONDS
-        elif current is None:
-            conds[reasons.ROLLED_OUT] = Cond.false(
-                reasons.ROLLED_OUT, reasons.NO_MODEL, "no version has been rolled out"
-            )
-        elif rolling or d.in_progress:
-            kind_reason = (
-                reasons.ROLLBACK_IN_PROGRESS
-                if d.kind == builders.ROLLOUT_BACK
-                else reasons.ROLLOUT_IN_PROGRESS
-            )
-            conds[reasons.ROLLED_OUT] = Cond.false(
-                reasons.ROLLED_OUT, kind_reason, f"waiting for version {current} to be Available"
-            )
-            requeue = ROLLOUT_POLL_SECONDS
-        elif d.kind == builders.ROLLOUT_BACK:
-            conds[reasons.ROLLED_OUT] = Cond.false(
-                reasons.ROLLED_OUT,
-                reasons.ROLLED_BACK,
-                f"serving {current} after rolling back {d.previous}",
-            )
-        else:
-            conds[reasons.ROLLED_OUT] = Cond.true(
-                reasons.ROLLED_OUT, reasons.ROLLOUT_COMPLETE, f"version {current} is Available"
-            )
-        conds[reasons.DEGRADED] = _degraded(lm, obs, now)
-
-    # Children: desired state every pass; apply skips what already matches. Inserted at the
-    # front in reverse so they apply in builders.children() order: a Role must exist before
-    # its RoleBinding, or a non-admin operator is refused (RBAC escalation check).
-    for manifest in reversed(
-        builders.children(
-            owner,
-            lm,
-            steady,
-            prometheus_operator=obs.prometheus_operator,
-            alert_rules=obs.alert_rules,
+    elif d.kind == builders.ROLLOUT_BACK:
+        rolled = conditions.false(
+            reasons.ROLLED_OUT,
+            reasons.ROLLED_BACK,
+            f"serving {current} after rolling back {d.previous}",
         )
+    else:
+        rolled = conditions.true(
+            reasons.ROLLED_OUT, reasons.ROLLOUT_COMPLETE, f"version {current} is Available"
+        )
+    return Move(Step((), (rolled, degraded(lm, obs, now))), steady, requeue)
+
+
+def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime) -> Move:
+    d = obs.deployment
+    current = d.version
+    stamp_now = rfc3339(now)
+    entry = obs.entry(version)
+    new = builders.Rollout(
+        version=version,
+        previous=current,
+        kind=builders.ROLLOUT_FORWARD,
+        started_at=stamp_now,
+        # The target passed the gates: these are the bytes the operator validated.
+        digest=entry.facts.digest if entry is not None and entry.facts else "",
+        previous_digest=d.digest,
+    )
+    actions: list[Action] = []
+    if entry is not None:
+        actions.append(
+            MarkVersion(
+                entry.name, {registry.ANN_PROMOTED_AT: stamp_now, registry.ANN_RETIRED_AT: ""}
+            )
+        )
+    old_entry = obs.entry(current)
+    if old_entry is not None:
+        actions.append(MarkVersion(old_entry.name, {registry.ANN_RETIRED_AT: stamp_now}))
+    actions.append(
+        RollOut(
+            version=version,
+            previous=current,
+            manifest=builders.scorer_deployment(obs.owner, lm, new),
+        )
+    )
+    actions.append(
+        EmitEvent(
+            "Normal",
+            reasons.PROMOTED,
+            f"Rolling out version {version} (AUC {entry.auc if entry else ''}) to Deployment "
+            f"{obs.namespace}/{builders.names(obs.name)['scorer']}"
+            + (f", replacing {current}" if current is not None else ""),
+        )
+    )
+    rolled = conditions.false(
+        reasons.ROLLED_OUT, reasons.ROLLOUT_IN_PROGRESS, f"rolling out version {version}"
+    )
+    return Move(Step(tuple(actions), (rolled, degraded(lm, obs, now))), new, ROLLOUT_POLL_SECONDS)
+
+
+def degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Condition:
+    """Degraded: a rollback, a critical scorer, high drift or a stale model, worst first."""
+    d = obs.deployment
+    if d.kind == builders.ROLLOUT_BACK and d.previous is not None:
+        failed = obs.entry(d.previous)
+        why = failed.rollback_reason if failed and failed.rollback_reason else "rollout failed"
+        if d.deadline_exceeded:
+            return conditions.true(
+                reasons.DEGRADED,
+                reasons.ROLLBACK_NOT_AVAILABLE,
+                f"rollback to {d.version} is not Available either",
+            )
+        return conditions.true(
+            reasons.DEGRADED, why, f"version {d.previous} was rolled back: {why}"
+        )
+    report = obs.scorer
+    if report is not None and report.health in health.CRITICAL:
+        return conditions.true(
+            reasons.DEGRADED, reasons.SCORER_UNHEALTHY, f"scorer reports {report.health}"
+        )
+    if report is not None and report.drift_score:
+        drift = registry.decimal_or_none(report.drift_score)
+        if drift is not None and drift > lm.gates.max_drift_score_value:
+            return conditions.true(
+                reasons.DEGRADED,
+                reasons.HIGH_DRIFT,
+                f"drift score {drift} is above maxDriftScore {lm.gates.max_drift_score}",
+            )
+    serving = obs.entry(serving_version(obs))
+    if serving is not None:
+        created = registry.parse_time(serving.created_at)
+        if created is not None:
+            hours = Decimal((now - created).total_seconds()) / 3600
+            if hours > lm.gates.max_age_hours:
+                return conditions.true(
+                    reasons.DEGRADED,
+                    reasons.STALE_MODEL,
+                    f"serving model is {hours:.0f} h old (maxAgeHours {lm.gates.max_age_hours})",
+                )
+    return conditions.false(reasons.DEGRADED, reasons.AS_EXPECTED, "")
+
+
+def serving_version(obs: Observed) -> int | None:
+    """The version whose Pods take traffic now (old Pods serve until new ones are ready)."""
+    d = obs.deployment
+    if d.complete or d.kind == builders.ROLLOUT_BACK:
+        return d.version
+    return d.previous
+
+
+# Step 4: children -----------------------------------------------------------------------
+
+
+def children(lm: LeadModelSpec, obs: Observed, steady: builders.Rollout, *, moving: bool) -> Step:
+    """Every child's desired state each pass (apply skips what matches), and removals.
+
+    In `builders.children()` order: a Role must exist before its RoleBinding, or a non-admin
+    operator is refused (RBAC escalation check). The Deployment is left to RollOut/RollBack
+    when this plan moves the scorer.
+    """
+    ensures: list[Action] = []
+    for manifest in builders.children(
+        obs.owner,
+        lm,
+        steady,
+        prometheus_operator=obs.prometheus_operator,
+        alert_rules=obs.alert_rules,
     ):
         kind, name = manifest["kind"], manifest["metadata"]["name"]
-        if kind == "Deployment" and any(isinstance(a, RollOut | RollBack) for a in actions):
+        if kind == "Deployment" and moving:
             continue
         cls = {"CronJob": EnsureCronJob, "Deployment": EnsureDeployment}.get(kind, Ensure)
-        actions.insert(0, cls(manifest=manifest, kind=kind, name=name))
-    rule = builders.names(owner.name)["alerts"]
+        ensures.append(cls(manifest=manifest, kind=kind, name=name))
+    removals: list[Action] = []
+    rule = builders.names(obs.name)["alerts"]
     if not obs.alert_rules and _owned(obs.children.get(("PrometheusRule", rule)), obs.uid):
-        actions.append(RemoveChild(kind="PrometheusRule", name=rule))
+        removals.append(RemoveChild(kind="PrometheusRule", name=rule))
+    return Step(tuple(ensures + removals))
 
-    # Candidate, gates and events about it.
+
+def _owned(child: Any, uid: str) -> bool:
+    """`child` exists and this LeadModel controls it: a same-named object of a user's stays."""
+    refs = ((child or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
+# Step 5: candidate ----------------------------------------------------------------------
+
+
+def candidate(lm: LeadModelSpec, obs: Observed, now: datetime) -> tuple[Step, Candidate | None]:
+    """The newest registry version, its gate verdict, and an Event when that verdict is new."""
     newest = obs.registry[-1] if obs.registry else None
-    candidate: dict[str, Any] | None = None
     if newest is None:
-        conds[reasons.TRAINED] = Cond.false(
-            reasons.TRAINED, reasons.NO_ARTIFACT, "no model version in the registry yet"
-        )
-        conds[reasons.VALIDATED] = Cond.unknown(
-            reasons.VALIDATED, reasons.NO_CANDIDATE, "nothing to validate"
-        )
-    else:
-        conds[reasons.TRAINED] = Cond.true(
-            reasons.TRAINED,
-            reasons.ARTIFACT_PUBLISHED,
-            f"version {newest.version} published ({newest.created_at or 'unknown time'})",
-        )
-        verdict = verdict_of(newest, lm, obs, now, pinned=lm.pinned_version == newest.version)
-        conds[reasons.VALIDATED] = (
-            Cond.true(reasons.VALIDATED, verdict.reason, verdict.message)
-            if verdict.passed
-            else Cond.false(reasons.VALIDATED, verdict.reason, verdict.message)
-        )
-        candidate = {
-            "version": str(newest.version),
-            "auc": newest.auc,
-            "nTrain": newest.n_train,
-            "verdict": "Passed" if verdict.passed else "Rejected",
-            "reason": verdict.reason,
-            "message": verdict.message,
-        }
-        before = obs.status.get("candidate") or {}
-        if (before.get("version"), before.get("reason")) != (
-            candidate["version"],
-            candidate["reason"],
-        ):
-            actions.append(
-                EmitEvent(
-                    "Normal" if verdict.passed else "Warning",
-                    verdict.reason,
-                    f"Candidate version {newest.version}: {verdict.message}",
-                )
+        return Step(
+            conditions=(
+                conditions.false(
+                    reasons.TRAINED, reasons.NO_ARTIFACT, "no model version in the registry yet"
+                ),
+                conditions.unknown(reasons.VALIDATED, reasons.NO_CANDIDATE, "nothing to validate"),
             )
+        ), None
+    trained = conditions.true(
+        reasons.TRAINED,
+        reasons.ARTIFACT_PUBLISHED,
+        f"version {newest.version} published ({newest.created_at or 'unknown time'})",
+    )
+    judged = verdict_of(newest, lm, obs, now, pinned=lm.pinned_version == newest.version)
+    validated = (conditions.true if judged.passed else conditions.false)(
+        reasons.VALIDATED, judged.reason, judged.message
+    )
+    found = Candidate(
+        version=str(newest.version),
+        auc=newest.auc,
+        n_train=newest.n_train,
+        verdict=judged.verdict,
+        reason=judged.reason,
+        message=judged.message,
+    )
+    before = obs.status.get("candidate") or {}
+    events: tuple[Action, ...] = ()
+    if (before.get("version"), before.get("reason")) != (found.version, found.reason):
+        events = (
+            EmitEvent(
+                "Normal" if judged.passed else "Warning",
+                judged.reason,
+                f"Candidate version {newest.version}: {judged.message}",
+            ),
+        )
+    return Step(events, (trained, validated)), found
 
-    # Ready: serving something, and the spec asks for nothing we refuse.
-    serving = _serving(obs) if failure is None else d.previous
-    if target.ready is not None:
-        conds[reasons.READY] = target.ready
+
+# Step 6: readiness ----------------------------------------------------------------------
+
+
+def readiness(
+    lm: LeadModelSpec, obs: Observed, goal: Target, serving: int | None, found: Candidate | None
+) -> Step:
+    """Ready: serving something, and the spec asks for nothing we refuse.
+
+    Under Manual promotion a passing candidate that is not served waits for a person:
+    Ready=False/AwaitingPromotion while nothing is served, else said in Ready's message.
+    """
+    waiting = (
+        found.version
+        if lm.promotion is Promotion.MANUAL
+        and lm.pinned_version is None
+        and found is not None
+        and found.verdict is Verdict.PASSED
+        and found.version != str(serving)
+        else None
+    )
+    if goal.blocked is not None:
+        ready = goal.blocked
+    elif serving is None and waiting is not None:
+        ready = conditions.false(
+            reasons.READY,
+            reasons.AWAITING_PROMOTION,
+            f"version {waiting} passed the gates; set spec.modelVersion to {waiting} to promote it",
+        )
     elif serving is None:
         hint = (
             "set spec.modelVersion to promote a candidate"
             if lm.promotion is Promotion.MANUAL
             else "waiting for a version that passes the gates"
         )
-        conds[reasons.READY] = Cond.false(reasons.READY, reasons.NO_MODEL, hint)
+        ready = conditions.false(reasons.READY, reasons.NO_MODEL, hint)
     else:
-        conds[reasons.READY] = Cond.true(
-            reasons.READY, reasons.SERVING, f"serving version {serving}"
+        ready = conditions.true(
+            reasons.READY,
+            reasons.SERVING,
+            f"serving version {serving}"
+            + (f"; version {waiting} passed the gates and awaits promotion" if waiting else ""),
         )
-    if target.ready is not None and target.ready.reason != reasons.AWAITING_PROMOTION:
-        actions.append(EmitEvent("Warning", target.ready.reason, target.ready.message))
-        previous_ready = next(
+    events: tuple[Action, ...] = ()
+    if goal.blocked is not None:
+        previous = next(
             (c for c in obs.status.get("conditions") or [] if c.get("type") == reasons.READY),
             None,
         )
-        if previous_ready is not None and previous_ready.get("reason") == target.ready.reason:
-            actions.pop()  # already said; an Event each pass would be noise
+        # Said once: an Event each pass would be noise.
+        if previous is None or previous.get("reason") != goal.blocked.reason:
+            events = (EmitEvent("Warning", goal.blocked.reason, goal.blocked.message),)
+    return Step(events, (ready,))
 
-    # Registry GC: beyond history.limit, never serving, previous, pinned or rolling out.
+
+# Step 7: registry GC --------------------------------------------------------------------
+
+
+def registry_gc(lm: LeadModelSpec, obs: Observed, keep: Iterable[int | None]) -> Step:
+    """Versions beyond history.limit, never serving, previous, pinned or rolling out."""
     doomed = registry.garbage(
-        (e.version for e in obs.registry),
-        limit=lm.history.limit,
-        keep=(current, d.previous, lm.pinned_version, target.version, steady.version,
-              steady.previous),
-    )  # fmt: skip
-    if doomed:
-        gone = tuple(registry.configmap_name(owner.name, v) for v in doomed)
-        actions.append(GarbageCollect(gone))
-        actions.append(
+        (e.version for e in obs.registry), limit=lm.history.limit, keep=tuple(keep)
+    )
+    if not doomed:
+        return Step()
+    gone = tuple(registry.configmap_name(obs.name, v) for v in doomed)
+    return Step(
+        (
+            GarbageCollect(gone),
             EmitEvent(
                 "Normal",
                 reasons.GARBAGE_COLLECTED,
                 f"Deleted {len(gone)} registry version(s) beyond history.limit "
                 f"{lm.history.limit}: {', '.join(str(v) for v in doomed)}",
-            )
+            ),
         )
+    )
 
-    # Status describes the world after this plan's history marks, not before them.
-    marked = _with_marks(obs, [a for a in actions if isinstance(a, MarkVersion)])
-    status = _status(lm, marked, now, serving=serving, steady=steady, candidate=candidate)
-    status["conditions"] = stamp(
-        conds.values(),
-        obs.status.get("conditions") or [],
-        generation=obs.generation,
-        now=now,
-    )
-    return Plan(
-        actions=tuple(actions),
-        conditions=tuple(conds.values()),
-        status=status,
-        requeue_after=requeue,
-    )
+
+# Status ---------------------------------------------------------------------------------
 
 
 _MARK_FIELDS = {
@@ -458,13 +542,8 @@ _MARK_FIELDS = {
 }
 
 
-def _owned(child: Mapping[str, Any] | None, uid: str) -> bool:
-    """`child` exists and this LeadModel controls it: a same-named object of a user's stays."""
-    refs = ((child or {}).get("metadata") or {}).get("ownerReferences") or []
-    return any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
-
-
-def _with_marks(obs: Observed, marks: list[MarkVersion]) -> Observed:
+def with_marks(obs: Observed, marks: Iterable[MarkVersion]) -> Observed:
+    """The world after these history marks: the status describes it, not the one before."""
     by_name = {m.name: m for m in marks}
     entries = []
     for e in obs.registry:
@@ -479,93 +558,102 @@ def _with_marks(obs: Observed, marks: list[MarkVersion]) -> Observed:
     return replace(obs, registry=tuple(entries))
 
 
-def _degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Cond:
-    d = obs.deployment
-    if d.kind == builders.ROLLOUT_BACK and d.previous is not None:
-        failed = obs.entry(d.previous)
-        why = failed.rollback_reason if failed and failed.rollback_reason else "rollout failed"
-        if d.deadline_exceeded:
-            return Cond.true(
-                reasons.DEGRADED,
-                reasons.ROLLBACK_NOT_AVAILABLE,
-                f"rollback to {d.version} is not Available either",
-            )
-        return Cond.true(reasons.DEGRADED, why, f"version {d.previous} was rolled back: {why}")
-    report = obs.scorer
-    if report is not None and report.health in {"critical_low_auc", "error"}:
-        return Cond.true(
-            reasons.DEGRADED, reasons.SCORER_UNHEALTHY, f"scorer reports {report.health}"
-        )
-    if report is not None and report.drift_score:
-        drift = registry.decimal_or_none(report.drift_score)
-        if drift is not None and drift > lm.gates.max_drift_score_value:
-            return Cond.true(
-                reasons.DEGRADED,
-                reasons.HIGH_DRIFT,
-                f"drift score {drift} is above maxDriftScore {lm.gates.max_drift_score}",
-            )
-    serving = obs.entry(_serving(obs))
-    if serving is not None:
-        created = registry.parse_time(serving.created_at)
-        if created is not None:
-            hours = Decimal((now - created).total_seconds()) / 3600
-            if hours > lm.gates.max_age_hours:
-                return Cond.true(
-                    reasons.DEGRADED,
-                    reasons.STALE_MODEL,
-                    f"serving model is {hours:.0f} h old (maxAgeHours {lm.gates.max_age_hours})",
-                )
-    return Cond.false(reasons.DEGRADED, reasons.AS_EXPECTED, "")
-
-
 def derived_health(lm: LeadModelSpec, entry: Entry | None, now: datetime) -> str:
-    """The seed's health value from registry facts, for when the scorer cannot be asked."""
+    """The seed's health from registry facts (the shared table), when the scorer is not asked.
+
+    Stale means older than the LeadModel's own gates.maxAgeHours.
+    """
     if entry is None:
-        return "no_model"
-    value = registry.decimal_or_none(entry.auc)
-    if value is not None and value < Decimal("0.55"):
-        return "critical_low_auc"
-    if value is not None and value < Decimal("0.65"):
-        return "warning_low_auc"
+        return health.decide(health.Signals(loaded=False)).value
+    auc = registry.decimal_or_none(entry.auc)
     created = registry.parse_time(entry.created_at)
-    if created is not None and (now - created).total_seconds() > lm.gates.max_age_hours * 3600:
-        return "warning_stale"
-    return "ok"
+    signals = health.Signals(
+        loaded=True,
+        auc=float(auc) if auc is not None else None,
+        age_hours=(now - created).total_seconds() / 3600 if created is not None else None,
+    )
+    thresholds = replace(health.DEFAULT_THRESHOLDS, stale_hours=float(lm.gates.max_age_hours))
+    return health.decide(signals, thresholds).value
 
 
-def _status(
+def status(
     lm: LeadModelSpec,
     obs: Observed,
     now: datetime,
     *,
     serving: int | None,
     steady: builders.Rollout,
-    candidate: dict[str, Any] | None,
-) -> dict[str, Any]:
+    found: Candidate | None,
+    conds: Iterable[Condition],
+) -> LeadModelStatus:
     entry = obs.entry(serving)
     report = obs.scorer if obs.scorer is not None and obs.scorer.version == serving else None
     promoted = sorted(
         (e for e in obs.registry if e.promoted_at), key=lambda e: e.promoted_at, reverse=True
     )
     history = [
-        {
-            "version": str(e.version),
-            "auc": e.auc,
-            "promotedAt": e.promoted_at,
-            "retiredAt": e.retired_at,
-            "reason": e.rollback_reason or ("Serving" if e.version == serving else "Superseded"),
-        }
+        HistoryEntry(
+            version=str(e.version),
+            auc=e.auc,
+            promoted_at=e.promoted_at,
+            retired_at=e.retired_at,
+            reason=e.rollback_reason
+            or (reasons.SERVING if e.version == serving else reasons.HISTORY_SUPERSEDED),
+        )
         for e in promoted[: lm.history.limit]
     ]
     previous = steady.previous
-    return {
-        "observedGeneration": obs.generation,
-        "servingVersion": str(serving) if serving is not None else "",
-        "previousVersion": str(previous) if previous is not None else "",
-        "candidate": candidate,
-        "auc": entry.auc if entry else "",
-        "driftScore": report.drift_score if report else "",
-        "health": report.health if report else derived_health(lm, entry, now),
-        "lastRollout": steady.started_at,
-        "history": history,
-    }
+    return LeadModelStatus(
+        observed_generation=obs.generation,
+        serving_version=str(serving) if serving is not None else "",
+        previous_version=str(previous) if previous is not None else "",
+        candidate=found,
+        auc=entry.auc if entry else "",
+        drift_score=report.drift_score if report else "",
+        health=report.health if report else derived_health(lm, entry, now),
+        last_rollout=steady.started_at,
+        history=history,
+        conditions=conditions.stamp(
+            conds, obs.status.get("conditions") or [], generation=obs.generation, now=now
+        ),
+    )
+
+
+# The plan -------------------------------------------------------------------------------
+
+
+def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
+    # A failed rollout is undone before anything new is tried.
+    failure = rollout_failure(lm, obs)
+    if failure is not None:
+        goal = Target(obs.deployment.version)
+        moved = roll_back(lm, obs, failure, now)
+        serving = obs.deployment.previous
+    else:
+        goal = target(lm, obs, now)
+        moved = move(lm, obs, goal, now)
+        serving = serving_version(obs)
+    moving = any(isinstance(a, RollOut | RollBack) for a in moved.step.actions)
+    kids = children(lm, obs, moved.steady, moving=moving)
+    ensures = tuple(a for a in kids.actions if isinstance(a, Ensure))
+    removals = tuple(a for a in kids.actions if not isinstance(a, Ensure))
+    judged, found = candidate(lm, obs, now)
+    ready = readiness(lm, obs, goal, serving, found)
+    d = obs.deployment
+    gc = registry_gc(
+        lm,
+        obs,
+        (d.version, d.previous, lm.pinned_version, goal.version, moved.steady.version,
+         moved.steady.previous),
+    )  # fmt: skip
+    actions = ensures + moved.step.actions + removals + judged.actions + ready.actions + gc.actions
+    conds = moved.step.conditions + judged.conditions + ready.conditions
+    marked = with_marks(obs, (a for a in actions if isinstance(a, MarkVersion)))
+    return Plan(
+        actions=actions,
+        conditions=conds,
+        status=status(
+            lm, marked, now, serving=serving, steady=moved.steady, found=found, conds=conds
+        ),
+        requeue_after=moved.requeue_after,
+    )

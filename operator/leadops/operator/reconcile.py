@@ -15,12 +15,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from leadops.operator import apply, metrics, observe, plan, reasons
-from leadops.operator.conditions import Cond, stamp
+from leadops.operator import (
+    apply,
+    conditions,
+    metrics,
+    plan,
+    read_world,
+    reasons,
+    settings,
+    trust,
+)
+from leadops.operator.actions import EmitEvent, Plan
 from leadops.operator.kube import Kube
-from leadops.operator.observed import Observed
-from leadops.operator.plan import EmitEvent
 from leadops.operator.spec import LeadModelSpec
+from leadops.operator.world import Observed
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +62,7 @@ def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: da
     """Ready=False/InvalidSpec and a Warning Event; children are left exactly as they are."""
     meta = body.get("metadata") or {}
     previous = dict(body.get("status") or {})
-    conditions = previous.get("conditions") or []
+    before = previous.get("conditions") or []
     obs = Observed(
         name=str(meta["name"]),
         namespace=str(meta["namespace"]),
@@ -62,28 +70,21 @@ def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: da
         generation=int(meta.get("generation") or 0),
         status=previous,
     )
-    ready = Cond.false(reasons.READY, reasons.INVALID_SPEC, message)
-    others = [
-        Cond(str(c["type"]), str(c["status"]), str(c["reason"]), str(c.get("message", "")))
-        for c in conditions
-        if c.get("type") != reasons.READY
-    ]
-    old_ready: Mapping[str, Any] = next(
-        (c for c in conditions if c.get("type") == reasons.READY), {}
-    )
+    ready = conditions.false(reasons.READY, reasons.INVALID_SPEC, message)
+    others = [c for c in conditions.from_status(before) if c.type != reasons.READY]
+    old_ready: Mapping[str, Any] = next((c for c in before if c.get("type") == reasons.READY), {})
+    stamped = conditions.stamp([ready, *others], before, generation=obs.generation, now=now)
     status = {
         **previous,
         "observedGeneration": obs.generation,
-        "conditions": stamp([ready, *others], conditions, generation=obs.generation, now=now),
+        "conditions": conditions.as_status(stamped),
     }
     if (old_ready.get("reason"), old_ready.get("message")) != (reasons.INVALID_SPEC, message):
         apply.emit_event(kube, obs, EmitEvent("Warning", reasons.INVALID_SPEC, message), now)
     apply.write_status(kube, obs, status)
 
 
-def reconcile(
-    kube: Kube, body: Mapping[str, Any], *, now: datetime | None = None
-) -> plan.Plan | None:
+def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = None) -> Plan | None:
     """Bring one LeadModel's world in line with its spec. Raises InvalidSpec."""
     meta = body.get("metadata") or {}
     started = time.perf_counter()
@@ -97,13 +98,19 @@ def reconcile(
                 result = "gone"
                 return None
             body = fresh
+            config = settings.load()
             try:
                 lm = parse(body)
+                refused = trust.problems(
+                    kube, str(meta.get("namespace")), str(meta.get("name")), lm, config
+                )
+                if refused:
+                    raise InvalidSpec("; ".join(refused))
             except InvalidSpec as exc:
                 result = "invalid"
                 report_invalid(kube, body, str(exc), now=moment)
                 raise
-            observed = observe.observe(kube, body, lm)
+            observed = read_world.read(kube, body, lm, config)
             decided = plan.plan(lm, observed, moment)
             apply.apply(kube, decided, observed, now=moment)
             result = "requeue" if decided.requeue_after else "ok"

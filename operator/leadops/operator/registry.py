@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from leadops.contract import artifact as contract
 from leadops.operator import reasons
-from leadops.operator.gates import ArtifactFacts
+from leadops.operator.artifact_facts import ArtifactFacts
 
 DATA_KEY = "model.json.gz"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_LEADMODEL = "leadops.io/leadmodel"
-LABEL_VERSION = "leadops.io/model-version"
+# One key, used as the registry ConfigMap label and the scorer Deployment annotation.
+MODEL_VERSION = "leadops.io/model-version"
 LABEL_COMPONENT = "leadops.io/component"
 COMPONENT_MODEL = "model"
 ANN_AUC = "leadops.io/auc"
@@ -91,6 +93,12 @@ def encode(
     owner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The immutable ConfigMap for one artifact (the bytes exactly as written by training)."""
+    if len(artifact_bytes) > contract.MAX_UNPACKED_BYTES:  # the operator would refuse it unpacked
+        raise RegistryError(
+            reasons.ARTIFACT_TOO_LARGE,
+            f"artifact is {len(artifact_bytes)} bytes, over the registry's "
+            f"{contract.MAX_UNPACKED_BYTES}",
+        )
     try:
         document = json.loads(artifact_bytes)
     except ValueError as exc:
@@ -111,7 +119,7 @@ def encode(
             MANAGED_BY: "leadops",
             LABEL_LEADMODEL: leadmodel,
             LABEL_COMPONENT: COMPONENT_MODEL,
-            LABEL_VERSION: str(summary.version),
+            MODEL_VERSION: str(summary.version),
         },
         "annotations": {
             ANN_AUC: summary.auc,
@@ -132,17 +140,24 @@ def encode(
     }
 
 
-def decode(configmap: Mapping[str, Any]) -> bytes:
-    """The artifact bytes stored in a registry ConfigMap."""
+def decode(configmap: Mapping[str, Any], *, limit: int = contract.MAX_UNPACKED_BYTES) -> bytes:
+    """The artifact bytes stored in a registry ConfigMap, unpacked as a bounded stream: a gzip
+    bomb is ArtifactTooLarge before more than `limit` bytes are held."""
     name = configmap.get("metadata", {}).get("name", "?")
     blob = (configmap.get("binaryData") or {}).get(DATA_KEY)
     if not blob:
         raise RegistryError(reasons.CORRUPT_ARTIFACT, f"ConfigMap {name} has no {DATA_KEY}")
     try:
-        return gzip.decompress(base64.b64decode(blob, validate=True))
-    except (ValueError, OSError, EOFError) as exc:
+        packed = base64.b64decode(blob, validate=True)
+    except ValueError as exc:
         raise RegistryError(
-            reasons.CORRUPT_ARTIFACT, f"ConfigMap {name}: cannot unpack {DATA_KEY}: {exc}"
+            reasons.CORRUPT_ARTIFACT, f"ConfigMap {name}: {DATA_KEY} is not base64"
+        ) from exc
+    try:
+        return contract.gunzip_bounded(packed, limit=limit)
+    except contract.ArtifactError as exc:
+        raise RegistryError(
+            exc.reason, f"ConfigMap {name}: cannot unpack {DATA_KEY}: {exc.message}"
         ) from exc
 
 
@@ -171,7 +186,7 @@ def entry_of(configmap: Mapping[str, Any], *, facts: ArtifactFacts | None = None
     labels = meta.get("labels") or {}
     ann = meta.get("annotations") or {}
     return Entry(
-        version=int(labels[LABEL_VERSION]),
+        version=int(labels[MODEL_VERSION]),
         name=str(meta.get("name", "")),
         auc=str(ann.get(ANN_AUC, "")),
         n_train=_int(ann.get(ANN_N_TRAIN)),

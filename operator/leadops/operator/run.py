@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from leadops import cliutil
+from leadops import cliutil, logsafety
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +24,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not args.namespace and not args.all_namespaces:
         parser.error("give --namespace NS (repeatable) or --all-namespaces")
-    from leadops.operator import observe  # noqa: PLC0415 (no kopf: checked before it loads)
+    from leadops.operator import settings  # noqa: PLC0415 (no kopf: checked before it loads)
 
     try:
-        observe.alert_rules_enabled()
-    except ValueError as exc:
+        settings.load()  # every LEADOPS_* value, so a typo stops here and not mid-reconcile
+    except settings.SettingsError as exc:
         parser.error(str(exc))
 
     # Imported here so `leadops operator --help` and bad flags answer without loading kopf.
@@ -40,6 +40,7 @@ def main(argv: list[str]) -> int:
     from leadops.operator import handlers  # noqa: PLC0415
 
     del handlers  # imported for its kopf registrations
+    logsafety.install()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
@@ -36,6 +36,20 @@ CRON_PATTERN = (
     r"|([0-9A-Za-z*?/,-]+ +){4}[0-9A-Za-z*?/,-]+)$"
 )
 IMAGE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$"
+
+# Every child name must fit: `<name>-pii-backfill` is a CronJob (52 characters at most) and
+# `<name>-scorer` a Service (a DNS-1035 label). trust.max_name_length() checks the number.
+MAX_NAME_LENGTH = 39
+NAME_RULE = (
+    f"self.metadata.name.size() <= {MAX_NAME_LENGTH} && "
+    "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+)
+NAME_RULE_MESSAGE = (
+    f"a LeadModel name has at most {MAX_NAME_LENGTH} characters, starts with a letter and holds "
+    "only a-z, 0-9 and '-', so that every object it makes has a valid name"
+)
+# Free maps are bounded, so one spec cannot make a child the API refuses for its size.
+MAX_MAP_ENTRIES = 32
 
 Ratio = Annotated[str, StringConstraints(pattern=RATIO_PATTERN)]
 Score = Annotated[str, StringConstraints(pattern=SCORE_PATTERN)]
@@ -78,13 +92,15 @@ class SecretKeyRef(_Model):
 class Resources(_Model):
     requests: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=8,
         description="Minimum compute resources (e.g. cpu: 100m, memory: 256Mi).",
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": {}, "maxProperties": 8},
     )
     limits: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=8,
         description="Maximum compute resources (e.g. cpu: '1', memory: 1Gi).",
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": {}, "maxProperties": 8},
     )
 
 
@@ -119,7 +135,8 @@ class Gates(_Model):
     signature: SignaturePolicy = Field(
         default=SignaturePolicy.IF_SIGNED,
         description="Required: only signed artifacts pass (needs spec.signing.keySecretRef). "
-        "IfSigned: a signature present is verified when a key is configured.",
+        "IfSigned: the same when a key is configured; without one, unsigned artifacts pass "
+        "and anyone who can write ConfigMaps in the namespace can publish a version.",
     )
 
     @property
@@ -212,21 +229,31 @@ class Scorer(_Model):
     api_key_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret holding the API key for the scorer's /ops/* endpoints."
     )
+    ingest_keys_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the scorer's ingest keys, one TENANT=KEY per line, "
+        "mounted as a file (rotated without a restart): /v1/* then needs x-api-key and a "
+        "caller's tenant is its key's. Unset: open ingest for tenant default only.",
+    )
     progress_deadline_seconds: int = Field(
         default=120,
         ge=5,
         le=3600,
         description="A rollout not Available within this many seconds is rolled back.",
     )
-    pod_labels: dict[str, str] = Field(
+    pod_labels: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
         default_factory=dict,
-        description="Extra labels for the scorer Pods.",
-        json_schema_extra={"default": {}},
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra labels for the scorer Pods (valid label keys and values).",
+        json_schema_extra={"default": {}, "maxProperties": MAX_MAP_ENTRIES},
     )
-    pod_annotations: dict[str, str] = Field(
+    pod_annotations: dict[str, Annotated[str, StringConstraints(max_length=1024)]] = Field(
         default_factory=dict,
-        description="Extra annotations for the scorer Pods.",
-        json_schema_extra={"default": {}},
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra annotations for the scorer Pods, from an allowlist (Prometheus "
+        "scraping, Istio/Linkerd injection and ports, safe-to-evict, default-container); "
+        "never AppArmor or seccomp.",
+        json_schema_extra={"default": {}, "maxProperties": MAX_MAP_ENTRIES},
     )
 
 
@@ -239,7 +266,9 @@ class Redis(_Model):
 class Signing(_Model):
     key_secret_ref: SecretKeyRef | None = Field(
         default=None,
-        description="Secret key holding the PEM public key that verifies artifact signatures.",
+        description="Secret key holding the artifact signing key (ed25519 PEM private key or "
+        "HMAC secret): mounted only into the training Job, which signs; the operator verifies "
+        "with it, and with it set an unsigned or wrongly signed artifact never passes.",
     )
 
 
@@ -452,8 +481,3 @@ def _check_cron_part(
             raise ValueError(f"cron {name} {number} is outside {low}-{high}")
     if len(numbers) == 2 and numbers[0] > numbers[1]:
         raise ValueError(f"cron {name} range {rng!r} runs backwards")
-
-
-def parse_spec(body: dict[str, Any]) -> LeadModelSpec:
-    """Validate a LeadModel's spec dict (raises pydantic.ValidationError)."""
-    return LeadModelSpec.model_validate(body)

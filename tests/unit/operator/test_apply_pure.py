@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadops.operator import apply, builders
+from leadops.operator import apply, builders, registry
 
 from .test_builders import FULL, OWNER, ROLLOUT
 
@@ -31,8 +31,8 @@ def test_rolling_back_to_no_model_removes_the_unpack_init_container() -> None:
     patch = apply._with_removals(empty, serving)
     assert patch["spec"]["template"]["spec"]["initContainers"] is None
     # The version the scorer no longer serves is removed from every place it was recorded.
-    assert patch["metadata"]["annotations"][builders.ANN_VERSION] is None
-    assert patch["spec"]["template"]["metadata"]["annotations"][builders.ANN_VERSION] is None
+    assert patch["metadata"]["annotations"][registry.MODEL_VERSION] is None
+    assert patch["spec"]["template"]["metadata"]["annotations"][registry.MODEL_VERSION] is None
     assert patch["spec"]["template"]["metadata"]["labels"]["leadops.io/model-version"] is None
     assert empty["metadata"].get("annotations") is None  # the builder's output is untouched
     assert "kind" not in patch

@@ -23,12 +23,18 @@ FULL = spec(
         "apiKeySecretRef": {"name": "scorer-api", "key": "key"},
         "progressDeadlineSeconds": 90,
     },
-    signing={"keySecretRef": {"name": "model-signing", "key": "public.pem"}},
+    signing={"keySecretRef": {"name": "model-signing", "key": "signing.pem"}},
     gates={"signature": "Required"},
     piiBackfill={"dryRun": True, "keyPattern": "mem:acme:*"},
 )
+DIGEST = "sha256:" + "ab" * 32
+PREVIOUS_DIGEST = "sha256:" + "cd" * 32
 ROLLOUT = builders.Rollout(
-    version=1764158400, previous=1764072000, started_at="2026-11-26T12:00:00Z"
+    version=1764158400,
+    previous=1764072000,
+    started_at="2026-11-26T12:00:00Z",
+    digest=DIGEST,
+    previous_digest=PREVIOUS_DIGEST,
 )
 
 
@@ -91,3 +97,19 @@ def test_rules_include_the_seed_drift_alert() -> None:
     assert "> 3.0" in drift["expr"]
     assert drift["for"] == "1h"
     assert {"LeadModelStale", "LeadModelLowAuc"} <= {r["alert"] for r in rules}
+
+
+@pytest.mark.parametrize("prometheus_operator", [False, True])
+@pytest.mark.parametrize("alert_rules", [False, True])
+def test_child_keys_name_what_children_builds(prometheus_operator: bool, alert_rules: bool) -> None:
+    owner = builders.Owner(name="lm", namespace="ns", uid="u")
+    built = builders.children(
+        owner,
+        spec(),
+        builders.Rollout(),
+        prometheus_operator=prometheus_operator,
+        alert_rules=alert_rules,
+    )
+    assert [(m["kind"], m["metadata"]["name"]) for m in built] == builders.child_keys(
+        "lm", prometheus_operator=prometheus_operator, alert_rules=alert_rules
+    )

@@ -15,10 +15,14 @@ PURE = [
     "leadops.operator.conditions",
     "leadops.operator.gates",
     "leadops.operator.registry",
-    "leadops.operator.facts",
+    "leadops.operator.artifact_facts",
     "leadops.operator.builders",
-    "leadops.operator.observed",
+    "leadops.operator.world",
+    "leadops.operator.actions",
+    "leadops.operator.settings",
     "leadops.operator.plan",
+    "leadops.operator.trust",
+    "leadops.contract.health",
 ]
 FORBIDDEN = [
     "kubernetes",

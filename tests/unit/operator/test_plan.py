@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 
 from leadops.operator import builders, reasons, registry
-from leadops.operator.conditions import Cond
-from leadops.operator.observed import Observed, ScorerReport
-from leadops.operator.plan import (
+from leadops.operator.actions import (
     EmitEvent,
     Ensure,
     EnsureCronJob,
@@ -22,13 +20,16 @@ from leadops.operator.plan import (
     RemoveChild,
     RollBack,
     RollOut,
-    plan,
+    status_body,
 )
+from leadops.operator.plan import plan
+from leadops.operator.spec import Condition, Verdict
+from leadops.operator.world import Observed, ScorerReport
 
 from .worlds import NOW, V1, V2, V3, deployed, entry, spec, world
 
 
-def cond(p: Plan, type_: str) -> Cond:
+def cond(p: Plan, type_: str) -> Condition:
     return next(c for c in p.conditions if c.type == type_)
 
 
@@ -328,7 +329,7 @@ def test_rollout_marks_history_and_points_deployment_at_the_version() -> None:
     p = plan(spec(), world(entry(V1), entry(V2), deployment=deployed(V1)), NOW)
     (roll,) = p.of(RollOut)
     template = roll.manifest["spec"]["template"]
-    assert template["metadata"]["annotations"][builders.ANN_VERSION] == str(V2)
+    assert template["metadata"]["annotations"][registry.MODEL_VERSION] == str(V2)
     volumes = {v["name"]: v for v in template["spec"]["volumes"]}
     assert volumes["registry"]["configMap"]["name"] == registry.configmap_name("lm", V2)
     assert roll.manifest["metadata"]["annotations"][builders.ANN_PREVIOUS] == str(V1)
@@ -354,7 +355,7 @@ def test_rollback_marks_the_failed_version_before_moving_the_deployment() -> Non
     assert mark.annotations[registry.ANN_ROLLBACK_REASON] == PDE
     (event,) = [e for e in p.of(EmitEvent) if e.type == "Warning"]
     assert "Rolled back Deployment ns/lm-scorer" in event.message
-    assert p.status["servingVersion"] == str(V1)
+    assert p.status.serving_version == str(V1)
 
 
 def test_history_gc_keeps_serving_and_previous() -> None:
@@ -373,25 +374,28 @@ def test_status_is_rebuilt_from_the_world() -> None:
         deployment=deployed(V2, previous=V1),
     )
     status = plan(spec(), obs, NOW).status
-    assert status["servingVersion"] == str(V2)
-    assert status["previousVersion"] == str(V1)
-    assert status["auc"] == "0.80"
-    assert status["health"] == "ok"
-    assert [h["version"] for h in status["history"]] == [str(V2), str(V1)]
-    assert status["candidate"]["verdict"] == "Passed"
+    assert status.serving_version == str(V2)
+    assert status.previous_version == str(V1)
+    assert status.auc == "0.80"
+    assert status.health == "ok"
+    assert [h.version for h in status.history] == [str(V2), str(V1)]
+    assert status.candidate is not None
+    assert status.candidate.verdict is Verdict.PASSED
 
 
 def test_conditions_carry_generation_and_keep_transition_time() -> None:
     obs = world(entry(V2), deployment=deployed(V2), generation=7)
-    first = plan(spec(), obs, NOW).status["conditions"]
+    first = status_body(plan(spec(), obs, NOW).status)["conditions"]
     assert {c["observedGeneration"] for c in first} == {7}
     later = NOW + timedelta(minutes=5)
-    again = plan(spec(), replace(obs, status={"conditions": first}), later).status["conditions"]
+    again = status_body(plan(spec(), replace(obs, status={"conditions": first}), later).status)[
+        "conditions"
+    ]
     assert [c["lastTransitionTime"] for c in again] == [c["lastTransitionTime"] for c in first]
     # A flip moves the time.
-    flipped = plan(
-        spec(modelVersion="42"), replace(obs, status={"conditions": first}), later
-    ).status["conditions"]
+    flipped = status_body(
+        plan(spec(modelVersion="42"), replace(obs, status={"conditions": first}), later).status
+    )["conditions"]
     ready = next(c for c in flipped if c["type"] == "Ready")
     assert ready["status"] == "False"
     assert ready["lastTransitionTime"] == "2026-11-26T12:05:00Z"

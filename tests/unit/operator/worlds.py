@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from leadops.operator import builders, registry
-from leadops.operator.gates import ArtifactFacts
-from leadops.operator.observed import DeploymentState, Observed, ScorerReport
+from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.registry import Entry
 from leadops.operator.spec import LeadModelSpec
+from leadops.operator.world import DeploymentState, Observed, ScorerReport
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 V1 = int((NOW - timedelta(hours=30)).timestamp())

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from lupa import lua51
 
-from leadops.operator import reasons
-from leadops.operator.conditions import Cond, stamp
+from leadops.operator import conditions, reasons
+from leadops.operator.spec import Condition
 from tests.fixtures.control_plane.binaries import build
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -32,7 +32,7 @@ def health(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 def leadmodel(
-    *conds: Cond, generation: int = 3, observed: int | None = 3, **status: Any
+    *conds: Condition, generation: int = 3, observed: int | None = 3, **status: Any
 ) -> dict[str, Any]:
     obj: dict[str, Any] = {
         "apiVersion": "leadops.io/v1alpha1",
@@ -41,16 +41,18 @@ def leadmodel(
         "spec": {"modelVersion": ""},
     }
     if conds:
-        stamped = stamp(conds, [], generation=observed or generation, now=NOW)
+        stamped = conditions.as_status(
+            conditions.stamp(conds, [], generation=observed or generation, now=NOW)
+        )
         obj["status"] = {"conditions": stamped, **status}
         if observed is not None:
             obj["status"]["observedGeneration"] = observed
     return obj
 
 
-SERVING = Cond.true(reasons.READY, reasons.SERVING, "serving 1730483820")
-ROLLED_OUT = Cond.true(reasons.ROLLED_OUT, reasons.ROLLOUT_COMPLETE)
-NOT_DEGRADED = Cond.false(reasons.DEGRADED, reasons.AS_EXPECTED)
+SERVING = conditions.true(reasons.READY, reasons.SERVING, "serving 1730483820")
+ROLLED_OUT = conditions.true(reasons.ROLLED_OUT, reasons.ROLLOUT_COMPLETE)
+NOT_DEGRADED = conditions.false(reasons.DEGRADED, reasons.AS_EXPECTED)
 
 
 def test_a_new_leadmodel_without_status_is_progressing() -> None:
@@ -63,18 +65,18 @@ def test_serving_leadmodel_is_healthy_and_names_its_version_and_auc() -> None:
 
 
 def test_a_rollout_in_progress_is_progressing_even_while_the_old_model_serves() -> None:
-    rolling = Cond.false(reasons.ROLLED_OUT, reasons.ROLLOUT_IN_PROGRESS, "1730570000 to 2/2")
+    rolling = conditions.false(reasons.ROLLED_OUT, reasons.ROLLOUT_IN_PROGRESS, "1730570000 to 2/2")
     status, message = health(leadmodel(SERVING, rolling, NOT_DEGRADED, servingVersion="1"))
     assert (status, message) == ("Progressing", "RolloutInProgress: 1730570000 to 2/2")
-    rollback = Cond.false(reasons.ROLLED_OUT, reasons.ROLLBACK_IN_PROGRESS)
+    rollback = conditions.false(reasons.ROLLED_OUT, reasons.ROLLBACK_IN_PROGRESS)
     assert health(leadmodel(SERVING, rollback, NOT_DEGRADED))[0] == "Progressing"
 
 
 def test_an_automatic_rollback_is_degraded_with_its_reason() -> None:
-    degraded = Cond.true(
+    degraded = conditions.true(
         reasons.DEGRADED, reasons.PROGRESS_DEADLINE_EXCEEDED, "1730570000 never became Available"
     )
-    rolled_back = Cond.false(reasons.ROLLED_OUT, reasons.ROLLED_BACK)
+    rolled_back = conditions.false(reasons.ROLLED_OUT, reasons.ROLLED_BACK)
     status, message = health(leadmodel(SERVING, rolled_back, degraded))
     assert status == "Degraded"
     assert message == "ProgressDeadlineExceeded: 1730570000 never became Available"
@@ -91,12 +93,14 @@ def test_a_spec_edit_not_yet_observed_is_progressing() -> None:
         (reasons.INVALID_SPEC, "Degraded"),
         (reasons.UNKNOWN_MODEL_VERSION, "Degraded"),
         (reasons.PINNED_VERSION_REJECTED, "Degraded"),
+        (reasons.NAME_CONFLICT, "Degraded"),
+        (reasons.APPLY_FAILED, "Degraded"),
         (reasons.NO_MODEL, "Progressing"),
         (reasons.AWAITING_PROMOTION, "Progressing"),
     ],
 )
 def test_not_ready_is_degraded_only_when_the_spec_needs_fixing(reason: str, expected: str) -> None:
-    obj = leadmodel(Cond.false(reasons.READY, reason, "why"), NOT_DEGRADED)
+    obj = leadmodel(conditions.false(reasons.READY, reason, "why"), NOT_DEGRADED)
     assert health(obj) == (expected, f"{reason}: why")
 
 

@@ -1,4 +1,5 @@
-"""Artifact bytes -> the facts the gates judge, via the shared model contract (pure).
+"""`ArtifactFacts`, what the gates judge about one registry version, and how artifact bytes
+become them via the shared model contract (pure).
 
 Loading verifies the digest (and the signature when keys are given); a refusal becomes
 `load_error` with the contract's CamelCase reason instead of an exception, so the gate chain
@@ -8,13 +9,33 @@ reports it like any other failed gate.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from leadops.contract import artifact as contract
-from leadops.operator.gates import ArtifactFacts
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArtifactFacts:
+    """What the gates need to know about one registry version (built by `facts_from_bytes`)."""
+
+    version: int
+    auc: Decimal | None = None
+    n_train: int = 0
+    positive_rate: Decimal | None = None
+    created_at: datetime | None = None
+    digest: str = ""
+    signed: bool = False
+    signature_verified: bool = False
+    # Set when loading refused the artifact: ArtifactError.reason and its message.
+    load_error: str | None = None
+    load_message: str = ""
+    # Set when the candidate's feature spec cannot be served by this scorer.
+    feature_spec_problem: str | None = None
 
 
 def feature_spec_problem(art: contract.Artifact) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from leadops.operator import builders
+from leadops.operator import builders, registry
 from leadops.operator.registry import Entry
 
 
@@ -23,6 +23,8 @@ class DeploymentState:
     previous: int | None = None
     kind: str = builders.ROLLOUT_FORWARD
     started_at: str = ""
+    digest: str = ""  # validated digests the Pod template serves / rolls back to
+    previous_digest: str = ""
     # Rolled out: the controller saw the latest spec and every replica is updated and available.
     complete: bool = False
     deadline_exceeded: bool = False
@@ -56,10 +58,12 @@ def deployment_state(deployment: Mapping[str, Any] | None) -> DeploymentState:
     complete = seen and updated >= want and available >= want and total <= want and not deadline
     return DeploymentState(
         exists=True,
-        version=_int_or_none(ann.get(builders.ANN_VERSION)),
+        version=_int_or_none(ann.get(registry.MODEL_VERSION)),
         previous=_int_or_none(ann.get(builders.ANN_PREVIOUS)),
         kind=str(ann.get(builders.ANN_ROLLOUT_KIND) or builders.ROLLOUT_FORWARD),
         started_at=str(ann.get(builders.ANN_ROLLOUT_STARTED) or ""),
+        digest=str(ann.get(builders.ANN_DIGEST) or ""),
+        previous_digest=str(ann.get(builders.ANN_PREVIOUS_DIGEST) or ""),
         complete=complete,
         deadline_exceeded=deadline,
     )

@@ -1,4 +1,5 @@
-"""Gather: read everything one LeadModel's reconcile needs into a frozen `Observed`."""
+"""Observe: read everything one LeadModel's reconcile needs from the cluster into a frozen
+`Observed` (the only reconcile step that reads; `plan` decides from what this returns)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import base64
 import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import urllib.request
@@ -15,11 +15,12 @@ from types import MappingProxyType
 from typing import Any
 
 from leadops.contract import artifact as contract
-from leadops.operator import builders, facts, registry
-from leadops.operator.gates import ArtifactFacts
+from leadops.operator import artifact_facts, builders, registry
+from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.kube import Kube, KubeError
-from leadops.operator.observed import Observed, ScorerReport, deployment_state
+from leadops.operator.settings import OperatorSettings
 from leadops.operator.spec import LeadModelSpec
+from leadops.operator.world import Observed, ScorerReport, deployment_state
 
 logger = logging.getLogger(__name__)
 
@@ -28,29 +29,6 @@ _FACTS: dict[tuple[str, str], ArtifactFacts] = {}
 _FACTS_LOCK = threading.Lock()
 _PROM: dict[str, tuple[float, bool]] = {}
 PROM_CHECK_SECONDS = 60.0
-
-
-def scorer_url_template() -> str:
-    """`LEADOPS_SCORER_URL` ({name}, {namespace} filled in); in a Pod the Service DNS name."""
-    explicit = os.environ.get("LEADOPS_SCORER_URL", "")
-    if explicit:
-        return explicit
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return "http://{name}-scorer.{namespace}.svc:" + str(builders.SCORER_PORT)
-    return ""
-
-
-def alert_rules_enabled() -> bool:
-    """`LEADOPS_ALERT_RULES` (default true): keep a PrometheusRule per LeadModel.
-
-    The chart turns it off when it ships the same rules once, cluster-wide.
-    """
-    raw = os.environ.get("LEADOPS_ALERT_RULES", "true").strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"LEADOPS_ALERT_RULES must be true or false, not {raw!r}")
 
 
 def _secret_value(kube: Kube, namespace: str, name: str, key: str) -> bytes | None:
@@ -81,7 +59,7 @@ def _entry(
 ) -> registry.Entry | None:
     meta = cm.get("metadata") or {}
     try:
-        version = int((meta.get("labels") or {})[registry.LABEL_VERSION])
+        version = int((meta.get("labels") or {})[registry.MODEL_VERSION])
     except (KeyError, ValueError):
         return None
     cache_key = (str(meta.get("uid", "")), key_id)
@@ -89,7 +67,9 @@ def _entry(
         cached = _FACTS.get(cache_key)
     if cached is None:
         try:
-            cached = facts.facts_from_bytes(registry.decode(cm), version=version, keys=keys)
+            cached = artifact_facts.facts_from_bytes(
+                registry.decode(cm), version=version, keys=keys
+            )
         except registry.RegistryError as exc:
             cached = ArtifactFacts(version=version, load_error=exc.reason, load_message=str(exc))
         with _FACTS_LOCK:
@@ -109,8 +89,9 @@ def _prometheus_operator(kube: Kube) -> bool:
     return seen[1]
 
 
-def _scorer_report(kube: Kube, name: str, namespace: str, lm: LeadModelSpec) -> ScorerReport | None:
-    template = scorer_url_template()
+def _scorer_report(
+    kube: Kube, name: str, namespace: str, lm: LeadModelSpec, template: str
+) -> ScorerReport | None:
     if not template:
         return None
     url = template.format(name=name, namespace=namespace).rstrip("/") + "/ops/model-status"
@@ -136,7 +117,9 @@ def _scorer_report(kube: Kube, name: str, namespace: str, lm: LeadModelSpec) -> 
     )
 
 
-def observe(kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec) -> Observed:
+def read(
+    kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec, settings: OperatorSettings
+) -> Observed:
     meta = body.get("metadata") or {}
     name, namespace = str(meta["name"]), str(meta["namespace"])
     owner = builders.Owner(name=name, namespace=namespace, uid=str(meta.get("uid", "")))
@@ -147,12 +130,9 @@ def observe(kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec) -> Observed:
         if (e := _entry(cm, keys=keys, key_id=key_id)) is not None
     ]
     prom = _prometheus_operator(kube)
-    rules = prom and alert_rules_enabled()
+    rules = prom and settings.alert_rules
     children: dict[tuple[str, str], Mapping[str, Any]] = {}
-    desired = builders.children(
-        owner, lm, builders.Rollout(), prometheus_operator=prom, alert_rules=rules
-    )
-    wanted = [(m["kind"], m["metadata"]["name"]) for m in desired]
+    wanted = builders.child_keys(name, prometheus_operator=prom, alert_rules=rules)
     if prom and not rules:  # one made before the rules were turned off, to remove
         wanted.append(("PrometheusRule", builders.names(name)["alerts"]))
     # Never reconciled: nothing to read yet; apply creates, and a 409 falls back to read+patch.
@@ -176,7 +156,8 @@ def observe(kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec) -> Observed:
         children=MappingProxyType(children),
         prometheus_operator=prom,
         alert_rules=rules,
-        signing_key_configured=keys is not None,
-        scorer=_scorer_report(kube, name, namespace, lm),
+        # A key named but unreadable still counts: nothing unsigned passes while it is fixed.
+        signing_key_configured=lm.signing.key_secret_ref is not None,
+        scorer=_scorer_report(kube, name, namespace, lm, settings.scorer_url),
         status=MappingProxyType(dict(body.get("status") or {})),
     )

@@ -1,0 +1,98 @@
+"""What a plan asks `apply` to do: small frozen values, executed idempotently, in order.
+
+`Plan` bundles them with the conditions and the typed status the pass should leave behind.
+Pure module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadops.operator.spec import Condition, LeadModelStatus
+
+
+@dataclass(frozen=True)
+class Ensure:
+    """Create or patch a child to match `manifest` (by kind and name)."""
+
+    manifest: Mapping[str, Any] = field(compare=False)
+    kind: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class EnsureCronJob(Ensure):
+    pass
+
+
+@dataclass(frozen=True)
+class EnsureDeployment(Ensure):
+    pass
+
+
+@dataclass(frozen=True)
+class RollOut:
+    """Point the scorer Deployment at `version` (registry ConfigMap), replacing `previous`."""
+
+    version: int
+    previous: int | None
+    manifest: Mapping[str, Any] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class RollBack:
+    """Return the scorer to `version` after `failed` went bad (None: back to no model)."""
+
+    version: int | None
+    failed: int
+    reason: str
+    manifest: Mapping[str, Any] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class MarkVersion:
+    """Add history annotations to a registry ConfigMap (its data stays immutable)."""
+
+    name: str
+    annotations: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class GarbageCollect:
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RemoveChild:
+    """Delete a child this LeadModel no longer wants (e.g. its PrometheusRule, rules off)."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+Action = Ensure | RollOut | RollBack | MarkVersion | GarbageCollect | RemoveChild | EmitEvent
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    conditions: tuple[Condition, ...]
+    status: LeadModelStatus = field(compare=False)
+    requeue_after: float | None = None
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [a for a in self.actions if isinstance(a, kind)]
+
+
+def status_body(status: LeadModelStatus) -> dict[str, Any]:
+    """The status as the subresource holds it (camelCase, JSON types)."""
+    return status.model_dump(by_alias=True, mode="json")

@@ -1,0 +1,92 @@
+"""Every `LEADOPS_*` variable the operator reads, parsed in one place.
+
+`load()` reads the environment each time it is called: the timer period is fixed when kopf
+registers the handlers (import time), the rest is read once per reconcile pass, so a test or
+a restarted Pod sees the environment it was started with. Pure module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from leadops.operator.builders import SCORER_PORT
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+# The project's own images, when the admin has not said otherwise.
+DEFAULT_ALLOWED_IMAGES = ("docker.io/leadops/",)
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+class SettingsError(ValueError):
+    """A LEADOPS_* variable has a value the operator cannot use."""
+
+
+@dataclass(frozen=True)
+class OperatorSettings:
+    # LEADOPS_RESYNC_SECONDS: the timer, the longest a missed watch event delays a decision.
+    resync_seconds: float = 60.0
+    # LEADOPS_WORKERS: kopf's thread pool for the synchronous handlers.
+    workers: int = 8
+    # LEADOPS_SCORER_URL: where /ops/model-status is asked ({name}, {namespace} filled in);
+    # empty outside a cluster means "do not ask".
+    scorer_url: str = ""
+    # LEADOPS_ALERT_RULES: keep a PrometheusRule per LeadModel (the chart turns it off when
+    # it ships the same rules once, cluster-wide).
+    alert_rules: bool = True
+    # LEADOPS_ALLOWED_IMAGES: registry/repository prefixes a LeadModel's images must start
+    # with (`*`: any); by default the project's own images.
+    allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES
+    # LEADOPS_ALLOWED_POD_ANNOTATIONS: exact Pod annotation keys allowed besides the built-in
+    # list (never AppArmor or seccomp, whatever it says).
+    extra_pod_annotations: frozenset[str] = frozenset()
+
+
+def _flag(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _number(name: str, raw: str, kind: type[float] | type[int]) -> float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, not {raw!r}")
+    return value
+
+
+def load(env: Mapping[str, str] | None = None) -> OperatorSettings:
+    env = os.environ if env is None else env
+    url = env.get("LEADOPS_SCORER_URL", "")
+    if not url and env.get("KUBERNETES_SERVICE_HOST"):  # in a Pod: the Service's DNS name
+        url = "http://{name}-scorer.{namespace}.svc:" + str(SCORER_PORT)
+    return OperatorSettings(
+        resync_seconds=float(
+            _number("LEADOPS_RESYNC_SECONDS", env.get("LEADOPS_RESYNC_SECONDS", "60"), float)
+        ),
+        workers=int(_number("LEADOPS_WORKERS", env.get("LEADOPS_WORKERS", "8"), int)),
+        scorer_url=url,
+        alert_rules=_flag("LEADOPS_ALERT_RULES", env.get("LEADOPS_ALERT_RULES", "true")),
+        allowed_images=_list(env.get("LEADOPS_ALLOWED_IMAGES", "")) or DEFAULT_ALLOWED_IMAGES,
+        extra_pod_annotations=frozenset(_list(env.get("LEADOPS_ALLOWED_POD_ANNOTATIONS", ""))),
+    )
+
+
+def cli_namespace(env: Mapping[str, str] | None = None) -> str:
+    """`LEADOPS_NAMESPACE`: the operator CLI's default namespace (read alone, so a bad
+    operator-only variable never breaks `leadops status`)."""
+    env = os.environ if env is None else env
+    return env.get("LEADOPS_NAMESPACE", "") or "default"
