@@ -24,6 +24,13 @@ NO_MODEL: Final = "NoModel"
 AWAITING_PROMOTION: Final = "AwaitingPromotion"
 PINNED_VERSION_ROLLED_BACK: Final = "PinnedVersionRolledBack"
 PINNED_VERSION_REJECTED: Final = "PinnedVersionRejected"
+# The scorer's Pods cannot be created or placed: the namespace's fault, never rolled back.
+PODS_FORBIDDEN: Final = "PodsForbidden"
+QUOTA_EXCEEDED: Final = "QuotaExceeded"
+UNSCHEDULABLE: Final = "Unschedulable"
+NAMESPACE_FAULTS: Final = frozenset({PODS_FORBIDDEN, QUOTA_EXCEEDED, UNSCHEDULABLE})
+# A completed rollout whose Pods are not all available now.
+SCORER_UNAVAILABLE: Final = "ScorerUnavailable"
 
 # Trained
 ARTIFACT_PUBLISHED: Final = "ArtifactPublished"

@@ -14,9 +14,11 @@ from leadops.operator.actions import (
     Ensure,
     GarbageCollect,
     MarkVersion,
+    Plan,
     RollBack,
     RollOut,
 )
+from leadops.operator.rollout import Blocked
 from leadops.operator.spec import Verdict
 from leadops.operator.world import ScorerReport
 
@@ -330,3 +332,66 @@ def test_roll_out_action_is_only_in_move() -> None:
     obs = world(entry(V1), entry(V2), deployment=deployed(V1))
     whole = plan.plan(spec(), obs, NOW)
     assert [a.version for a in whole.of(RollOut)] == [V2]
+
+
+# Rollout state (issue #12): whose fault, what serves, what may move -----------------------
+
+QUOTA = Blocked(reasons.QUOTA_EXCEEDED, 'pods "x" is forbidden: exceeded quota: q')
+
+
+def _ready(p: Plan) -> tuple[str, str]:
+    ready = next(c for c in p.conditions if c.type == reasons.READY)
+    return ready.status, ready.reason
+
+
+def test_completed_rollout_that_lost_its_pods_still_serves_its_version() -> None:
+    obs = world(entry(V1), entry(V2), deployment=deployed(V2, previous=V1, available=False))
+    p = plan.plan(spec(), obs, NOW)
+    assert p.status.serving_version == str(V2)
+    assert _ready(p) == ("False", reasons.SCORER_UNAVAILABLE)
+    assert not p.of(RollBack)
+    assert [e.reason for e in p.of(EmitEvent) if e.type == "Warning"] == [
+        reasons.SCORER_UNAVAILABLE
+    ]
+    rolled = next(c for c in p.conditions if c.type == reasons.ROLLED_OUT)
+    assert (rolled.status, rolled.reason) == ("True", reasons.ROLLOUT_COMPLETE)
+    history = {h.version: h.reason for h in p.status.history}
+    assert history.get(str(V1)) != reasons.SERVING
+
+
+def test_unavailability_is_warned_once() -> None:
+    obs = world(
+        entry(V2),
+        deployment=deployed(V2, available=False),
+        status={"conditions": [{"type": "Ready", "reason": reasons.SCORER_UNAVAILABLE}]},
+    )
+    assert [e for e in plan.plan(spec(), obs, NOW).of(EmitEvent) if e.type == "Warning"] == []
+
+
+def test_a_newer_passing_version_may_roll_forward_over_an_unavailable_one() -> None:
+    obs = world(entry(V1), entry(V2), deployment=deployed(V1, available=False))
+    assert [a.version for a in plan.plan(spec(), obs, NOW).of(RollOut)] == [V2]
+
+
+def test_first_model_rolls_out_while_the_no_model_deployment_never_got_ready() -> None:
+    for state in (deployed(None, complete=False), deployed(None, deadline=True)):
+        p = plan.plan(spec(), world(entry(V1), deployment=state), NOW)
+        assert [a.version for a in p.of(RollOut)] == [V1]
+
+
+def test_a_rollout_the_namespace_refuses_is_reported_not_rolled_back() -> None:
+    stuck = deployed(V2, previous=V1, deadline=True, blocked=QUOTA)
+    p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
+    assert not p.of(RollBack)
+    assert not p.of(MarkVersion)
+    assert _ready(p) == ("False", reasons.QUOTA_EXCEEDED)
+    assert [e.reason for e in p.of(EmitEvent) if e.type == "Warning"] == [reasons.QUOTA_EXCEEDED]
+    rolled = next(c for c in p.conditions if c.type == reasons.ROLLED_OUT)
+    assert rolled.reason == reasons.ROLLOUT_IN_PROGRESS
+    assert p.status.serving_version == str(V1)
+
+
+def test_a_rollout_whose_pods_fail_is_the_versions_fault() -> None:
+    stuck = deployed(V2, previous=V1, deadline=True)
+    p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
+    assert [(a.version, a.failed) for a in p.of(RollBack)] == [(V1, V2)]
