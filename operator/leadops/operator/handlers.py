@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
 
 from leadops.operator import kube, reconcile, registry, wakeups
 from leadops.operator import settings as operator_settings
+from leadops.operator.rollout import Progress, rollout_state
 from leadops.operator.spec import GROUP, PLURAL, VERSION
 
 logger = logging.getLogger(__name__)
 
 # Watches drive decisions; the timer only catches missed events and time-based state (age).
 TIMER_SECONDS = operator_settings.load().resync_seconds
+# How soon to look again when the API could not be reached.
+API_RETRY_SECONDS = 2.0
 _state: dict[str, kube.Kube] = {}
-# What each owned Deployment/ReplicaSet last looked like to a rollout (status only): our own
-# metadata patches and no-op updates do not wake the LeadModel again.
-_seen: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+# What each owned Deployment/ReplicaSet last meant for a rollout: our own patches and status
+# updates that change no decision do not wake the LeadModel again.
+_seen: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
 
 
 def client() -> kube.Kube:
@@ -74,14 +77,32 @@ def stop_wakeups(**_: Any) -> None:
     WAKEUPS.stop()
 
 
+def _api_away(namespace: str, name: str, exc: kube.KubeError) -> None:
+    """The API is away (restarting, etcd down): look again soon, not at kopf's 60 s retry."""
+    logger.warning(
+        "LeadModel %s/%s: %s; looking again in %.0f s", namespace, name, exc, API_RETRY_SECONDS
+    )
+    WAKEUPS.after(namespace, name, API_RETRY_SECONDS)
+
+
 def _run(body: Mapping[str, Any]) -> None:
     meta = body.get("metadata") or {}
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     try:
         decided = reconcile.reconcile(client(), body)
     except reconcile.InvalidSpec as exc:
         raise kopf.PermanentError(str(exc)) from exc
+    except kube.KubeError as exc:
+        if not exc.transient:
+            raise
+        # The API is away (restarting, etcd down): look again soon, not at kopf's 60 s retry.
+        logger.warning(
+            "LeadModel %s/%s: %s; looking again in %.0f s", namespace, name, exc, API_RETRY_SECONDS
+        )
+        WAKEUPS.after(namespace, name, API_RETRY_SECONDS)
+        return
     if decided is not None and decided.requeue_after:
-        WAKEUPS.after(str(meta.get("namespace")), str(meta.get("name")), decided.requeue_after)
+        WAKEUPS.after(namespace, name, decided.requeue_after)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -99,7 +120,16 @@ def on_timer(body: kopf.Body, **_: Any) -> None:
 def _owner_changed(namespace: str | None, name: str | None) -> None:
     if not namespace or not name:
         return
-    body = client().get("LeadModel", namespace, name)
+    try:
+        body = client().get("LeadModel", namespace, name)
+    except kube.KubeError as exc:
+        if not exc.transient:
+            raise
+        logger.warning(
+            "LeadModel %s/%s: %s; looking again in %.0f s", namespace, name, exc, API_RETRY_SECONDS
+        )
+        WAKEUPS.after(namespace, name, API_RETRY_SECONDS)
+        return
     if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
         return
     with contextlib.suppress(kopf.PermanentError):  # reported on the LeadModel already
@@ -115,50 +145,59 @@ def on_registry_change(
         _owner_changed(namespace, labels.get(registry.LABEL_LEADMODEL))
 
 
-def _rollout_fingerprint(body: Mapping[str, Any]) -> tuple[Any, ...]:
-    meta = body.get("metadata") or {}
-    status = body.get("status") or {}
-    conditions = tuple(
-        (c.get("type"), c.get("status"), c.get("reason")) for c in status.get("conditions") or []
-    )
-    return (
-        meta.get("generation"),
-        status.get("observedGeneration"),
-        status.get("replicas"),
-        status.get("updatedReplicas"),
-        status.get("readyReplicas"),
-        status.get("availableReplicas"),
-        conditions,
-    )
+def _deployment_moment(body: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """What in a scorer Deployment's change can change a decision, or None if nothing can.
+
+    Its rollout state (rollout.py, without Pods or clock): completed, stuck, available or not,
+    refused Pods. A rollout that only moves along (a Pod more updated) decides nothing: the
+    operator looks at a rollout in flight every 3 s anyway.
+    """
+    state = rollout_state(body)
+    if state.progress is Progress.PROGRESSING and state.blocked is None:
+        return None
+    return (state.version, state.kind, state.progress, state.available, state.blocked)
 
 
-def _owned_changed(kind: str, type: str | None, body: Mapping[str, Any]) -> None:
+def _replicaset_moment(body: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A ReplicaSet's conditions (ReplicaFailure: FailedCreate) say Pods are refused."""
+    conditions = (body.get("status") or {}).get("conditions") or []
+    return tuple((c.get("type"), c.get("status"), c.get("reason")) for c in conditions) or None
+
+
+def _owned_changed(
+    kind: str,
+    type: str | None,
+    body: Mapping[str, Any],
+    moment: Callable[[Mapping[str, Any]], tuple[Any, ...] | None],
+) -> None:
     meta = body.get("metadata") or {}
     namespace, name = meta.get("namespace"), meta.get("name")
     key = (kind, str(namespace), str(name))
     if type == "DELETED":
         _seen.pop(key, None)
-    else:
-        seen = _rollout_fingerprint(body)
-        if _seen.get(key) == seen:
-            return
-        _seen[key] = seen
+        return
+    now = moment(body)
+    if _seen.get(key) == now:
+        return
+    _seen[key] = now
+    if type is None or now is None:  # the initial listing (resume looks anyway), or nothing new
+        return
     _owner_changed(namespace, (meta.get("labels") or {}).get(registry.LABEL_LEADMODEL))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "leadops"})
 def on_scorer_change(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """Rollout progress, completion, lost availability, a deadline: decide the next step now.
+    """Completed, stuck, availability lost or back, Pods refused: decide the next step now.
 
-    Every change counts, also of the no-model Deployment (a new LeadModel's first rollout).
+    Also for the no-model Deployment (a new LeadModel's first rollout).
     """
-    _owned_changed("Deployment", type, body)
+    _owned_changed("Deployment", type, body, _deployment_moment)
 
 
 @kopf.on.event("apps", "v1", "replicasets", labels={"app.kubernetes.io/managed-by": "leadops"})
 def on_replicaset_change(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """A ReplicaSet created, scaled, or refused Pods (FailedCreate): the rollout moved."""
-    _owned_changed("ReplicaSet", type, body)
+    """A ReplicaSet refused Pods (FailedCreate) or stopped refusing: the rollout's fate moved."""
+    _owned_changed("ReplicaSet", type, body, _replicaset_moment)
 
 
 @kopf.on.probe(id="registry")

@@ -155,19 +155,20 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
             )
         )
     actions.append(
-        RollBack(
-            version=d.previous,
-            failed=current,
-            reason=failure.reason,
-            manifest=builders.scorer_deployment(obs.owner, lm, back),
-        )
-    )
-    actions.append(
         EmitEvent(
             "Warning",
             failure.reason,
             f"Rolled back Deployment {obs.namespace}/{builders.names(obs.name)['scorer']} "
             f"from version {current} to {d.previous or 'no model'}: {failure.message}",
+            once_key=_move_key(obs, "rollback", d.previous),
+        )
+    )
+    actions.append(
+        RollBack(
+            version=d.previous,
+            failed=current,
+            reason=failure.reason,
+            manifest=builders.scorer_deployment(obs.owner, lm, back),
         )
     )
     conds = (
@@ -303,25 +304,32 @@ def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime)
     if old_entry is not None:
         actions.append(MarkVersion(old_entry.name, {registry.ANN_RETIRED_AT: stamp_now}))
     actions.append(
-        RollOut(
-            version=version,
-            previous=current,
-            manifest=builders.scorer_deployment(obs.owner, lm, new),
-        )
-    )
-    actions.append(
         EmitEvent(
             "Normal",
             reasons.PROMOTED,
             f"Rolling out version {version} (AUC {entry.auc if entry else ''}) to Deployment "
             f"{obs.namespace}/{builders.names(obs.name)['scorer']}"
             + (f", replacing {current}" if current is not None else ""),
+            once_key=_move_key(obs, "rollout", version),
+        )
+    )
+    actions.append(
+        RollOut(
+            version=version,
+            previous=current,
+            manifest=builders.scorer_deployment(obs.owner, lm, new),
         )
     )
     rolled = conditions.false(
         reasons.ROLLED_OUT, reasons.ROLLOUT_IN_PROGRESS, f"rolling out version {version}"
     )
     return Move(Step(tuple(actions), (rolled, degraded(lm, obs, now))), new, ROLLOUT_POLL_SECONDS)
+
+
+def _move_key(obs: Observed, move: str, to: int | None) -> str:
+    """One move from one Deployment state: the same after a crash, new for the next move."""
+    d = obs.deployment
+    return f"{obs.uid}/{move}/{d.version}->{to}/generation-{d.generation}"
 
 
 def degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Condition:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -142,7 +143,8 @@ def test_move_rolls_forward_with_history_marks_and_an_event() -> None:
     obs = world(entry(V1), entry(V2), deployment=deployed(V1))
     moved = plan.move(spec(), obs, plan.Target(V2), NOW)
     kinds = [type(a).__name__ for a in moved.step.actions]
-    assert kinds == ["MarkVersion", "MarkVersion", "RollOut", "EmitEvent"]
+    # The Event before the move: a crash in between cannot lose it (its key makes it once).
+    assert kinds == ["MarkVersion", "MarkVersion", "EmitEvent", "RollOut"]
     assert (moved.steady.version, moved.steady.previous) == (V2, V1)
     assert moved.requeue_after == plan.ROLLOUT_POLL_SECONDS
 
@@ -181,13 +183,14 @@ def test_roll_back_marks_then_moves_then_says_so() -> None:
     failure = plan.rollout_failure(spec(), obs)
     assert failure is not None
     moved = plan.roll_back(spec(), obs, failure, NOW)
-    mark, back, event = moved.step.actions
+    mark, event, back = moved.step.actions
     assert isinstance(mark, MarkVersion)
     assert mark.annotations[registry.ANN_ROLLBACK_REASON] == PDE
     assert isinstance(back, RollBack)
     assert (back.version, back.failed) == (V1, V2)
     assert isinstance(event, EmitEvent)
     assert event.type == "Warning"
+    assert event.once_key
     assert moved.steady.kind == BACK
 
 
@@ -395,3 +398,15 @@ def test_a_rollout_whose_pods_fail_is_the_versions_fault() -> None:
     stuck = deployed(V2, previous=V1, deadline=True)
     p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
     assert [(a.version, a.failed) for a in p.of(RollBack)] == [(V1, V2)]
+
+
+def test_a_move_is_announced_under_one_key_per_deployment_state() -> None:
+    obs = world(entry(V1), entry(V2), deployment=deployed(V1))
+    first = plan.move(spec(), obs, plan.Target(V2), NOW)
+    again = plan.move(spec(), obs, plan.Target(V2), NOW + timedelta(seconds=5))
+    (key,) = [a.once_key for a in first.step.actions if isinstance(a, EmitEvent)]
+    assert key
+    assert [a.once_key for a in again.step.actions if isinstance(a, EmitEvent)] == [key]
+    moved_on = world(entry(V1), entry(V2), deployment=replace(deployed(V1), generation=9))
+    later = plan.move(spec(), moved_on, plan.Target(V2), NOW)
+    assert [a.once_key for a in later.step.actions if isinstance(a, EmitEvent)] != [key]
