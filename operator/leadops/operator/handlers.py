@@ -153,6 +153,10 @@ def _deployment_moment(body: Mapping[str, Any]) -> tuple[Any, ...] | None:
     operator looks at a rollout in flight every 3 s anyway.
     """
     state = rollout_state(body)
+    if state.version is None:
+        # The no-model Deployment: the first model rolls out whatever became of it, so only
+        # refused Pods (reported on Ready) are news.
+        return None if state.blocked is None else (None, state.blocked)
     if state.progress is Progress.PROGRESSING and state.blocked is None:
         return None
     return (state.version, state.kind, state.progress, state.available, state.blocked)
