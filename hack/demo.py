@@ -215,8 +215,9 @@ class Scorer:
                     "127.0.0.1",
                     "--save",
                     "",
+                    # AOF, as docs/operations.md asks of a Redis that holds leads.
                     "--appendonly",
-                    "no",
+                    "yes",
                     "--dir",
                     str(redis_dir),
                 ],

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
 from leadops.contract import artifact as contract_artifact
-from leadops.scorer import fastpath, health, metrics, store, writer
+from leadops.scorer import fastpath, health, metrics, spool, store, writer
 from leadops.scorer.auth import KeyRing
 from leadops.scorer.middleware import RequestGuard, RequestMetrics
 from leadops.scorer.model import ModelRejected, load_serving_model
@@ -125,7 +125,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lead_store = _make_store(settings)
-        record_writer = writer.RecordWriter(lead_store, m=m, capacity=WRITE_QUEUE_CAPACITY)
+        lead_spool = None
+        if settings.spool_dir is not None:
+            lead_spool = spool.Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+        record_writer = writer.RecordWriter(
+            lead_store,
+            m=m,
+            capacity=WRITE_QUEUE_CAPACITY,
+            durability=settings.durability,
+            lead_spool=lead_spool,
+        )
         state = ScorerState(
             settings=settings,
             metrics=m,
@@ -150,7 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Everything allocated so far (modules, the model) lives as long as the process: keep
         # it out of the cyclic GC's full collections, which otherwise rescan it under load.
         gc.freeze()
-        record_writer.start()
+        await record_writer.start()
         try:
             yield
         finally:

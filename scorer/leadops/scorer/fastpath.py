@@ -63,12 +63,16 @@ class LeadFastPath:
         status = 500
         try:
             try:
-                answer = scoring.answer_lead(lead, state, model)
+                answer = await scoring.answer_lead(lead, state, model)
             except HTTPException as exc:  # scoring failed: FastAPI's own HTTPException answer
                 status = exc.status_code
                 await JSONResponse({"detail": exc.detail}, status, exc.headers)(
                     scope, receive, send
                 )
+                return
+            except scoring.NotStored:
+                status = 503
+                await scoring.not_stored_response()(scope, receive, send)
                 return
             await send(
                 {

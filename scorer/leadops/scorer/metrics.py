@@ -91,6 +91,15 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        # Exported at 0 from the start: increase() cannot see a series' first value, so a
+        # first drop would never fire LeadRecordsDropped if the series appeared with it.
+        for kind in ("lead", "outcome", "message"):
+            self.records_dropped.labels(kind=kind)
         self.store_up = Gauge(
             "leadops_store_up", "1 when the last store operation succeeded.", registry=r
+        )
+        self.spool_records = Gauge(
+            "leadops_spool_records",
+            "Lead records in the local spool, waiting to be replayed to the store.",
+            registry=r,
         )

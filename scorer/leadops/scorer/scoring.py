@@ -11,6 +11,7 @@ import os
 import time
 
 from fastapi import HTTPException, status
+from fastapi.responses import JSONResponse
 
 from leadops import pii
 from leadops.contract.lead import Lead
@@ -18,10 +19,29 @@ from leadops.contract.rows import lead_to_row
 from leadops.scorer import schemas, store
 from leadops.scorer.model import ServingModel
 from leadops.scorer.state import ScorerState
+from leadops.scorer.writer import Stored
 
 logger = logging.getLogger(__name__)
 
 SCORING_FAILED = "scoring failed"
+NOT_STORED = (
+    "lead not stored: the lead store is unavailable and nothing was recorded; "
+    "retry after Retry-After seconds"
+)
+RETRY_AFTER_SECONDS = 1
+
+
+class NotStored(Exception):
+    """The lead's record is not stored (acknowledged/spooled durability): answer 503."""
+
+
+def not_stored_response() -> JSONResponse:
+    body = schemas.NotStoredBody(detail=NOT_STORED)
+    return JSONResponse(
+        body.model_dump(),
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 class LeadIds:
@@ -48,10 +68,12 @@ class LeadIds:
 _lead_ids = LeadIds()
 
 
-def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
-    """Score the lead, queue its record for the store, and return the JSON answer.
+async def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
+    """Score the lead, queue its record for the store, and return the JSON answer: at once
+    (bestEffort), or once the record is stored or spooled (the writer's durability).
 
-    Raises HTTPException 500 "scoring failed" when the model raises.
+    Raises HTTPException 500 "scoring failed" when the model raises, NotStored when the
+    durability requires the record stored and it is not.
     """
     started = time.perf_counter()
     try:
@@ -74,7 +96,8 @@ def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
         "model_version": str(model.version),
         "chat_id": chat_id,
     }
-    state.writer.submit(
+    record_writer = state.writer
+    batch = record_writer.submit(
         store.LeadWrite(
             lead_id=lead_id,
             record=record,
@@ -84,8 +107,20 @@ def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
             message=row["details"] or None,
         )
     )
+    stored: Stored = False
+    if record_writer.waits:
+        if batch is None:
+            raise NotStored  # the write queue is full
+        await batch.done.wait()  # group commit: the whole batch shares one round trip
+        stored = batch.stored(lead_id)
+        if stored is False:
+            raise NotStored
     answer = schemas.ScoreResponse(
-        lead_id=lead_id, score=score, model_version=model.version, health=state.health_now()
+        lead_id=lead_id,
+        score=score,
+        model_version=model.version,
+        health=state.health_now(),
+        stored=stored,
     )
     # Bytes straight from pydantic-core: what model_dump_json() returns, minus a decode.
     return answer.__pydantic_serializer__.to_json(answer)

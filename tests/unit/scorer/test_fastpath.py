@@ -158,9 +158,11 @@ def test_a_scored_lead_gets_the_same_answer_and_metrics_either_way(good_model: B
     ]
     assert dict(fast.headers)[b"content-length"] == str(len(fast.body)).encode()
     fast_json, full_json = fast.json(), full.json()
-    assert fast_json.keys() == full_json.keys() == {"lead_id", "score", "model_version", "health"}
+    assert fast_json.keys() == full_json.keys()
+    assert fast_json.keys() == {"lead_id", "score", "model_version", "health", "stored"}
     assert fast_json["lead_id"] != full_json["lead_id"]
-    for key in ("score", "model_version", "health"):
+    assert fast_json["stored"] is True  # acknowledged (the default): answered once stored
+    for key in ("score", "model_version", "health", "stored"):
         assert fast_json[key] == full_json[key], key
     for exposition in (fast_metrics, full_metrics):
         labels = ROUTE | {"status": "200"}

@@ -12,6 +12,7 @@ from leadops import pii
 from leadops.contract.lead import Lead
 from leadops.scorer import schemas, scoring, store
 from leadops.scorer.deps import ModelDep, StateDep
+from leadops.scorer.state import ScorerState
 
 logger = logging.getLogger(__name__)
 
@@ -19,20 +20,35 @@ router = APIRouter(prefix="/v1", tags=["score"])
 
 STORE_DOWN = "lead store unavailable; nothing was recorded, retry later"
 UNKNOWN_LEAD = "unknown lead_id"
+SPOOLED = "lead spooled while the store was down, not replayed yet; retry later"
 JSON = "application/json"
 
 
 @router.post(
     "/lead",
     response_model=schemas.ScoreResponse,
-    responses={503: {"model": schemas.ErrorBody}},
+    responses={503: {"model": schemas.NotStoredBody}},
 )
 async def score_lead(lead: Lead, state: StateDep, model: ModelDep) -> Response:
     """Score a lead. As served, most leads are answered by the ASGI fast path (fastpath)
     with the same scoring code; this route answers the rest (and documents the schema)."""
+    try:
+        answer = await scoring.answer_lead(lead, state, model)
+    except scoring.NotStored:
+        return scoring.not_stored_response()
     # Serialised once in answer_lead: returning the model would make FastAPI validate it a
     # second time against response_model (which still documents it).
-    return Response(scoring.answer_lead(lead, state, model), media_type=JSON)
+    return Response(answer, media_type=JSON)
+
+
+def _not_yet_replayed(state: ScorerState, lead_id: str) -> None:
+    """A lead answered "spooled" is not in the store until replayed: 503, not 404."""
+    if lead_id in state.writer.spooled_ids:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            SPOOLED,
+            headers={"Retry-After": str(scoring.RETRY_AFTER_SECONDS)},
+        )
 
 
 @router.post(
@@ -42,6 +58,7 @@ async def score_lead(lead: Lead, state: StateDep, model: ModelDep) -> Response:
 )
 async def record_outcome(body: schemas.OutcomeRequest, state: StateDep) -> schemas.OutcomeResponse:
     await state.writer.flushed(body.lead_id)
+    _not_yet_replayed(state, body.lead_id)
     try:
         found = await state.store.record_outcome(
             body.lead_id, converted=body.converted, at=time.time()
@@ -66,6 +83,7 @@ async def add_message(
     state: StateDep,
 ) -> schemas.MessageResponse:
     await state.writer.flushed(lead_id)
+    _not_yet_replayed(state, lead_id)
     text = pii.redact(body.text)
     try:
         memory = await state.store.lead_memory_key(lead_id)
