@@ -81,6 +81,11 @@ class LeadStore(Protocol):
         written, PartlyWritten when some leads were."""
         ...
 
+    async def confirm(self, batch: Sequence[LeadWrite], *, retract: bool) -> frozenset[str]:
+        """Ids of the leads in `batch` that are stored; with `retract`, remove those records
+        (and their first message) too: they were answered 503, so nobody knows their id."""
+        ...
+
     async def lead_memory_key(self, lead_id: str) -> str | None:
         """The chat memory list of a known lead, or None when the lead is unknown."""
         ...
@@ -147,6 +152,24 @@ for j = 3, #ARGV, slice do
 end
 return written
 """
+# Which leads of a batch whose write failed are stored after all (the script ran, its answer
+# was lost); with ARGV[1] == '1', retract them. KEYS: (lead hash, memory list) per lead;
+# ARGV[2..]: each lead's first message ('' for none). Returns the 1-based indexes found.
+_CONFIRM_LEADS = """
+local found = {}
+for i = 1, #KEYS / 2 do
+  local key = KEYS[2 * i - 1]
+  if redis.call('EXISTS', key) == 1 then
+    found[#found + 1] = i
+    if ARGV[1] == '1' then
+      redis.call('DEL', key)
+      local message = ARGV[i + 1]
+      if message ~= '' then redis.call('LREM', KEYS[2 * i], -1, message) end
+    end
+  end
+end
+return found
+"""
 # The deadline is this share of the client timeout after the call is made: the client gives
 # up no earlier than the whole timeout after sending, so clocks may differ by the rest.
 DEADLINE_SHARE = 0.8
@@ -168,6 +191,7 @@ class RedisStore:
         )
         self._record_outcome = self._client.register_script(_RECORD_OUTCOME)
         self._save_leads = self._client.register_script(_SAVE_LEADS)
+        self._confirm_leads = self._client.register_script(_CONFIRM_LEADS)
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
         columns = sorted({c for write in batch for c in write.columns})
@@ -189,6 +213,18 @@ class RedisStore:
             raise StoreUnavailable(type(exc).__name__) from exc
         if written == -1:
             raise StoreUnavailable("deadline passed before Redis ran the batch")
+
+    async def confirm(self, batch: Sequence[LeadWrite], *, retract: bool) -> frozenset[str]:
+        keys: list[KeyT] = []
+        args: list[EncodableT] = ["1" if retract else "0"]
+        for write in batch:
+            keys += (lead_key(write.lead_id), write.memory)
+            args.append(write.message or "")
+        try:
+            found = await self._confirm_leads(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return frozenset(batch[int(i) - 1].lead_id for i in found)
 
     async def _existing(self, batch: Sequence[LeadWrite]) -> frozenset[str]:
         try:
@@ -278,6 +314,16 @@ class MemoryStore:
             self.column_names.update(write.columns)
             if write.message:
                 self.memory.setdefault(write.memory, []).append(write.message)
+
+    async def confirm(self, batch: Sequence[LeadWrite], *, retract: bool) -> frozenset[str]:
+        found = frozenset(w.lead_id for w in batch if lead_key(w.lead_id) in self.records)
+        if retract:
+            for write in batch:
+                if write.lead_id in found:
+                    del self.records[lead_key(write.lead_id)]
+                    if write.message:
+                        self.memory[write.memory].remove(write.message)
+        return found
 
     async def lead_memory_key(self, lead_id: str) -> str | None:
         record = self.records.get(lead_key(lead_id))

@@ -6,7 +6,8 @@ the answer may say depends on the durability (settings.Durability):
 
 - `acknowledged`: the request waits for its batch (group commit: every request of the batch
   shares one round trip, the linger bounds the added latency); `stored` is True only once the
-  store acknowledged the record, else the answer is a 503 and nothing was stored.
+  store acknowledged the record, else the answer is a 503 and nothing was stored. While the
+  store is known to be down, batches are refused at once (no store timeout to wait for).
 - `spooled`: as acknowledged, but a record the store cannot take is appended to the local
   spool (fsync'd) and answered `"spooled"`; replayed once the store answers again. While the
   store is known to be down, batches go straight to the spool (no store timeout to wait).
@@ -14,7 +15,12 @@ the answer may say depends on the durability (settings.Durability):
   take is dropped, counted exactly in `leadops_records_dropped_total{kind="lead"}` and logged.
 
 A batch that fails is retried once (the store's write is idempotent by lead id and refused
-past its deadline, so a timed-out attempt can never land later): only then is it lost.
+past its deadline, so a timed-out attempt can never land later). A batch that still failed
+may have been stored all the same (the script ran, its answer was lost: Redis stopped or
+killed between the two), so its records stay *unconfirmed* until the store answers again,
+and are then looked up: in bestEffort only the missing ones are counted dropped; in
+acknowledged mode the ones found are retracted (deleted), because their caller was told
+503, nothing stored, and will retry. That is what makes both the 503 and the counter exact.
 A lead's outcome or message waits for its record's batch, so `POST /v1/outcome` right after
 `POST /v1/lead` always finds the lead.
 """
@@ -40,6 +46,8 @@ LINGER_SECONDS = 0.005
 # and, in spooled mode, how often a spool backlog is retried.
 WATCH_SECONDS = 1.0
 ATTEMPTS = 2
+# Unconfirmed records kept for the look-up; past this, lost records are counted at once.
+MAX_UNCONFIRMED = 50_000
 
 Stored = Literal[True, "spooled", False]
 
@@ -81,6 +89,8 @@ class RecordWriter:
         self._pending: dict[str, Batch] = {}
         # Leads answered "spooled" and not yet replayed: their outcomes must wait, not 404.
         self.spooled_ids: set[str] = set()
+        # Records whose write failed but may have landed: looked up once the store answers.
+        self._unconfirmed: list[store.LeadWrite] = []
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -118,6 +128,14 @@ class RecordWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
             self._watch = None
+        if self._unconfirmed:
+            self._set_health(ok=await self._store.ping())
+            if self.healthy:
+                await self._confirm()
+            if self._unconfirmed and self.durability is Durability.BEST_EFFORT:
+                # Shutting down with the store still away: count them, they are most likely lost.
+                self._count_dropped(len(self._unconfirmed))
+                self._unconfirmed.clear()
         if self._spool is not None and self.spooled_ids and self.healthy:
             await self._replay()
 
@@ -165,6 +183,11 @@ class RecordWriter:
     async def _flush(self, chunk: list[store.LeadWrite], batch: Batch) -> None:
         if self.durability is Durability.SPOOLED and not self.healthy:
             lost = await self._to_spool(chunk, batch)  # down: no store timeout to wait for
+        elif self.durability is Durability.ACKNOWLEDGED and not self.healthy:
+            # Down: refuse at once (503, Retry-After) instead of after two store timeouts;
+            # the store watch notices within WATCH_SECONDS when it answers again.
+            logger.error("Refused %d lead(s) (503): the store is down", len(chunk))
+            return
         else:
             lost = await self._write(chunk)
             outcomes = batch.outcomes
@@ -176,12 +199,13 @@ class RecordWriter:
                 lost = await self._to_spool(lost, batch)
         if not lost:
             return
-        if self.durability is Durability.BEST_EFFORT:
-            # Answered 200 already: these records are lost, and the counter says how many.
-            self._metrics.records_dropped.labels(kind="lead").inc(len(lost))
-            logger.error("Dropped %d lead record(s): store unavailable", len(lost))
-        else:
+        if self.durability is not Durability.BEST_EFFORT:
             logger.error("Refused %d lead(s) (503): not stored", len(lost))
+        room = MAX_UNCONFIRMED - len(self._unconfirmed)
+        self._unconfirmed += lost[:room]
+        self._metrics.records_unconfirmed.set(len(self._unconfirmed))
+        if lost[room:] and self.durability is Durability.BEST_EFFORT:
+            self._count_dropped(len(lost[room:]))
 
     async def _write(self, chunk: Sequence[store.LeadWrite]) -> list[store.LeadWrite]:
         """Write the records, retrying once; the ones still not written."""
@@ -229,8 +253,33 @@ class RecordWriter:
             if idle and not self._store_lock.locked():
                 async with self._store_lock:
                     self._set_health(ok=await self._store.ping())
+            if self.healthy and self._unconfirmed:
+                await self._confirm()
             if self.healthy and self.spooled_ids:
                 await self._replay()
+
+    async def _confirm(self) -> None:
+        """Look up unconfirmed records: count the missing (bestEffort) or retract the found."""
+        retract = self.durability is not Durability.BEST_EFFORT
+        while self._unconfirmed:
+            chunk = self._unconfirmed[:MAX_BATCH]
+            try:
+                async with self._store_lock:
+                    found = await self._store.confirm(chunk, retract=retract)
+            except store.StoreUnavailable as exc:
+                logger.warning("Unconfirmed lead records not looked up yet (%s)", exc)
+                return
+            del self._unconfirmed[: len(chunk)]
+            self._metrics.records_unconfirmed.set(len(self._unconfirmed))
+            if retract and found:
+                logger.warning("Retracted %d lead record(s) stored after their 503", len(found))
+            elif not retract and len(found) < len(chunk):
+                self._count_dropped(len(chunk) - len(found))
+
+    def _count_dropped(self, n: int) -> None:
+        # Answered 200 already (bestEffort): these records are lost; the counter says how many.
+        self._metrics.records_dropped.labels(kind="lead").inc(n)
+        logger.error("Dropped %d lead record(s): store unavailable", n)
 
     async def _replay(self) -> None:
         assert self._spool is not None

@@ -127,3 +127,25 @@ def test_a_batch_the_client_gave_up_on_never_lands(tmp_path: Path) -> None:
         assert client.exists(store.memory_key("t", f"{7:032x}")) == 0
     finally:
         server.stop()
+
+
+def test_unconfirmed_leads_are_looked_up_and_retracted(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    shared = store.memory_key("t", "shared-chat")
+    client.rpush(shared, "earlier message")
+    batch = [_write(1, memory=shared), _write(2)]
+
+    async def run() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        lead_store = store.RedisStore(redis_url, timeout=5.0)
+        await lead_store.save_leads(batch[:1])  # lead 2 never landed
+        looked = await lead_store.confirm(batch, retract=False)
+        retracted = await lead_store.confirm(batch, retract=True)
+        after = await lead_store.confirm(batch, retract=False)
+        await lead_store.close()
+        return looked, retracted, after
+
+    looked, retracted, after = asyncio.run(run())
+    assert looked == retracted == {batch[0].lead_id}
+    assert after == frozenset()
+    assert client.exists(store.lead_key(batch[0].lead_id)) == 0
+    assert client.lrange(shared, 0, -1) == ["earlier message"]

@@ -207,3 +207,39 @@ def test_a_full_spool_refuses_and_a_crashed_spool_is_replayed_at_start(tmp_path:
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.01)
+
+
+class LostReplyStore(store.MemoryStore):
+    """Stores every batch, but the answer to each of the first `lose` calls is lost."""
+
+    def __init__(self, *, lose: int) -> None:
+        super().__init__()
+        self.lose = lose
+
+    async def save_leads(self, batch: object) -> None:
+        assert isinstance(batch, list)
+        await super().save_leads(batch)
+        if self.lose > 0:
+            self.lose -= 1
+            raise store.StoreUnavailable("TimeoutError")
+
+
+def test_a_batch_stored_although_its_write_failed_is_not_counted_lost() -> None:
+    lead_store = LostReplyStore(lose=2)
+    m, stored = _run_batch(lead_store, 4, durability=Durability.BEST_EFFORT)
+    assert stored == [False] * 4  # the writer could not know...
+    assert len(lead_store.records) == 4
+    assert _dropped(m) == 0.0  # ...but looked them up before counting
+
+
+def test_a_batch_stored_although_answered_503_is_retracted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(writer, "WATCH_SECONDS", 0.01)
+    lead_store = LostReplyStore(lose=2)
+    m, stored = _run_batch(lead_store, 4, durability=Durability.ACKNOWLEDGED)
+    assert stored == [False] * 4  # 503: nothing stored...
+    assert lead_store.records == {}  # ...and made true once the store answered again
+    assert all(messages == [] for messages in lead_store.memory.values())
+    exposition = generate_latest(m.registry).decode()
+    assert metric_value(exposition, "leadops_records_unconfirmed") == 0.0
