@@ -6,8 +6,10 @@ whichever of the two answers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import time
 
 from fastapi import HTTPException, status
@@ -67,8 +69,20 @@ class LeadIds:
 
 _lead_ids = LeadIds()
 
+# What an Idempotency-Key may hold: printable ASCII, as the IETF draft's examples (UUIDs).
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-async def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
+
+def keyed_lead_id(tenant: str, idempotency_key: str) -> str:
+    """The lead id of a request sent with an Idempotency-Key: the same for every retry, so a
+    retried lead is stored once. As unguessable as the key (callers send a random UUID)."""
+    digest = hashlib.sha256(f"leadops-lead-id\0{tenant}\0{idempotency_key}".encode())
+    return digest.hexdigest()[:32]
+
+
+async def answer_lead(
+    lead: Lead, state: ScorerState, model: ServingModel, *, idempotency_key: str | None = None
+) -> bytes:
     """Score the lead, queue its record for the store, and return the JSON answer: at once
     (bestEffort), or once the record is stored or spooled (the writer's durability).
 
@@ -89,7 +103,10 @@ async def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> by
     model.drift.add(vector)
     state.scoring_failed.append(False)
 
-    lead_id = _lead_ids.next()
+    if idempotency_key is None:
+        lead_id = _lead_ids.next()
+    else:
+        lead_id = keyed_lead_id(lead.tenant, idempotency_key)
     chat_id = lead.chat_id or lead_id
     record = row | {
         "score": repr(score),
@@ -105,6 +122,7 @@ async def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> by
             memory=store.memory_key(lead.tenant, chat_id),
             # `details` in the row is already redacted by the shared PII detector.
             message=row["details"] or None,
+            keyed=idempotency_key is not None,
         )
     )
     stored: Stored = False

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, KeyT
 
@@ -52,6 +54,8 @@ class LeadWrite:
     columns: list[str]
     memory: str
     message: str | None
+    # The lead id comes from the caller's Idempotency-Key: a retry of the request gets it again.
+    keyed: bool = False
 
 
 def _first_line(exc: Exception) -> str:
@@ -188,6 +192,10 @@ class RedisStore:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             health_check_interval=30,
+            # No retries inside redis-py (its default: 10, with backoff): a call fails within
+            # one timeout, so an outage answers 503 fast, and the writer retries a batch
+            # itself, with a fresh deadline.
+            retry=Retry(NoBackoff(), 0),
         )
         self._record_outcome = self._client.register_script(_RECORD_OUTCOME)
         self._save_leads = self._client.register_script(_SAVE_LEADS)

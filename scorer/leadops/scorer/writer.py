@@ -201,6 +201,9 @@ class RecordWriter:
             return
         if self.durability is not Durability.BEST_EFFORT:
             logger.error("Refused %d lead(s) (503): not stored", len(lost))
+            # A keyed lead is never retracted: its caller's retry (same Idempotency-Key, so
+            # the same lead id) may already be answered 200 by this or another replica.
+            lost = [write for write in lost if not write.keyed]
         room = MAX_UNCONFIRMED - len(self._unconfirmed)
         self._unconfirmed += lost[:room]
         self._metrics.records_unconfirmed.set(len(self._unconfirmed))

@@ -5,9 +5,9 @@ few thousand leads at a bounded rate (each lead carries its sequence number as t
 `chaos_seq`), injects one fault mid-load, recovers, and then reads Redis itself:
 
 - acknowledged / spooled: every lead answered 200 is in Redis (spooled: once replayed), no
-  sequence number is stored twice (a 503 is retried by the client as any caller would, so a
-  503 that had stored something would show as a duplicate), and every acknowledged lead
-  takes its outcome;
+  sequence number is stored twice (the client resends a lead refused with 503, or left
+  unanswered by a killed scorer, with the same Idempotency-Key, as a careful caller does),
+  and every acknowledged lead takes its outcome;
 - bestEffort: `leadops_records_dropped_total{kind="lead"}` equals the leads answered 200 and
   missing from Redis, exactly.
 """
@@ -18,6 +18,7 @@ import asyncio
 import os
 import signal
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,9 +87,11 @@ async def _load(scorer: Scorer, sent: Sent) -> None:
     async def client(http: httpx.AsyncClient) -> None:
         while True:
             seq = await queue.get()
+            # One key per lead, sent again with every retry: as a careful caller does.
+            key = {"Idempotency-Key": str(uuid.uuid4())}
             while time.monotonic() < deadline:
                 try:
-                    answer = await http.post(f"{scorer.url}/v1/lead", json=_lead(seq))
+                    answer = await http.post(f"{scorer.url}/v1/lead", json=_lead(seq), headers=key)
                 except httpx.TransportError:
                     sent.unanswered += 1
                 else:
@@ -120,14 +123,10 @@ def _run_with_fault(scorer: Scorer, fault: Callable[[], None]) -> Sent:
     async def main() -> None:
         load = asyncio.create_task(_load(scorer, sent))
         await asyncio.sleep(FAULT_AT)
-        print("fault from", time.strftime("%H:%M:%S"))
         await asyncio.to_thread(fault)
-        print("fault to", time.strftime("%H:%M:%S"))
         await load
 
-    began = time.monotonic()
     asyncio.run(main())
-    print(f"load took {time.monotonic() - began:.1f}s: {sent}"[:300])
     assert len(sent.answered) == LEADS, "every lead is answered 200 in the end"
     return sent
 
@@ -180,9 +179,16 @@ async def _post_outcomes(scorer: Scorer, sent: Sent) -> None:
     limit = asyncio.Semaphore(CLIENTS)
 
     async def one(http: httpx.AsyncClient, seq: int, lead_id: str) -> None:
+        body = {"lead_id": lead_id, "converted": seq % 2 == 0}
         async with limit:
-            body = {"lead_id": lead_id, "converted": seq % 2 == 0}
-            outcome = await http.post("/v1/outcome", json=body)
+            for _ in range(3):  # an outcome is idempotent: resend one that got no answer
+                try:
+                    outcome = await http.post("/v1/outcome", json=body)
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(RETRY_PAUSE)
+            else:
+                raise AssertionError(f"outcome of lead {seq} never answered")
         assert outcome.status_code == 200, (seq, outcome.text)
 
     async with httpx.AsyncClient(base_url=scorer.url, timeout=10) as http:

@@ -1,9 +1,11 @@
-"""Lead batches against a real redis-server: wide batches, idempotent retries, a deadline past
-which a batch the client gave up on never lands, and exact counts when a batch fails midway."""
+"""Lead batches against a real redis-server: wide batches, idempotent retries (also of a whole
+request, by its Idempotency-Key), a deadline past which a batch the client gave up on never
+lands, and exact counts when a batch fails midway."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,10 @@ from prometheus_client import generate_latest
 
 from leadops.scorer import metrics, store, writer
 from leadops.scorer.settings import Durability
+from tests.fixtures.artifacts import Built
 from tests.fixtures.metrics import metric_value
 from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.scorer import StartScorer
 
 pytestmark = pytest.mark.redis
 
@@ -149,3 +153,20 @@ def test_unconfirmed_leads_are_looked_up_and_retracted(redis_url: str) -> None:
     assert after == frozenset()
     assert client.exists(store.lead_key(batch[0].lead_id)) == 0
     assert client.lrange(shared, 0, -1) == ["earlier message"]
+
+
+def test_a_lead_retried_with_its_idempotency_key_is_stored_once(
+    start_scorer: StartScorer, good_model: Built, redis_url: str
+) -> None:
+    server = start_scorer(model=good_model.path, redis_url=redis_url)
+    lead = {"details": "price quote please", "chat_id": "chat-7"}
+    with server.client() as http:
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        first, again = (http.post("/v1/lead", json=lead, headers=key) for _ in range(2))
+        other = http.post("/v1/lead", json=lead, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert first.status_code == again.status_code == other.status_code == 200
+    assert first.json() == again.json()
+    assert other.json()["lead_id"] != first.json()["lead_id"]
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert len(client.keys("lead:*")) == 2
+    assert client.lrange(store.memory_key("default", "chat-7"), 0, -1) == ["price quote please"] * 2

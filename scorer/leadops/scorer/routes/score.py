@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 
 from leadops import pii
 from leadops.contract.lead import Lead
@@ -29,11 +29,24 @@ JSON = "application/json"
     response_model=schemas.ScoreResponse,
     responses={503: {"model": schemas.NotStoredBody}},
 )
-async def score_lead(lead: Lead, state: StateDep, model: ModelDep) -> Response:
+async def score_lead(
+    lead: Lead,
+    state: StateDep,
+    model: ModelDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=scoring.IDEMPOTENCY_KEY.pattern,
+            description="A random value (e.g. a UUID) the caller reuses when it retries the "
+            "same lead: every retry gets the same lead_id and the lead is stored once.",
+        ),
+    ] = None,
+) -> Response:
     """Score a lead. As served, most leads are answered by the ASGI fast path (fastpath)
     with the same scoring code; this route answers the rest (and documents the schema)."""
     try:
-        answer = await scoring.answer_lead(lead, state, model)
+        answer = await scoring.answer_lead(lead, state, model, idempotency_key=idempotency_key)
     except scoring.NotStored:
         return scoring.not_stored_response()
     # Serialised once in answer_lead: returning the model would make FastAPI validate it a
