@@ -73,10 +73,11 @@ Runtime TreeEnsemble through io_binding; table above hot, about twice that insid
 ONNX Runtime's code and the node arrays are out of cache), `lead_to_row` with PII redaction (must
 run before featurize: the `details` text features - vocabulary words, contact mentions counted
 from redaction placeholders - are computed on the redacted text that training reads, so moving
-redaction into the write-behind would change scores), `featurize.vector`, the write-behind (an
-Event per lead so /v1/outcome can wait for it, batched Redis writes in one Lua call with the batch
-as one JSON argument), three Prometheus histogram observations and a request counter, a lead id
-(os.urandom read 4 KiB at a time) and the JSON response.
+redaction into the write-behind would change scores), `featurize.vector`, the write-behind (one
+Event per batch, which /v1/outcome and, with durability acknowledged, the request itself wait for;
+batched Redis writes in one Lua call with the batch as one JSON argument), three Prometheus
+histogram observations and a request counter, a lead id (os.urandom read 4 KiB at a time) and the
+JSON response.
 Compiled tree path candidates, measured once on this model (2026-11-26, single row, hot):
 ONNX Runtime 1.32 `InferenceSession.run` 7.8-8.6 us (io_binding, as served: 6-10 us);
 treelite 4.8.1 `gtil.predict` 546 us (59 us with nthread=1; GTIL is an interpreter); the numpy
