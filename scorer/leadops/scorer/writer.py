@@ -5,9 +5,9 @@ scoring throughput near a bare endpoint's. Leads queued together share one `Batc
 the answer may say depends on the durability (settings.Durability):
 
 - `acknowledged`: the request waits for its batch (group commit: every request of the batch
-  shares one round trip, the linger bounds the added latency); `stored` is True only once the
-  store acknowledged the record, else the answer is a 503 and nothing was stored. While the
-  store is known to be down, batches are refused at once (no store timeout to wait for).
+  shares one round trip; no linger: the next batch gathers while one is written); `stored`
+  is True only once the store acknowledged the record, else the answer is a 503 and nothing
+  was stored. While the store is known to be down, batches are refused at once.
 - `spooled`: as acknowledged, but a record the store cannot take is appended to the local
   spool (fsync'd) and answered `"spooled"`; replayed once the store answers again. While the
   store is known to be down, batches go straight to the spool (no store timeout to wait).
@@ -39,8 +39,9 @@ from leadops.scorer.settings import Durability
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 256
-# After the first record of a batch arrives, wait this long for more: a Redis round trip costs
-# far more Python time than a lead, so batches of one would cap scoring throughput.
+# bestEffort: after the first record of a batch arrives, wait this long for more: a Redis round
+# trip costs far more Python time than a lead, so batches of one would cap scoring throughput.
+# Modes whose requests wait for their batch do not linger (see _run).
 LINGER_SECONDS = 0.005
 # How often the store is pinged while nothing is written (keeps leadops_store_up true to life)
 # and, in spooled mode, how often a spool backlog is retried.
@@ -169,7 +170,9 @@ class RecordWriter:
                 await self._wake.wait()  # set by the first lead of a batch, or by stop()
                 continue
             if len(self._buffer) < MAX_BATCH and not self._stopping:
-                await asyncio.sleep(LINGER_SECONDS)
+                # Waiting requests do not linger: a batch forms from the leads that arrive while
+                # the previous one is written (group commit without an added delay).
+                await asyncio.sleep(0 if self.waits else LINGER_SECONDS)
             taken, batch = self._buffer, self._batch
             self._buffer, self._batch = [], Batch()
             try:
@@ -252,14 +255,17 @@ class RecordWriter:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(WATCH_SECONDS)
-            idle = loop.time() - self._last_contact >= WATCH_SECONDS
-            if idle and not self._store_lock.locked():
-                async with self._store_lock:
-                    self._set_health(ok=await self._store.ping())
-            if self.healthy and self._unconfirmed:
-                await self._confirm()
-            if self.healthy and self.spooled_ids:
-                await self._replay()
+            try:
+                idle = loop.time() - self._last_contact >= WATCH_SECONDS
+                if idle and not self._store_lock.locked():
+                    async with self._store_lock:
+                        self._set_health(ok=await self._store.ping())
+                if self.healthy and self._unconfirmed:
+                    await self._confirm()
+                if self.healthy and self.spooled_ids:
+                    await self._replay()
+            except Exception:  # a spool I/O error, say: log it, and try again next round
+                logger.exception("Store watch round failed")
 
     async def _confirm(self) -> None:
         """Look up unconfirmed records: count the missing (bestEffort) or retract the found."""

@@ -34,7 +34,7 @@ from tests.fixtures.scorer import ScorerServer
 pytestmark = [pytest.mark.redis, pytest.mark.chaos, pytest.mark.slow]
 
 RATE = 100  # leads a second, all clients together
-LEADS = 1000  # per scenario: about 10 s of load at RATE
+LEADS = 600  # per scenario: 6 s of load at RATE, a fault of up to 10 s inside it
 CLIENTS = 24  # concurrent requests at most
 OUTAGE_SECONDS = 10.0
 FAULT_AT = 2.0  # seconds into the load
