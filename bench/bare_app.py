@@ -11,7 +11,9 @@ from leadops.scorer.health import Health
 from leadops.scorer.schemas import ScoreResponse
 
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-CONSTANT = ScoreResponse(lead_id="0" * 32, score=0.5, model_version=1, health=Health.OK)
+CONSTANT = ScoreResponse(
+    lead_id="0" * 32, score=0.5, model_version=1, health=Health.OK, stored=True
+)
 
 
 @app.post("/v1/lead", response_model=ScoreResponse)

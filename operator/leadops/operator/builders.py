@@ -18,6 +18,7 @@ from leadops.operator import alerts, registry, spec
 
 SCORER_PORT = 8080
 MODEL_DIR = "/var/lib/leadops/model"
+SPOOL_DIR = "/var/lib/leadops/spool"
 REGISTRY_DIR = "/var/lib/leadops/registry"
 WORK_DIR = "/work"
 API_KEY_DIR = "/var/run/secrets/leadops/api-key"
@@ -313,6 +314,25 @@ def scorer_selector(owner: Owner) -> dict[str, str]:
     return {"app.kubernetes.io/instance": owner.name, "app.kubernetes.io/component": "scorer"}
 
 
+Items = list[dict[str, Any]]
+
+
+def _durability(scorer: spec.Scorer) -> tuple[Items, Items, Items]:
+    """The durability's env, and for `spooled` the spool's volume and mount."""
+    env: Items = [{"name": "LEADOPS_DURABILITY", "value": scorer.durability.value}]
+    if scorer.durability is not spec.Durability.SPOOLED:
+        return env, [], []
+    env.append({"name": "LEADOPS_SPOOL_DIR", "value": SPOOL_DIR})
+    claim = scorer.spool.claim_name
+    volume = (
+        {"name": "spool", "persistentVolumeClaim": {"claimName": claim}}
+        if claim is not None
+        # The scorer refuses past its spool limit (64 MiB): never evicted for disk use.
+        else {"name": "spool", "emptyDir": {"sizeLimit": "128Mi"}}
+    )
+    return env, [volume], [{"name": "spool", "mountPath": SPOOL_DIR}]
+
+
 def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) -> dict[str, Any]:
     """The scorer, serving `rollout.version` from its registry ConfigMap (none yet: no_model)."""
     pod_labels = {**lm.scorer.pod_labels, **labels(owner, "scorer")}
@@ -376,6 +396,10 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     volumes += pii_volumes
     if pii_volumes:
         mounts.append(_KEY_SALT_MOUNT)
+    durability_env, spool_volumes, spool_mounts = _durability(lm.scorer)
+    env += durability_env
+    volumes += spool_volumes
+    mounts += spool_mounts
 
     def probe() -> dict[str, Any]:
         return {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}

@@ -80,6 +80,14 @@ class SignaturePolicy(StrEnum):
     IF_SIGNED = "IfSigned"
 
 
+class Durability(StrEnum):
+    """When the scorer answers a lead 200 (docs/operations.md, "Durability")."""
+
+    ACKNOWLEDGED = "acknowledged"
+    SPOOLED = "spooled"
+    BEST_EFFORT = "bestEffort"
+
+
 class SecretKeyRef(_Model):
     name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=253)] = Field(
         description="Name of a Secret in the LeadModel's namespace."
@@ -218,6 +226,16 @@ class Pii(_Model):
     )
 
 
+class Spool(_Model):
+    claim_name: (
+        Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=253)] | None
+    ) = Field(
+        default=None,
+        description="PersistentVolumeClaim holding the spool (durability spooled); unset: an "
+        "emptyDir, which survives a container restart but not the Pod.",
+    )
+
+
 class Scorer(_Model):
     replicas: int = Field(default=2, ge=0, le=100, description="Scorer Pods to run.")
     image: ImageRef = Field(default="leadops/scorer:0.1.0", description="Scorer container image.")
@@ -234,6 +252,17 @@ class Scorer(_Model):
         description="Secret key holding the scorer's ingest keys, one TENANT=KEY per line, "
         "mounted as a file (rotated without a restart): /v1/* then needs x-api-key and a "
         "caller's tenant is its key's. Unset: open ingest for tenant default only.",
+    )
+    durability: Durability = Field(
+        default=Durability.ACKNOWLEDGED,
+        description="When a lead is answered 200: acknowledged (once Redis acknowledged it, "
+        "else 503), spooled (once Redis or the Pod's spool holds it), bestEffort (at once; "
+        "records Redis cannot take are dropped and counted).",
+    )
+    spool: Spool = Field(
+        default_factory=Spool,
+        description="Where the spool lives (durability spooled).",
+        json_schema_extra={"default": {}},
     )
     progress_deadline_seconds: int = Field(
         default=120,

@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from leadops import logsafety, pii
 from leadops.contract import artifact as contract_artifact
 from leadops.pii import chat_keys
-from leadops.scorer import fastpath, health, metrics, store, tenancy, writer
+from leadops.scorer import fastpath, health, metrics, spool, store, tenancy, writer
 from leadops.scorer.auth import IngestKeys, KeyRing, KeysFileUnreadable
 from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.middleware import RequestGuard, RequestMetrics
@@ -158,7 +158,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lead_store = _make_store(settings)
-        record_writer = writer.RecordWriter(lead_store, m=m, capacity=WRITE_QUEUE_CAPACITY)
+        lead_spool = None
+        if settings.spool_dir is not None:
+            lead_spool = spool.Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+        record_writer = writer.RecordWriter(
+            lead_store,
+            m=m,
+            capacity=WRITE_QUEUE_CAPACITY,
+            durability=settings.durability,
+            lead_spool=lead_spool,
+        )
         state = ScorerState(
             settings=settings,
             metrics=m,
@@ -183,7 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Everything allocated so far (modules, the model) lives as long as the process: keep
         # it out of the cyclic GC's full collections, which otherwise rescan it under load.
         gc.freeze()
-        record_writer.start()
+        await record_writer.start()
         try:
             yield
         finally:

@@ -16,6 +16,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -57,18 +58,23 @@ class LeadFastPath:
         if body is not None:
             body = await _read_body(receive, messages, limit=self._limit)
         lead = None if not body or state is None else _tenants_lead(state, scope, body)
-        if lead is None or state is None or model is None:
+        key = _idempotency_key(scope)
+        if lead is None or state is None or model is None or key is False:
             await self._full_app(scope, _replay(messages, receive), send)
             return
         status = 500
         try:
             try:
-                answer = scoring.answer_lead(lead, state, model)
+                answer = await scoring.answer_lead(lead, state, model, idempotency_key=key)
             except HTTPException as exc:  # scoring failed: FastAPI's own HTTPException answer
                 status = exc.status_code
                 await JSONResponse({"detail": exc.detail}, status, exc.headers)(
                     scope, receive, send
                 )
+                return
+            except scoring.NotStored:
+                status = 503
+                await scoring.not_stored_response()(scope, receive, send)
                 return
             await send(
                 {
@@ -137,6 +143,16 @@ async def _read_body(receive: Receive, messages: list[Message], *, limit: int) -
     if len(messages) == 1:
         return bytes(messages[0].get("body", b""))
     return b"".join(m.get("body", b"") for m in messages)
+
+
+def _idempotency_key(scope: Scope) -> str | Literal[False] | None:
+    """The Idempotency-Key header (the first, as Starlette reads it); None without one, False
+    when it is not a valid key (the full app answers FastAPI's 422)."""
+    for name, value in scope["headers"]:
+        if name == b"idempotency-key":
+            key = value.decode("latin-1")
+            return key if scoring.IDEMPOTENCY_KEY.match(key) else False
+    return None
 
 
 def _tenants_lead(state: ScorerState, scope: Scope, body: bytes) -> Lead | None:

@@ -97,6 +97,21 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        # Exported at 0 from the start: increase() cannot see a series' first value, so a
+        # first drop would never fire LeadRecordsDropped if the series appeared with it.
+        for kind in ("lead", "outcome", "message"):
+            self.records_dropped.labels(kind=kind)
         self.store_up = Gauge(
             "leadops_store_up", "1 when the last store operation succeeded.", registry=r
+        )
+        self.records_unconfirmed = Gauge(
+            "leadops_records_unconfirmed",
+            "Lead records whose write failed but may have landed, to look up once the store "
+            "answers (then counted dropped when missing, or retracted after a 503).",
+            registry=r,
+        )
+        self.spool_records = Gauge(
+            "leadops_spool_records",
+            "Lead records in the local spool, waiting to be replayed to the store.",
+            registry=r,
         )

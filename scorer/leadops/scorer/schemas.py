@@ -22,6 +22,17 @@ class ScoreResponse(BaseModel):
     score: float = Field(ge=0, le=1)
     model_version: int
     health: Health
+    stored: Literal[True, "spooled", False] = Field(
+        description='true: in Redis; "spooled": in the local spool, replayed to Redis once it is '
+        "back; false: queued only (bestEffort durability), not yet stored."
+    )
+
+
+class NotStoredBody(BaseModel):
+    """A 503 of POST /v1/lead: nothing was stored; retry (Retry-After says when)."""
+
+    detail: str
+    stored: Literal[False] = False
 
 
 class OutcomeRequest(BaseModel):

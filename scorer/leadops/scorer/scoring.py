@@ -6,11 +6,14 @@ whichever of the two answers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import time
 
 from fastapi import HTTPException, status
+from fastapi.responses import JSONResponse
 
 from leadops import pii
 from leadops.contract.lead import Lead
@@ -18,10 +21,29 @@ from leadops.contract.rows import lead_to_row
 from leadops.scorer import schemas, store
 from leadops.scorer.model import ServingModel
 from leadops.scorer.state import ScorerState
+from leadops.scorer.writer import Stored
 
 logger = logging.getLogger(__name__)
 
 SCORING_FAILED = "scoring failed"
+NOT_STORED = (
+    "lead not stored: the lead store is unavailable and nothing was recorded; "
+    "retry after Retry-After seconds"
+)
+RETRY_AFTER_SECONDS = 1
+
+
+class NotStored(Exception):
+    """The lead's record is not stored (acknowledged/spooled durability): answer 503."""
+
+
+def not_stored_response() -> JSONResponse:
+    body = schemas.NotStoredBody(detail=NOT_STORED)
+    return JSONResponse(
+        body.model_dump(),
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 class LeadIds:
@@ -47,11 +69,25 @@ class LeadIds:
 
 _lead_ids = LeadIds()
 
+# What an Idempotency-Key may hold: printable ASCII, as the IETF draft's examples (UUIDs).
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
-    """Score the lead, queue its record for the store, and return the JSON answer.
 
-    Raises HTTPException 500 "scoring failed" when the model raises.
+def keyed_lead_id(tenant: str, idempotency_key: str) -> str:
+    """The lead id of a request sent with an Idempotency-Key: the same for every retry, so a
+    retried lead is stored once. As unguessable as the key (callers send a random UUID)."""
+    digest = hashlib.sha256(f"leadops-lead-id\0{tenant}\0{idempotency_key}".encode())
+    return digest.hexdigest()[:32]
+
+
+async def answer_lead(
+    lead: Lead, state: ScorerState, model: ServingModel, *, idempotency_key: str | None = None
+) -> bytes:
+    """Score the lead, queue its record for the store, and return the JSON answer: at once
+    (bestEffort), or once the record is stored or spooled (the writer's durability).
+
+    Raises HTTPException 500 "scoring failed" when the model raises, NotStored when the
+    durability requires the record stored and it is not.
     """
     started = time.perf_counter()
     lead = state.columns.admit(lead)  # the tenant's attribute column cap
@@ -68,7 +104,10 @@ def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
     model.drift.add(vector)
     state.scoring_failed.append(False)
 
-    lead_id = _lead_ids.next()
+    if idempotency_key is None:
+        lead_id = _lead_ids.next()
+    else:
+        lead_id = keyed_lead_id(lead.tenant, idempotency_key)
     # The record names its chat list by the hashed key, never by the chat_id (often an email).
     memory = store.memory_key(lead.tenant, lead.chat_id or lead_id)
     record = row | {
@@ -76,7 +115,8 @@ def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
         "model_version": str(model.version),
         "chat_key": memory,
     }
-    state.writer.submit(
+    record_writer = state.writer
+    batch = record_writer.submit(
         store.LeadWrite(
             lead_id=lead_id,
             record=record,
@@ -84,10 +124,23 @@ def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
             memory=memory,
             # `details` in the row is already redacted by the shared PII detector.
             message=row["details"] or None,
+            keyed=idempotency_key is not None,
         )
     )
+    stored: Stored = False
+    if record_writer.waits:
+        if batch is None:
+            raise NotStored  # the write queue is full
+        await batch.done.wait()  # group commit: the whole batch shares one round trip
+        stored = batch.stored(lead_id)
+        if stored is False:
+            raise NotStored
     answer = schemas.ScoreResponse(
-        lead_id=lead_id, score=score, model_version=model.version, health=state.health_now()
+        lead_id=lead_id,
+        score=score,
+        model_version=model.version,
+        health=state.health_now(),
+        stored=stored,
     )
     # Bytes straight from pydantic-core: what model_dump_json() returns, minus a decode.
     return answer.__pydantic_serializer__.to_json(answer)

@@ -5,12 +5,21 @@ Every field is documented in README.md ("Scorer settings"); keep the two in step
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadops.scorer import auth
+
+
+class Durability(StrEnum):
+    """When POST /v1/lead may answer 200 (docs/operations.md, "Durability")."""
+
+    ACKNOWLEDGED = "acknowledged"  # once Redis acknowledged the record; else 503
+    SPOOLED = "spooled"  # once Redis or the local spool (fsync'd) holds it; else 503
+    BEST_EFFORT = "bestEffort"  # at once; a record Redis cannot take is dropped and counted
 
 
 class Settings(BaseSettings):
@@ -49,7 +58,19 @@ class Settings(BaseSettings):
         description="Redis URL for leads, outcomes and chat memory; unset = in-process store.",
     )
     redis_timeout_seconds: float = Field(
-        default=0.5, gt=0, description="Per-operation Redis timeout; past it the record is dropped."
+        default=0.5,
+        gt=0,
+        description="Per-operation Redis timeout; a lead batch gets two tries of it.",
+    )
+    durability: Durability = Field(
+        default=Durability.ACKNOWLEDGED,
+        description="When a lead is answered 200: acknowledged, spooled or bestEffort.",
+    )
+    spool_dir: Path | None = Field(
+        default=None, description="Directory of the local spool (needed by spooled durability)."
+    )
+    spool_max_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0, description="Spool size limit; past it leads get 503."
     )
     verify_key: SecretStr | None = Field(
         default=None,
@@ -101,6 +122,8 @@ class Settings(BaseSettings):
     def _thresholds_ordered(self) -> Settings:
         if self.auc_critical > self.auc_warning:
             raise ValueError("auc_critical must not exceed auc_warning")
+        if self.durability is Durability.SPOOLED and self.spool_dir is None:
+            raise ValueError("spooled durability needs a spool directory (LEADOPS_SPOOL_DIR)")
         self.env_ingest_keys()  # a malformed entry is a bad setting at start
         return self
 

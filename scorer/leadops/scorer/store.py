@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, KeyT
 
 from leadops.pii import chat_keys
@@ -39,6 +42,14 @@ class StoreUnavailable(Exception):
     """The store could not be reached or answered with an error."""
 
 
+class PartlyWritten(StoreUnavailable):
+    """A batch failed part-way (a script error): the leads in `written` are stored."""
+
+    def __init__(self, reason: str, *, written: frozenset[str]) -> None:
+        super().__init__(reason)
+        self.written = written
+
+
 @dataclass(frozen=True, slots=True)
 class LeadWrite:
     """One scored lead to store: its record, its row's columns and its first chat message."""
@@ -48,6 +59,13 @@ class LeadWrite:
     columns: list[str]
     memory: str
     message: str | None
+    # The lead id comes from the caller's Idempotency-Key: a retry of the request gets it again.
+    keyed: bool = False
+
+
+def _first_line(exc: Exception) -> str:
+    # A script error's text: the first line only (no argument values follow it).
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 def _text(value: object) -> str:
@@ -67,7 +85,14 @@ class LeadStore(Protocol):
     kind: Literal["redis", "memory"]
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
-        """Store lead records, their columns and first messages (one round trip)."""
+        """Store lead records, their columns and first messages (one round trip); idempotent
+        by lead id (a stored lead is left as it is). Raises StoreUnavailable when nothing was
+        written, PartlyWritten when some leads were."""
+        ...
+
+    async def confirm(self, batch: Sequence[LeadWrite], *, retract: bool) -> frozenset[str]:
+        """Ids of the leads in `batch` that are stored; with `retract`, remove those records
+        (and their first message) too: they were answered 503, so nobody knows their id."""
         ...
 
     async def lead_memory_key(self, lead_id: str, *, tenant: str) -> str | None:
@@ -106,20 +131,61 @@ return 1
 # so one call per batch instead of 2-3 per lead is what keeps scoring throughput up; and the
 # batch's records travel as ONE JSON argument (one json.dumps, one argument for redis-py to
 # pack) rather than two per lead.
+# Idempotent by lead id: a lead whose hash exists is skipped, so a retried batch never pushes
+# a chat message twice. Refused past its deadline (Redis's clock, milliseconds): a batch the
+# client gave up on (a timeout; Redis stopped, then resumed) must not land after all, or the
+# scorer would count it lost (or answer 503) although it was stored.
+# Lua's unpack() takes at most ~8,000 values (LUAI_MAXCSTACK): fields and columns go to HSET
+# and SADD in slices of UNPACK_SLICE, so a wide lead cannot fail the batch half-written.
 # KEYS: columns set, then (lead hash, memory list) per lead.
-# ARGV[1]: JSON array with one [field, value, ..., message or ""] array per lead; then columns.
-_SAVE_LEADS = """
-local leads = cjson.decode(ARGV[1])
+# ARGV[1]: deadline; ARGV[2]: JSON array with one [field, value, ..., message or ""] array per
+# lead; then the columns. Returns the number of leads written, or -1 past the deadline.
+UNPACK_SLICE = 1000
+_SAVE_LEADS = f"""
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
+  return -1
+end
+local slice = {UNPACK_SLICE}
+local leads = cjson.decode(ARGV[2])
+local written = 0
 for i, fields in ipairs(leads) do
-  local message = table.remove(fields)
-  redis.call('HSET', KEYS[2 * i], unpack(fields))
-  if message ~= '' then redis.call('RPUSH', KEYS[2 * i + 1], message) end
+  local key = KEYS[2 * i]
+  if redis.call('EXISTS', key) == 0 then
+    local message = table.remove(fields)
+    for j = 1, #fields, slice do
+      redis.call('HSET', key, unpack(fields, j, math.min(j + slice - 1, #fields)))
+    end
+    if message ~= '' then redis.call('RPUSH', KEYS[2 * i + 1], message) end
+    written = written + 1
+  end
 end
-if #ARGV > 1 then
-  redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+for j = 3, #ARGV, slice do
+  redis.call('SADD', KEYS[1], unpack(ARGV, j, math.min(j + slice - 1, #ARGV)))
 end
-return #leads
+return written
 """
+# Which leads of a batch whose write failed are stored after all (the script ran, its answer
+# was lost); with ARGV[1] == '1', retract them. KEYS: (lead hash, memory list) per lead;
+# ARGV[2..]: each lead's first message ('' for none). Returns the 1-based indexes found.
+_CONFIRM_LEADS = """
+local found = {}
+for i = 1, #KEYS / 2 do
+  local key = KEYS[2 * i - 1]
+  if redis.call('EXISTS', key) == 1 then
+    found[#found + 1] = i
+    if ARGV[1] == '1' then
+      redis.call('DEL', key)
+      local message = ARGV[i + 1]
+      if message ~= '' then redis.call('LREM', KEYS[2 * i], -1, message) end
+    end
+  end
+end
+return found
+"""
+# The deadline is this share of the client timeout after the call is made: the client gives
+# up no earlier than the whole timeout after sending, so clocks may differ by the rest.
+DEADLINE_SHARE = 0.8
 
 
 class RedisStore:
@@ -128,15 +194,21 @@ class RedisStore:
     kind: Literal["redis", "memory"] = "redis"
 
     def __init__(self, url: str, *, timeout: float) -> None:
+        self._timeout = timeout
         self._client: aioredis.Redis = aioredis.Redis.from_url(
             url,
             decode_responses=True,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             health_check_interval=30,
+            # No retries inside redis-py (its default: 10, with backoff): a call fails within
+            # one timeout, so an outage answers 503 fast, and the writer retries a batch
+            # itself, with a fresh deadline.
+            retry=Retry(NoBackoff(), 0),
         )
         self._record_outcome = self._client.register_script(_RECORD_OUTCOME)
         self._save_leads = self._client.register_script(_SAVE_LEADS)
+        self._confirm_leads = self._client.register_script(_CONFIRM_LEADS)
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
         columns = sorted({c for write in batch for c in write.columns})
@@ -147,11 +219,39 @@ class RedisStore:
             fields = [item for pair in write.record.items() for item in pair]
             fields.append(write.message or "")
             leads.append(fields)
-        args: list[EncodableT] = [json.dumps(leads, ensure_ascii=False), *columns]
+        deadline = int((time.time() + DEADLINE_SHARE * self._timeout) * 1000)
+        args: list[EncodableT] = [deadline, json.dumps(leads, ensure_ascii=False), *columns]
         try:
-            await self._save_leads(keys=keys, args=args)
+            written = await self._save_leads(keys=keys, args=args)
+        except ResponseError as exc:
+            # The script stopped part-way: Redis keeps what it wrote before the error.
+            raise PartlyWritten(_first_line(exc), written=await self._existing(batch)) from exc
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        if written == -1:
+            raise StoreUnavailable("deadline passed before Redis ran the batch")
+
+    async def confirm(self, batch: Sequence[LeadWrite], *, retract: bool) -> frozenset[str]:
+        keys: list[KeyT] = []
+        args: list[EncodableT] = ["1" if retract else "0"]
+        for write in batch:
+            keys += (lead_key(write.lead_id), write.memory)
+            args.append(write.message or "")
+        try:
+            found = await self._confirm_leads(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return frozenset(batch[int(i) - 1].lead_id for i in found)
+
+    async def _existing(self, batch: Sequence[LeadWrite]) -> frozenset[str]:
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for write in batch:
+                    pipe.exists(lead_key(write.lead_id))
+                found = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return frozenset(w.lead_id for w, n in zip(batch, found, strict=True) if n)
 
     async def lead_memory_key(self, lead_id: str, *, tenant: str) -> str | None:
         try:
@@ -231,10 +331,22 @@ class MemoryStore:
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
         for write in batch:
-            self.records.setdefault(lead_key(write.lead_id), {}).update(write.record)
+            if lead_key(write.lead_id) in self.records:
+                continue  # idempotent by lead id, as RedisStore
+            self.records[lead_key(write.lead_id)] = dict(write.record)
             self.column_names.update(write.columns)
             if write.message:
                 self.memory.setdefault(write.memory, []).append(write.message)
+
+    async def confirm(self, batch: Sequence[LeadWrite], *, retract: bool) -> frozenset[str]:
+        found = frozenset(w.lead_id for w in batch if lead_key(w.lead_id) in self.records)
+        if retract:
+            for write in batch:
+                if write.lead_id in found:
+                    del self.records[lead_key(write.lead_id)]
+                    if write.message:
+                        self.memory[write.memory].remove(write.message)
+        return found
 
     async def lead_memory_key(self, lead_id: str, *, tenant: str) -> str | None:
         record = self.records.get(lead_key(lead_id))

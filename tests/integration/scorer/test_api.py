@@ -53,7 +53,9 @@ def test_score_store_outcome_export_round_trip(
         scored = http.post("/v1/lead", json=lead())
         assert scored.status_code == 200, scored.text
         body = scored.json()
-        assert set(body) == {"lead_id", "score", "model_version", "health"}
+        assert set(body) == {"lead_id", "score", "model_version", "health", "stored"}
+        assert body["stored"] is True  # acknowledged, the default: in Redis before the 200
+        assert r.exists(f"lead:{body['lead_id']}") == 1
         assert 0.0 <= body["score"] <= 1.0
         assert body["model_version"] == good_model.version
         lead_id = body["lead_id"]

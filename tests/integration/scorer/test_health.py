@@ -76,10 +76,15 @@ def test_thresholds_come_from_settings(start_scorer: StartScorer, good_model: Bu
 
 
 @pytest.mark.redis
-def test_redis_outage_keeps_scoring_and_ready_and_counts_drops(
+def test_redis_outage_in_best_effort_keeps_scoring_and_ready_and_counts_drops(
     start_scorer: StartScorer, good_model: Built, redis_server: RedisServer, redis_url: str
 ) -> None:
-    server = start_scorer(model=good_model.path, redis_url=redis_url, redis_timeout_seconds="0.3")
+    server = start_scorer(
+        model=good_model.path,
+        redis_url=redis_url,
+        redis_timeout_seconds="0.3",
+        durability="bestEffort",
+    )
     with server.client() as http:
         stored = http.post("/v1/lead", json=USUAL).json()["lead_id"]
         assert (
@@ -89,6 +94,7 @@ def test_redis_outage_keeps_scoring_and_ready_and_counts_drops(
         try:
             scored = http.post("/v1/lead", json=USUAL)
             assert scored.status_code == 200
+            assert scored.json()["stored"] is False  # queued only: bestEffort says so
             lost = scored.json()["lead_id"]
             outcome = http.post("/v1/outcome", json={"lead_id": lost, "converted": True})
             assert outcome.status_code == 503
@@ -109,3 +115,31 @@ def test_redis_outage_keeps_scoring_and_ready_and_counts_drops(
         )
         assert http.get("/ready").json()["store_ok"] is True
     assert "Dropped 1 lead record(s): store unavailable" in server.log()
+
+
+@pytest.mark.redis
+def test_redis_outage_when_acknowledged_is_a_503_that_stores_nothing(
+    start_scorer: StartScorer, good_model: Built, redis_server: RedisServer, redis_url: str
+) -> None:
+    server = start_scorer(model=good_model.path, redis_url=redis_url, redis_timeout_seconds="0.3")
+    with server.client() as http:
+        first = http.post("/v1/lead", json=USUAL)
+        assert (first.status_code, first.json()["stored"]) == (200, True)
+        redis_server.stop()
+        try:
+            refused = http.post("/v1/lead", json=USUAL)
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["stored"] is False
+            assert "nothing was recorded" in refused.json()["detail"]
+            assert http.get("/ready").json()["store_ok"] is False
+            metrics = http.get("/metrics").text
+            # Refused, not dropped: the caller was told and retries.
+            assert 'leadops_records_dropped_total{kind="lead"} 0.0' in metrics
+            assert "leadops_store_up 0.0" in metrics
+        finally:
+            redis_server.start()
+        again = http.post("/v1/lead", json=USUAL)
+        assert (again.status_code, again.json()["stored"]) == (200, True)
+    keys = redis_server.client().keys("lead:*")
+    assert sorted(keys) == sorted(f"lead:{a.json()['lead_id']}" for a in (first, again))

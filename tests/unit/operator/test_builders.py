@@ -113,3 +113,33 @@ def test_child_keys_name_what_children_builds(prometheus_operator: bool, alert_r
     assert [(m["kind"], m["metadata"]["name"]) for m in built] == builders.child_keys(
         "lm", prometheus_operator=prometheus_operator, alert_rules=alert_rules
     )
+
+
+@pytest.mark.parametrize(
+    ("spool", "volume"),
+    [
+        ({}, {"name": "spool", "emptyDir": {"sizeLimit": "128Mi"}}),
+        (
+            {"claimName": "acme-spool"},
+            {"name": "spool", "persistentVolumeClaim": {"claimName": "acme-spool"}},
+        ),
+    ],
+)
+def test_spooled_durability_mounts_the_spool(spool: dict[str, str], volume: dict[str, Any]) -> None:
+    lm = spec(scorer={"durability": "spooled", "spool": spool})
+    pod = builders.scorer_deployment(OWNER, lm, builders.Rollout())["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["LEADOPS_DURABILITY"] == "spooled"
+    assert env["LEADOPS_SPOOL_DIR"] == builders.SPOOL_DIR
+    assert volume in pod["volumes"]
+    assert {"name": "spool", "mountPath": builders.SPOOL_DIR} in container["volumeMounts"]
+
+
+def test_other_durabilities_mount_no_spool() -> None:
+    lm = spec(scorer={"durability": "bestEffort", "spool": {"claimName": "unused"}})
+    pod = builders.scorer_deployment(OWNER, lm, builders.Rollout())["spec"]["template"]["spec"]
+    env = {item["name"]: item.get("value") for item in pod["containers"][0]["env"]}
+    assert env["LEADOPS_DURABILITY"] == "bestEffort"
+    assert "LEADOPS_SPOOL_DIR" not in env
+    assert all(v["name"] != "spool" for v in pod["volumes"])

@@ -25,6 +25,8 @@ EXPECTED_ALERTS = {
     "LeadModelCriticalAuc",
     "LeadModelReloadFailed",
     "LeadModelBackfillFailed",
+    "LeadStoreDown",
+    "LeadRecordsDropped",
 }
 RUNBOOK_PREFIX = "https://github.com/leadops/leadops/blob/main/docs/operations.md#"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import generate_latest
 
-from leadops.scorer import fastpath
+from leadops.scorer import fastpath, scoring
 from leadops.scorer.app import ScorerAPI, create_app
 from leadops.scorer.settings import Settings
 from leadops.scorer.state import ScorerState
@@ -158,9 +158,11 @@ def test_a_scored_lead_gets_the_same_answer_and_metrics_either_way(good_model: B
     ]
     assert dict(fast.headers)[b"content-length"] == str(len(fast.body)).encode()
     fast_json, full_json = fast.json(), full.json()
-    assert fast_json.keys() == full_json.keys() == {"lead_id", "score", "model_version", "health"}
+    assert fast_json.keys() == full_json.keys()
+    assert fast_json.keys() == {"lead_id", "score", "model_version", "health", "stored"}
     assert fast_json["lead_id"] != full_json["lead_id"]
-    for key in ("score", "model_version", "health"):
+    assert fast_json["stored"] is True  # acknowledged (the default): answered once stored
+    for key in ("score", "model_version", "health", "stored"):
         assert fast_json[key] == full_json[key], key
     for exposition in (fast_metrics, full_metrics):
         labels = ROUTE | {"status": "200"}
@@ -249,3 +251,21 @@ def test_a_refused_lead_gets_fastapis_422_from_the_full_app(good_model: Built) -
     assert fast.json()["detail"][0]["loc"] == ["body", "details"]
     labels = ROUTE | {"status": "422"}
     assert metric_value(fast_metrics, "leadops_http_requests_total", labels) == 1.0
+
+
+def test_an_idempotency_key_gives_the_same_lead_id_either_way(good_model: Built) -> None:
+    key = [(b"idempotency-key", b"0b7c2f4e-3f52-4f55-9c1e-8d2f6a1b2c3d")]
+    fast, full, _, _ = _both(good_model, [LEAD], headers=JSON_HEADERS + _length(LEAD) + key)
+    assert fast.status == full.status == 200
+    assert fast.json() == full.json()  # same key, same tenant: same lead id, same answer
+    assert fast.json()["lead_id"] == scoring.keyed_lead_id("default", key[0][1].decode())
+
+
+def test_a_bad_idempotency_key_gets_fastapis_422_from_the_full_app(good_model: Built) -> None:
+    key = [(b"idempotency-key", b"has spaces")]
+    fast, full, _, _ = _both(
+        good_model, [LEAD], fast_answers=False, headers=JSON_HEADERS + _length(LEAD) + key
+    )
+    assert (fast.status, fast.json()) == (full.status, full.json())
+    assert fast.status == 422
+    assert fast.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]

@@ -6,12 +6,13 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 
 from leadops import pii
 from leadops.contract.lead import Lead
 from leadops.scorer import schemas, scoring, store, tenancy
 from leadops.scorer.deps import ModelDep, StateDep, TenantDep
+from leadops.scorer.state import ScorerState
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/v1", tags=["score"])
 
 STORE_DOWN = "lead store unavailable; nothing was recorded, retry later"
 UNKNOWN_LEAD = "unknown lead_id"
+SPOOLED = "lead spooled while the store was down, not replayed yet; retry later"
 JSON = "application/json"
 
 
@@ -30,14 +32,47 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/lead", response_model=schemas.ScoreResponse, responses=_REFUSALS)
-async def score_lead(lead: Lead, state: StateDep, model: ModelDep, tenant: TenantDep) -> Response:
+@router.post(
+    "/lead",
+    response_model=schemas.ScoreResponse,
+    # 503: nothing stored (NotStoredBody), or the ingest keys file is unreadable (ErrorBody).
+    responses={**_REFUSALS, 503: {"model": schemas.NotStoredBody | schemas.ErrorBody}},
+)
+async def score_lead(
+    lead: Lead,
+    state: StateDep,
+    model: ModelDep,
+    tenant: TenantDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=scoring.IDEMPOTENCY_KEY.pattern,
+            description="A random value (e.g. a UUID) the caller reuses when it retries the "
+            "same lead: every retry gets the same lead_id and the lead is stored once.",
+        ),
+    ] = None,
+) -> Response:
     """Score a lead. As served, most leads are answered by the ASGI fast path (fastpath)
     with the same scoring code; this route answers the rest (and documents the schema)."""
     lead = tenancy.lead_of(lead, tenant, open_mode=state.ingest_keys.open)
+    try:
+        answer = await scoring.answer_lead(lead, state, model, idempotency_key=idempotency_key)
+    except scoring.NotStored:
+        return scoring.not_stored_response()
     # Serialised once in answer_lead: returning the model would make FastAPI validate it a
     # second time against response_model (which still documents it).
-    return Response(scoring.answer_lead(lead, state, model), media_type=JSON)
+    return Response(answer, media_type=JSON)
+
+
+def _not_yet_replayed(state: ScorerState, lead_id: str) -> None:
+    """A lead answered "spooled" is not in the store until replayed: 503, not 404."""
+    if lead_id in state.writer.spooled_ids:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            SPOOLED,
+            headers={"Retry-After": str(scoring.RETRY_AFTER_SECONDS)},
+        )
 
 
 @router.post(
@@ -49,6 +84,7 @@ async def record_outcome(
     body: schemas.OutcomeRequest, state: StateDep, tenant: TenantDep
 ) -> schemas.OutcomeResponse:
     await state.writer.flushed(body.lead_id)
+    _not_yet_replayed(state, body.lead_id)
     try:
         # Another tenant's lead is "unknown" (404): its existence is not revealed.
         found = await state.store.record_outcome(
@@ -75,6 +111,7 @@ async def add_message(
     tenant: TenantDep,
 ) -> schemas.MessageResponse:
     await state.writer.flushed(lead_id)
+    _not_yet_replayed(state, lead_id)
     text = pii.redact(body.text)
     try:
         memory = await state.store.lead_memory_key(lead_id, tenant=tenant)
