@@ -101,7 +101,7 @@ def test_unknown_region_is_refused() -> None:
         Detector(region="XX")
 
 
-UK_NATIONAL = ["call 020 7946 0958", "mobile 07700 900123", "mobile 0044 7700 900123"]
+UK_NATIONAL = ["call 020 7946 0958", "mobile 07700 900123"]
 
 
 def test_national_formats_of_every_configured_region_are_found() -> None:
@@ -112,6 +112,10 @@ def test_national_formats_of_every_configured_region_are_found() -> None:
         (found,) = us_and_gb.find(text)
         assert found.type is PiiType.PHONE
         assert text[found.start : found.end] == text.split(" ", 1)[1]
+    # A number written plainly as "00" + country code is international whatever the regions.
+    for found_by in (us_only, us_and_gb):
+        assert found_by.redact("mobile 0044 7700 900123, thanks") == "mobile [REDACTED], thanks"
+        assert found_by.redact("Handy 0049 151 23456789") == "Handy [REDACTED]"
     # A later region never loses what the first one finds.
     assert us_and_gb.redact("call (415) 555-2671 or 020 7946 0958") == (
         "call [REDACTED] or [REDACTED]"

@@ -334,9 +334,13 @@ class Detector:
         candidate = text[start:end]
         if not candidate.isascii() or not _PLAIN_PHONE.fullmatch(candidate):
             return None
-        for region in self.regions:
+        # "00" is how most of the world dials abroad ("0044 7700 900123"), whatever the regions.
+        attempts: list[tuple[str, str | None]] = [(candidate, r) for r in self.regions]
+        if candidate.startswith("00"):
+            attempts.append(("+" + candidate[2:], None))
+        for text_form, region in attempts:
             try:
-                number = phonenumbers.parse(candidate, region)
+                number = phonenumbers.parse(text_form, region)
             except phonenumbers.NumberParseException:
                 continue
             if _plausible_phone(number):

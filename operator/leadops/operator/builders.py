@@ -309,7 +309,7 @@ def _cronjob(
     }
 
 
-def _scorer_selector(owner: Owner) -> dict[str, str]:
+def scorer_selector(owner: Owner) -> dict[str, str]:
     return {"app.kubernetes.io/instance": owner.name, "app.kubernetes.io/component": "scorer"}
 
 
@@ -425,7 +425,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
             "replicas": lm.scorer.replicas,
             "progressDeadlineSeconds": lm.scorer.progress_deadline_seconds,
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": _scorer_selector(owner)},
+            "selector": {"matchLabels": scorer_selector(owner)},
             # Old Pods keep serving until new ones are Ready: a bad model never takes traffic.
             "strategy": {
                 "type": "RollingUpdate",
@@ -443,7 +443,7 @@ def scorer_service(owner: Owner) -> dict[str, Any]:
         "metadata": _metadata(owner, names(owner.name)["scorer"], "scorer"),
         "spec": {
             "type": "ClusterIP",
-            "selector": _scorer_selector(owner),
+            "selector": scorer_selector(owner),
             "ports": [{"name": "http", "port": SCORER_PORT, "targetPort": "http"}],
         },
     }
@@ -455,7 +455,7 @@ def service_monitor(owner: Owner) -> dict[str, Any]:
         "kind": "ServiceMonitor",
         "metadata": _metadata(owner, names(owner.name)["scorer"], "scorer"),
         "spec": {
-            "selector": {"matchLabels": _scorer_selector(owner)},
+            "selector": {"matchLabels": scorer_selector(owner)},
             "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
         },
     }
