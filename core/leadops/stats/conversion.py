@@ -1,0 +1,40 @@
+"""Conversion of two variants compared: the pooled two-proportion z statistic."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import special
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Matured leads of one variant and how many of them converted."""
+
+    leads: int
+    conversions: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.conversions <= self.leads:
+            raise ValueError("conversions must be between 0 and the number of leads")
+
+    @property
+    def value(self) -> float:
+        return self.conversions / self.leads if self.leads else 0.0
+
+
+def z_statistic(treatment: Rate, control: Rate) -> float:
+    """(p_t - p_c) / its standard error under 'no difference' (pooled); 0 when undefined."""
+    if treatment.leads == 0 or control.leads == 0:
+        return 0.0
+    pooled = (treatment.conversions + control.conversions) / (treatment.leads + control.leads)
+    variance = pooled * (1 - pooled) * (1 / treatment.leads + 1 / control.leads)
+    if variance <= 0:
+        return 0.0
+    return (treatment.value - control.value) / math.sqrt(variance)
+
+
+def two_sided_p(z: float) -> float:
+    """Nominal two-sided p-value of a z statistic (not adjusted for earlier looks)."""
+    return float(2 * special.ndtr(-abs(z)))
