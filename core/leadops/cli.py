@@ -29,6 +29,9 @@ COMMANDS: dict[str, Command] = {
     "pii-backfill": Command(
         "leadops.jobs.pii_backfill.command", "scrub PII from data already in Redis"
     ),
+    "experiment": Command(
+        "leadops.jobs.experiment.command", "evaluate an A/B experiment (one look, JSON verdict)"
+    ),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
     "operator": Command("leadops.operator.run", "run the LeadModel controller"),
     "status": Command("leadops.operator.cli", "show LeadModels in the cluster"),
