@@ -38,3 +38,19 @@ def z_statistic(treatment: Rate, control: Rate) -> float:
 def two_sided_p(z: float) -> float:
     """Nominal two-sided p-value of a z statistic (not adjusted for earlier looks)."""
     return float(2 * special.ndtr(-abs(z)))
+
+
+def fixed_horizon_leads(control: float, treatment: float, *, alpha: float, power: float) -> int:
+    """Leads per variant a single two-sided test needs to detect control -> treatment rates.
+
+    The usual normal-approximation formula (pooled variance under the null, unpooled under
+    the alternative); the baseline a sequential design's sample size is compared with.
+    """
+    if not (0 < control < 1 and 0 < treatment < 1) or control == treatment:
+        raise ValueError("rates must be different and within (0, 1)")
+    z_alpha, z_beta = -special.ndtri(alpha / 2), -special.ndtri(1 - power)
+    pooled = (control + treatment) / 2
+    spread = z_alpha * math.sqrt(2 * pooled * (1 - pooled)) + z_beta * math.sqrt(
+        control * (1 - control) + treatment * (1 - treatment)
+    )
+    return math.ceil(float(spread**2) / (treatment - control) ** 2)
