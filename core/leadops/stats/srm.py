@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from scipy import stats
+from scipy import special
 
 THRESHOLD: Final = 0.001  # p below this is a mismatch (a strict bar: checked at every look)
 
@@ -24,7 +24,9 @@ def p_value(counts: Sequence[int], weights: Sequence[float]) -> float:
     if total == 0:
         return 1.0
     expected = [total * w / sum(weights) for w in weights]
-    return float(stats.chisquare(list(counts), expected).pvalue)
+    statistic = sum((c - e) ** 2 / e for c, e in zip(counts, expected, strict=True))
+    # The chi-square survival function directly: scipy.stats.chisquare costs ~1 ms a call.
+    return float(special.chdtrc(len(counts) - 1, statistic))
 
 
 def mismatch(counts: Sequence[int], weights: Sequence[float]) -> bool:
