@@ -198,7 +198,11 @@ class Scorer:
         redis_dir.mkdir(exist_ok=True)
         self.redis = RedisServer(redis_dir)
         self.redis.start()
+        # The key salt: chat memory keys are named by a keyed hash of the chat_id (no PII).
+        salt = OUT / "key-salt"
+        salt.write_text(secrets.token_hex(32))
         env = {
+            "LEADOPS_KEY_SALT_FILE": str(salt),
             "LEADOPS_API_KEYS": API_KEY,
             "REDIS_URL": self.redis.url,
             "LEADOPS_VERIFY_KEY_FILE": str(OUT / "signing.key"),
@@ -213,7 +217,7 @@ class Scorer:
             raise SystemExit(f"demo: the scorer did not start; see {log}") from None
         print(
             f"          $ leadops serve --model {self.serving.relative_to(ROOT)} "
-            f"--port {self.server.port}   (REDIS_URL, LEADOPS_API_KEYS, LEADOPS_VERIFY_KEY_FILE)"
+            f"--port {self.server.port}   (REDIS_URL, LEADOPS_*KEY*_FILE set)"
         )
 
     @property

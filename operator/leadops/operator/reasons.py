@@ -24,6 +24,10 @@ NO_MODEL: Final = "NoModel"
 AWAITING_PROMOTION: Final = "AwaitingPromotion"
 PINNED_VERSION_ROLLED_BACK: Final = "PinnedVersionRolledBack"
 PINNED_VERSION_REJECTED: Final = "PinnedVersionRejected"
+# A child's name is taken by an object this LeadModel does not control: nothing is touched.
+NAME_CONFLICT: Final = "NameConflict"
+# The API refused a child (its message is in the condition): nothing of that pass is applied.
+APPLY_FAILED: Final = "ApplyFailed"
 
 # Trained
 ARTIFACT_PUBLISHED: Final = "ArtifactPublished"
@@ -35,6 +39,7 @@ DIGEST_MISMATCH: Final = "DigestMismatch"
 SIGNATURE_INVALID: Final = "SignatureInvalid"
 SIGNATURE_MISSING: Final = "SignatureMissing"
 CORRUPT_ARTIFACT: Final = "CorruptArtifact"
+ARTIFACT_TOO_LARGE: Final = "ArtifactTooLarge"
 UNSUPPORTED_FORMAT: Final = "UnsupportedFormat"
 FEATURE_SPEC_INCOMPATIBLE: Final = "FeatureSpecIncompatible"
 AUC_BELOW_THRESHOLD: Final = "AucBelowThreshold"
@@ -75,6 +80,7 @@ GATE_REASONS: Final = frozenset(
         SIGNATURE_INVALID,
         SIGNATURE_MISSING,
         CORRUPT_ARTIFACT,
+        ARTIFACT_TOO_LARGE,
         UNSUPPORTED_FORMAT,
         FEATURE_SPEC_INCOMPATIBLE,
         AUC_BELOW_THRESHOLD,

@@ -23,6 +23,8 @@ class DeploymentState:
     previous: int | None = None
     kind: str = builders.ROLLOUT_FORWARD
     started_at: str = ""
+    digest: str = ""  # validated digests the Pod template serves / rolls back to
+    previous_digest: str = ""
     # Rolled out: the controller saw the latest spec and every replica is updated and available.
     complete: bool = False
     deadline_exceeded: bool = False
@@ -60,6 +62,8 @@ def deployment_state(deployment: Mapping[str, Any] | None) -> DeploymentState:
         previous=_int_or_none(ann.get(builders.ANN_PREVIOUS)),
         kind=str(ann.get(builders.ANN_ROLLOUT_KIND) or builders.ROLLOUT_FORWARD),
         started_at=str(ann.get(builders.ANN_ROLLOUT_STARTED) or ""),
+        digest=str(ann.get(builders.ANN_DIGEST) or ""),
+        previous_digest=str(ann.get(builders.ANN_PREVIOUS_DIGEST) or ""),
         complete=complete,
         deadline_exceeded=deadline,
     )

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from leadops.contract.lead import Lead
-from leadops.scorer import scoring
+from leadops.scorer import scoring, tenancy
 from leadops.scorer.middleware import RequestMetrics, declared_length
 from leadops.scorer.state import ScorerState
 
@@ -56,7 +56,7 @@ class LeadFastPath:
         messages: list[Message] = []
         if body is not None:
             body = await _read_body(receive, messages, limit=self._limit)
-        lead = None if not body else _parse_lead(body)
+        lead = None if not body or state is None else _tenants_lead(state, scope, body)
         if lead is None or state is None or model is None:
             await self._full_app(scope, _replay(messages, receive), send)
             return
@@ -139,11 +139,22 @@ async def _read_body(receive: Receive, messages: list[Message], *, limit: int) -
     return b"".join(m.get("body", b"") for m in messages)
 
 
-def _parse_lead(body: bytes) -> Lead | None:
+def _tenants_lead(state: ScorerState, scope: Scope, body: bytes) -> Lead | None:
+    """The body as a lead of its caller's tenant; None when the full app must answer (bad
+    JSON, bad lead, nesting too deep, ingest key missing or wrong, another tenant's body)."""
     try:
-        return Lead.model_validate(json.loads(body))
-    except Exception:  # bad JSON, bad lead, nesting too deep, ...: the full app answers
+        lead = Lead.model_validate(json.loads(body))
+        return tenancy.admit(state.ingest_keys, _api_key(scope), lead)
+    except Exception:
         return None
+
+
+def _api_key(scope: Scope) -> str | None:
+    # The first one, as Starlette's request.headers.get() (which FastAPI reads) finds.
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

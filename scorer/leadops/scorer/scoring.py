@@ -54,6 +54,7 @@ def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
     Raises HTTPException 500 "scoring failed" when the model raises.
     """
     started = time.perf_counter()
+    lead = state.columns.admit(lead)  # the tenant's attribute column cap
     try:
         row = lead_to_row(lead, redact=pii.redact)
         score, vector = model.score_row(row)
