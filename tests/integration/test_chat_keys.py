@@ -63,8 +63,11 @@ def _key_names(client: redis.Redis) -> list[str]:
 def test_scorer_names_chat_memory_by_keyed_hash_and_chat_key_finds_it(
     redis_url: str, start_scorer: StartScorer, good_model: Built, salt_file: Path
 ) -> None:
-    scorer = start_scorer(model=good_model.path, redis_url=redis_url)
-    with scorer.client() as http:
+    ingest_key = "acme-ingest-key-000001"  # tenant acme needs its ingest key (open: default)
+    scorer = start_scorer(
+        model=good_model.path, redis_url=redis_url, ingest_keys=f"acme={ingest_key}"
+    )
+    with scorer.client(api_key=ingest_key) as http:
         for chat_id in (EMAIL_CHAT, PHONE_CHAT):
             lead = {"tenant": "acme", "chat_id": chat_id, "details": "a quote please"}
             assert http.post("/v1/lead", json=lead).status_code == 200

@@ -34,10 +34,11 @@ def test_national_numbers_of_the_configured_regions_are_redacted(
 ) -> None:
     scorer = start_scorer(model=good_model.path, redis_url=redis_url, pii_regions=regions)
     with scorer.client() as http:
-        answer = http.post("/v1/lead", json={"tenant": "acme", "chat_id": "c1", "details": UK})
+        # Open ingest (no ingest keys): the one tenant `default`.
+        answer = http.post("/v1/lead", json={"chat_id": "c1", "details": UK})
         assert answer.status_code == 200, answer.text
     client = redis.Redis.from_url(redis_url)
-    assert _stored_message(client, chat_key("acme", "c1")) == expected
+    assert _stored_message(client, chat_key("default", "c1")) == expected
 
 
 def test_an_unknown_region_stops_the_start(

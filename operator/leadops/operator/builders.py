@@ -23,6 +23,7 @@ WORK_DIR = "/work"
 API_KEY_DIR = "/var/run/secrets/leadops/api-key"
 SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
 KEY_SALT_DIR = "/var/run/secrets/leadops/key-salt"
+INGEST_KEYS_DIR = "/var/run/secrets/leadops/ingest-keys"
 
 # Deployment annotations: where the rollout state lives, so a restarted operator resumes.
 ANN_PREVIOUS = "leadops.io/previous-version"
@@ -356,11 +357,20 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
                 ],
             }
         )
-    if lm.scorer.api_key_secret_ref is not None:
-        ref = lm.scorer.api_key_secret_ref
-        env.append({"name": "LEADOPS_API_KEYS_FILE", "value": f"{API_KEY_DIR}/{ref.key}"})
-        volumes.append({"name": "api-key", "secret": {"secretName": ref.name}})
-        mounts.append({"name": "api-key", "mountPath": API_KEY_DIR, "readOnly": True})
+    # Files, not env values: a Secret volume is updated in place, so keys rotate without a restart.
+    for variable, volume, directory, ref in (
+        ("LEADOPS_API_KEYS_FILE", "api-key", API_KEY_DIR, lm.scorer.api_key_secret_ref),
+        (
+            "LEADOPS_INGEST_KEYS_FILE",
+            "ingest-keys",
+            INGEST_KEYS_DIR,
+            lm.scorer.ingest_keys_secret_ref,
+        ),
+    ):
+        if ref is not None:
+            env.append({"name": variable, "value": f"{directory}/{ref.key}"})
+            volumes.append({"name": volume, "secret": {"secretName": ref.name}})
+            mounts.append({"name": volume, "mountPath": directory, "readOnly": True})
     pii_env, pii_volumes = _pii_settings(lm)
     env += pii_env
     volumes += pii_volumes

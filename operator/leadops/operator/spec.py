@@ -229,6 +229,12 @@ class Scorer(_Model):
     api_key_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret holding the API key for the scorer's /ops/* endpoints."
     )
+    ingest_keys_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the scorer's ingest keys, one TENANT=KEY per line, "
+        "mounted as a file (rotated without a restart): /v1/* then needs x-api-key and a "
+        "caller's tenant is its key's. Unset: open ingest for tenant default only.",
+    )
     progress_deadline_seconds: int = Field(
         default=120,
         ge=5,

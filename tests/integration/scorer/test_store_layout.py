@@ -64,7 +64,7 @@ def _batch() -> list[store.LeadWrite]:
         writes.append(
             store.LeadWrite(
                 lead_id=lead_id,
-                record=record | {"chat_id": chat},
+                record=record | {"chat_key": store.memory_key(tenant, chat)},
                 columns=list(row),
                 memory=store.memory_key(tenant, chat),
                 message=details or None,

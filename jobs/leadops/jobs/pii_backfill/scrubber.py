@@ -1,6 +1,6 @@
 """Scrubbing PII from data already in Redis, in place, without ever losing a concurrent write.
 
-Lists (chat memory `mem:{tenant}:{chat_id}`) are read in chunks with LRANGE and
+Lists (chat memory `mem:{tenant}:...`) are read in chunks with LRANGE and
 hashes (lead records `lead:{lead_id}`) with HSCAN; only values that contain PII
 are rewritten, each by an atomic compare-and-set in a short Lua script: a list
 element is found by value (at the index we read it from, else with LPOS) and
@@ -8,7 +8,8 @@ LSET only if it still holds exactly what we read; a hash field is HSET only if
 HGET still returns what we read. Nothing is ever deleted and re-pushed, so a
 message pushed meanwhile is never dropped, and a value someone changed meanwhile
 is left alone and counted as a conflict. Rerunning is safe: clean values are
-never written.
+never written. Chat lists still named by their chat_id move to hashed names at the end
+(key_migration), once their values are scrubbed.
 """
 
 from __future__ import annotations
