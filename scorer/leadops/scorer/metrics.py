@@ -97,6 +97,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        # Labels come from the configured experiment (at most 4 variants), never from a lead.
+        self.experiment_leads = Counter(
+            "leadops_experiment_leads",
+            "Leads bucketed into each variant of the running experiment.",
+            ["experiment", "variant"],
+            registry=r,
+        )
         self.store_up = Gauge(
             "leadops_store_up", "1 when the last store operation succeeded.", registry=r
         )
