@@ -32,6 +32,9 @@ COMMANDS: dict[str, Command] = {
     "chat-key": Command(
         "leadops.jobs.chat_key", "print the Redis key of a chat's memory (needs the key salt)"
     ),
+    "experiment": Command(
+        "leadops.jobs.experiment.command", "evaluate an A/B experiment (one look, JSON verdict)"
+    ),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
     "unpack-model": Command(
         "leadops.contract.unpack", "unpack a registry artifact if it has the validated digest"

@@ -27,6 +27,8 @@ _KEEP = {
     "minLength",
     "maxLength",
     "maxProperties",
+    "minItems",
+    "maxItems",
     "format",
     "items",
     "properties",
@@ -85,6 +87,8 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:  
     if "enum" in node and "type" not in node:
         node["type"] = "string"
     out: dict[str, Any] = {k: v for k, v in node.items() if k in _KEEP}
+    if "enum" in out:
+        out["enum"] = list(out["enum"])  # a shared list would be dumped as a YAML alias
     if out.get("default") is None:
         out.pop("default", None)
     if "properties" in out:

@@ -311,6 +311,179 @@ class History(_Model):
     )
 
 
+class Outcomes(_Model):
+    """When an outcome is final enough to count."""
+
+    window_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="A lead counts (for experiments, outcome guards and retention) once it is "
+        "this many days old: a younger lead may still convert, so it is never a 'no'; an older "
+        "one without a recorded conversion counts as not converted.",
+    )
+
+
+class ExperimentUnit(StrEnum):
+    LEAD = "lead"
+    CHAT = "chat"
+    TENANT = "tenant"
+
+
+class PrimaryMetric(StrEnum):
+    CONVERSION = "conversion"
+
+
+# Flag names the calling app reads (memory, enrichment, followUpDelayMinutes, ...).
+FLAG_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9]{0,62}$"
+MAX_VARIANTS = 4
+
+
+class ExperimentVariant(_Model):
+    """One arm of the experiment: its share of units, model version and app flags."""
+
+    name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)] = Field(
+        description="Variant name, unique in the experiment; the first variant is the control."
+    )
+    weight: int = Field(
+        ge=1, le=99, description="Share of units bucketed into this variant, in percent."
+    )
+    model_version: Annotated[str, StringConstraints(pattern=VERSION_PATTERN)] = Field(
+        default="",
+        description="The prediction flag: the model version this variant serves (it passes the "
+        "same gates first); empty: the serving version.",
+    )
+    flags: dict[Annotated[str, StringConstraints(pattern=FLAG_NAME_PATTERN)], str] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Flags returned to the calling app with each lead of this variant, e.g. "
+        "memory: 'on', enrichment: 'off', followUpDelayMinutes: '5'.",
+        json_schema_extra={
+            "default": {},
+            "maxProperties": 16,
+            "additionalProperties": {"type": "string", "maxLength": 256},
+        },
+    )
+
+
+class ExperimentGuardrails(_Model):
+    """Operational limits a variant must keep, checked before its conversions count."""
+
+    max_error_rate: Ratio = Field(
+        default="0.02",
+        description="Abort when a variant's share of failed requests exceeds this "
+        "(decimal string, 0-1).",
+    )
+    max_p99_latency_ratio: Score = Field(
+        default="1.5",
+        description="Abort when a variant's p99 latency exceeds the control's by this factor.",
+    )
+    max_score_psi: Score = Field(
+        default="0.25",
+        description="Abort when the population stability index between a variant's scores and "
+        "the control's exceeds this.",
+    )
+
+
+VARIANT_WEIGHTS_RULE = "self.variants.map(v, v.weight).sum() == 100"
+VARIANT_COUNT_RULE = f"self.variants.size() >= 2 && self.variants.size() <= {MAX_VARIANTS}"
+VARIANT_NAMES_RULE = "self.variants.all(v, self.variants.exists_one(w, w.name == v.name))"
+ALPHA_RULE = "double(self.alpha) > 0.0 && double(self.alpha) <= 0.2"
+
+
+class Experiment(_Model):
+    """An A/B experiment: units bucketed into variants, evaluated on matured leads."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": VARIANT_COUNT_RULE,
+                    "message": f"an experiment has 2 to {MAX_VARIANTS} variants",
+                    "fieldPath": ".variants",
+                },
+                {
+                    "rule": VARIANT_WEIGHTS_RULE,
+                    "message": "variant weights must sum to 100",
+                    "fieldPath": ".variants",
+                },
+                {
+                    "rule": VARIANT_NAMES_RULE,
+                    "message": "variant names must be unique",
+                    "fieldPath": ".variants",
+                },
+                {
+                    "rule": ALPHA_RULE,
+                    "message": "alpha must be above 0 and at most 0.2",
+                    "fieldPath": ".alpha",
+                },
+            ]
+        }
+    )
+
+    name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)] = Field(
+        description="Experiment name; with the unit id it seeds the bucketing hash, so a new "
+        "name reshuffles every unit."
+    )
+    variants: list[ExperimentVariant] = Field(
+        min_length=2,
+        max_length=MAX_VARIANTS,
+        description="2 to 4 variants; the first is the control; weights sum to 100.",
+    )
+    unit: ExperimentUnit = Field(
+        default=ExperimentUnit.LEAD,
+        description="What is bucketed: lead, chat or tenant (all of a chat's or tenant's leads "
+        "then share a variant).",
+    )
+    primary_metric: PrimaryMetric = Field(
+        default=PrimaryMetric.CONVERSION,
+        description="What decides the experiment: conversion within spec.outcomes.windowDays.",
+    )
+    min_leads_per_variant: int = Field(
+        default=1000, ge=1, le=100_000_000, description="Matured leads each variant needs."
+    )
+    min_conversions_per_variant: int = Field(
+        default=50, ge=0, le=100_000_000, description="Conversions each variant needs."
+    )
+    max_duration_days: int = Field(
+        default=28,
+        ge=1,
+        le=365,
+        description="Planned length: one look per matured day, the last one decides; without "
+        "a winner the experiment is Inconclusive and the control keeps serving.",
+    )
+    alpha: Ratio = Field(
+        default="0.05",
+        description="Chance of promoting a variant that is no better, over all looks "
+        "(decimal string, above 0 and at most 0.2).",
+    )
+    promotion: Promotion = Field(
+        default=Promotion.AUTOMATIC,
+        description="Automatic: a winning variant is rolled out. Manual: it waits for a person.",
+    )
+    guardrails: ExperimentGuardrails = Field(
+        default_factory=ExperimentGuardrails,
+        description="Limits that abort the experiment whatever the conversions say.",
+        json_schema_extra={"default": {}},
+    )
+
+    @property
+    def alpha_value(self) -> Decimal:
+        return Decimal(self.alpha)
+
+    def semantic_errors(self) -> list[str]:
+        """The CEL rules above, for specs that did not pass through the apiserver."""
+        errors: list[str] = []
+        if sum(v.weight for v in self.variants) != 100:
+            errors.append("experiment variant weights must sum to 100")
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            errors.append("experiment variant names must be unique")
+        if not Decimal(0) < self.alpha_value <= Decimal("0.2"):
+            errors.append("experiment alpha must be above 0 and at most 0.2")
+        return errors
+
+
 SIGNATURE_NEEDS_KEY_RULE = (
     "self.gates.signature != 'Required' || (has(self.signing) && has(self.signing.keySecretRef))"
 )
@@ -378,6 +551,15 @@ class LeadModelSpec(_Model):
         description="Model versions kept for rollback.",
         json_schema_extra={"default": {}},
     )
+    outcomes: Outcomes = Field(
+        default_factory=Outcomes,
+        description="When a lead's outcome counts (one window for experiments, outcome guards "
+        "and retention).",
+        json_schema_extra={"default": {}},
+    )
+    experiment: Experiment | None = Field(
+        default=None, description="An A/B experiment over variants of the model and app flags."
+    )
 
     @property
     def pinned_version(self) -> int | None:
@@ -388,6 +570,8 @@ class LeadModelSpec(_Model):
         errors: list[str] = []
         if self.gates.signature is SignaturePolicy.REQUIRED and self.signing.key_secret_ref is None:
             errors.append("gates.signature Required needs signing.keySecretRef")
+        if self.experiment is not None:
+            errors += self.experiment.semantic_errors()
         return errors
 
 

@@ -101,6 +101,13 @@ class Metrics:
         # first drop would never fire LeadRecordsDropped if the series appeared with it.
         for kind in ("lead", "outcome", "message"):
             self.records_dropped.labels(kind=kind)
+        # Labels come from the configured experiment (at most 4 variants), never from a lead.
+        self.experiment_leads = Counter(
+            "leadops_experiment_leads",
+            "Leads bucketed into each variant of the running experiment.",
+            ["experiment", "variant"],
+            registry=r,
+        )
         self.store_up = Gauge(
             "leadops_store_up", "1 when the last store operation succeeded.", registry=r
         )

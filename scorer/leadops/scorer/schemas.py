@@ -17,6 +17,14 @@ LeadId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 MAX_MESSAGE = 10_000
 
 
+class ExperimentAnswer(BaseModel):
+    """The lead's experiment variant and the flags the calling app applies."""
+
+    name: str
+    variant: str
+    flags: dict[str, str]
+
+
 class ScoreResponse(BaseModel):
     lead_id: str
     score: float = Field(ge=0, le=1)
@@ -26,6 +34,9 @@ class ScoreResponse(BaseModel):
         description='true: in Redis; "spooled": in the local spool, replayed to Redis once it is '
         "back; false: queued only (bestEffort durability), not yet stored."
     )
+    experiment: ExperimentAnswer | None = Field(
+        default=None, description="Present only while an experiment runs."
+    )
 
 
 class NotStoredBody(BaseModel):
@@ -33,6 +44,23 @@ class NotStoredBody(BaseModel):
 
     detail: str
     stored: Literal[False] = False
+
+
+class ExperimentVariantCounts(BaseModel):
+    name: str
+    weight: int
+    flags: dict[str, str]
+    leads: int
+
+
+class ExperimentStatus(BaseModel):
+    """GET /ops/experiment: the running experiment and this replica's live counts."""
+
+    running: bool
+    name: str | None
+    unit: str | None
+    since: float = Field(description="Unix time the counts started (this process's start).")
+    variants: list[ExperimentVariantCounts]
 
 
 class OutcomeRequest(BaseModel):

@@ -115,6 +115,9 @@ async def answer_lead(
         "model_version": str(model.version),
         "chat_key": memory,
     }
+    experiment = _bucket(lead, lead_id, state)
+    if experiment is not None:
+        record |= {"experiment": experiment.name, "variant": experiment.variant}
     record_writer = state.writer
     batch = record_writer.submit(
         store.LeadWrite(
@@ -141,6 +144,22 @@ async def answer_lead(
         model_version=model.version,
         health=state.health_now(),
         stored=stored,
+        experiment=experiment,
     )
     # Bytes straight from pydantic-core: what model_dump_json() returns, minus a decode.
-    return answer.__pydantic_serializer__.to_json(answer)
+    # exclude_none: without an experiment the answer has no "experiment" field at all.
+    return answer.__pydantic_serializer__.to_json(answer, exclude_none=True)
+
+
+def _bucket(lead: Lead, lead_id: str, state: ScorerState) -> schemas.ExperimentAnswer | None:
+    """The lead's variant of the running experiment, counted; None when none runs."""
+    experiment = state.settings.experiment
+    if experiment is None:
+        return None
+    unit = experiment.unit_id(lead_id=lead_id, chat_id=lead.chat_id, tenant=lead.tenant)
+    variant = experiment.assign(unit)
+    state.metrics.experiment_leads.labels(experiment.name, variant.name).inc()
+    state.experiment_leads.leads[variant.name] += 1
+    return schemas.ExperimentAnswer(
+        name=experiment.name, variant=variant.name, flags=dict(variant.flags)
+    )

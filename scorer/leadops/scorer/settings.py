@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadops.scorer import auth
+from leadops.scorer.experiment import Experiment
 
 
 class Durability(StrEnum):
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
     )
     parity_probe_rows: int = Field(
         default=256, gt=0, description="Rows checked against xgboost at load time (1e-6)."
+    )
+    experiment: Experiment | None = Field(
+        default=None,
+        description="The A/B experiment as JSON (spec.experiment's name, unit and flag "
+        "variants); a malformed one stops the scorer at start.",
     )
 
     @model_validator(mode="after")

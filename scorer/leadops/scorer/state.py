@@ -17,6 +17,7 @@ from leadops.contract import artifact as contract_artifact
 from leadops.scorer import health, metrics, store, writer
 from leadops.scorer.auth import IngestKeys, KeyRing
 from leadops.scorer.columns import AttributeColumns
+from leadops.scorer.experiment import LiveCounts
 from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings
 
@@ -47,6 +48,8 @@ class ScorerState:
     error: bool = False
     # The latest scoring outcomes of the serving model, True where scoring raised.
     scoring_failed: deque[bool] = field(default_factory=lambda: deque(maxlen=SCORING_WINDOW))
+    experiment_leads: LiveCounts = field(default_factory=LiveCounts)
+    started_at: float = field(default_factory=time.time)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _health_cache: tuple[float, ServingModel | None, bool, health.Health] | None = field(
         default=None, repr=False

@@ -56,6 +56,31 @@ async def model_status(state: StateDep) -> schemas.ModelStatus:
     )
 
 
+@router.get("/experiment", response_model=schemas.ExperimentStatus)
+async def experiment_status(state: StateDep) -> schemas.ExperimentStatus:
+    """The running experiment and the leads this replica bucketed into each variant."""
+    experiment = state.settings.experiment
+    if experiment is None:
+        return schemas.ExperimentStatus(
+            running=False, name=None, unit=None, since=state.started_at, variants=[]
+        )
+    return schemas.ExperimentStatus(
+        running=True,
+        name=experiment.name,
+        unit=experiment.unit,
+        since=state.started_at,
+        variants=[
+            schemas.ExperimentVariantCounts(
+                name=v.name,
+                weight=v.weight,
+                flags=dict(v.flags),
+                leads=state.experiment_leads.leads[v.name],
+            )
+            for v in experiment.variants
+        ],
+    )
+
+
 @router.post(
     "/reload-model",
     response_model=schemas.ReloadAccepted,
