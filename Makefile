@@ -37,8 +37,16 @@ typecheck: venv
 test: venv system control-plane lint typecheck
 	$(BIN)/pytest
 
+# The two halves of `make test`, without lint and typecheck. Unit tests start no services but
+# some use redis-server or helm/kubectl (chart rendering), so both need what `test` needs.
+unit: venv system control-plane
+	$(BIN)/pytest tests/unit
+
+integration: venv system control-plane
+	$(BIN)/pytest tests/integration
+
 demo: venv system control-plane
-	$(BIN)/python hack/demo.py
+	$(BIN)/python -m hack.demo
 
 # A local cluster for humans: eval "$$(make -s cluster-up)" exports KUBECONFIG and PATH.
 cluster-up: venv control-plane

@@ -68,6 +68,19 @@ def namespace(api: kube.Kube, name: str) -> None:
         what="default ServiceAccount",
         timeout=30,
     )
+    # The Redis Secret the LeadModels name, opted in to all of them (else InvalidSpec).
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "redis",
+                "namespace": name,
+                "annotations": {"leadops.io/usable-by": "*"},
+            },
+            "stringData": {"url": "redis://redis:6379/0"},
+        }
+    )
 
 
 def leadmodel(ns: str, name: str, **extra: Any) -> dict[str, Any]:
@@ -174,6 +187,8 @@ def run(count: int, workers: int) -> dict[str, Any]:  # noqa: PLR0915
                 **os.environ,
                 "KUBECONFIG": str(cluster.kubeconfig),
                 "LEADOPS_WORKERS": str(workers),
+                # kwok's fault injection (the rollback scenario) reads this Pod annotation.
+                "LEADOPS_ALLOWED_POD_ANNOTATIONS": "leadops.io/fault",
             }
             log = (Path(tmp) / "operator.log").open("wb")
             proc = subprocess.Popen(

@@ -58,26 +58,25 @@ MLSERVER_VENV = ROOT / ".cache" / "bench-venvs" / "mlserver"
 MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", f"xgboost=={xgboost.__version__}"]
 NOTES = """Where a scorer request's time goes (2026-11-26, after the compiled tree path and the
 /v1/lead ASGI fast path): `bench.scorer_profile` calls both apps through the whole ASGI stack in
-process (no sockets), with cProfile on request; py-spy run on the uvicorn servers under wrk agrees.
-Shared with the bare endpoint: uvicorn's HTTP parsing and socket write (h11 and the asyncio
-loop: neither httptools nor uvloop is installed), the JSON parse and the pydantic Lead
+process (no sockets), with cProfile on request; py-spy run on the uvicorn servers under wrk
+agrees. Shared with the bare endpoint: uvicorn's HTTP parsing and socket write (h11 and the
+asyncio loop: neither httptools nor uvloop is installed), the JSON parse and the pydantic Lead
 validation. The bare endpoint also pays Starlette's middleware stack and routing, FastAPI's
-per-request dependency solving and response_model serialization; the scorer's POST /v1/lead
-skips them: `ScorerAPI` offers it first to `leadops.scorer.fastpath.LeadFastPath`, which
-answers a plain application/json body within the size limit that validates as a Lead, with a
-model loaded, with the route's own scoring code and the same request metrics; anything else
-(other content types, bad JSON, an invalid lead, a body past the limit, no model, dependency
+per-request dependency solving and response_model serialization; the scorer's POST /v1/lead skips
+them: `ScorerAPI` offers it first to `leadops.scorer.fastpath.LeadFastPath`, which answers a plain
+application/json body within the size limit that validates as a Lead, with a model loaded, with
+the route's own scoring code (`leadops.scorer.scoring`) and the same request metrics; anything
+else (other content types, bad JSON, an invalid lead, a body past the limit, no model, dependency
 overrides) is handed with its body replayed to the full FastAPI app, so the 413, 422 and 503
-answers are FastAPI's, unchanged. The scorer's own extra, per lead: the compiled
-trees (ONNX Runtime TreeEnsemble through io_binding; table above hot, about twice that inside
-a request, where ONNX Runtime's code and the node arrays are out of cache), `lead_to_row` with
-PII redaction (must run before featurize: the `details` text features - vocabulary words,
-contact mentions counted from redaction placeholders - are computed on the redacted text that
-training reads, so moving redaction into the write-behind would change scores),
-`featurize.vector`, the write-behind (an Event per lead so /v1/outcome can wait for it, batched
-Redis writes in one Lua call with the batch as one JSON argument), three Prometheus histogram
-observations and a request counter, a lead id (os.urandom read 4 KiB at a time) and the JSON
-response.
+answers are FastAPI's, unchanged. The scorer's own extra, per lead: the compiled trees (ONNX
+Runtime TreeEnsemble through io_binding; table above hot, about twice that inside a request, where
+ONNX Runtime's code and the node arrays are out of cache), `lead_to_row` with PII redaction (must
+run before featurize: the `details` text features - vocabulary words, contact mentions counted
+from redaction placeholders - are computed on the redacted text that training reads, so moving
+redaction into the write-behind would change scores), `featurize.vector`, the write-behind (an
+Event per lead so /v1/outcome can wait for it, batched Redis writes in one Lua call with the batch
+as one JSON argument), three Prometheus histogram observations and a request counter, a lead id
+(os.urandom read 4 KiB at a time) and the JSON response.
 Compiled tree path candidates, measured once on this model (2026-11-26, single row, hot):
 ONNX Runtime 1.32 `InferenceSession.run` 7.8-8.6 us (io_binding, as served: 6-10 us);
 treelite 4.8.1 `gtil.predict` 546 us (59 us with nthread=1; GTIL is an interpreter); the numpy

@@ -93,7 +93,7 @@ def main() -> int:
             "import json, sys, numpy as np\n"
             "from leadops.contract.artifact import load_artifact\n"
             "from leadops.contract.featurize import matrix_from_columns\n"
-            "from leadops.jobs.table import read_table\n"
+            "from leadops.jobs.training.outcomes_csv import read_table\n"
             "a = load_artifact(sys.argv[1]); t = read_table(sys.argv[2])\n"
             "x = matrix_from_columns(a.features, t.columns, n_rows=t.n_rows)\n"
             "y = np.array([int(v) for v in t.columns['converted']])\n"

@@ -1,4 +1,4 @@
-"""`make demo`: the LeadOps lifecycle on this machine, as a readable timeline.
+"""`make demo` (`python -m hack.demo`): the LeadOps lifecycle here, as a readable timeline.
 
 Synthetic leads -> signed model artifact -> `leadops inspect`, the data-quality gate
 refusing bad data, a tampered artifact refused, the drift score on fresh and drifted leads;
@@ -21,6 +21,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tests.fixtures.redis_server import RedisServer
+from tests.fixtures.scorer import ScorerServer
+
+from leadops.jobs.synth import TENANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "out" / "demo"
@@ -179,109 +184,60 @@ def step_drift() -> None:
 # --- the scorer: serve, score, record outcomes, retrain from its export, gated reloads ---------
 
 API_KEY = "demo-" + secrets.token_hex(12)
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# One ingest key per synthetic tenant: a /v1 caller's tenant is its key's (docs/security.md).
+INGEST_KEYS = {tenant: f"ingest-{tenant}-{secrets.token_hex(12)}" for tenant in TENANTS}
 
 
 class Scorer:
-    """A real redis-server and `leadops serve` on free loopback ports, for the steps below."""
+    """A real redis-server and `leadops serve` on free loopback ports, for the steps below:
+    the test harness's own (tests/fixtures), so the demo starts them exactly as the tests do."""
 
     def __init__(self) -> None:
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.port = 0
+        self.redis: RedisServer | None = None
+        self.server: ScorerServer | None = None
         self.serving = OUT / "serving" / "model.json"
 
     def start(self) -> None:
-        import httpx  # noqa: PLC0415
-        import redis  # noqa: PLC0415
-
-        redis_port = _free_port()
         redis_dir = OUT / "redis"
         redis_dir.mkdir(exist_ok=True)
-        self.processes.append(
-            subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(redis_port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(redis_dir),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                redis.Redis(port=redis_port).ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("demo: redis-server did not start") from None
-                time.sleep(0.05)
-        self.port = _free_port()
+        self.redis = RedisServer(redis_dir)
+        self.redis.start()
+        # The key salt: chat memory keys are named by a keyed hash of the chat_id (no PII).
+        salt = OUT / "key-salt"
+        salt.write_text(secrets.token_hex(32))
         env = {
-            **os.environ,
+            "LEADOPS_KEY_SALT_FILE": str(salt),
             "LEADOPS_API_KEYS": API_KEY,
-            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "LEADOPS_INGEST_KEYS": ",".join(f"{t}={k}" for t, k in INGEST_KEYS.items()),
+            "REDIS_URL": self.redis.url,
             "LEADOPS_VERIFY_KEY_FILE": str(OUT / "signing.key"),
             "LEADOPS_DRIFT_MIN_SAMPLES": "100",
         }
+        log = OUT / "scorer.log"
+        try:
+            self.server = ScorerServer(
+                model=self.serving, env=env, log_path=log, start_timeout=60.0
+            )
+        except (RuntimeError, TimeoutError):
+            raise SystemExit(f"demo: the scorer did not start; see {log}") from None
         print(
             f"          $ leadops serve --model {self.serving.relative_to(ROOT)} "
-            f"--port {self.port}   (REDIS_URL, LEADOPS_API_KEYS, LEADOPS_VERIFY_KEY_FILE set)"
+            f"--port {self.server.port}   (REDIS_URL, LEADOPS_*KEY*_FILE set)"
         )
-        log = (OUT / "scorer.log").open("wb")
-        self.processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "leadops.cli",
-                    "serve",
-                    "--model",
-                    str(self.serving),
-                    "--port",
-                    str(self.port),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.processes[-1].poll() is not None:
-                raise SystemExit(f"demo: the scorer did not start; see {log.name}")
-            time.sleep(0.1)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        if self.server is None:
+            raise RuntimeError("the scorer is not started")
+        return self.server.url
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.terminate()
-            process.wait(timeout=15)
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
 
 
 SCORER = Scorer()
@@ -338,19 +294,21 @@ def step_score() -> None:
     say("Score 1,200 new leads over HTTP, then record each one's outcome (POST /v1/outcome)")
     lines = (OUT / "live.jsonl").read_text().splitlines()
     started = time.monotonic()
-    scored: list[tuple[str, int, float]] = []
+    scored: list[tuple[str, int, float, str]] = []
     with httpx.Client(base_url=SCORER.url, timeout=30) as http:
         for line in lines:
             record = json.loads(line)
             converted = int(record.pop("converted"))
-            body = http.post("/v1/lead", json=record).json()
-            scored.append((body["lead_id"], converted, body["score"]))
+            key = INGEST_KEYS[record["tenant"]]
+            body = http.post("/v1/lead", json=record, headers={"x-api-key": key}).json()
+            scored.append((body["lead_id"], converted, body["score"], key))
         elapsed = time.monotonic() - started
-        for lead_id, converted, _ in scored:
-            http.post("/v1/outcome", json={"lead_id": lead_id, "converted": bool(converted)})
+        for lead_id, converted, _, key in scored:
+            outcome = {"lead_id": lead_id, "converted": bool(converted)}
+            http.post("/v1/outcome", json=outcome, headers={"x-api-key": key})
     from leadops.contract.metrics import auc  # noqa: PLC0415
 
-    live_auc = auc([c for _, c, _ in scored], [s for _, _, s in scored])
+    live_auc = auc([c for _, c, _, _ in scored], [s for _, _, s, _ in scored])
     say(
         f"  {len(scored)} leads scored in {elapsed:.1f} s (one client, one connection); "
         f"AUC of the served scores on these live outcomes: {live_auc:.3f}"
@@ -439,7 +397,7 @@ def step_rollback() -> None:
 
 def step_operator() -> None:
     say("The operator: the same models on a real local Kubernetes control plane")
-    import demo_operator  # noqa: PLC0415 -- hack/ is the script's directory
+    from hack import demo_operator  # noqa: PLC0415 -- needs the cluster only from here on
 
     demo_operator.run(
         out=OUT,

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.processes import terminate
+
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "sales"
 NAME = "acme"
@@ -211,12 +213,7 @@ class OperatorStage:
     def close(self) -> None:
         if self.operator is not None:
             self.say("Stop the operator and the local control plane")
-            self.operator.terminate()
-            try:
-                self.operator.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.operator.kill()
-                self.operator.wait()
+            terminate(self.operator, timeout=20)
             self.operator = None
         if self.cluster_started:
             print("          $ python -m tests.fixtures.control_plane down", flush=True)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from leadops import cliutil
+from leadops import cliutil, logsafety
 
 
 class Command(NamedTuple):
@@ -21,11 +21,21 @@ class Command(NamedTuple):
 
 COMMANDS: dict[str, Command] = {
     "synth": Command("leadops.jobs.synth", "generate realistic synthetic leads (CSV)"),
-    "train": Command("leadops.jobs.train", "train a model artifact from an outcomes CSV or URL"),
+    "train": Command(
+        "leadops.jobs.training.command", "train a model artifact from an outcomes CSV or URL"
+    ),
     "inspect": Command("leadops.jobs.inspect", "show a model artifact's version, metrics and card"),
     "redact": Command("leadops.jobs.redact", "redact PII from text on stdin, line by line"),
-    "pii-backfill": Command("leadops.jobs.pii_backfill", "scrub PII from data already in Redis"),
+    "pii-backfill": Command(
+        "leadops.jobs.pii_backfill.command", "scrub PII from data already in Redis"
+    ),
+    "chat-key": Command(
+        "leadops.jobs.chat_key", "print the Redis key of a chat's memory (needs the key salt)"
+    ),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
+    "unpack-model": Command(
+        "leadops.contract.unpack", "unpack a registry artifact if it has the validated digest"
+    ),
     "operator": Command("leadops.operator.run", "run the LeadModel controller"),
     "status": Command("leadops.operator.cli", "show LeadModels in the cluster"),
     "rollback": Command("leadops.operator.cli", "roll a LeadModel back by editing its spec"),
@@ -55,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS.get(name)
     if command is None:
         return cliutil.fail(f"unknown command {name!r}; run `leadops --help` for the list")
+    # Before any command runs: no log record of any part may carry request data.
+    logsafety.install()
     module = importlib.import_module(command.module)
     # Modules serving several commands expose `main_<name>`; the rest a plain `main`.
     entry: Callable[[list[str]], int] = (

@@ -24,6 +24,8 @@ local needs_fix = {
   UnknownModelVersion = true,
   PinnedVersionRejected = true,
   PinnedVersionRolledBack = true,
+  NameConflict = true,
+  ApplyFailed = true,
 }
 
 if obj.status == nil or obj.status.conditions == nil or #obj.status.conditions == 0 then

@@ -130,6 +130,16 @@ def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
             return False
 
     _await("kopf liveness /healthz", healthy, timeout=60, log=log)
+    opted_in = (("acme-redis", "url"), ("acme-scorer-api-key", "key"), ("acme-key-salt", "salt"))
+    for secret, key in opted_in:
+        k8s_cluster.run_kubectl(
+            "create", "secret", "generic", secret, "-n", k8s_namespace,
+            f"--from-literal={key}=unused-here",
+        )  # fmt: skip
+        # The Secrets opt in to the LeadModel: without it the spec is InvalidSpec.
+        k8s_cluster.run_kubectl(
+            "annotate", "secret", secret, "-n", k8s_namespace, "leadops.io/usable-by=acme"
+        )
     example = yaml.safe_load(EXAMPLE.read_text())
     example["metadata"]["namespace"] = k8s_namespace
     k8s_cluster.run_kubectl("apply", "-f", "-", input_text=json.dumps(example))
@@ -140,7 +150,7 @@ def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
         return status if status.get("observedGeneration") == 1 else None
 
     status = _await("status.observedGeneration", reconciled, timeout=90, log=log)
-    assert {c["type"] for c in status["conditions"]} >= {"Ready", "Degraded"}
+    assert {c["type"] for c in status["conditions"]} >= {"Ready", "Degraded"}, status
     names = {
         kind: k8s_cluster.run_kubectl(
             "get", kind, "-n", k8s_namespace, "-l", "leadops.io/leadmodel=acme", "-o", "name"

@@ -27,7 +27,8 @@ from kubernetes import client
 
 from leadops import cli
 from leadops.contract import artifact as contract
-from leadops.jobs import synth, train
+from leadops.jobs import synth
+from leadops.jobs.training import command as train
 from leadops.operator import cli as op_cli
 from leadops.operator import kube, read_world, registry
 from leadops.operator.kube import crd_established
@@ -70,11 +71,29 @@ def crd_installed(k8s_cluster: KubeCluster) -> KubeCluster:
 
 
 @pytest.fixture
-def api(crd_installed: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> kube.Kube:
+def api(
+    crd_installed: KubeCluster, k8s_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> kube.Kube:
     monkeypatch.setenv("KUBECONFIG", str(crd_installed.kubeconfig))
     monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "2")
+    # kwok's fault injection reads this Pod annotation; an admin allows it explicitly.
+    monkeypatch.setenv("LEADOPS_ALLOWED_POD_ANNOTATIONS", "leadops.io/fault")
     monkeypatch.delenv("LEADOPS_SCORER_URL", raising=False)
-    return kube.Kube(crd_installed.api_client)
+    client = kube.Kube(crd_installed.api_client)
+    client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            # The Redis Secret every LeadModel here names, opted in to all of them.
+            "metadata": {
+                "name": "redis",
+                "namespace": k8s_namespace,
+                "annotations": {"leadops.io/usable-by": "*"},
+            },
+            "stringData": {"url": "redis://redis:6379/0"},
+        }
+    )
+    return client
 
 
 def operator(namespace: str) -> KopfRunner:
@@ -630,7 +649,11 @@ def test_scorer_reporting_critical_after_rollout_rolls_back(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": "scorer-api", "namespace": ns},
+            "metadata": {
+                "name": "scorer-api",
+                "namespace": ns,
+                "annotations": {"leadops.io/usable-by": NAME},
+            },
             "stringData": {"key": SCORER_API_KEY},
         }
     )

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import redis
 
-from leadops.jobs import pii_backfill, pii_scrub
+from leadops.jobs.pii_backfill import cas_scripts, scrubber
+from leadops.jobs.pii_backfill import command as pii_backfill
 from leadops.pii import Detector, Finding
 from tests.fixtures.redis_server import RedisServer
 
@@ -232,7 +233,7 @@ def test_concurrent_pushes_are_never_lost(redis_url: str) -> None:
 
 def test_a_list_longer_than_one_read_is_scrubbed_chunk_by_chunk(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    length = pii_scrub.WHOLE_LIST_MAX + 250  # read in chunks of --batch, not whole
+    length = scrubber.WHOLE_LIST_MAX + 250  # read in chunks of --batch, not whole
     messages = [
         f"message {i} mail u{i}@example.com" if i % 7 == 0 else f"message {i} fine"
         for i in range(length)
@@ -300,8 +301,8 @@ def test_redis_restart_mid_run_fails_clearly_and_rerun_completes(
 
 def test_compare_and_set_leaves_changed_values_alone(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
-    cas_list = client.register_script(pii_scrub.CAS_LIST)
-    cas_hash = client.register_script(pii_scrub.CAS_HASH)
+    cas_list = client.register_script(cas_scripts.CAS_LIST)
+    cas_hash = client.register_script(cas_scripts.CAS_HASH)
     client.rpush("mem:a", "a@example.com", "b@example.com", "c@example.com")
     client.lpush("mem:a", "pushed meanwhile")  # shifts every index by one
     client.lset("mem:a", 2, "edited by the app")  # what we read as b@ at index 1 changed
@@ -444,7 +445,7 @@ def test_a_dead_detection_worker_is_exit_1_with_the_summary_and_rerun_completes(
     expected = _seed(client)
     client.rpush("mem:tenant9:chat9", f"{DEATH_MARK}: jane.doe@example.com")
     monkeypatch.setattr(
-        pii_backfill, "detector_for", lambda region: _WorkerDiesOnMark(region=region or "US")
+        pii_backfill, "detector_for", lambda regions: _WorkerDiesOnMark(regions=regions or ["US"])
     )
     code = pii_backfill.main(["--redis-url", redis_url, "--workers", "2"])
     out, err = capsys.readouterr()

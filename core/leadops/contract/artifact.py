@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import tempfile
+import zlib
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -42,12 +43,18 @@ logger = logging.getLogger(__name__)
 
 FORMAT: Final = "leadops.model/v1"
 MAX_ARTIFACT_BYTES: Final = 256 * 1024 * 1024
+# What a registry ConfigMap (900 KiB of gzip) may unpack to: real artifacts are a few MiB;
+# the bound keeps a gzip bomb from costing more memory than this.
+MAX_UNPACKED_BYTES: Final = 16 * 1024 * 1024
+_UNPACK_CHUNK: Final = 64 * 1024
 SIGNED_PREFIX: Final = b"leadops-artifact-v1\n"
 MIN_HMAC_SECRET: Final = 16
 ENV_SIGNING_KEY: Final = "LEADOPS_SIGNING_KEY"
 ENV_SIGNING_KEY_FILE: Final = "LEADOPS_SIGNING_KEY_FILE"
 ENV_VERIFY_KEY: Final = "LEADOPS_VERIFY_KEY"
 ENV_VERIFY_KEY_FILE: Final = "LEADOPS_VERIFY_KEY_FILE"
+# The digest the operator validated; the scorer (and its init container) serve nothing else.
+ENV_MODEL_DIGEST: Final = "LEADOPS_MODEL_DIGEST"
 
 
 class ArtifactError(Exception):
@@ -333,15 +340,54 @@ def _read(source: str | os.PathLike[str] | bytes) -> bytes:
     return data
 
 
+def gunzip_bounded(packed: bytes, *, limit: int = MAX_UNPACKED_BYTES) -> bytes:
+    """Decompress gzip as a stream, refusing (ArtifactTooLarge) before holding over `limit`."""
+    stream = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+    out = bytearray()
+    pending = packed
+    try:
+        while pending:
+            # Never more than one chunk past what is kept: a bomb stops at the limit.
+            out += stream.decompress(pending, _UNPACK_CHUNK)
+            if len(out) > limit:
+                raise ArtifactError(
+                    ArtifactError.TOO_LARGE, f"gzip data unpacks to over {limit} bytes"
+                )
+            pending = stream.unconsumed_tail
+        out += stream.flush(_UNPACK_CHUNK)
+    except zlib.error as exc:
+        raise ArtifactError(ArtifactError.CORRUPT, f"not gzip data: {exc}") from exc
+    if len(out) > limit:
+        raise ArtifactError(ArtifactError.TOO_LARGE, f"gzip data unpacks to over {limit} bytes")
+    if not stream.eof:
+        raise ArtifactError(ArtifactError.CORRUPT, "gzip data is truncated")
+    return bytes(out)
+
+
+def check_digest(artifact: Artifact, expected: str) -> None:
+    """Refuse an artifact that is not the one validated (`expected` is its `sha256:` digest)."""
+    if not hmac.compare_digest(artifact.digest, expected):
+        raise ArtifactError(
+            ArtifactError.DIGEST_MISMATCH,
+            f"artifact digest {artifact.digest[:23]} is not the validated {expected[:23]}",
+        )
+
+
 def load_artifact(
-    source: str | os.PathLike[str] | bytes, *, keys: VerifyKeys | None = None
+    source: str | os.PathLike[str] | bytes,
+    *,
+    keys: VerifyKeys | None = None,
+    expect_digest: str | None = None,
 ) -> Artifact:
-    """Parse and verify an artifact: digest always, signature when `keys` is given."""
+    """Parse and verify an artifact: digest always, signature when `keys` is given, and that
+    it is exactly the validated artifact when `expect_digest` is given."""
     data = _read(source)
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ArtifactError(ArtifactError.CORRUPT, f"not JSON: {exc}") from exc
+    except RecursionError:  # nested deeper than any model; a bad file, not a server error
+        raise ArtifactError(ArtifactError.CORRUPT, "JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise ArtifactError(ArtifactError.CORRUPT, "not a JSON object")
     if document.get("format") != FORMAT:
@@ -353,6 +399,8 @@ def load_artifact(
         digest = compute_digest(document)
     except ValueError as exc:  # NaN/Infinity in the document: never produced by seal()
         raise ArtifactError(ArtifactError.CORRUPT, f"not canonical JSON: {exc}") from exc
+    except RecursionError:
+        raise ArtifactError(ArtifactError.CORRUPT, "JSON nested too deeply") from None
     if not hmac.compare_digest(str(document.get("digest", "")), digest):
         raise ArtifactError(
             ArtifactError.DIGEST_MISMATCH,
@@ -360,6 +408,8 @@ def load_artifact(
         )
     try:
         artifact = Artifact.model_validate(document)
+    except RecursionError:
+        raise ArtifactError(ArtifactError.CORRUPT, "JSON nested too deeply") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -373,4 +423,6 @@ def load_artifact(
                 "a signing key is configured but the artifact is unsigned",
             )
         keys.verify(artifact.digest, artifact.signature)
+    if expect_digest:
+        check_digest(artifact, expect_digest)
     return artifact

@@ -39,6 +39,7 @@ RESERVED_COLUMNS: Final = frozenset(
         "phone",
         "email",
         "chat_id",
+        "chat_key",
     }
 )
 TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
@@ -73,7 +74,10 @@ class Lead(BaseModel):
         # A naive timestamp is taken as UTC so rows sort the same everywhere.
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+            raise ValueError("received_at is out of range once converted to UTC") from None
 
     @field_validator("attributes")
     @classmethod

@@ -1,8 +1,10 @@
 """A lead's canonical flat row: what the scorer stores, the export holds and training reads.
 
-The row carries no raw PII: `details` (and string attributes) pass through the caller's
-redaction function, the name and chat id are dropped, and phone and email are reduced to
-presence flags and non-identifying derived values (calling-code region, kind of mailbox).
+The row carries no raw PII: every stored string (`details`, `source`, string attributes)
+passes through the caller's redaction function, a numeric attribute whose digits form a card
+or phone number is stored as `[REDACTED]`, the name and chat id are dropped, and phone and
+email are reduced to presence flags and non-identifying derived values (calling-code region,
+kind of mailbox).
 Training and serving both featurize this same row shape, so there is no training/serving skew.
 """
 
@@ -48,6 +50,7 @@ FREE_MAIL_DOMAINS: Final = frozenset(
 _EMAIL = re.compile(r"^[^@\s]+@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)$")
 _EDU = re.compile(r"(\.edu|\.ac\.[a-z]{2}|\.edu\.[a-z]{2})$")
 _DIGITS = re.compile(r"\d")
+REDACTED_NUMBER: Final = "[REDACTED]"
 
 
 def email_kind(email: str) -> str:
@@ -103,7 +106,7 @@ def lead_to_row(lead: Lead, *, redact: Callable[[str], str]) -> dict[str, str]:
     row = {
         "received_at": lead.received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "tenant": lead.tenant,
-        "source": lead.source,
+        "source": redact(lead.source) if lead.source else "",
         "has_name": "1" if lead.name else "0",
         "has_phone": "1" if lead.phone else "0",
         "phone_region": phone_region(lead.phone),
@@ -113,5 +116,14 @@ def lead_to_row(lead: Lead, *, redact: Callable[[str], str]) -> dict[str, str]:
     }
     for key in sorted(lead.attributes):
         value = lead.attributes[key]
-        row[key] = redact(value) if isinstance(value, str) and value else format_value(value)
+        if isinstance(value, str):
+            row[key] = redact(value) if value else ""
+        else:
+            row[key] = _redact_number(format_value(value), redact)
     return row
+
+
+def _redact_number(text: str, redact: Callable[[str], str]) -> str:
+    """`text`, or `[REDACTED]` when the detector finds a card or phone number in its digits
+    (`"budget": 4111111111111111`, `"phone_num": 4155552671`)."""
+    return REDACTED_NUMBER if redact(text) != text else text

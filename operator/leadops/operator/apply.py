@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from leadops.operator import builders, metrics, reasons, registry
+from leadops.operator import builders, conditions, metrics, reasons, registry
 from leadops.operator.actions import (
     EmitEvent,
     Ensure,
@@ -36,6 +36,8 @@ _OWNED_OPTIONAL = ("initContainers",)
 _DEPLOYMENT_ANNOTATIONS = (
     registry.MODEL_VERSION,
     builders.ANN_PREVIOUS,
+    builders.ANN_DIGEST,
+    builders.ANN_PREVIOUS_DIGEST,
     builders.ANN_ROLLOUT_KIND,
     builders.ANN_ROLLOUT_STARTED,
 )
@@ -82,7 +84,7 @@ def _with_removals(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -
     tmeta = template["metadata"]
     live_tmeta = live_template.get("metadata") or {}
     tann = _nulls(
-        (registry.MODEL_VERSION,),
+        (registry.MODEL_VERSION, builders.ANN_DIGEST),
         tmeta.get("annotations") or {},
         live_tmeta.get("annotations") or {},
     )
@@ -99,24 +101,155 @@ def _with_removals(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -
     return patch
 
 
-def ensure(kube: Kube, manifest: Mapping[str, Any], live: Mapping[str, Any] | None) -> str:
-    """Create or patch one object; returns what was done (created/patched/unchanged)."""
+class Refused(Exception):
+    """This pass must not touch the world: a NameConflict or a child the API refuses."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def controlled_by(obj: Mapping[str, Any] | None, uid: str) -> bool:
+    """True when `obj`'s controller ownerReference is the LeadModel with `uid`."""
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(r.get("uid") == uid and r.get("controller") for r in refs)
+
+
+def owned_by(obj: Mapping[str, Any] | None, uid: str) -> bool:
+    """Any ownerReference to `uid` (registry versions published before they named a controller)."""
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return bool(uid) and any(r.get("uid") == uid for r in refs)
+
+
+def _owner_words(obj: Mapping[str, Any]) -> str:
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    controller = next((r for r in refs if r.get("controller")), None)
+    if controller is not None:
+        return f"controlled by {controller.get('kind')} {controller.get('name')}"
+    if refs:
+        return "owned by " + ", ".join(f"{r.get('kind')} {r.get('name')}" for r in refs)
+    return "not made by LeadOps (no owner)"
+
+
+def _conflict(manifest: Mapping[str, Any], live: Mapping[str, Any]) -> Refused:
+    meta = manifest["metadata"]
+    return Refused(
+        reasons.NAME_CONFLICT,
+        f"{manifest['kind']} {meta['namespace']}/{meta['name']} already exists, "
+        f"{_owner_words(live)}; LeadOps never adopts an object it did not make: rename or "
+        "delete that object, or this LeadModel",
+    )
+
+
+def ensure(
+    kube: Kube,
+    manifest: Mapping[str, Any],
+    live: Mapping[str, Any] | None,
+    *,
+    uid: str,
+    dry_run: bool = False,
+) -> str:
+    """Create or patch one object this LeadModel controls; returns what was done.
+
+    Raises Refused (NameConflict) for an object of the same name that it does not control,
+    and KubeError when the API refuses the object.
+    """
     kind, meta = manifest["kind"], manifest["metadata"]
     name, namespace = meta["name"], meta["namespace"]
+    if live is not None and not controlled_by(live, uid):
+        raise _conflict(manifest, live)
     if live is not None and contains(manifest, live):
         return "unchanged"
     if live is None:
         try:
-            kube.create(manifest)
-            logger.info("Created %s %s/%s", kind, namespace, name)
-            return "created"
+            kube.create(manifest, dry_run=dry_run)
         except KubeError as exc:
             if exc.status != 409:
                 raise
             live = kube.get(kind, namespace, name)
-    kube.patch(kind, namespace, name, _with_removals(manifest, live))
-    logger.info("Patched %s %s/%s", kind, namespace, name)
+            if live is None or not controlled_by(live, uid):
+                raise _conflict(manifest, live or {}) from exc
+        else:
+            if not dry_run:
+                logger.info("Created %s %s/%s", kind, namespace, name)
+            return "created"
+    kube.patch(kind, namespace, name, _with_removals(manifest, live), dry_run=dry_run)
+    if not dry_run:
+        logger.info("Patched %s %s/%s", kind, namespace, name)
     return "patched"
+
+
+def _writes(
+    kube: Kube, plan: Plan, obs: Observed
+) -> list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+    """Every child this plan creates or patches, with its live object (read if not observed)."""
+    out: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]] = []
+    for action in plan.actions:
+        if isinstance(action, Ensure | RollOut | RollBack):
+            manifest = action.manifest
+            key = (manifest["kind"], manifest["metadata"]["name"])
+            live = obs.children.get(key)
+            if live is None:
+                live = kube.get(key[0], obs.namespace, key[1])
+            out.append((manifest, live))
+    return out
+
+
+def preflight(kube: Kube, plan: Plan, obs: Observed) -> None:
+    """Refuse the whole pass before any write: a name taken by someone else's object, or a
+    child the API would refuse (server-side dry run), so no pass leaves children half made."""
+    writes = _writes(kube, plan, obs)
+    for manifest, live in writes:
+        if live is not None and not controlled_by(live, obs.uid):
+            raise _conflict(manifest, live)
+    for manifest, live in writes:
+        if manifest["kind"] == "RoleBinding" and live is None:
+            # Its Role is made in the same pass, and a dry run cannot see it; a RoleBinding
+            # is fixed by the builder (nothing of the spec in it), so there is little to check.
+            continue
+        try:
+            ensure(kube, manifest, live, uid=obs.uid, dry_run=True)
+        except KubeError as exc:
+            if exc.status in {401, 403} or exc.status >= 500 or exc.status == 0:
+                raise  # our own credentials or the API itself: retried, not the spec's fault
+            meta = manifest["metadata"]
+            raise Refused(
+                reasons.APPLY_FAILED,
+                f"the API refused {manifest['kind']} {meta['namespace']}/{meta['name']}: {exc}",
+            ) from exc
+
+
+def refuse(kube: Kube, obs: Observed, refusal: Refused, *, now: datetime) -> None:
+    """Ready=False with the refusal's reason and a Warning Event; everything else as it was."""
+    previous = dict(obs.status)
+    before = previous.get("conditions") or []
+    ready = conditions.false(reasons.READY, refusal.reason, refusal.message[:1024])
+    others = [c for c in conditions.from_status(before) if c.type != reasons.READY]
+    old: Mapping[str, Any] = next((c for c in before if c.get("type") == reasons.READY), {})
+    if (old.get("reason"), old.get("message")) != (ready.reason, ready.message):
+        emit_event(kube, obs, EmitEvent("Warning", refusal.reason, refusal.message), now)
+    logger.warning("%s %s/%s: %s", refusal.reason, obs.namespace, obs.name, refusal.message)
+    stamped = conditions.stamp([ready, *others], before, generation=obs.generation, now=now)
+    status = {
+        **previous,
+        "observedGeneration": obs.generation,
+        "conditions": conditions.as_status(stamped),
+    }
+    write_status(kube, obs, status)
+
+
+def _registry_object(kube: Kube, obs: Observed, name: str) -> Mapping[str, Any] | None:
+    """A registry ConfigMap, if this LeadModel owns it (a same-named stranger is left alone)."""
+    live = kube.get("ConfigMap", obs.namespace, name)
+    if live is None:
+        return None
+    if not owned_by(live, obs.uid):
+        logger.warning(
+            "Left ConfigMap %s/%s alone: it is %s", obs.namespace, name, _owner_words(live)
+        )
+        return None
+    return live
 
 
 def emit_event(kube: Kube, obs: Observed, event: EmitEvent, now: datetime) -> None:
@@ -160,15 +293,34 @@ def emit_event(kube: Kube, obs: Observed, event: EmitEvent, now: datetime) -> No
         )
 
 
-def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  # noqa: PLR0912
+def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> Refused | None:
+    """Execute the plan, or nothing of it when preflight refuses (then returned)."""
+    try:
+        preflight(kube, plan, obs)
+        try:
+            _execute(kube, plan, obs, now=now)
+        except KubeError as exc:
+            if exc.status not in {400, 422}:
+                raise
+            # Passed the dry run but refused for real (the world moved): say so, as above.
+            raise Refused(reasons.APPLY_FAILED, f"the API refused a write: {exc}") from exc
+    except Refused as refusal:
+        refuse(kube, obs, refusal, now=now)
+        return refusal
+    write_status(kube, obs, status_body(plan.status))
+    return None
+
+
+def _execute(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  # noqa: PLR0912
     for action in plan.actions:
         if isinstance(action, Ensure):
-            ensure(kube, action.manifest, obs.children.get((action.kind, action.name)))
+            live = obs.children.get((action.kind, action.name))
+            ensure(kube, action.manifest, live, uid=obs.uid)
         elif isinstance(action, RollOut | RollBack):
             manifest = action.manifest
             name = manifest["metadata"]["name"]
             live = obs.children.get(("Deployment", name))
-            ensure(kube, manifest, live)
+            ensure(kube, manifest, live, uid=obs.uid)
             if isinstance(action, RollOut):
                 metrics.ROLLOUTS.inc()
                 logger.info(
@@ -184,6 +336,8 @@ def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  # n
                     obs.namespace, name, action.failed, action.version, action.reason,
                 )  # fmt: skip
         elif isinstance(action, MarkVersion):
+            if _registry_object(kube, obs, action.name) is None:
+                continue
             patch = {k: (v or None) for k, v in action.annotations.items()}
             try:
                 kube.patch(
@@ -194,16 +348,31 @@ def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  # n
                     raise
         elif isinstance(action, GarbageCollect):
             for name in action.names:
-                if kube.delete("ConfigMap", obs.namespace, name):
+                live = _registry_object(kube, obs, name)
+                uid = str((live or {}).get("metadata", {}).get("uid", ""))
+                if live is not None and _delete(kube, "ConfigMap", obs.namespace, name, uid):
                     logger.info("Deleted registry ConfigMap %s/%s", obs.namespace, name)
         elif isinstance(action, RemoveChild):
-            if kube.delete(action.kind, obs.namespace, action.name):
+            live = obs.children.get((action.kind, action.name))
+            uid = str((live or {}).get("metadata", {}).get("uid", ""))
+            if controlled_by(live, obs.uid) and _delete(
+                kube, action.kind, obs.namespace, action.name, uid
+            ):
                 logger.info("Deleted %s %s/%s", action.kind, obs.namespace, action.name)
         elif isinstance(action, EmitEvent):
             if action.type == "Warning" and action.reason in reasons.GATE_REASONS:
                 metrics.GATE_REJECTIONS.labels(reason=action.reason).inc()
             emit_event(kube, obs, action, now)
-    write_status(kube, obs, status_body(plan.status))
+
+
+def _delete(kube: Kube, kind: str, namespace: str, name: str, uid: str) -> bool:
+    """Delete exactly the object we checked (uid precondition); a replaced one is left alone."""
+    try:
+        return kube.delete(kind, namespace, name, uid=uid)
+    except KubeError as exc:
+        if exc.status == 409:  # a different object took the name meanwhile
+            return False
+        raise
 
 
 def write_status(kube: Kube, obs: Observed, status: Mapping[str, Any]) -> bool:

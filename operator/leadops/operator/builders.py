@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leadops.contract import artifact as contract
 from leadops.contract import health
 from leadops.operator import alerts, registry, spec
 
@@ -21,9 +22,14 @@ REGISTRY_DIR = "/var/lib/leadops/registry"
 WORK_DIR = "/work"
 API_KEY_DIR = "/var/run/secrets/leadops/api-key"
 SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
+KEY_SALT_DIR = "/var/run/secrets/leadops/key-salt"
+INGEST_KEYS_DIR = "/var/run/secrets/leadops/ingest-keys"
 
 # Deployment annotations: where the rollout state lives, so a restarted operator resumes.
 ANN_PREVIOUS = "leadops.io/previous-version"
+# The digests the operator validated: what the scorer may serve (and roll back to).
+ANN_DIGEST = "leadops.io/model-digest"
+ANN_PREVIOUS_DIGEST = "leadops.io/previous-digest"
 ANN_ROLLOUT_KIND = "leadops.io/rollout-kind"
 ANN_ROLLOUT_STARTED = "leadops.io/rollout-started-at"
 ROLLOUT_FORWARD = "RollOut"
@@ -57,6 +63,9 @@ class Rollout:
     previous: int | None = None
     kind: str = ROLLOUT_FORWARD
     started_at: str = ""
+    # sha256: digests the operator validated for `version` and `previous`.
+    digest: str = ""
+    previous_digest: str = ""
 
 
 def names(leadmodel: str) -> dict[str, str]:
@@ -144,8 +153,28 @@ def role_binding(owner: Owner) -> dict[str, Any]:
     }
 
 
+def _pii_settings(lm: spec.LeadModelSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """spec.pii for a container: env (regions, key salt file) and the salt Secret's volume."""
+    env: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if lm.pii.regions:
+        env.append({"name": "LEADOPS_PII_REGIONS", "value": ",".join(lm.pii.regions)})
+    if lm.pii.key_salt_secret_ref is not None:
+        ref = lm.pii.key_salt_secret_ref
+        env.append({"name": "LEADOPS_KEY_SALT_FILE", "value": f"{KEY_SALT_DIR}/{ref.key}"})
+        volumes.append({"name": "key-salt", "secret": {"secretName": ref.name}})
+    return env, volumes
+
+
+_KEY_SALT_MOUNT: dict[str, Any] = {"name": "key-salt", "mountPath": KEY_SALT_DIR, "readOnly": True}
+
+
 def _job_pod(
-    owner: Owner, lm: spec.LeadModelSpec, *, component: str, container: dict[str, Any]
+    owner: Owner,
+    *,
+    component: str,
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
 ) -> dict[str, Any]:
     return {
         "metadata": {"labels": labels(owner, component)},
@@ -154,7 +183,7 @@ def _job_pod(
             "restartPolicy": "Never",
             "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
             "containers": [container],
-            "volumes": [{"name": "work", "emptyDir": {}}],
+            "volumes": [{"name": "work", "emptyDir": {}}, *volumes],
         },
     }
 
@@ -177,13 +206,21 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
     env: list[dict[str, Any]] = []
     if lm.scorer.api_key_secret_ref is not None:
         env.append(_secret_env("LEADOPS_API_KEY", lm.scorer.api_key_secret_ref))
+    mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": WORK_DIR}]
+    volumes: list[dict[str, Any]] = []
+    if lm.signing.key_secret_ref is not None:
+        # Only the Job that signs holds the signing key; the scorer serves by validated digest.
+        ref = lm.signing.key_secret_ref
+        env.append({"name": contract.ENV_SIGNING_KEY_FILE, "value": f"{SIGNING_KEY_DIR}/{ref.key}"})
+        volumes.append({"name": "signing-key", "secret": {"secretName": ref.name}})
+        mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
     container = {
         "name": "train",
         "image": lm.training.image or lm.scorer.image,
         "command": ["/bin/sh", "-c", f"{shlex.join(train)} && {shlex.join(publish)}"],
         "resources": _resources(lm.training.resources),
         "securityContext": _security(),
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": mounts,
     }
     if env:
         container["env"] = env
@@ -196,6 +233,7 @@ def training_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         suspend=lm.training.suspend,
         container=container,
         active_deadline_seconds=lm.training.active_deadline_seconds,
+        volumes=volumes,
     )
 
 
@@ -204,15 +242,20 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
     args = ["pii-backfill", "--pattern", lm.pii_backfill.key_pattern]
     if lm.pii_backfill.dry_run:
         args.append("--dry-run")
+    # The scorer's regions and key salt: the same findings, and old chat keys renamed.
+    pii_env, pii_volumes = _pii_settings(lm)
+    mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": WORK_DIR}]
+    if pii_volumes:
+        mounts.append(_KEY_SALT_MOUNT)
     container = {
         "name": "pii-backfill",
         "image": lm.pii_backfill.image or lm.scorer.image,
         "command": ["leadops"],
         "args": args,
-        "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref)],
+        "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref), *pii_env],
         "resources": _resources(lm.pii_backfill.resources),
         "securityContext": _security(),
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": mounts,
     }
     return _cronjob(
         owner,
@@ -223,6 +266,7 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         suspend=lm.pii_backfill.suspend,
         container=container,
         active_deadline_seconds=None,
+        volumes=pii_volumes,
     )
 
 
@@ -236,13 +280,16 @@ def _cronjob(
     suspend: bool,
     container: dict[str, Any],
     active_deadline_seconds: int | None,
+    volumes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The CronJob both jobs share: UTC schedule, never two at once, one retry, kept a day."""
     job_spec: dict[str, Any] = {"backoffLimit": 1}
     if active_deadline_seconds is not None:
         job_spec["activeDeadlineSeconds"] = active_deadline_seconds
     job_spec["ttlSecondsAfterFinished"] = 86_400
-    job_spec["template"] = _job_pod(owner, lm, component=component, container=container)
+    job_spec["template"] = _job_pod(
+        owner, component=component, container=container, volumes=volumes or []
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -266,14 +313,6 @@ def scorer_selector(owner: Owner) -> dict[str, str]:
     return {"app.kubernetes.io/instance": owner.name, "app.kubernetes.io/component": "scorer"}
 
 
-# The scorer reads plain JSON; the registry stores gzip, so an init container unpacks it.
-_UNPACK = (
-    "import gzip,os,sys;"
-    "d=gzip.open(sys.argv[1]).read();"
-    "t=sys.argv[2]+'.tmp';open(t,'wb').write(d);os.replace(t,sys.argv[2])"
-)
-
-
 def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) -> dict[str, Any]:
     """The scorer, serving `rollout.version` from its registry ConfigMap (none yet: no_model)."""
     pod_labels = {**lm.scorer.pod_labels, **labels(owner, "scorer")}
@@ -288,19 +327,29 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     if rollout.version is not None:
         pod_labels[registry.MODEL_VERSION] = str(rollout.version)
         annotations[registry.MODEL_VERSION] = str(rollout.version)
+        annotations[ANN_DIGEST] = rollout.digest
         env.append({"name": "LEADOPS_MODEL_PATH", "value": f"{MODEL_DIR}/model.json"})
+        # The loader refuses any artifact but this one, on start and on every reload.
+        env.append({"name": contract.ENV_MODEL_DIGEST, "value": rollout.digest})
         volumes.append(
             {
                 "name": "registry",
                 "configMap": {"name": registry.configmap_name(owner.name, rollout.version)},
             }
         )
+        # The registry stores gzip; unpacking (bounded) refuses bytes but the validated ones.
         init.append(
             {
                 "name": "unpack-model",
                 "image": lm.scorer.image,
-                "command": ["python", "-c", _UNPACK],
-                "args": [f"{REGISTRY_DIR}/{registry.DATA_KEY}", f"{MODEL_DIR}/model.json"],
+                "command": ["leadops", "unpack-model"],
+                "args": [
+                    "--digest",
+                    rollout.digest,
+                    f"{REGISTRY_DIR}/{registry.DATA_KEY}",
+                    f"{MODEL_DIR}/model.json",
+                ],
+                "resources": _resources(lm.scorer.resources),
                 "securityContext": _security(),
                 "volumeMounts": [
                     {"name": "registry", "mountPath": REGISTRY_DIR, "readOnly": True},
@@ -308,20 +357,25 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
                 ],
             }
         )
-    if lm.scorer.api_key_secret_ref is not None:
-        ref = lm.scorer.api_key_secret_ref
-        env.append({"name": "LEADOPS_API_KEYS_FILE", "value": f"{API_KEY_DIR}/{ref.key}"})
-        volumes.append({"name": "api-key", "secret": {"secretName": ref.name}})
-        mounts.append({"name": "api-key", "mountPath": API_KEY_DIR, "readOnly": True})
-    if lm.signing.key_secret_ref is not None:
-        ref = lm.signing.key_secret_ref
-        env.append(
-            {"name": "LEADOPS_SIGNING_PUBLIC_KEY_FILE", "value": f"{SIGNING_KEY_DIR}/{ref.key}"}
-        )
-        volumes.append({"name": "signing-key", "secret": {"secretName": ref.name}})
-        mounts.append({"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True})
-    if lm.gates.signature is spec.SignaturePolicy.REQUIRED:
-        env.append({"name": "LEADOPS_REQUIRE_SIGNATURE", "value": "true"})
+    # Files, not env values: a Secret volume is updated in place, so keys rotate without a restart.
+    for variable, volume, directory, ref in (
+        ("LEADOPS_API_KEYS_FILE", "api-key", API_KEY_DIR, lm.scorer.api_key_secret_ref),
+        (
+            "LEADOPS_INGEST_KEYS_FILE",
+            "ingest-keys",
+            INGEST_KEYS_DIR,
+            lm.scorer.ingest_keys_secret_ref,
+        ),
+    ):
+        if ref is not None:
+            env.append({"name": variable, "value": f"{directory}/{ref.key}"})
+            volumes.append({"name": volume, "secret": {"secretName": ref.name}})
+            mounts.append({"name": volume, "mountPath": directory, "readOnly": True})
+    pii_env, pii_volumes = _pii_settings(lm)
+    env += pii_env
+    volumes += pii_volumes
+    if pii_volumes:
+        mounts.append(_KEY_SALT_MOUNT)
 
     def probe() -> dict[str, Any]:
         return {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
@@ -343,10 +397,12 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
     deploy_ann: dict[str, str] = {}
     if rollout.version is not None:
         deploy_ann[registry.MODEL_VERSION] = str(rollout.version)
+        deploy_ann[ANN_DIGEST] = rollout.digest
     if rollout.version is not None or rollout.previous is not None:
         deploy_ann[ANN_ROLLOUT_KIND] = rollout.kind
     if rollout.previous is not None:
         deploy_ann[ANN_PREVIOUS] = str(rollout.previous)
+        deploy_ann[ANN_PREVIOUS_DIGEST] = rollout.previous_digest
     if rollout.started_at:
         deploy_ann[ANN_ROLLOUT_STARTED] = rollout.started_at
     if deploy_ann:

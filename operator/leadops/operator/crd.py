@@ -26,6 +26,7 @@ _KEEP = {
     "maximum",
     "minLength",
     "maxLength",
+    "maxProperties",
     "format",
     "items",
     "properties",
@@ -132,6 +133,13 @@ def build_crd() -> dict[str, Any]:
         "description": "A lead-scoring model served on Kubernetes with gates, rollout "
         "and automatic rollback.",
         "required": ["spec"],
+        "x-kubernetes-validations": [
+            {
+                "rule": spec.NAME_RULE,
+                "message": spec.NAME_RULE_MESSAGE,
+                "reason": "FieldValueInvalid",
+            }
+        ],
         "properties": {
             "apiVersion": {"type": "string", "description": "API version of this object."},
             "kind": {"type": "string", "description": "Kind of this object (LeadModel)."},

@@ -38,6 +38,13 @@ class Judgement:
         return self.verdict is Verdict.PASSED
 
 
+# Said on every pass without a signing key, so nobody mistakes the gates for authentication.
+UNSIGNED_WARNING = (
+    "no signing key is configured (spec.signing.keySecretRef), so anyone who can write "
+    "ConfigMaps in this namespace can publish a version"
+)
+
+
 Gate = Callable[[GateInput], Judgement | None]
 
 
@@ -50,7 +57,9 @@ def integrity(inp: GateInput) -> Judgement | None:
     f = inp.facts
     if f.load_error is not None:
         return _reject(f.load_error, f.load_message or f"artifact {f.version} was refused")
-    if inp.gates.signature is SignaturePolicy.REQUIRED:
+    # A configured key means only signed artifacts pass, whatever the policy: otherwise anyone
+    # who can write a labelled ConfigMap publishes a version whose metrics they wrote.
+    if inp.gates.signature is SignaturePolicy.REQUIRED or inp.signing_key_configured:
         if not f.signed:
             return _reject(reasons.SIGNATURE_MISSING, f"artifact {f.version} is not signed")
         if not inp.signing_key_configured or not f.signature_verified:
@@ -117,8 +126,7 @@ def evaluate(inp: GateInput, *, chain: tuple[Gate, ...] = CHAIN) -> Judgement:
         if verdict is not None:
             return verdict
     f = inp.facts
-    return Judgement(
-        Verdict.PASSED,
-        reason=reasons.GATES_PASSED,
-        message=f"version {f.version} passed: AUC {f.auc}, {f.n_train} training leads",
-    )
+    message = f"version {f.version} passed: AUC {f.auc}, {f.n_train} training leads"
+    if not inp.signing_key_configured:
+        message += f"; {UNSIGNED_WARNING}"
+    return Judgement(Verdict.PASSED, reason=reasons.GATES_PASSED, message=message)

@@ -144,27 +144,41 @@ class Kube:
         found = self.request("GET", self.path(kind, namespace), query=query)
         return list(found.get("items") or [])
 
-    def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, manifest: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """POST; `dry_run`: the API validates and admits it but stores nothing."""
         meta = manifest["metadata"]
         out: dict[str, Any] = self.request(
-            "POST", self.path(manifest["kind"], meta["namespace"]), body=dict(manifest)
+            "POST",
+            self.path(manifest["kind"], meta["namespace"]),
+            body=dict(manifest),
+            query=[("dryRun", "All")] if dry_run else None,
         )
         return out
 
     def patch(
-        self, kind: str, namespace: str, name: str, patch: Mapping[str, Any], *, sub: str = ""
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        sub: str = "",
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         out: dict[str, Any] = self.request(
             "PATCH",
             self.path(kind, namespace, name, sub=sub),
             body=dict(patch),
             content_type=MERGE_PATCH,
+            query=[("dryRun", "All")] if dry_run else None,
         )
         return out
 
-    def delete(self, kind: str, namespace: str, name: str) -> bool:
+    def delete(self, kind: str, namespace: str, name: str, *, uid: str = "") -> bool:
+        """DELETE; with `uid`, only that very object (a same-named newcomer is left alone)."""
+        body = {"preconditions": {"uid": uid}} if uid else None
         try:
-            self.request("DELETE", self.path(kind, namespace, name))
+            self.request("DELETE", self.path(kind, namespace, name), body=body)
         except KubeError as exc:
             if exc.status == 404:
                 return False

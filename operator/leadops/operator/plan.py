@@ -139,7 +139,12 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
     assert current is not None
     stamp_now = rfc3339(now)
     back = builders.Rollout(
-        version=d.previous, previous=current, kind=builders.ROLLOUT_BACK, started_at=stamp_now
+        version=d.previous,
+        previous=current,
+        kind=builders.ROLLOUT_BACK,
+        started_at=stamp_now,
+        digest=d.previous_digest,
+        previous_digest=d.digest,
     )
     actions: list[Action] = []
     failed_entry = obs.entry(current)
@@ -249,7 +254,12 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
     d = obs.deployment
     current = d.version
     steady = builders.Rollout(
-        version=current, previous=d.previous, kind=d.kind, started_at=d.started_at
+        version=current,
+        previous=d.previous,
+        kind=d.kind,
+        started_at=d.started_at,
+        digest=d.digest,
+        previous_digest=d.previous_digest,
     )
     if goal.blocked is None and goal.version is not None and goal.version != current:
         return _roll_forward(lm, obs, goal.version, now)
@@ -287,13 +297,20 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
 
 
 def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime) -> Move:
-    current = obs.deployment.version
+    d = obs.deployment
+    current = d.version
     stamp_now = rfc3339(now)
+    entry = obs.entry(version)
     new = builders.Rollout(
-        version=version, previous=current, kind=builders.ROLLOUT_FORWARD, started_at=stamp_now
+        version=version,
+        previous=current,
+        kind=builders.ROLLOUT_FORWARD,
+        started_at=stamp_now,
+        # The target passed the gates: these are the bytes the operator validated.
+        digest=entry.facts.digest if entry is not None and entry.facts else "",
+        previous_digest=d.digest,
     )
     actions: list[Action] = []
-    entry = obs.entry(version)
     if entry is not None:
         actions.append(
             MarkVersion(

@@ -178,7 +178,8 @@ def read(
         children=MappingProxyType(children),
         prometheus_operator=prom,
         alert_rules=rules,
-        signing_key_configured=keys is not None,
+        # A key named but unreadable still counts: nothing unsigned passes while it is fixed.
+        signing_key_configured=lm.signing.key_secret_ref is not None,
         scorer=_scorer_report(kube, name, namespace, lm, settings.scorer_url),
         status=MappingProxyType(dict(body.get("status") or {})),
     )

@@ -31,6 +31,10 @@ UNSCHEDULABLE: Final = "Unschedulable"
 NAMESPACE_FAULTS: Final = frozenset({PODS_FORBIDDEN, QUOTA_EXCEEDED, UNSCHEDULABLE})
 # A completed rollout whose Pods are not all available now.
 SCORER_UNAVAILABLE: Final = "ScorerUnavailable"
+# A child's name is taken by an object this LeadModel does not control: nothing is touched.
+NAME_CONFLICT: Final = "NameConflict"
+# The API refused a child (its message is in the condition): nothing of that pass is applied.
+APPLY_FAILED: Final = "ApplyFailed"
 
 # Trained
 ARTIFACT_PUBLISHED: Final = "ArtifactPublished"
@@ -42,6 +46,7 @@ DIGEST_MISMATCH: Final = "DigestMismatch"
 SIGNATURE_INVALID: Final = "SignatureInvalid"
 SIGNATURE_MISSING: Final = "SignatureMissing"
 CORRUPT_ARTIFACT: Final = "CorruptArtifact"
+ARTIFACT_TOO_LARGE: Final = "ArtifactTooLarge"
 UNSUPPORTED_FORMAT: Final = "UnsupportedFormat"
 FEATURE_SPEC_INCOMPATIBLE: Final = "FeatureSpecIncompatible"
 AUC_BELOW_THRESHOLD: Final = "AucBelowThreshold"
@@ -82,6 +87,7 @@ GATE_REASONS: Final = frozenset(
         SIGNATURE_INVALID,
         SIGNATURE_MISSING,
         CORRUPT_ARTIFACT,
+        ARTIFACT_TOO_LARGE,
         UNSUPPORTED_FORMAT,
         FEATURE_SPEC_INCOMPATIBLE,
         AUC_BELOW_THRESHOLD,

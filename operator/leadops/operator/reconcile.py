@@ -15,7 +15,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from leadops.operator import apply, conditions, metrics, plan, read_world, reasons, settings
+from leadops.operator import (
+    apply,
+    conditions,
+    metrics,
+    plan,
+    read_world,
+    reasons,
+    settings,
+    trust,
+)
 from leadops.operator.actions import EmitEvent, Plan
 from leadops.operator.kube import Kube
 from leadops.operator.spec import LeadModelSpec
@@ -112,13 +121,19 @@ def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = Non
                 result = "gone"
                 return None
             body = fresh
+            config = settings.load()
             try:
                 lm = parse(body)
+                refused = trust.problems(
+                    kube, str(meta.get("namespace")), str(meta.get("name")), lm, config
+                )
+                if refused:
+                    raise InvalidSpec("; ".join(refused))
             except InvalidSpec as exc:
                 result = "invalid"
                 report_invalid(kube, body, str(exc), now=moment)
                 raise
-            observed = read_world.read(kube, body, lm, settings.load(), moment)
+            observed = read_world.read(kube, body, lm, config, moment)
             decided = plan.plan(lm, observed, moment)
             apply.apply(kube, decided, observed, now=moment)
             log_changes(observed, decided)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from leadops.contract import artifact as contract
 from leadops.operator import reasons
 from leadops.operator.artifact_facts import ArtifactFacts
 
@@ -92,6 +93,12 @@ def encode(
     owner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The immutable ConfigMap for one artifact (the bytes exactly as written by training)."""
+    if len(artifact_bytes) > contract.MAX_UNPACKED_BYTES:  # the operator would refuse it unpacked
+        raise RegistryError(
+            reasons.ARTIFACT_TOO_LARGE,
+            f"artifact is {len(artifact_bytes)} bytes, over the registry's "
+            f"{contract.MAX_UNPACKED_BYTES}",
+        )
     try:
         document = json.loads(artifact_bytes)
     except ValueError as exc:
@@ -133,17 +140,24 @@ def encode(
     }
 
 
-def decode(configmap: Mapping[str, Any]) -> bytes:
-    """The artifact bytes stored in a registry ConfigMap."""
+def decode(configmap: Mapping[str, Any], *, limit: int = contract.MAX_UNPACKED_BYTES) -> bytes:
+    """The artifact bytes stored in a registry ConfigMap, unpacked as a bounded stream: a gzip
+    bomb is ArtifactTooLarge before more than `limit` bytes are held."""
     name = configmap.get("metadata", {}).get("name", "?")
     blob = (configmap.get("binaryData") or {}).get(DATA_KEY)
     if not blob:
         raise RegistryError(reasons.CORRUPT_ARTIFACT, f"ConfigMap {name} has no {DATA_KEY}")
     try:
-        return gzip.decompress(base64.b64decode(blob, validate=True))
-    except (ValueError, OSError, EOFError) as exc:
+        packed = base64.b64decode(blob, validate=True)
+    except ValueError as exc:
         raise RegistryError(
-            reasons.CORRUPT_ARTIFACT, f"ConfigMap {name}: cannot unpack {DATA_KEY}: {exc}"
+            reasons.CORRUPT_ARTIFACT, f"ConfigMap {name}: {DATA_KEY} is not base64"
+        ) from exc
+    try:
+        return contract.gunzip_bounded(packed, limit=limit)
+    except contract.ArtifactError as exc:
+        raise RegistryError(
+            exc.reason, f"ConfigMap {name}: cannot unpack {DATA_KEY}: {exc.message}"
         ) from exc
 
 

@@ -60,6 +60,8 @@ class RolloutState:
     previous: int | None = None
     kind: str = builders.ROLLOUT_FORWARD
     started_at: str = ""
+    digest: str = ""  # validated digests the Pod template serves / rolls back to
+    previous_digest: str = ""
     # metadata.generation: names the Deployment's state a move starts from.
     generation: int = 0
     progress: Progress = Progress.PROGRESSING
@@ -134,6 +136,8 @@ def rollout_state(
         previous=_int_or_none(ann.get(builders.ANN_PREVIOUS)),
         kind=str(ann.get(builders.ANN_ROLLOUT_KIND) or builders.ROLLOUT_FORWARD),
         started_at=str(ann.get(builders.ANN_ROLLOUT_STARTED) or ""),
+        digest=str(ann.get(builders.ANN_DIGEST) or ""),
+        previous_digest=str(ann.get(builders.ANN_PREVIOUS_DIGEST) or ""),
         generation=int(meta.get("generation") or 0),
         progress=progress,
         available=available >= want,

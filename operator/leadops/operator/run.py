@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from leadops import cliutil
+from leadops import cliutil, logsafety
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ def main(argv: list[str]) -> int:
     from leadops.operator import handlers  # noqa: PLC0415
 
     del handlers  # imported for its kopf registrations
+    logsafety.install()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -17,6 +17,14 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+# The project's own images, when the admin has not said otherwise.
+DEFAULT_ALLOWED_IMAGES = ("docker.io/leadops/",)
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
 class SettingsError(ValueError):
     """A LEADOPS_* variable has a value the operator cannot use."""
 
@@ -33,6 +41,12 @@ class OperatorSettings:
     # LEADOPS_ALERT_RULES: keep a PrometheusRule per LeadModel (the chart turns it off when
     # it ships the same rules once, cluster-wide).
     alert_rules: bool = True
+    # LEADOPS_ALLOWED_IMAGES: registry/repository prefixes a LeadModel's images must start
+    # with (`*`: any); by default the project's own images.
+    allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES
+    # LEADOPS_ALLOWED_POD_ANNOTATIONS: exact Pod annotation keys allowed besides the built-in
+    # list (never AppArmor or seccomp, whatever it says).
+    extra_pod_annotations: frozenset[str] = frozenset()
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -66,6 +80,8 @@ def load(env: Mapping[str, str] | None = None) -> OperatorSettings:
         workers=int(_number("LEADOPS_WORKERS", env.get("LEADOPS_WORKERS", "8"), int)),
         scorer_url=url,
         alert_rules=_flag("LEADOPS_ALERT_RULES", env.get("LEADOPS_ALERT_RULES", "true")),
+        allowed_images=_list(env.get("LEADOPS_ALLOWED_IMAGES", "")) or DEFAULT_ALLOWED_IMAGES,
+        extra_pod_annotations=frozenset(_list(env.get("LEADOPS_ALLOWED_POD_ANNOTATIONS", ""))),
     )
 
 

@@ -37,6 +37,20 @@ CRON_PATTERN = (
 )
 IMAGE_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]*$"
 
+# Every child name must fit: `<name>-pii-backfill` is a CronJob (52 characters at most) and
+# `<name>-scorer` a Service (a DNS-1035 label). trust.max_name_length() checks the number.
+MAX_NAME_LENGTH = 39
+NAME_RULE = (
+    f"self.metadata.name.size() <= {MAX_NAME_LENGTH} && "
+    "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')"
+)
+NAME_RULE_MESSAGE = (
+    f"a LeadModel name has at most {MAX_NAME_LENGTH} characters, starts with a letter and holds "
+    "only a-z, 0-9 and '-', so that every object it makes has a valid name"
+)
+# Free maps are bounded, so one spec cannot make a child the API refuses for its size.
+MAX_MAP_ENTRIES = 32
+
 Ratio = Annotated[str, StringConstraints(pattern=RATIO_PATTERN)]
 Score = Annotated[str, StringConstraints(pattern=SCORE_PATTERN)]
 CronSchedule = Annotated[str, StringConstraints(pattern=CRON_PATTERN, max_length=100)]
@@ -78,13 +92,15 @@ class SecretKeyRef(_Model):
 class Resources(_Model):
     requests: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=8,
         description="Minimum compute resources (e.g. cpu: 100m, memory: 256Mi).",
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": {}, "maxProperties": 8},
     )
     limits: dict[str, Quantity] = Field(
         default_factory=dict,
+        max_length=8,
         description="Maximum compute resources (e.g. cpu: '1', memory: 1Gi).",
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": {}, "maxProperties": 8},
     )
 
 
@@ -119,7 +135,8 @@ class Gates(_Model):
     signature: SignaturePolicy = Field(
         default=SignaturePolicy.IF_SIGNED,
         description="Required: only signed artifacts pass (needs spec.signing.keySecretRef). "
-        "IfSigned: a signature present is verified when a key is configured.",
+        "IfSigned: the same when a key is configured; without one, unsigned artifacts pass "
+        "and anyone who can write ConfigMaps in the namespace can publish a version.",
     )
 
     @property
@@ -186,6 +203,21 @@ class PiiBackfill(_Model):
         return validate_cron(value)
 
 
+class Pii(_Model):
+    regions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Phone regions (ISO 3166 codes such as US, GB, IN) whose national number "
+        "formats count as PII, for the scorer and the backfill; empty: US.",
+        json_schema_extra={"default": []},
+    )
+    key_salt_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the key salt: chat memory keys are named by a keyed "
+        "hash of the chat_id. Set it before the first lead; a new salt orphans chat memory.",
+    )
+
+
 class Scorer(_Model):
     replicas: int = Field(default=2, ge=0, le=100, description="Scorer Pods to run.")
     image: ImageRef = Field(default="leadops/scorer:0.1.0", description="Scorer container image.")
@@ -197,21 +229,31 @@ class Scorer(_Model):
     api_key_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret holding the API key for the scorer's /ops/* endpoints."
     )
+    ingest_keys_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the scorer's ingest keys, one TENANT=KEY per line, "
+        "mounted as a file (rotated without a restart): /v1/* then needs x-api-key and a "
+        "caller's tenant is its key's. Unset: open ingest for tenant default only.",
+    )
     progress_deadline_seconds: int = Field(
         default=120,
         ge=5,
         le=3600,
         description="A rollout not Available within this many seconds is rolled back.",
     )
-    pod_labels: dict[str, str] = Field(
+    pod_labels: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
         default_factory=dict,
-        description="Extra labels for the scorer Pods.",
-        json_schema_extra={"default": {}},
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra labels for the scorer Pods (valid label keys and values).",
+        json_schema_extra={"default": {}, "maxProperties": MAX_MAP_ENTRIES},
     )
-    pod_annotations: dict[str, str] = Field(
+    pod_annotations: dict[str, Annotated[str, StringConstraints(max_length=1024)]] = Field(
         default_factory=dict,
-        description="Extra annotations for the scorer Pods.",
-        json_schema_extra={"default": {}},
+        max_length=MAX_MAP_ENTRIES,
+        description="Extra annotations for the scorer Pods, from an allowlist (Prometheus "
+        "scraping, Istio/Linkerd injection and ports, safe-to-evict, default-container); "
+        "never AppArmor or seccomp.",
+        json_schema_extra={"default": {}, "maxProperties": MAX_MAP_ENTRIES},
     )
 
 
@@ -224,7 +266,9 @@ class Redis(_Model):
 class Signing(_Model):
     key_secret_ref: SecretKeyRef | None = Field(
         default=None,
-        description="Secret key holding the PEM public key that verifies artifact signatures.",
+        description="Secret key holding the artifact signing key (ed25519 PEM private key or "
+        "HMAC secret): mounted only into the training Job, which signs; the operator verifies "
+        "with it, and with it set an unsigned or wrongly signed artifact never passes.",
     )
 
 
@@ -290,6 +334,11 @@ class LeadModelSpec(_Model):
         json_schema_extra={"default": {}},
     )
     redis: Redis = Field(description="Where leads, outcomes and chat memory live.")
+    pii: Pii = Field(
+        default_factory=Pii,
+        description="PII detection and key naming for the scorer and the backfill.",
+        json_schema_extra={"default": {}},
+    )
     signing: Signing = Field(
         default_factory=Signing,
         description="Artifact signature verification.",

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from leadops import logsafety, pii
 from leadops.contract import artifact as contract_artifact
-from leadops.scorer import fastpath, health, metrics, store, writer
-from leadops.scorer.auth import KeyRing
-from leadops.scorer.middleware import RequestGuard
+from leadops.pii import chat_keys
+from leadops.scorer import fastpath, health, metrics, store, tenancy, writer
+from leadops.scorer.auth import IngestKeys, KeyRing, KeysFileUnreadable
+from leadops.scorer.columns import AttributeColumns
+from leadops.scorer.middleware import RequestGuard, RequestMetrics
 from leadops.scorer.model import ModelRejected, load_serving_model
 from leadops.scorer.routes import health as health_routes
 from leadops.scorer.routes import ops as ops_routes
@@ -34,6 +34,14 @@ WRITE_QUEUE_CAPACITY = 10_000
 
 
 def _make_store(settings: Settings) -> store.LeadStore:
+    # Read the key salt and the PII regions now: a bad value stops the start, not a lead.
+    pii.default_detector()
+    if chat_keys.process_salt() is None:
+        logger.warning(
+            "No key salt (%s): chat key names are hashed with a public key, so a guessed "
+            "chat_id can be confirmed; use this for dev and demos only",
+            chat_keys.SALT_FILE_ENV,
+        )
     if settings.redis_url is None:
         logger.warning(
             "No Redis URL (LEADOPS_REDIS_URL / REDIS_URL): leads and outcomes are kept in "
@@ -59,6 +67,7 @@ def _load_at_start(state: ScorerState) -> None:
         model = load_serving_model(
             settings.model_path,
             verify_keys=state.verify_keys,
+            expect_digest=settings.model_digest,
             drift_window=settings.drift_window,
             drift_min_samples=settings.drift_min_samples,
             probe_rows=settings.parity_probe_rows,
@@ -72,24 +81,47 @@ def _load_at_start(state: ScorerState) -> None:
     logger.info("Serving model version %d (auc %.4f)", model.version, model.auc)
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's own 422 body. Python's json reads NaN and Infinity, which JSON cannot write:
-    a refused input holding one is echoed with it as a string, instead of failing with a 500."""
-    assert isinstance(exc, RequestValidationError)
+def _warn_about_keys(state: ScorerState) -> None:
     try:
-        return await request_validation_exception_handler(request, exc)
-    except ValueError:
-        detail = _finite(jsonable_encoder(exc.errors()))
-        return JSONResponse(status_code=422, content={"detail": detail})
+        ops_keys = state.keyring.configured()
+    except KeysFileUnreadable:
+        ops_keys = True  # logged by the keyring; /ops answers 503 until the file is fixed
+    if not ops_keys:
+        if state.settings.dev_open_ops:
+            logger.warning("No API key configured and LEADOPS_DEV_OPEN_OPS set: /ops is OPEN")
+        else:
+            logger.warning("No API key configured: /ops/* answers 503 until one is")
+    if state.ingest_keys.open:
+        logger.warning(
+            "No ingest keys (LEADOPS_INGEST_KEYS / LEADOPS_INGEST_KEYS_FILE): /v1 needs no key "
+            "and serves tenant %r only",
+            tenancy.OPEN_TENANT,
+        )
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 body without the refused values: each error's `type`, `loc` and `msg`.
+
+    The submitted value (`input`) and the error context are left out: they may be a lead's
+    PII, an API key sent in a header, or text JSON cannot write (a lone surrogate, NaN), which
+    would turn the 422 into a 500 whose traceback quotes it. The field is named by `loc`.
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {
+            "type": error.get("type", "value_error"),
+            "loc": [_encodable(part) for part in error.get("loc", ())],
+            "msg": _encodable(error.get("msg", "invalid value")),
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _encodable(value: Any) -> Any:
+    # Attribute names appear in `loc`; a lone surrogate in one is written escaped (\ud800).
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
 
 
@@ -120,6 +152,7 @@ class ScorerAPI(FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A scorer app; each app has its own metrics registry, store and model reference."""
     settings = settings if settings is not None else Settings()
+    logsafety.install()  # also when served by another ASGI server than `leadops serve`
     m = metrics.Metrics()
 
     @asynccontextmanager
@@ -130,6 +163,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             metrics=m,
             keyring=KeyRing(keys=settings.env_api_keys(), keys_file=settings.api_keys_file),
+            ingest_keys=IngestKeys(
+                entries=settings.env_ingest_keys(), keys_file=settings.ingest_keys_file
+            ),
             store=lead_store,
             writer=record_writer,
             thresholds=health.Thresholds(
@@ -138,13 +174,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 drift_warning=settings.drift_warning,
                 stale_hours=settings.stale_hours,
             ),
+            columns=AttributeColumns(cap=settings.max_attribute_columns, m=m, redact=pii.redact),
             verify_keys=_verify_keys(settings),
         )
-        if not state.keyring.configured():
-            if settings.dev_open_ops:
-                logger.warning("No API key configured and LEADOPS_DEV_OPEN_OPS set: /ops is OPEN")
-            else:
-                logger.warning("No API key configured: /ops/* answers 503 until one is")
+        _warn_about_keys(state)
         _load_at_start(state)
         app.state.scorer = state
         # Everything allocated so far (modules, the model) lives as long as the process: keep
@@ -162,6 +195,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="LeadOps scorer",
         version="1",
         lifespan=lifespan,
+        # A slash redirect's Location is built from the request's Host header: an open redirect
+        # anyone can aim (and cache-poison) with a forged Host. Routes match exactly instead.
+        redirect_slashes=False,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
@@ -169,7 +205,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # request a provider lookup, and the /v1/lead fast path runs outside them anyway.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    score_routes.add_score_lead(app)
     app.include_router(score_routes.router)
     app.include_router(ops_routes.router)
     app.include_router(health_routes.router)
@@ -180,12 +215,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.refresh_drift_metric()
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, m=m)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    request_metrics = RequestMetrics(m)
+    app.add_middleware(
+        RequestGuard, max_body_bytes=settings.max_body_bytes, request_metrics=request_metrics
+    )
     app.lead_path = fastpath.LeadFastPath(
         full_app=app.full_app,
         state=app.scorer_state,
         max_body_bytes=settings.max_body_bytes,
-        m=m,
+        request_metrics=request_metrics,
     )
     return app

@@ -1,4 +1,5 @@
-"""FastAPI dependencies, all in one place: the scorer state, the serving model, the API key."""
+"""FastAPI dependencies, all in one place: the scorer state, the serving model, the API key
+(`require_api_key`, the /ops router's dependency)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Header, HTTPException, Query, Request, status
 
+from leadops.scorer import tenancy
+from leadops.scorer.auth import KeysFileUnreadable
 from leadops.scorer.model import ServingModel
 from leadops.scorer.state import ScorerState
 
 NO_KEY_CONFIGURED = "no API key configured"
+KEYS_UNREADABLE = "API keys file unreadable"
 
 
 def get_state(request: Request) -> ScorerState:
@@ -36,6 +40,19 @@ async def get_model(request: Request) -> ServingModel:
 ModelDep = Annotated[ServingModel, Depends(get_model)]
 
 
+async def ingest_tenant(
+    state: StateDep,
+    x_api_key: Annotated[
+        str | None, Header(max_length=512, description="Ingest key: names the caller's tenant.")
+    ] = None,
+) -> str:
+    """The caller's tenant (its ingest key's; `default` when ingest is open), else 401/503."""
+    return tenancy.caller_tenant(state.ingest_keys, x_api_key)
+
+
+TenantDep = Annotated[str, Depends(ingest_tenant)]
+
+
 async def require_api_key(
     state: StateDep,
     x_api_key: Annotated[
@@ -44,16 +61,18 @@ async def require_api_key(
     api_key: Annotated[str | None, Query(max_length=512, description="API key (fallback).")] = None,
 ) -> None:
     keyring = state.keyring
-    if not keyring.configured():
+    try:
+        configured = keyring.configured()
+        # The header wins when both are given; neither value is ever echoed or logged.
+        accepted = keyring.accepts(x_api_key if x_api_key is not None else api_key)
+    except KeysFileUnreadable:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, KEYS_UNREADABLE) from None
+    if not configured:
         if state.settings.dev_open_ops:
             return
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_KEY_CONFIGURED)
-    # The header wins when both are given; neither value is ever echoed or logged.
-    if not keyring.accepts(x_api_key if x_api_key is not None else api_key):
+    if not accepted:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid API key (x-api-key header or api_key query parameter)",
         )
-
-
-ApiKeyDep = Annotated[None, Depends(require_api_key)]

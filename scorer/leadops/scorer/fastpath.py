@@ -4,7 +4,8 @@ The scoring hot path. Starlette's stack (error and exception middlewares, an exi
 routing, a Request, four send wrappers) costs a lead more Python than its trees do. A request
 this path is sure of - POST /v1/lead, a plain `application/json` body within the size limit
 that parses and validates as a Lead, a model loaded - is scored here with the route's own code
-(routes.score.answer_lead) and counted in the same request metrics. Anything else is handed,
+(scoring.answer_lead) and counted in the same request metrics (middleware.RequestMetrics).
+Anything else is handed,
 with the body it already read replayed, to the full app, which answers exactly as it always
 did: the 413 (RequestGuard), FastAPI's 422 bodies, the 503 without a model.
 """
@@ -18,12 +19,11 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import Counter
 from starlette.types import Message, Receive, Scope, Send
 
 from leadops.contract.lead import Lead
-from leadops.scorer import metrics
-from leadops.scorer.routes import score as score_routes
+from leadops.scorer import scoring, tenancy
+from leadops.scorer.middleware import RequestMetrics, declared_length
 from leadops.scorer.state import ScorerState
 
 PATH = "/v1/lead"
@@ -41,15 +41,12 @@ class LeadFastPath:
         full_app: ASGIApp,
         state: Callable[[], ScorerState | None],
         max_body_bytes: int,
-        m: metrics.Metrics,
+        request_metrics: RequestMetrics,
     ) -> None:
         self._full_app = full_app
         self._state = state
         self._limit = max_body_bytes
-        self._metrics = m
-        # The same labelled children RequestGuard counts the route in, bound once.
-        self._ok = m.requests.labels(route=PATH, method="POST", status="200")
-        self._timer = m.request_seconds.labels(route=PATH)
+        self._request_metrics = request_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -59,14 +56,14 @@ class LeadFastPath:
         messages: list[Message] = []
         if body is not None:
             body = await _read_body(receive, messages, limit=self._limit)
-        lead = None if not body else _parse_lead(body)
+        lead = None if not body or state is None else _tenants_lead(state, scope, body)
         if lead is None or state is None or model is None:
             await self._full_app(scope, _replay(messages, receive), send)
             return
         status = 500
         try:
             try:
-                answer = score_routes.answer_lead(lead, state, model)
+                answer = scoring.answer_lead(lead, state, model)
             except HTTPException as exc:  # scoring failed: FastAPI's own HTTPException answer
                 status = exc.status_code
                 await JSONResponse({"detail": exc.detail}, status, exc.headers)(
@@ -92,39 +89,35 @@ class LeadFastPath:
                 await PlainTextResponse("Internal Server Error", 500)(scope, receive, send)
             raise
         finally:
-            counter = self._ok if status == 200 else self._counter(status)
-            counter.inc()
-            self._timer.observe(time.perf_counter() - started)
-
-    def _counter(self, status: int) -> Counter:
-        return self._metrics.requests.labels(route=PATH, method="POST", status=str(status))
+            elapsed = time.perf_counter() - started
+            self._request_metrics.count(PATH, "POST", status, elapsed)
 
 
 def takes(scope: Scope) -> bool:
-    """Is this request one for the fast path to look at (POST /v1/lead, no root path)?"""
-    return (
-        scope["type"] == "http"
-        and scope["path"] == PATH
-        and scope["method"] == "POST"
-        and not scope.get("root_path")
-    )
+    """Is this request one for the fast path to look at (POST /v1/lead, under any root path)?"""
+    return scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == PATH
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the app's routes see: behind a proxy's prefix (`root_path`), without it, as
+    Starlette's router strips it (uvicorn puts the prefix in both `path` and `root_path`)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
 
 
 def _declared_ok(scope: Scope, limit: int) -> bytes | None:
     """b"" when the headers fit the fast path (plain JSON, declared size within the limit)."""
-    content_type = None
+    declared = declared_length(scope)
+    if declared is not None and declared > limit:
+        return None  # RequestGuard answers 413 without reading
     for name, value in scope["headers"]:
+        # The first one, as Starlette's request.headers.get() (which FastAPI reads) finds.
         if name == b"content-type":
-            # The first one, as Starlette's request.headers.get() (which FastAPI reads) finds.
-            if content_type is None:
-                content_type = value
-        elif name == b"content-length":
-            try:
-                if int(value) > limit:
-                    return None  # RequestGuard answers 413 without reading
-            except ValueError:
-                return None
-    return b"" if content_type == JSON_TYPE else None
+            return b"" if value == JSON_TYPE else None
+    return None
 
 
 async def _read_body(receive: Receive, messages: list[Message], *, limit: int) -> bytes | None:
@@ -146,11 +139,22 @@ async def _read_body(receive: Receive, messages: list[Message], *, limit: int) -
     return b"".join(m.get("body", b"") for m in messages)
 
 
-def _parse_lead(body: bytes) -> Lead | None:
+def _tenants_lead(state: ScorerState, scope: Scope, body: bytes) -> Lead | None:
+    """The body as a lead of its caller's tenant; None when the full app must answer (bad
+    JSON, bad lead, nesting too deep, ingest key missing or wrong, another tenant's body)."""
     try:
-        return Lead.model_validate(json.loads(body))
-    except Exception:  # bad JSON, bad lead, nesting too deep, ...: the full app answers
+        lead = Lead.model_validate(json.loads(body))
+        return tenancy.admit(state.ingest_keys, _api_key(scope), lead)
+    except Exception:
         return None
+
+
+def _api_key(scope: Scope) -> str | None:
+    # The first one, as Starlette's request.headers.get() (which FastAPI reads) finds.
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            return bytes(value).decode("latin-1")
+    return None
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:

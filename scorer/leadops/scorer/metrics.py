@@ -91,6 +91,12 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.attributes_dropped = Counter(
+            "leadops_attributes_dropped",
+            "Lead attributes not stored: past the tenant's column cap, or a name holding PII.",
+            ["reason"],
+            registry=r,
+        )
         self.store_up = Gauge(
             "leadops_store_up", "1 when the last store operation succeeded.", registry=r
         )

@@ -31,6 +31,9 @@ from leadops.scorer.drift import DriftWindow
 logger = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-6
+# A version is the training time (unix seconds). One more than a year ahead is no clock skew but
+# a bad file, and dates derived from it (version_date, age) might not even be computable.
+MAX_FUTURE_SECONDS = 365 * 24 * 3600
 SignatureStatus = Literal["verified", "unsigned", "not_checked"]
 
 
@@ -117,13 +120,40 @@ def load_serving_model(
     *,
     min_auc: float | None = None,
     verify_keys: contract_artifact.VerifyKeys | None = None,
+    expect_digest: str | None = None,
     drift_window: int = 500,
     drift_min_samples: int = 50,
     probe_rows: int = 256,
 ) -> ServingModel:
     """Read, verify, compile and parity-check the artifact at `path`, or raise ModelRejected."""
     try:
-        art = contract_artifact.load_artifact(path, keys=verify_keys)
+        return _load(
+            path,
+            min_auc=min_auc,
+            verify_keys=verify_keys,
+            expect_digest=expect_digest,
+            drift_window=drift_window,
+            drift_min_samples=drift_min_samples,
+            probe_rows=probe_rows,
+        )
+    except RecursionError:  # a model nested deeper than any real one: refused, not an error
+        raise ModelRejected(
+            "CorruptArtifact", _ARTIFACT_ERRORS["CorruptArtifact"], detail="nested too deeply"
+        ) from None
+
+
+def _load(
+    path: Path,
+    *,
+    min_auc: float | None,
+    verify_keys: contract_artifact.VerifyKeys | None,
+    expect_digest: str | None,
+    drift_window: int,
+    drift_min_samples: int,
+    probe_rows: int,
+) -> ServingModel:
+    try:
+        art = contract_artifact.load_artifact(path, keys=verify_keys, expect_digest=expect_digest)
     except contract_artifact.ArtifactError as exc:
         raise ModelRejected(
             exc.reason, _ARTIFACT_ERRORS.get(exc.reason, "Model file refused"), detail=exc.message
@@ -134,6 +164,12 @@ def load_serving_model(
     else:
         signature = "unsigned" if art.signature is None else "not_checked"
 
+    if art.version > time.time() + MAX_FUTURE_SECONDS:
+        raise ModelRejected(
+            "VersionInFuture",
+            "Model version (its training time) is in the future",
+            version=art.version,
+        )
     auc = float(art.metrics.auc)
     if min_auc is not None and not auc >= min_auc:
         raise ModelRejected(
@@ -184,7 +220,7 @@ _ARTIFACT_ERRORS = {
     "ArtifactTooLarge": "Model file is too large",
     "SignatureMissing": "Model is not signed and a signature is required",
     "CorruptArtifact": "Model file is corrupt",
-    "DigestMismatch": "Model digest does not match its contents",
+    "DigestMismatch": "Model digest does not match its contents or the validated digest",
     "SignatureInvalid": "Model signature is invalid",
     "UnsupportedFormat": "Model file format is not supported",
 }

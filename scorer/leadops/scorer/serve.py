@@ -13,7 +13,7 @@ from pathlib import Path
 import pydantic
 import uvicorn
 
-from leadops import cliutil
+from leadops import cliutil, logsafety
 from leadops.scorer.app import create_app
 from leadops.scorer.settings import Settings
 
@@ -48,6 +48,7 @@ def main(argv: list[str]) -> int:
         raise cliutil.UsageError(f"bad setting {where}: {first['msg']}") from None
     if settings.model_path is not None and not settings.model_path.is_file():
         raise cliutil.UsageError(f"model file {settings.model_path} does not exist")
+    logsafety.install()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -30,6 +30,16 @@ class Settings(BaseSettings):
         default=None,
         description="File with API keys, one per line or comma-separated (a mounted Secret).",
     )
+    ingest_keys: SecretStr | None = Field(
+        default=None,
+        description="Ingest keys as TENANT=KEY, comma-separated: a /v1 caller's tenant is its "
+        "key's; unset (and no file) = open ingest for tenant `default` only.",
+    )
+    ingest_keys_file: Path | None = Field(
+        default=None,
+        description="File of TENANT=KEY ingest keys, one per line (a mounted Secret); re-read "
+        "when it changes.",
+    )
     dev_open_ops: bool = Field(
         default=False, description="Dev only: serve /ops/* without a key when none is configured."
     )
@@ -48,6 +58,12 @@ class Settings(BaseSettings):
     )
     verify_key_file: Path | None = Field(
         default=None, description="File holding the verify key (a mounted Secret)."
+    )
+    model_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="The only artifact digest to serve (set by the operator to the version it "
+        "validated); any other model file is refused with DigestMismatch, on start and reload.",
     )
     docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json.")
     max_body_bytes: int = Field(
@@ -71,6 +87,12 @@ class Settings(BaseSettings):
     stale_hours: float = Field(
         default=48.0, gt=0, description="Model older than this (hours) -> warning_stale."
     )
+    max_attribute_columns: int = Field(
+        default=200,
+        gt=0,
+        description="Distinct attribute names one tenant may store; a new name past it is "
+        "dropped from the lead (counted in leadops_attributes_dropped_total).",
+    )
     parity_probe_rows: int = Field(
         default=256, gt=0, description="Rows checked against xgboost at load time (1e-6)."
     )
@@ -79,7 +101,13 @@ class Settings(BaseSettings):
     def _thresholds_ordered(self) -> Settings:
         if self.auc_critical > self.auc_warning:
             raise ValueError("auc_critical must not exceed auc_warning")
+        self.env_ingest_keys()  # a malformed entry is a bad setting at start
         return self
+
+    def env_ingest_keys(self) -> tuple[tuple[str, bytes], ...]:
+        """(tenant, key) pairs from LEADOPS_INGEST_KEYS (the file's are read by auth.IngestKeys)."""
+        raw = self.ingest_keys.get_secret_value() if self.ingest_keys is not None else ""
+        return auth.parse_ingest_keys(raw, where="LEADOPS_INGEST_KEYS")
 
     def verify_key_material(self) -> bytes | None:
         """The signature verify key's bytes, from the value or the file; None when unset."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 from leadops.contract import artifact as contract_artifact
 from leadops.scorer import health, metrics, store, writer
-from leadops.scorer.auth import KeyRing
+from leadops.scorer.auth import IngestKeys, KeyRing
+from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings
 
@@ -35,9 +36,11 @@ class ScorerState:
     settings: Settings
     metrics: metrics.Metrics
     keyring: KeyRing
+    ingest_keys: IngestKeys
     store: store.LeadStore
     writer: writer.RecordWriter
     thresholds: health.Thresholds
+    columns: AttributeColumns
     verify_keys: contract_artifact.VerifyKeys | None = None
     model: ServingModel | None = None
     # Set by an unexpected exception while loading; cleared by a good load.

@@ -2,8 +2,11 @@
 
 Layout (shared with the PII backfill job):
 - lead record: HASH `lead:{lead_id}`: the lead's row columns plus `score`,
-  `model_version`, `tenant`, `chat_id`, `received_at`, and `converted` once known;
-- chat memory: LIST `mem:{tenant}:{chat_id}` of messages, redacted before they get here;
+  `model_version`, `tenant`, `chat_key` (the name of its chat memory list, never the
+  chat_id), `received_at`, and `converted` once known (records written before chat keys
+  were hashed hold `chat_id` instead, still read);
+- chat memory: LIST `mem:{tenant}:k{keyed hash of chat_id}` of messages, redacted before
+  they get here (the name never holds the chat_id: leadops.pii.chat_keys);
 - `leadops:outcomes`: ZSET of lead ids with a known outcome (scored by when it was
   recorded), so the export never scans the keyspace;
 - `leadops:columns`: SET of every row column ever stored (the export's header).
@@ -21,12 +24,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, KeyT
 
+from leadops.pii import chat_keys
+
 logger = logging.getLogger(__name__)
 
 OUTCOMES_KEY = "leadops:outcomes"
 COLUMNS_KEY = "leadops:columns"
 # Fields the scorer adds to a lead record; not part of the training row.
-RECORD_META = frozenset({"score", "model_version", "chat_id", "converted", "lead_id"})
+RECORD_META = frozenset({"score", "model_version", "chat_key", "chat_id", "converted", "lead_id"})
 EXPORT_BATCH = 200
 
 
@@ -55,7 +60,7 @@ def lead_key(lead_id: str) -> str:
 
 
 def memory_key(tenant: str, chat_id: str) -> str:
-    return f"mem:{tenant}:{chat_id}"
+    return chat_keys.chat_key(tenant, chat_id, salt=chat_keys.process_salt())
 
 
 class LeadStore(Protocol):
@@ -65,14 +70,17 @@ class LeadStore(Protocol):
         """Store lead records, their columns and first messages (one round trip)."""
         ...
 
-    async def lead_memory_key(self, lead_id: str) -> str | None:
-        """The chat memory list of a known lead, or None when the lead is unknown."""
+    async def lead_memory_key(self, lead_id: str, *, tenant: str) -> str | None:
+        """The chat memory list of a known lead of `tenant`, or None when the lead is unknown
+        (or another tenant's)."""
         ...
 
     async def append_message(self, memory: str, message: str) -> None: ...
 
-    async def record_outcome(self, lead_id: str, *, converted: bool, at: float) -> bool:
-        """Set the label; False when the lead is unknown."""
+    async def record_outcome(
+        self, lead_id: str, *, converted: bool, at: float, tenant: str
+    ) -> bool:
+        """Set the label; False when the lead is unknown (or another tenant's)."""
         ...
 
     async def columns(self) -> list[str]: ...
@@ -84,9 +92,10 @@ class LeadStore(Protocol):
     async def close(self) -> None: ...
 
 
-# Set the label only on an existing record, atomically (no record conjured for an unknown id).
+# Set the label only on an existing record of the caller's tenant, atomically (no record
+# conjured for an unknown id, none labelled across tenants).
 _RECORD_OUTCOME = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[4] then return 0 end
 redis.call('HSET', KEYS[1], 'converted', ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
@@ -144,14 +153,18 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    async def lead_memory_key(self, lead_id: str) -> str | None:
+    async def lead_memory_key(self, lead_id: str, *, tenant: str) -> str | None:
         try:
-            tenant, chat_id = await self._client.hmget(lead_key(lead_id), ["tenant", "chat_id"])
+            owner, chat, chat_id = await self._client.hmget(
+                lead_key(lead_id), ["tenant", "chat_key", "chat_id"]
+            )
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-        if tenant is None or chat_id is None:
+        if owner is None or _text(owner) != tenant:
             return None
-        return memory_key(_text(tenant), _text(chat_id))
+        if chat is not None:
+            return _text(chat)
+        return None if chat_id is None else memory_key(tenant, _text(chat_id))
 
     async def append_message(self, memory: str, message: str) -> None:
         try:
@@ -159,10 +172,12 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    async def record_outcome(self, lead_id: str, *, converted: bool, at: float) -> bool:
+    async def record_outcome(
+        self, lead_id: str, *, converted: bool, at: float, tenant: str
+    ) -> bool:
         try:
             done = await self._record_outcome(
-                keys=[lead_key(lead_id), OUTCOMES_KEY], args=[int(converted), at, lead_id]
+                keys=[lead_key(lead_id), OUTCOMES_KEY], args=[int(converted), at, lead_id, tenant]
             )
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
@@ -221,18 +236,20 @@ class MemoryStore:
             if write.message:
                 self.memory.setdefault(write.memory, []).append(write.message)
 
-    async def lead_memory_key(self, lead_id: str) -> str | None:
+    async def lead_memory_key(self, lead_id: str, *, tenant: str) -> str | None:
         record = self.records.get(lead_key(lead_id))
-        if record is None:
+        if record is None or record["tenant"] != tenant:
             return None
-        return memory_key(record["tenant"], record["chat_id"])
+        return record["chat_key"]
 
     async def append_message(self, memory: str, message: str) -> None:
         self.memory.setdefault(memory, []).append(message)
 
-    async def record_outcome(self, lead_id: str, *, converted: bool, at: float) -> bool:
+    async def record_outcome(
+        self, lead_id: str, *, converted: bool, at: float, tenant: str
+    ) -> bool:
         record = self.records.get(lead_key(lead_id))
-        if record is None:
+        if record is None or record.get("tenant") != tenant:
             return False
         record["converted"] = str(int(converted))
         self.outcome_order[lead_id] = at

@@ -12,7 +12,7 @@ import pytest
 from leadops.contract.artifact import load_artifact
 from tests.fixtures.artifacts import Built
 from tests.fixtures.redis_server import RedisServer
-from tests.fixtures.scorer import StartScorer
+from tests.fixtures.scorer import StartScorer, chat_key
 
 pytestmark = pytest.mark.redis
 
@@ -38,7 +38,6 @@ def lead(**extra: Any) -> dict[str, Any]:
         "email": EMAIL,
         "details": f"Need a quote for 20 seats, call me on {PHONE} or mail {EMAIL}",
         "source": "referral",
-        "tenant": "tenant1",
         "chat_id": "chat1",
         "attributes": {"visits": 7.0, "plan": "pro"},
     }
@@ -64,14 +63,14 @@ def test_score_store_outcome_export_round_trip(
 
         record = r.hgetall(f"lead:{lead_id}")
         assert record["converted"] == "1"
-        assert record["tenant"] == "tenant1"
+        assert record["tenant"] == "default"  # open ingest: the one tenant
         assert float(record["score"]) == pytest.approx(body["score"])
         assert record["model_version"] == str(good_model.version)
         stored = json.dumps(record)
         # No raw contact data anywhere in the record: only presence flags and derived kinds.
         for secret in (PHONE, EMAIL, "Jane Doe", "7946"):
             assert secret not in stored
-        memory = [str(m) for m in r.lrange("mem:tenant1:chat1", 0, -1)]
+        memory = [str(m) for m in r.lrange(chat_key("default", "chat1"), 0, -1)]
         assert len(memory) == 1
         assert "Need a quote" in memory[0]
         assert PHONE not in memory[0]
@@ -80,7 +79,7 @@ def test_score_store_outcome_export_round_trip(
         added = http.post(f"/v1/lead/{lead_id}/messages", json={"text": f"my email is {EMAIL}"})
         assert added.status_code == 200, added.text
         assert added.json()["redacted"] is True
-        memory = [str(m) for m in r.lrange("mem:tenant1:chat1", 0, -1)]
+        memory = [str(m) for m in r.lrange(chat_key("default", "chat1"), 0, -1)]
         assert len(memory) == 2
         assert EMAIL not in memory[1]
         assert memory[1].startswith("my email is")
@@ -179,7 +178,7 @@ def test_metrics_carry_the_seed_names_and_no_lead_data(
     assert "leadops_lead_score_count 6.0" in text
     assert "leadops_scoring_duration_seconds_count 6.0" in text
     assert 'leadops_model_reloads_total{reason="",result="loaded"} 1.0' in text
-    for secret in (PHONE, EMAIL, "tenant1", "chat1", "Jane"):
+    for secret in (PHONE, EMAIL, "chat1", "Jane"):
         assert secret not in text
 
 

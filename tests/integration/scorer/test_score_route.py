@@ -14,9 +14,11 @@ from collections import Counter
 import pytest
 import redis
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 
 from leadops.contract.lead import Lead
+from leadops.scorer import app as scorer_app
 from tests.fixtures.artifacts import Built
 from tests.fixtures.metrics import metric_value
 from tests.fixtures.scorer import StartScorer
@@ -28,8 +30,10 @@ GOOD = json.dumps({"details": "price quote for a demo please", "source": "referr
 
 
 def _reference() -> TestClient:
-    """FastAPI's own handling of a `Lead` body: what the hot path must reproduce."""
+    """FastAPI's own handling of a `Lead` body: what the hot path must reproduce (with the
+    scorer's 422 body, which leaves out the refused values)."""
     app = FastAPI()
+    app.add_exception_handler(RequestValidationError, scorer_app.validation_error)
 
     @app.post("/v1/lead")
     async def score(lead: Lead) -> dict[str, str]:
@@ -124,21 +128,21 @@ def test_a_nan_in_the_body_is_a_422_naming_the_attribute(
     # Python's json reads NaN; FastAPI's own handler then fails to write it back (a 500).
     server = start_scorer(model=good_model.path)
     with server.client() as http:
-        for literal, echoed in ((b"NaN", "nan"), (b"Infinity", "inf"), (b"-Infinity", "-inf")):
+        for literal in (b"NaN", b"Infinity", b"-Infinity"):
             body = b'{"attributes": {"visits": ' + literal + b"}}"
             refused = http.post("/v1/lead", content=body, headers={"content-type": JSON})
             assert refused.status_code == 422, refused.text
             (error,) = refused.json()["detail"]
             assert error["loc"] == ["body", "attributes"]
             assert "'visits' must be a finite number" in error["msg"]
-            assert error["input"] == {"visits": echoed}
+            assert "input" not in error, "a refused value is never echoed"
         outcome = http.post(
             "/v1/outcome",
             content=b'{"lead_id": NaN, "converted": true}',
             headers={"content-type": JSON},
         )
         assert outcome.status_code == 422
-        assert outcome.json()["detail"][0]["input"] == "nan"
+        assert outcome.json()["detail"][0]["loc"] == ["body", "lead_id"]
 
 
 def test_without_a_model_the_answers_keep_fastapis_order(start_scorer: StartScorer) -> None:

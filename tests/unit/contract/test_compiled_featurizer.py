@@ -11,7 +11,7 @@ from leadops.contract import featurize
 from leadops.contract.features import fit_feature_spec
 from leadops.contract.rows import lead_to_row
 from leadops.jobs import synth
-from leadops.jobs.table import read_table
+from leadops.jobs.training.outcomes_csv import read_table
 
 
 def _redact(text: str) -> str:

@@ -7,13 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from leadops import pii
 from leadops.contract.columns import BASE_COLUMNS
 from leadops.contract.lead import MAX_DETAILS, RESERVED_COLUMNS, Lead
 from leadops.contract.rows import email_kind, lead_to_row, phone_region
-
-
-def _mask_digits(text: str) -> str:
-    return "".join("#" if ch.isdigit() else ch for ch in text)
 
 
 def test_every_row_column_is_reserved_from_attributes() -> None:
@@ -65,24 +62,41 @@ def test_row_has_no_raw_contact_data_and_flattens_attributes() -> None:
         name="Ada Lovelace",
         phone="+44 20 7946 0958",
         email="ada@example.org",
-        details="Call me on 020 7946 0958 about pricing",
-        source="web",
+        details="Call me on +44 20 7946 0958 about pricing",
+        source="web via ada@example.org",
         tenant="acme",
         chat_id="chat-1",
         received_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-        attributes={"company_size": 120.0, "budget": 2500.5, "industry": "Retail"},
+        attributes={
+            "company_size": 120.0,
+            "budget": 2500.5,
+            "industry": "Retail",
+            "card": 4111111111111111,
+            "phone_num": 4155552671,
+            "contact": "ada@example.org",
+        },
     )
-    row = lead_to_row(lead, redact=_mask_digits)
+    row = lead_to_row(lead, redact=pii.redact)
     assert list(row)[: len(BASE_COLUMNS)] == list(BASE_COLUMNS)
-    assert list(row)[len(BASE_COLUMNS) :] == ["budget", "company_size", "industry"]
-    assert row["details"] == "Call me on ### #### #### about pricing"
+    assert list(row)[len(BASE_COLUMNS) :] == [
+        "budget",
+        "card",
+        "company_size",
+        "contact",
+        "industry",
+        "phone_num",
+    ]
+    assert row["details"] == "Call me on [REDACTED] about pricing"
+    assert row["source"] == "web via [REDACTED]"
+    # Numbers whose digits are a card or a phone number are not stored; others are.
+    assert row["card"] == row["phone_num"] == row["contact"] == "[REDACTED]"
     assert row["phone_region"] == "GB"
     assert row["email_kind"] == "business"
     assert row["company_size"] == "120"
     assert row["budget"] == "2500.5"
     assert row["received_at"] == "2026-01-02T03:04:05Z"
     flat = " ".join(row.values())
-    for secret in ("Ada", "Lovelace", "7946", "ada@", "example.org", "chat-1"):
+    for secret in ("Ada", "Lovelace", "7946", "ada@", "example.org", "chat-1", "4111", "555"):
         assert secret not in flat
 
 

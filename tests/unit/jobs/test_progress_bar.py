@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from leadops.jobs.progress_bar import ProgressBar
+from leadops.jobs.pii_backfill.progress_bar import ProgressBar
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,8 @@ import pytest
 
 from leadops.contract import metrics
 from leadops.contract.artifact import VerifyKeys, load_artifact
-from leadops.jobs import synth, train
+from leadops.jobs import synth
+from leadops.jobs.training import command as train
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object], str]:
@@ -268,7 +269,7 @@ def test_bad_signing_key_is_exit_2(
 def test_time_aware_holdout_takes_the_newest_rows_even_when_shuffled() -> None:
     import numpy as np  # noqa: PLC0415
 
-    from leadops.jobs import trainer  # noqa: PLC0415
+    from leadops.jobs.training import fit  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
     days = rng.permutation(400)
@@ -283,7 +284,7 @@ def test_time_aware_holdout_takes_the_newest_rows_even_when_shuffled() -> None:
     }
     labels = rng.integers(0, 2, 400).astype(np.int64)
     warnings: list[str] = []
-    split = trainer._split(columns, labels, trainer.TrainOptions(), rng, warnings)
+    split = fit._split(columns, labels, fit.TrainOptions(), rng, warnings)
     assert split.holdout == "time"
     assert split.timestamp == "when"
     assert len(split.test) == 100

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from leadops.contract.artifact import load_artifact
-from leadops.jobs import train
+from leadops.jobs.training import command as train_command
 
 API_KEY = "test-api-key-123"
 
@@ -71,14 +71,17 @@ def test_trains_from_the_scorer_export_with_the_api_key(
     monkeypatch.setenv("LEADOPS_API_KEY", API_KEY)
     out = tmp_path / "model.json"
     url = f"{export_server}/ops/export/outcomes.csv?api_key=leaky"
-    assert train.main(["--input", url, "--output", str(out)]) == 0
+    assert train_command.main(["--input", url, "--output", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     artifact = load_artifact(out)
     assert artifact.training.source == f"{export_server}/ops/export/outcomes.csv"
     assert "leaky" not in out.read_text()
     # Same bytes as the file: the same data digest as training from the file itself.
     assert (
-        train.main(["--input", str(synthetic_outcomes), "--output", str(tmp_path / "f.json")]) == 0
+        train_command.main(
+            ["--input", str(synthetic_outcomes), "--output", str(tmp_path / "f.json")]
+        )
+        == 0
     )
     from_file = load_artifact(tmp_path / "f.json")
     assert artifact.training.data_digest == from_file.training.data_digest
@@ -94,7 +97,9 @@ def test_wrong_api_key_is_exit_2(
     monkeypatch.setenv("LEADOPS_API_KEY", "wrong-key")
     out = tmp_path / "model.json"
     assert (
-        train.main(["--input", f"{export_server}/ops/export/outcomes.csv", "--output", str(out)])
+        train_command.main(
+            ["--input", f"{export_server}/ops/export/outcomes.csv", "--output", str(out)]
+        )
         == 2
     )
     err = capsys.readouterr().err
@@ -112,7 +117,7 @@ def test_streamed_input_over_the_limit_is_cut_off(
 ) -> None:
     monkeypatch.setenv("LEADOPS_API_KEY", API_KEY)
     out = tmp_path / "model.json"
-    code = train.main(
+    code = train_command.main(
         ["--input", f"{export_server}/endless", "--output", str(out), "--max-input-mb", "2"]
     )
     assert code == 2
@@ -124,7 +129,9 @@ def test_streamed_input_over_the_limit_is_cut_off(
 def test_unreachable_scorer_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "model.json"
     assert (
-        train.main(["--input", "http://127.0.0.1:9/ops/export/outcomes.csv", "--output", str(out)])
+        train_command.main(
+            ["--input", "http://127.0.0.1:9/ops/export/outcomes.csv", "--output", str(out)]
+        )
         == 2
     )
     assert "cannot read http://127.0.0.1:9/ops/export/outcomes.csv" in capsys.readouterr().err

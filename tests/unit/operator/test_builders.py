@@ -23,12 +23,18 @@ FULL = spec(
         "apiKeySecretRef": {"name": "scorer-api", "key": "key"},
         "progressDeadlineSeconds": 90,
     },
-    signing={"keySecretRef": {"name": "model-signing", "key": "public.pem"}},
+    signing={"keySecretRef": {"name": "model-signing", "key": "signing.pem"}},
     gates={"signature": "Required"},
     piiBackfill={"dryRun": True, "keyPattern": "mem:acme:*"},
 )
+DIGEST = "sha256:" + "ab" * 32
+PREVIOUS_DIGEST = "sha256:" + "cd" * 32
 ROLLOUT = builders.Rollout(
-    version=1764158400, previous=1764072000, started_at="2026-11-26T12:00:00Z"
+    version=1764158400,
+    previous=1764072000,
+    started_at="2026-11-26T12:00:00Z",
+    digest=DIGEST,
+    previous_digest=PREVIOUS_DIGEST,
 )
 
 

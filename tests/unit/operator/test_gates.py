@@ -48,7 +48,8 @@ def test_gate_chain(
             facts=facts(V3, **fact_kw),
             gates=Gates(**gate_kw),
             now=NOW,
-            signing_key_configured=True,
+            # Required needs a key (a CEL rule); the other rows are namespaces without one.
+            signing_key_configured="signature" in gate_kw,
         )
     )
     assert verdict.reason == reason
@@ -76,3 +77,42 @@ def test_message_names_the_numbers() -> None:
     verdict = gates.evaluate(gates.GateInput(facts=facts(V3, auc="0.68"), gates=Gates(), now=NOW))
     assert "0.68" in verdict.message
     assert "0.70" in verdict.message
+
+
+KEYED: list[tuple[str, dict[str, Any], str]] = [
+    ("unsigned never passes with a key", {}, reasons.SIGNATURE_MISSING),
+    ("signed and verified passes", {"signed": True, "signature_verified": True}, "GatesPassed"),
+    ("signed, not verified", {"signed": True}, reasons.SIGNATURE_INVALID),
+    ("wrongly signed", {"load_error": "SignatureInvalid"}, reasons.SIGNATURE_INVALID),
+]
+
+
+@pytest.mark.parametrize("policy", list(SignaturePolicy))
+@pytest.mark.parametrize(("name", "fact_kw", "reason"), KEYED, ids=[c[0] for c in KEYED])
+def test_with_a_signing_key_only_verified_signatures_pass_whatever_the_policy(
+    name: str, fact_kw: dict[str, Any], reason: str, policy: SignaturePolicy
+) -> None:
+    inp = gates.GateInput(
+        facts=facts(V3, **fact_kw),
+        gates=Gates(signature=policy),
+        now=NOW,
+        signing_key_configured=True,
+    )
+    assert gates.evaluate(inp).reason == reason
+    assert gates.evaluate(inp, chain=gates.PINNED_CHAIN).reason == reason
+
+
+def test_without_a_key_a_pass_says_any_configmap_writer_can_publish() -> None:
+    unkeyed = gates.evaluate(gates.GateInput(facts=facts(V3), gates=Gates(), now=NOW))
+    assert unkeyed.passed
+    assert "anyone who can write ConfigMaps in this namespace can publish" in unkeyed.message
+    keyed = gates.evaluate(
+        gates.GateInput(
+            facts=facts(V3, signed=True, signature_verified=True),
+            gates=Gates(),
+            now=NOW,
+            signing_key_configured=True,
+        )
+    )
+    assert keyed.passed
+    assert "anyone" not in keyed.message

@@ -21,6 +21,7 @@ PURE = [
     "leadops.operator.actions",
     "leadops.operator.settings",
     "leadops.operator.plan",
+    "leadops.operator.trust",
     "leadops.contract.health",
 ]
 FORBIDDEN = [

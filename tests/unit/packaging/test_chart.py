@@ -16,6 +16,9 @@ ALL_TOGGLES = (
     "metrics.serviceMonitor.enabled=true",
     "prometheusRule.enabled=true",
     "grafanaDashboard.enabled=true",
+    "ingestKeys.create=true",
+    "ingestKeys.usableBy=acme",
+    "ingestKeys.tenants.acme=acme-ingest-key-0123456789",
 )
 STANDARD_LABELS = {
     "app.kubernetes.io/name",
@@ -147,30 +150,32 @@ def test_rbac_is_split_into_framework_and_application_rules_without_wildcards(
     for group, resource, verbs in framework + application:
         assert "*" not in verbs, (group, resource)
         assert "*" not in {resource, group}
-    assert {(g, r) for g, r, _ in framework} >= {
+    assert {(g, r) for g, r, _ in framework} == {
         ("apiextensions.k8s.io", "customresourcedefinitions"),
-        ("", "events"),
+        ("", "namespaces"),
     }
     assert not any("peering" in r for _, r, _ in framework), "kopf runs standalone"
-    assert not any(g == "leadops.io" for g, _, _ in framework)
     app = {(g, r): v for g, r, v in application}
     assert app[("leadops.io", "leadmodels")] == {"get", "list", "watch", "patch"}
-    assert "update" not in app[("leadops.io", "leadmodels")], "spec is never written"
     assert app[("", "secrets")] == {"get"}, "Secrets are read by name, never listed"
-    assert app[("leadops.io", "leadmodels/status")] >= {"patch"}
+    assert app[("leadops.io", "leadmodels/status")] == {"patch"}
+    assert app[("", "events")] == {"create"}
+    # Merge patches only: nothing is ever replaced whole; and no way to grant more than held.
+    assert not any(v & {"update", "escalate", "bind", "impersonate"} for v in app.values())
+    assert not any(r in {"jobs", "pods/exec"} for _, r in app)
+    # Pods only listed: why a rollout is stuck or unavailable (issue #12's rollout state).
+    assert app.get(("", "pods"), {"list"}) == {"list"}
+    for watched in [("apps", "deployments"), ("", "configmaps")]:
+        assert {"list", "watch"} <= app[watched], watched
     for child in [
         ("batch", "cronjobs"),
-        ("batch", "jobs"),
-        ("apps", "deployments"),
         ("", "services"),
-        ("", "configmaps"),
-        ("monitoring.coreos.com", "servicemonitors"),
-        ("monitoring.coreos.com", "prometheusrules"),
         ("", "serviceaccounts"),
         ("rbac.authorization.k8s.io", "roles"),
         ("rbac.authorization.k8s.io", "rolebindings"),
+        ("monitoring.coreos.com", "servicemonitors"),
     ]:
-        assert {"get", "list", "watch", "create"} <= app[child], child
+        assert app[child] == {"get", "create", "patch"}, child
     bindings = by_kind(objects, "ClusterRoleBinding")
     assert {b["roleRef"]["name"] for b in bindings} == {
         "lo-leadops-framework",
@@ -282,3 +287,53 @@ def test_chart_crds_are_identical_to_the_top_level_crds() -> None:
         assert chart[name] == content, f"charts/leadops/crds/{name} differs from crds/{name}"
     kinds = {yaml.safe_load(c)["spec"]["names"]["kind"] for c in top.values()}
     assert "LeadModel" in kinds
+
+
+def _notes(helm_bin: Path, *sets: str) -> str:
+    args = ["install", "lo", str(CHART), "--dry-run=client", "--namespace", "leadops-system"]
+    for pair in sets:
+        args += ["--set", pair]
+    result = helm(helm_bin, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.partition("\nNOTES:\n")[2]
+
+
+def test_notes_name_what_was_installed_and_where_to_look(helm_bin: Path) -> None:
+    notes = _notes(helm_bin)
+    assert 'release "lo" in namespace "leadops-system"' in notes
+    assert "Deployment lo-leadops (1 replica, image docker.io/leadops/operator:" in notes
+    assert "reconciling LeadModels in every namespace" in notes
+    assert "kubectl apply -k examples/tenants/acme" in notes
+    assert "kubectl -n leadops-system logs deployment/lo-leadops" in notes
+    assert "PrometheusRule" not in notes  # off by default: not claimed as installed
+
+    scoped = _notes(helm_bin, "operator.watchNamespaces={sales,eng}", *ALL_TOGGLES)
+    assert "reconciling LeadModels in: sales, eng" in scoped
+    assert "PrometheusRule" in scoped
+    assert "ServiceMonitor" in scoped
+
+
+def test_ingest_keys_secret_is_opt_in_and_holds_one_tenant_key_line_each(helm_bin: Path) -> None:
+    assert not [o for o in render(helm_bin) if o["kind"] == "Secret"]
+    objects = render(
+        helm_bin,
+        "ingestKeys.create=true",
+        "ingestKeys.namespace=sales",
+        "ingestKeys.usableBy=acme",
+        "ingestKeys.tenants.acme=acme-ingest-key-0123456789",
+        "ingestKeys.tenants.globex=globex-ingest-key-012345",
+    )
+    secret = one(objects, "Secret")
+    assert secret["metadata"]["name"] == "lo-leadops-ingest-keys"
+    assert secret["metadata"]["namespace"] == "sales"
+    assert secret["metadata"]["annotations"]["leadops.io/usable-by"] == "acme"
+    lines = secret["stringData"]["keys"].split()
+    assert lines == ["acme=acme-ingest-key-0123456789", "globex=globex-ingest-key-012345"]
+    # The keys file parses as the scorer reads it.
+    from leadops.scorer.auth import parse_ingest_keys  # noqa: PLC0415
+
+    pairs = parse_ingest_keys(secret["stringData"]["keys"], where="chart")
+    assert [tenant for tenant, _ in pairs] == ["acme", "globex"]
+    refused = helm(helm_bin, "template", "lo", str(CHART), "--set", "ingestKeys.create=true")
+    assert refused.returncode != 0
+    assert "ingestKeys.tenants" in refused.stderr

@@ -93,6 +93,8 @@ def test_a_spec_edit_not_yet_observed_is_progressing() -> None:
         (reasons.INVALID_SPEC, "Degraded"),
         (reasons.UNKNOWN_MODEL_VERSION, "Degraded"),
         (reasons.PINNED_VERSION_REJECTED, "Degraded"),
+        (reasons.NAME_CONFLICT, "Degraded"),
+        (reasons.APPLY_FAILED, "Degraded"),
         (reasons.NO_MODEL, "Progressing"),
         (reasons.AWAITING_PROMOTION, "Progressing"),
     ],

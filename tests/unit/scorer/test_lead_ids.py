@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from leadops.scorer.routes.score import LeadIds
+from leadops.scorer.scoring import LeadIds
 
 
 def test_ids_are_32_hex_digits_and_unique_across_refills() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from leadops.contract.columns import BASE_COLUMNS, LABEL_COLUMN
+from leadops.contract.csvcells import csv_line
 from leadops.scorer import schemas, store
 from leadops.scorer.deps import ModelDep, StateDep, require_api_key
 from leadops.scorer.model import ModelRejected, load_serving_model
@@ -68,7 +67,12 @@ async def model_status(state: StateDep) -> schemas.ModelStatus:
 async def reload_model(
     state: StateDep,
     min_auc: Annotated[
-        float | None, Query(ge=0, le=1, description="Refuse a model whose AUC is lower.")
+        float | None,
+        Query(
+            ge=0,
+            le=1,
+            description="Refuse a model whose AUC is lower (never below LEADOPS_AUC_CRITICAL).",
+        ),
     ] = None,
 ) -> Any:
     path = state.settings.model_path
@@ -88,12 +92,15 @@ async def reload_from(state: ScorerState, *, min_auc: float | None) -> Any:
     path = settings.model_path
     assert path is not None
     reloads = state.metrics.reloads
+    # Never below the critical threshold: a reload must not make the scorer unready by itself.
+    floor = settings.auc_critical if min_auc is None else max(min_auc, settings.auc_critical)
     try:
         model = await anyio.to_thread.run_sync(
             lambda: load_serving_model(
                 path,
-                min_auc=min_auc,
+                min_auc=floor,
                 verify_keys=state.verify_keys,
+                expect_digest=settings.model_digest,
                 drift_window=settings.drift_window,
                 drift_min_samples=settings.drift_min_samples,
                 probe_rows=settings.parity_probe_rows,
@@ -159,19 +166,27 @@ async def export_outcomes(state: StateDep) -> StreamingResponse:
 
 
 async def _csv_lines(state: ScorerState, header: list[str]) -> AsyncIterator[str]:
-    buffer = io.StringIO()
-    # "\n" line ends so the guide's `awk -F',' '{print $NF}'` sees the bare label.
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    # "\n" line ends so the guide's `awk -F',' '{print $NF}'` sees the bare label; cells are
+    # escaped against formula injection, which `leadops train` undoes exactly.
+    lines = [csv_line(header)]
     rows = 0
-    async for record in state.store.outcomes():
-        writer.writerow([record.get(column, "") for column in header])
-        rows += 1
-        if rows % 200 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    try:
+        async for record in state.store.outcomes():
+            lines.append(csv_line([record.get(column, "") for column in header]))
+            rows += 1
+            if len(lines) == 200:
+                yield "".join(lines)
+                lines = []
+    except store.StoreUnavailable as exc:
+        # The 200 and part of the file are sent: the one way left to say "incomplete" is to
+        # abort the transfer (no final chunk), which every HTTP client reports as an error.
+        logger.error("Export interrupted after %d rows: store unavailable (%s)", rows, exc)
+        raise ExportInterrupted from None
+    yield "".join(lines)
+
+
+class ExportInterrupted(Exception):
+    """Raised inside the export's stream so the server aborts it instead of ending it cleanly."""
 
 
 @router.get(

@@ -19,7 +19,7 @@ from typing import Any
 
 from leadops import cliutil
 from leadops.contract.artifact import ArtifactError, seal, signing_key_from_env, write_artifact
-from leadops.jobs import table, trainer
+from leadops.jobs.training import fit, outcomes_csv
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,10 @@ def _parser() -> cliutil.ArgumentParser:
     parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--max-input-mb", type=int, default=table.DEFAULT_MAX_BYTES >> 20, help="refuse larger"
+        "--max-input-mb",
+        type=int,
+        default=outcomes_csv.DEFAULT_MAX_BYTES >> 20,
+        help="refuse larger",
     )
     parser.add_argument(
         "--signing-key-file",
@@ -98,12 +101,12 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented ou
             key = signing_key_from_env({"LEADOPS_SIGNING_KEY_FILE": args.signing_key_file})
         else:
             key = signing_key_from_env()
-        data = table.read_table(
+        data = outcomes_csv.read_table(
             args.input,
             max_bytes=args.max_input_mb << 20,
-            api_key=os.environ.get(table.API_KEY_ENV) or None,
+            api_key=os.environ.get(outcomes_csv.API_KEY_ENV) or None,
         )
-        options = trainer.TrainOptions(
+        options = fit.TrainOptions(
             label=args.label,
             segment=args.segment,
             exclude=tuple(args.exclude),
@@ -115,7 +118,7 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented ou
             learning_rate=args.learning_rate,
             threads=args.threads,
         )
-        result = trainer.train(data, options)
+        result = fit.train(data, options)
     except cliutil.UsageError as exc:
         return cliutil.fail(f"train: {exc}")
     except ArtifactError as exc:
@@ -144,7 +147,7 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented ou
         "signed": artifact.signature.algorithm if artifact.signature else None,
         "warnings": result.warnings,
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
-        **trainer.spec_summary(artifact.features),
+        **fit.spec_summary(artifact.features),
     }
     print(json.dumps(summary))
     return cliutil.EXIT_OK

@@ -7,6 +7,7 @@ before reading a file, and while streaming a URL, so a 1 GB input never fills me
 
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
 import io
@@ -19,6 +20,7 @@ from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
 from leadops.cliutil import UsageError
+from leadops.contract.csvcells import unescape_cell
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +171,9 @@ def _parse(reader: Iterator[list[str]], where: str) -> tuple[list[str], dict[str
         for i, name in enumerate(names):
             if not name:
                 raise UsageError(f"input {where}: column {i + 1} of the header has no name")
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        # Linear in the number of columns (names.count() per name took 10 s for 30k columns).
+        counts = collections.Counter(names)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise UsageError(f"input {where}: duplicate column name {duplicates[0]!r} in header")
         cells: list[list[str]] = [[] for _ in names]
@@ -185,7 +189,9 @@ def _parse(reader: Iterator[list[str]], where: str) -> tuple[list[str], dict[str
                     f"input {where} line {line}: {len(row)} fields but the header has "
                     f"{len(names)} (ragged row)"
                 )
-            for column, known, cell in zip(cells, seen, row, strict=True):
+            for column, known, raw in zip(cells, seen, row, strict=True):
+                # The export's formula-injection escape, undone (leadops.contract.csvcells).
+                cell = unescape_cell(raw)
                 shared = known.setdefault(cell, cell) if len(known) < INTERN_LIMIT else cell
                 column.append(shared)
             n_rows += 1

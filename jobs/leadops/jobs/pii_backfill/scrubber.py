@@ -1,6 +1,6 @@
 """Scrubbing PII from data already in Redis, in place, without ever losing a concurrent write.
 
-Lists (chat memory `mem:{tenant}:{chat_id}`) are read in chunks with LRANGE and
+Lists (chat memory `mem:{tenant}:...`) are read in chunks with LRANGE and
 hashes (lead records `lead:{lead_id}`) with HSCAN; only values that contain PII
 are rewritten, each by an atomic compare-and-set in a short Lua script: a list
 element is found by value (at the index we read it from, else with LPOS) and
@@ -8,7 +8,8 @@ LSET only if it still holds exactly what we read; a hash field is HSET only if
 HGET still returns what we read. Nothing is ever deleted and re-pushed, so a
 message pushed meanwhile is never dropped, and a value someone changed meanwhile
 is left alone and counted as a conflict. Rerunning is safe: clean values are
-never written.
+never written. Chat lists still named by their chat_id move to hashed names at the end
+(key_migration), once their values are scrubbed.
 """
 
 from __future__ import annotations
@@ -17,178 +18,30 @@ import bisect
 import collections
 import concurrent.futures
 import dataclasses
-import functools
 import itertools
 import logging
-import math
-import multiprocessing
-import os
-import signal
-import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import redis
 
 from leadops import pii
-from leadops.pii import screen
+from leadops.jobs.pii_backfill import key_migration
+from leadops.jobs.pii_backfill.cas_scripts import CAS_CHUNK, CAS_HASH, CAS_LIST
+from leadops.jobs.pii_backfill.detection_pool import DetectionPool, Redaction, redact_values
+from leadops.jobs.pii_backfill.pacer import Pacer
+from leadops.jobs.pii_backfill.stats import Stats, key_pattern
+from leadops.pii import chat_keys, screen
 
 logger = logging.getLogger(__name__)
-
-# One call covers the rewrites of several keys (KEYS), so a round of reads needs a few calls,
-# not one per key. ARGV = (key number in KEYS, where it was read, value read, replacement)
-# quadruples; per quadruple the reply is 1 (rewritten), 0 (changed meanwhile: left alone) or
-# the error text for a key that is no longer of this type (pcall: the other keys go on).
-# Lists: the element is LSET at the index it was read from if it still holds exactly what
-# was read, else wherever LPOS finds it (pushes on the left shift indexes).
-CAS_LIST = """
-local done = {}
-for i = 1, #ARGV, 4 do
-  local key = KEYS[tonumber(ARGV[i])]
-  local pos = tonumber(ARGV[i + 1])
-  local now = redis.pcall('LINDEX', key, pos)
-  if type(now) == 'table' and now.err then
-    done[#done + 1] = now.err
-  else
-    if now ~= ARGV[i + 2] then
-      pos = redis.call('LPOS', key, ARGV[i + 2])
-    end
-    if pos then
-      redis.call('LSET', key, pos, ARGV[i + 3])
-      done[#done + 1] = 1
-    else
-      done[#done + 1] = 0
-    end
-  end
-end
-return done
-"""
-
-# Hashes: the field is HSET only if HGET still returns what was read.
-CAS_HASH = """
-local done = {}
-for i = 1, #ARGV, 4 do
-  local key = KEYS[tonumber(ARGV[i])]
-  local now = redis.pcall('HGET', key, ARGV[i + 1])
-  if type(now) == 'table' and now.err then
-    done[#done + 1] = now.err
-  elseif now == ARGV[i + 2] then
-    redis.call('HSET', key, ARGV[i + 1], ARGV[i + 3])
-    done[#done + 1] = 1
-  else
-    done[#done + 1] = 0
-  end
-end
-return done
-"""
 
 # Lists up to this long (chat memories) are read whole, in one LRANGE: an atomic snapshot
 # that holds every element that existed before it, however many are pushed meanwhile.
 WHOLE_LIST_MAX = 1000
 
-# Rewrites per script call: keeps each script short so Redis is never blocked for long.
-CAS_CHUNK = 64
 # Rounds of reads whose detection may still be running in the workers: enough to keep them
 # busy while the next round is read and screened, few enough to bound memory.
 ROUNDS_IN_FLIGHT = 4
-
-
-CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
-
-
-def default_workers(*, cpu_max: Path = CGROUP_CPU_MAX) -> int:
-    """One detection worker per CPU this process may use: the CPUs it may run on, fewer
-    if its cgroup has a CPU quota (a Kubernetes CPU limit: 500m is one worker)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    try:
-        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
-    except (OSError, ValueError):
-        return cpus
-    if quota == "max":
-        return cpus
-    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
-
-
-class Pacer:
-    """Keeps the average rate of Redis commands at or below `max_ops_per_sec` (None: no limit)."""
-
-    def __init__(
-        self,
-        max_ops_per_sec: float | None,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate = max_ops_per_sec
-        self.clock = clock
-        self.sleep = sleep
-        self.started = clock()
-        self.ops = 0
-
-    def take(self, ops: int) -> None:
-        self.ops += ops
-        if self.rate is None:
-            return
-        due = self.started + self.ops / self.rate
-        ahead = due - self.clock()
-        if ahead > 0:
-            self.sleep(ahead)
-
-
-@dataclasses.dataclass
-class PatternStats:
-    keys: int = 0
-    items: int = 0
-    redacted_items: int = 0
-    conflicts: int = 0
-
-
-@dataclasses.dataclass
-class Stats:
-    """What a run saw and changed; holds counts and key patterns only, never values or keys."""
-
-    scanned_keys: int = 0
-    scanned_items: int = 0
-    redacted_items: int = 0
-    skipped: int = 0
-    conflicts: int = 0
-    errors: int = 0
-    by_type: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    by_pattern: dict[str, PatternStats] = dataclasses.field(default_factory=dict)
-    skipped_by_type: collections.Counter[str] = dataclasses.field(
-        default_factory=collections.Counter
-    )
-
-    def pattern(self, key: bytes) -> PatternStats:
-        return self.by_pattern.setdefault(key_pattern(key), PatternStats())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "scanned_keys": self.scanned_keys,
-            "scanned_items": self.scanned_items,
-            "redacted_items": self.redacted_items,
-            "skipped": self.skipped,
-            "conflicts": self.conflicts,
-            "errors": self.errors,
-            "by_type": dict(sorted(self.by_type.items())),
-            "by_pattern": {
-                name: dataclasses.asdict(counts) for name, counts in sorted(self.by_pattern.items())
-            },
-            "skipped_by_type": dict(sorted(self.skipped_by_type.items())),
-        }
-
-
-@functools.lru_cache(maxsize=4096)  # a run records many values per key, in key order
-def key_pattern(key: bytes) -> str:
-    """`mem:tenant1:chat1` -> `mem:*:*`: groups keys in the report without naming any of them."""
-    head, *rest = key.split(b":")
-    if not rest:
-        return "*"
-    return ":".join([head.decode("utf-8", "replace"), *("*" for _ in rest)])
 
 
 class Rewrite(NamedTuple):
@@ -208,39 +61,6 @@ Batch = tuple[bytes, Sequence[int] | Sequence[bytes], Sequence[bytes]]
 
 def _where_arg(where: int | bytes) -> bytes:
     return str(where).encode() if isinstance(where, int) else where
-
-
-def _decode(value: bytes) -> str:
-    # surrogateescape round-trips any bytes, so even non-UTF-8 values compare exactly.
-    return value.decode("utf-8", "surrogateescape")
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
-
-
-# What detection says of one value: its redacted form and the kinds found, or None (clean).
-Redaction = tuple[bytes, tuple[str, ...]] | None
-
-
-def redact_values(detector: pii.Detector, values: Sequence[bytes]) -> list[Redaction]:
-    """Runs the detector on each value; module-level so worker processes can run it."""
-    results: list[Redaction] = []
-    for value in values:
-        text = _decode(value)
-        findings = detector.find(text)
-        if findings:
-            redacted = _encode(pii.replace(text, findings))
-            results.append((redacted, tuple(f.type.value for f in findings)))
-        else:
-            results.append(None)
-    return results
-
-
-def _start_worker() -> None:
-    # Ctrl-C on a terminal reaches the whole process group: the main process stops the run
-    # and shuts the workers down, so they need not print tracebacks of their own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclasses.dataclass
@@ -280,6 +100,7 @@ class Scrubber:
         pacer: Pacer | None = None,
         on_progress: Callable[[Stats], None] | None = None,
         workers: int = 1,
+        key_salt: bytes | None = None,
     ) -> None:
         if client.get_connection_kwargs().get("decode_responses"):
             # Values are compared byte for byte; decoded replies could not round-trip.
@@ -295,10 +116,14 @@ class Scrubber:
         self._seen: set[bytes] = set()  # SCAN may return a key twice; count it once
         self._cas_list = client.register_script(CAS_LIST)
         self._cas_hash = client.register_script(CAS_HASH)
+        # Chat lists still named `mem:{tenant}:{chat_id}`: with the key salt, moved to their
+        # hashed names once every value is scrubbed; without it, only counted.
+        self.key_salt = key_salt
+        self._unhashed: list[bytes] = []
         # workers > 1: the detector runs in that many processes (started at the first value
         # to look at) while this one reads, screens and writes; Redis is only used from here.
         self.workers = workers
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._pool = DetectionPool(detector, workers)
         self._rounds: collections.deque[_Round] = collections.deque()
         # The last round of reads, looked at while Redis answers the next one (see _pipelined).
         self._pending: tuple[list[Batch], Any] | None = None
@@ -311,11 +136,10 @@ class Scrubber:
             self._look_pending()
             while self._rounds:
                 self._finish_round()
+            self._migrate_keys()
             self.on_progress(self.stats)
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
+            self._pool.shutdown()
         return self.stats
 
     def count_keys(self) -> int:
@@ -358,6 +182,8 @@ class Scrubber:
             self.stats.pattern(key).keys += 1
             if name == "list":
                 lists.append(key)
+                if chat_keys.legacy_chat_id(key) is not None:
+                    self._unhashed.append(key)
             elif name == "hash":
                 hashes.append(key)
             else:
@@ -431,6 +257,25 @@ class Scrubber:
             self._defer_look(batches, self._cas_hash)
             cursors = following
 
+    def _migrate_keys(self) -> None:
+        """Moves the old-style chat keys to their hashed names (after their values were
+        scrubbed under the old names: a pending rewrite never misses its key)."""
+        if self.key_salt is None:  # counted in the summary (`unhashed_keys`), left as they are
+            self.stats.unhashed_keys = len(self._unhashed)
+            return
+        moved = key_migration.migrate(
+            self.client,
+            self._unhashed,
+            salt=self.key_salt,
+            dry_run=self.dry_run,
+            pacer=self.pacer,
+            batch=self.batch,
+        )
+        self.stats.renamed_keys = moved.renamed
+        self.stats.merged_keys = moved.merged
+        self.stats.unhashed_keys = moved.failed
+        self.stats.errors += moved.failed
+
     def _count_items(self, key: bytes, count: int) -> None:
         self.stats.scanned_items += count
         self.stats.pattern(key).items += count
@@ -467,18 +312,7 @@ class Scrubber:
         if self.workers <= 1:
             self._apply(_rewrites(places, passed, redact_values(self.detector, passed)), script)
             return
-        if self._pool is None:
-            # fork: the workers start at once, with every module this process has loaded.
-            context = multiprocessing.get_context("fork")
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=context, initializer=_start_worker
-            )
-        size = -(-len(passed) // self.workers)
-        parts = [
-            self._pool.submit(redact_values, self.detector, passed[i : i + size])
-            for i in range(0, len(passed), size)
-        ]
-        self._rounds.append(_Round(places, passed, script, parts))
+        self._rounds.append(_Round(places, passed, script, self._pool.submit(passed)))
         while len(self._rounds) > ROUNDS_IN_FLIGHT or (self._rounds and self._rounds[0].done()):
             self._finish_round()
 

@@ -1,4 +1,4 @@
-"""Training core: table in, unsealed artifact out. No argv, no files: `train.py` does those.
+"""Training core: table in, unsealed artifact out. No argv, no files: `command.py` does those.
 
 Steps: label parsed (yes/no, true/false, 1/0) -> data-quality gate (the seed's checklist) ->
 hold-out (time-aware when a timestamp column exists, else stratified) -> feature spec fitted on
@@ -40,7 +40,7 @@ from leadops.contract.features import (
     parse_timestamp,
 )
 from leadops.contract.featurize import matrix_from_columns
-from leadops.jobs.table import Table
+from leadops.jobs.training.outcomes_csv import Table
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from leadops.jobs.pii_scrub import Pacer, default_workers, key_pattern
+from leadops.jobs.pii_backfill.cpu_quota import default_workers
+from leadops.jobs.pii_backfill.pacer import Pacer
+from leadops.jobs.pii_backfill.stats import key_pattern
 from tests.fixtures.ports import free_port
 
 LEADOPS = [sys.executable, "-m", "leadops.cli", "pii-backfill"]
