@@ -24,6 +24,10 @@ NO_MODEL: Final = "NoModel"
 AWAITING_PROMOTION: Final = "AwaitingPromotion"
 PINNED_VERSION_ROLLED_BACK: Final = "PinnedVersionRolledBack"
 PINNED_VERSION_REJECTED: Final = "PinnedVersionRejected"
+# A child's name is taken by an object this LeadModel does not control: nothing is touched.
+NAME_CONFLICT: Final = "NameConflict"
+# The API refused a child (its message is in the condition): nothing of that pass is applied.
+APPLY_FAILED: Final = "ApplyFailed"
 # The scorer's Pods cannot be created or placed: the namespace's fault, never rolled back.
 PODS_FORBIDDEN: Final = "PodsForbidden"
 QUOTA_EXCEEDED: Final = "QuotaExceeded"
@@ -31,10 +35,6 @@ UNSCHEDULABLE: Final = "Unschedulable"
 NAMESPACE_FAULTS: Final = frozenset({PODS_FORBIDDEN, QUOTA_EXCEEDED, UNSCHEDULABLE})
 # A completed rollout whose Pods are not all available now.
 SCORER_UNAVAILABLE: Final = "ScorerUnavailable"
-# A child's name is taken by an object this LeadModel does not control: nothing is touched.
-NAME_CONFLICT: Final = "NameConflict"
-# The API refused a child (its message is in the condition): nothing of that pass is applied.
-APPLY_FAILED: Final = "ApplyFailed"
 
 # Trained
 ARTIFACT_PUBLISHED: Final = "ArtifactPublished"

@@ -162,9 +162,10 @@ def test_rbac_is_split_into_framework_and_application_rules_without_wildcards(
     assert app[("", "events")] == {"create"}
     # Merge patches only: nothing is ever replaced whole; and no way to grant more than held.
     assert not any(v & {"update", "escalate", "bind", "impersonate"} for v in app.values())
-    assert not any(r in {"jobs", "pods/exec"} for _, r in app)
-    # Pods only listed: why a rollout is stuck or unavailable (issue #12's rollout state).
-    assert app.get(("", "pods"), {"list"}) == {"list"}
+    assert not any(r in {"jobs", "pods/exec", "pods/log"} for _, r in app)
+    # Pods and ReplicaSets are read for rollout state (why Pods are unready), never written.
+    assert app[("", "pods")] == {"get", "list", "watch"}
+    assert app[("apps", "replicasets")] == {"get", "list", "watch"}
     for watched in [("apps", "deployments"), ("", "configmaps")]:
         assert {"list", "watch"} <= app[watched], watched
     for child in [
