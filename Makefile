@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration system venv clean control-plane cluster-up cluster-down
+.PHONY: demo test lint typecheck unit integration system venv clean control-plane cluster-up cluster-down \
+	node-system node images e2e
 
 venv: $(STAMP)
 
@@ -26,6 +27,23 @@ system:
 # built or fetched once into ~/.cache/leadops (hack/control-plane/build.sh; cold: see docs/benchmarks.md).
 control-plane: venv
 	@LEADOPS_PYTHON=$(BIN)/python hack/control-plane/build.sh >/dev/null
+
+node-system:
+	@hack/ensure-system.sh node
+
+# kubelet, kube-proxy and CoreDNS for the real node, built like the control plane
+# (hack/control-plane/build.sh node; cached in ~/.cache/leadops/node).
+node: venv control-plane
+	@LEADOPS_PYTHON=$(BIN)/python hack/control-plane/build.sh node >/dev/null
+
+# The base, scorer, operator, Redis and pause images, built with mmdebstrap and buildah
+# (no Docker, no registry) into ~/.cache/leadops/images as archives the node imports.
+images: node-system
+	@hack/images/build.sh >/dev/null
+
+# End-to-end tests on a real node in the local cluster (root: namespaces, cgroups).
+e2e: venv node-system control-plane node images
+	LEADOPS_E2E=1 $(BIN)/pytest -m e2e tests/e2e
 
 lint: venv
 	$(BIN)/ruff check .
