@@ -138,7 +138,7 @@ def _leadmodel(ns: str) -> dict[str, Any]:
 def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
     suffix = secrets.token_hex(3)
     t = Tenant(
-        namespace=f"sales-{suffix}", operator_namespace=f"leadops-{suffix}", release="leadops"
+        namespace=f"sales-{suffix}", operator_namespace=f"leadops-{suffix}", release=f"e2e-{suffix}"
     )
     for ns in (t.namespace, t.operator_namespace):
         _namespace(real_cluster, ns)
