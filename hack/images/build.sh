@@ -137,10 +137,15 @@ build_project_image() { # name
   for file in /etc/ssl/certs/ca-certificates.crt /etc/pip.conf; do
     [[ -f $file ]] && mounts+=(--volume "$file:$file:ro")
   done
+  # The last commit that changed what the image is built from: an unrelated commit
+  # leaves the image (and its archive) as it is.
+  local revision
+  revision=$(git -C "$repo" log -1 --format=%h -- "Dockerfile.$name" constraints pyproject.toml \
+    README.md core jobs scorer operator 2>/dev/null || true)
   log "building $ref"
   "${buildah[@]}" build --quiet --isolation chroot --layers \
     --build-arg "PYTHON_IMAGE=$base_ref" --build-arg "VERSION=$version" \
-    --build-arg "REVISION=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+    --build-arg "REVISION=${revision:-unknown}" \
     "${mounts[@]}" --file "$repo/Dockerfile.$name" --tag "$ref" "$repo" >/dev/null
   export_image "$ref" "$name"
 }
