@@ -5,8 +5,10 @@
 Runs hack/images/build.sh (warm: Debian root filesystems and buildah layers cached), then
 starts `LocalCluster(real_node=True)` N times: each run times the node's set-up steps and
 how long a Redis Pod and a scorer Pod (both from the images built here) take from
-`kubectl apply` to Ready. Image sizes are the archive sizes the node imports. Writes its
-section of docs/benchmarks.md. Needs root (network namespace, cgroups), like `make e2e`.
+`kubectl apply` to Ready. Baseline, in the same run: the kwok cluster the other tests use
+(`LocalCluster(nodes=1)`), its start and the same Redis Pod to Ready on a fake node that
+runs nothing. Image sizes are the archive sizes the node imports. Writes its section of
+docs/benchmarks.md. Needs root (network namespace, cgroups), like `make e2e`.
 """
 
 from __future__ import annotations
@@ -85,6 +87,26 @@ def pod_to_ready(cluster: LocalCluster, namespace: str) -> dict[str, float]:
     return times
 
 
+def run_kwok_baseline() -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="leadops-bench-kwok-") as tmp:
+        cluster = LocalCluster(Path(tmp), nodes=1)
+        started = time.monotonic()
+        cluster.start()
+        total = time.monotonic() - started
+        try:
+            cluster.run_kubectl("create", "namespace", "bench")
+            cluster.run_kubectl(
+                "wait", "--for=create", "sa/default", "-n", "bench", "--timeout=30s"
+            )
+            began = time.monotonic()
+            apply(cluster, pod("redis", "bench", {"image": REDIS_IMAGE}))
+            wait_pod_phase(cluster, "redis", "bench", {"Running"}, timeout=60)
+            redis = time.monotonic() - began
+        finally:
+            cluster.stop()
+        return {"start": total, "pods": {"redis": redis}}
+
+
 def run_once(images: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="leadops-bench-node-") as tmp:
         cluster = LocalCluster(
@@ -113,7 +135,9 @@ def _median(runs: list[dict[str, Any]], *path: str) -> float:
     return statistics.median(values)
 
 
-def render(images_warm: float, figures: dict[str, int], runs: list[dict[str, Any]]) -> str:
+def render(
+    images_warm: float, figures: dict[str, int], runs: list[dict[str, Any]], kwok: dict[str, Any]
+) -> str:
     def step(end: str, begin: str | None = None) -> float:
         begun = _median(runs, "timings", begin) if begin else 0.0
         return _median(runs, "timings", end) - begun
@@ -131,6 +155,15 @@ def render(images_warm: float, figures: dict[str, int], runs: list[dict[str, Any
         ("scorer Pod: `kubectl apply` to Ready (readiness `/health`)",
          _median(runs, "pods", "scorer")),
     ]  # fmt: skip
+    real_start, real_redis = _median(runs, "start"), _median(runs, "pods", "redis")
+    baseline = [
+        "| figure | real node | kwok node (baseline) | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| whole cluster start | {real_start:.1f} s | {kwok['start']:.1f} s"
+        f" | {real_start / kwok['start']:.1f} |",
+        f"| Redis Pod to Ready | {real_redis:.1f} s | {kwok['pods']['redis']:.1f} s"
+        f" | {real_redis / kwok['pods']['redis']:.1f} |",
+    ]
     sizes = [
         f"| {name} | {figures[f'size_{name}'] / 1e6:.0f} |"
         for name in ("base", "pause", "redis", "scorer", "operator")
@@ -148,13 +181,17 @@ def render(images_warm: float, figures: dict[str, int], runs: list[dict[str, Any
         "| --- | --- |",
         *(f"| {label} | {value:.1f} |" for label, value in rows),
         "",
+        "Against the kwok cluster the other tests use, started in the same run:",
+        "",
+        *baseline,
+        "",
         "Image archives (uncompressed layers, what the node imports):",
         "",
         "| image | MB |",
         "| --- | --- |",
         *sizes,
         "",
-        f"<!-- runs: {json.dumps(runs)} -->",
+        f"<!-- runs: {json.dumps(runs)} kwok: {json.dumps(kwok)} -->",
     ]
     return "\n".join(lines)
 
@@ -164,9 +201,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args(argv)
     images, images_warm, figures = build_images()
+    kwok = run_kwok_baseline()
     runs = [run_once(images) for _ in range(args.runs)]
-    write_section("real_node", render(images_warm, figures, runs))
-    print(json.dumps({"images_warm": images_warm, "runs": runs}, indent=2))
+    write_section("real_node", render(images_warm, figures, runs, kwok))
+    print(json.dumps({"images_warm": images_warm, "runs": runs, "kwok": kwok}, indent=2))
     return 0
 
 

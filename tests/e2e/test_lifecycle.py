@@ -396,8 +396,26 @@ print(json.dumps({{"sent": sent, "errors": errors, "versions": versions}}))
         "patch", "leadmodel", NAME, "-n", ns, "--type=merge", "-p",
         json.dumps({"spec": {"scorer": {"image": SCORER_IMAGE, "progressDeadlineSeconds": 120}}}),
     )  # fmt: skip
-    real_cluster.run_kubectl(
-        "rollout", "status", f"deployment/{NAME}-scorer", "-n", ns, "--timeout=180s"
+    wait_for(
+        "the scorer Deployment back on the good image, all replicas updated and available",
+        lambda: _rolled_out_on(_deployment(real_cluster, ns), SCORER_IMAGE),
+        timeout=180,
+        interval=1,
+    )
+
+
+def _rolled_out_on(deployment: dict[str, Any], image: str) -> bool:
+    # Not `kubectl rollout status`: right after the patch it still reads the old
+    # ProgressDeadlineExceeded condition and gives up at once.
+    spec, status = deployment["spec"], deployment.get("status", {})
+    images = {c["image"] for c in spec["template"]["spec"]["containers"]}
+    replicas = spec["replicas"]
+    return (
+        images == {image}
+        and status.get("observedGeneration") == deployment["metadata"]["generation"]
+        and status.get("updatedReplicas") == replicas
+        and status.get("availableReplicas") == replicas
+        and status.get("replicas") == replicas
     )
 
 
