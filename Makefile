@@ -52,8 +52,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv system control-plane lint typecheck
-	$(BIN)/pytest
+# Includes the end-to-end tests on a real node (tests/e2e), which need the node's programs
+# and the images; LEADOPS_E2E=0 make test skips them (and says so) for a quicker local run.
+LEADOPS_E2E ?= 1
+test: venv node-system control-plane node images lint typecheck
+	LEADOPS_E2E=$(LEADOPS_E2E) $(BIN)/pytest
 
 demo: venv system control-plane
 	$(BIN)/python hack/demo.py

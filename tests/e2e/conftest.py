@@ -1,8 +1,9 @@
 """End-to-end tests on a real node: the project's images, built by hack/images/build.sh,
 run by containerd and kubelet in the local cluster (tests/fixtures/control_plane/node.py).
 
-One cluster and node serve every test of the session. They run with `make e2e` (or
-`pytest -m e2e` with LEADOPS_E2E=1); without that they are skipped, with the reason."""
+One cluster and node serve every test of the session. `make test` and `make e2e` run
+them (LEADOPS_E2E=1, after building the node's programs and the images); a plain
+`pytest` skips them, with the reason."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
             if not ENABLED:
-                item.add_marker(pytest.mark.skip(reason="real-node e2e: run `make e2e`"))
+                item.add_marker(
+                    pytest.mark.skip(reason="real-node e2e: run `make e2e` or `make test`")
+                )
 
 
 @pytest.fixture(scope="session")
