@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration system venv clean control-plane cluster-up cluster-down
+.PHONY: demo test lint typecheck unit integration system venv clean control-plane cluster-up cluster-down \
+	node-system node images e2e
 
 venv: $(STAMP)
 
@@ -27,6 +28,23 @@ system:
 control-plane: venv
 	@LEADOPS_PYTHON=$(BIN)/python hack/control-plane/build.sh >/dev/null
 
+node-system:
+	@hack/ensure-system.sh node
+
+# kubelet, kube-proxy and CoreDNS for the real node, built like the control plane
+# (hack/control-plane/build.sh node; cached in ~/.cache/leadops/node).
+node: venv control-plane
+	@LEADOPS_PYTHON=$(BIN)/python hack/control-plane/build.sh node >/dev/null
+
+# The base, scorer, operator, Redis and pause images, built with mmdebstrap and buildah
+# (no Docker, no registry) into ~/.cache/leadops/images as archives the node imports.
+images: node-system
+	@hack/images/build.sh >/dev/null
+
+# End-to-end tests on a real node in the local cluster (root: namespaces, cgroups).
+e2e: venv node-system control-plane node images
+	LEADOPS_E2E=1 $(BIN)/pytest -m e2e tests/e2e
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,8 +52,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: venv system control-plane lint typecheck
-	$(BIN)/pytest
+# Includes the end-to-end tests on a real node (tests/e2e), which need the node's programs
+# and the images; LEADOPS_E2E=0 make test skips them (and says so) for a quicker local run.
+LEADOPS_E2E ?= 1
+test: venv node-system control-plane node images lint typecheck
+	LEADOPS_E2E=$(LEADOPS_E2E) $(BIN)/pytest
 
 # The two halves of `make test`, without lint and typecheck. Unit tests start no services but
 # some use redis-server or helm/kubectl (chart rendering), so both need what `test` needs.

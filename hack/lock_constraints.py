@@ -34,6 +34,10 @@ SETS = {
     "build": ["hatchling>=1.25"],
 }
 GPU_ONLY = {"nvidia-nccl-cu12"}
+# Needed only below a Python patch release, so a resolve on a newer 3.11 leaves them out:
+# Debian bookworm's Python 3.11.2 (the images' base from hack/images/build.sh) needs
+# async-timeout for redis-py's asyncio client. Pinned with their marker; pip skips them above.
+OLD_PATCH_ONLY = {"scorer": {"async-timeout": 'python_full_version < "3.11.3"'}}
 CPU_SWAP = {"xgboost": "xgboost-cpu"}
 
 
@@ -49,7 +53,7 @@ def parse(text: str) -> dict[str, str]:
         line = raw.split("#", 1)[0].strip()
         if line:
             name, _, version = line.partition("==")
-            pins[normalize(name)] = version
+            pins[normalize(name)] = version.split(";", 1)[0].strip()
     return pins
 
 
@@ -122,7 +126,12 @@ def main(argv: list[str]) -> int:
 
         def lock(image: str) -> str:
             pinned = as_constraints(image, current[image]) if args.check else None
-            return render(image, for_image(image, resolve(python, SETS[image], pinned)))
+            pins = for_image(image, resolve(python, SETS[image], pinned))
+            for name, marker in OLD_PATCH_ONLY.get(image, {}).items():
+                own = {name: current[image][name]} if pinned and name in current[image] else None
+                version = resolve(python, [name], own)[name]
+                pins[name] = f"{version}; {marker}"
+            return render(image, dict(sorted(pins.items())))
 
         # The resolves are independent and mostly wait on the network: run them together.
         with ThreadPoolExecutor(max_workers=len(SETS)) as pool:

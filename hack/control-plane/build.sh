@@ -5,8 +5,10 @@
 #
 #   build.sh [all]   everything (what the local cluster needs)
 #   build.sh tools   only kubectl and helm (enough to talk to an existing cluster)
+#   build.sh node    a real node's programs: kubelet, kube-proxy, CoreDNS (hack/node)
 #
-# Cache: ${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane/<hash of versions.env>/bin,
+# Cache: ${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane/<hash of versions.env>/bin
+# (node: .../node/<hash>/bin, keyed by the Kubernetes and NODE_ pins),
 # outside the repo so every clone on this machine reuses it. Each binary is
 # written under a temporary name and renamed, so an interrupted build resumes
 # where it stopped and never leaves a half-written binary behind.
@@ -14,8 +16,8 @@ set -euo pipefail
 
 what=${1:-all}
 case $what in
-  all | tools) ;;
-  *) echo "usage: build.sh [all|tools]" >&2; exit 2 ;;
+  all | tools | node) ;;
+  *) echo "usage: build.sh [all|tools|node]" >&2; exit 2 ;;
 esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,10 +28,15 @@ source "$versions_file"
 log() { echo "control-plane: $*" >&2; }
 die() { echo "control-plane: $*" >&2; exit 1; }
 
-# Only the pinned values (not comments) decide the cache directory.
-versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | sort | sha256sum | cut -c1-16)
+# Only the pinned values (not comments) decide the cache directory; the images' and the
+# node's pins (IMAGE_, NODE_) key their own caches.
+versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | grep -vE '^(IMAGE|NODE)_' | sort | sha256sum | cut -c1-16)
 cache_root="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane"
 dest="$cache_root/$versions_hash"
+if [[ $what == node ]]; then
+  versions_hash=$(grep -E '^(KUBERNETES_VERSION|RECIPE|NODE_[A-Z_]+)=' "$versions_file" | sort | sha256sum | cut -c1-16)
+  dest="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/node/$versions_hash"
+fi
 bin="$dest/bin"
 
 done_already() {
@@ -78,11 +85,11 @@ install_binary() { # built-file name
   mv -f "$1" "$bin/$2"
 }
 
-build_kubernetes() {
+build_kubernetes() { # commands of k8s.io/kubernetes/cmd to build
   local v=$KUBERNETES_VERSION dir="$dest/src/kubernetes"
   local minor_patch=${v#v1.}
   local needed=() name
-  for name in kube-apiserver kube-controller-manager kube-scheduler; do
+  for name in "$@"; do
     [[ -x $bin/$name ]] || needed+=("$name")
   done
   ((${#needed[@]})) || return 0
@@ -163,17 +170,37 @@ fetch_kubectl_helm() {
   install_binary "$dir/out/helm" helm
 }
 
-fetch_kubectl_helm
-if [[ $what == tools ]]; then
-  echo "$bin"
-  exit 0
-fi
-find_go
-build_etcd
-build_kwok
-build_kubernetes
+# CoreDNS serves the real node's cluster DNS (its own go.mod has no local replaces).
+build_coredns() {
+  [[ -x $bin/coredns ]] && return 0
+  local v=$NODE_COREDNS_VERSION dir="$dest/src/coredns"
+  log "building coredns $v"
+  new_wrapper "$dir" github.com/coredns/coredns "$v"
+  (
+    cd "$dir"
+    "$go_bin" get "github.com/coredns/coredns@$v" >/dev/null
+    "$go_bin" build -ldflags "-s -w" -o "$dir/out/coredns" github.com/coredns/coredns
+  )
+  install_binary "$dir/out/coredns" coredns
+}
 
-"$bin/etcd" --version >/dev/null || die "built etcd does not run"
+if [[ $what == node ]]; then
+  find_go
+  build_kubernetes kubelet kube-proxy
+  build_coredns
+  "$bin/kubelet" --version >/dev/null || die "built kubelet does not run"
+else
+  fetch_kubectl_helm
+  if [[ $what == tools ]]; then
+    echo "$bin"
+    exit 0
+  fi
+  find_go
+  build_etcd
+  build_kwok
+  build_kubernetes kube-apiserver kube-controller-manager kube-scheduler
+  "$bin/etcd" --version >/dev/null || die "built etcd does not run"
+fi
 rm -rf "$dest/src"
 printf 'built_seconds=%s\n' "$(($(date +%s) - started))" >"$dest/complete"
 log "binaries ready in $bin ($(($(date +%s) - started)) s)"

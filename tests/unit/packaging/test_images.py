@@ -34,7 +34,10 @@ def _pins(name: str) -> dict[str, str]:
     pins = {}
     for line in (CONSTRAINTS / f"{name}.txt").read_text().splitlines():
         if line and not line.startswith("#"):
-            match = re.fullmatch(r"([a-z0-9][a-z0-9-]*)==([0-9][^\s;]*)", line)
+            # An optional environment marker: pins needed only on older Python patch releases.
+            match = re.fullmatch(
+                r"([a-z0-9][a-z0-9-]*)==([0-9][^\s;]*)(; python_\w+ < \"[\d.]+\")?", line
+            )
             assert match, f"constraints/{name}.txt: not an exact pin: {line!r}"
             pins[match.group(1)] = match.group(2)
     return pins

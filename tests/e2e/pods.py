@@ -1,0 +1,127 @@
+"""Small helpers the e2e tests share: restricted Pod specs and waiting on real Pods."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.fixtures.control_plane import LocalCluster
+
+SCORER_IMAGE = "docker.io/leadops/scorer:0.1.0"
+OPERATOR_IMAGE = "docker.io/leadops/operator:0.1.0"
+REDIS_IMAGE = "docker.io/leadops/redis:bookworm"
+
+
+def restricted(container: dict[str, Any]) -> dict[str, Any]:
+    """A container as Pod Security "restricted" admits it, with requests and a memory limit."""
+    return {
+        "imagePullPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
+        **container,
+    }
+
+
+def pod(name: str, namespace: str, container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [restricted({"name": name, **container})],
+            **spec,
+        },
+    }
+
+
+def apply(cluster: LocalCluster, *objects: dict[str, Any]) -> None:
+    manifest = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+    cluster.run_kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
+
+
+def pod_json(cluster: LocalCluster, name: str, namespace: str) -> dict[str, Any]:
+    out = cluster.run_kubectl("get", "pod", name, "-n", namespace, "-o", "json").stdout
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def wait_for(what: str, check: Any, *, timeout: float, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def wait_pod_phase(
+    cluster: LocalCluster, name: str, namespace: str, phases: set[str], *, timeout: float = 120
+) -> dict[str, Any]:
+    """Wait until the Pod is in one of `phases` (Running means Ready too)."""
+
+    def reached() -> dict[str, Any] | None:
+        current = pod_json(cluster, name, namespace)
+        phase = current["status"].get("phase")
+        if phase == "Running" and "Running" in phases:
+            ready = any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in current["status"].get("conditions", [])
+            )
+            return current if ready else None
+        if phase in phases - {"Running"}:
+            return current
+        if phase in {"Failed", "Succeeded"}:
+            raise AssertionError(f"pod {name} ended {phase}: {logs(cluster, name, namespace)}")
+        return None
+
+    result: dict[str, Any] = wait_for(f"pod {name} {sorted(phases)}", reached, timeout=timeout)
+    return result
+
+
+def logs(cluster: LocalCluster, name: str, namespace: str, *extra: str) -> str:
+    return cluster.run_kubectl("logs", name, "-n", namespace, *extra, check=False).stdout
+
+
+def run_to_completion(
+    cluster: LocalCluster,
+    name: str,
+    namespace: str,
+    command: list[str],
+    *,
+    image: str = SCORER_IMAGE,
+    service_account: str | None = None,
+    env: list[dict[str, Any]] | None = None,
+    timeout: float = 180,
+) -> str:
+    """Run `command` in a one-off restricted Pod (writable /work and /tmp) and return its log."""
+    container: dict[str, Any] = {
+        "image": image,
+        "command": command,
+        "workingDir": "/work",
+        "volumeMounts": [
+            {"name": "work", "mountPath": "/work"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "768Mi"}},
+    }
+    if env:
+        container["env"] = env
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "volumes": [{"name": "work", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
+    }
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    apply(cluster, pod(name, namespace, container, **spec))
+    wait_pod_phase(cluster, name, namespace, {"Succeeded"}, timeout=timeout)
+    return logs(cluster, name, namespace)

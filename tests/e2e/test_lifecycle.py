@@ -1,0 +1,510 @@
+"""A LeadModel's life on the real node, through the images built here (issue #16, 1-5):
+the chart installs the operator image; a bootstrap model is published from a Pod; leads
+and outcomes reach the scorer through its Service from a Pod; the training CronJob's
+Job reads the export by the Service's DNS name and publishes; the operator rolls the new
+version out to new scorer Pods; the backfill Job redacts PII in the Redis Pod; the
+scorer's log holds no PII and no secret.
+
+The tests run in file order and share one operator, tenant and Redis (module fixtures):
+each step starts from the state the one before left."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.pods import (
+    OPERATOR_IMAGE,
+    REDIS_IMAGE,
+    SCORER_IMAGE,
+    apply,
+    logs,
+    pod,
+    run_to_completion,
+    wait_for,
+    wait_pod_phase,
+)
+from tests.fixtures.control_plane import LocalCluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "leadops"
+NAME = "acme"
+API_KEY = secrets.token_hex(16)
+# A lead whose contact data must never show in a log line or survive the backfill.
+PII_EMAIL = "jane.roe.e2e@example.com"
+PII_PHONE = "+1 415 555 0199"
+
+
+@dataclass
+class Tenant:
+    namespace: str
+    operator_namespace: str
+    release: str
+
+
+def _helm(cluster: LocalCluster, *args: str) -> str:
+    result = subprocess.run(
+        [str(cluster.helm), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _namespace(cluster: LocalCluster, name: str) -> None:
+    apply(
+        cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"leadops.io/test": "true"}},
+        },
+    )
+    wait_for(
+        f"default ServiceAccount in {name}",
+        lambda: (
+            cluster.run_kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0
+        ),
+        timeout=30,
+    )
+
+
+def _redis(cluster: LocalCluster, ns: str) -> None:
+    redis = pod(
+        "redis",
+        ns,
+        {
+            "image": REDIS_IMAGE,
+            "args": ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
+            "ports": [{"containerPort": 6379}],
+        },
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "redis", "namespace": ns},
+        "spec": {"selector": {"app": "redis"}, "ports": [{"port": 6379}]},
+    }
+    apply(cluster, redis, service)
+    wait_pod_phase(cluster, "redis", ns, {"Running"})
+
+
+def _leadmodel(ns: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "leadops.io/v1alpha1",
+        "kind": "LeadModel",
+        "metadata": {"name": NAME, "namespace": ns},
+        "spec": {
+            "modelVersion": "",
+            "promotion": "Automatic",
+            "gates": {"minAuc": "0.60", "minTrainSamples": 100, "maxPositiveRate": "0.95"},
+            # Both CronJobs only run when a test starts a Job from them.
+            "training": {"schedule": "0 0 1 1 *", "suspend": True},
+            "piiBackfill": {
+                "schedule": "0 0 1 1 *",
+                "suspend": True,
+                "dryRun": False,
+                "keyPattern": "mem:*",
+            },
+            "scorer": {
+                "replicas": 1,
+                "image": SCORER_IMAGE,
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "128Mi"},
+                    "limits": {"memory": "512Mi"},
+                },
+                "apiKeySecretRef": {"name": "acme-scorer-api-key", "key": "key"},
+            },
+            "redis": {"urlSecretRef": {"name": "acme-redis", "key": "url"}},
+            "history": {"limit": 10},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
+    suffix = secrets.token_hex(3)
+    t = Tenant(
+        namespace=f"sales-{suffix}", operator_namespace=f"leadops-{suffix}", release=f"e2e-{suffix}"
+    )
+    for ns in (t.namespace, t.operator_namespace):
+        _namespace(real_cluster, ns)
+    _helm(
+        real_cluster,
+        "install", t.release, str(CHART), "-n", t.operator_namespace,
+        "--set", "image.pullPolicy=Never",
+        "--set", f"operator.watchNamespaces={{{t.namespace}}}",
+        "--set", "operator.resyncSeconds=5",
+    )  # fmt: skip
+    for name, key, value in (
+        ("acme-redis", "url", f"redis://redis.{t.namespace}.svc:6379/0"),
+        ("acme-scorer-api-key", "key", API_KEY),
+    ):
+        real_cluster.run_kubectl(
+            "create", "secret", "generic", name, "-n", t.namespace, f"--from-literal={key}={value}"
+        )
+    _redis(real_cluster, t.namespace)
+    try:
+        yield t
+    finally:
+        _helm(real_cluster, "uninstall", t.release, "-n", t.operator_namespace)
+        for ns in (t.namespace, t.operator_namespace):
+            real_cluster.run_kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def _json(cluster: LocalCluster, *args: str) -> Any:
+    return json.loads(cluster.run_kubectl("get", *args, "-o", "json").stdout)
+
+
+def _operator_pod(cluster: LocalCluster, t: Tenant) -> dict[str, Any]:
+    pods = _json(cluster, "pods", "-n", t.operator_namespace)["items"]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    result: dict[str, Any] = pods[0]
+    return result
+
+
+def _serving_version(cluster: LocalCluster, ns: str) -> str | None:
+    lm = _json(cluster, "leadmodel", NAME, "-n", ns)
+    value = lm.get("status", {}).get("servingVersion")
+    return None if value in (None, "") else str(value)
+
+
+def _score_from_a_pod(
+    cluster: LocalCluster, ns: str, name: str, *, leads: int, outcomes: bool
+) -> dict[str, Any]:
+    """Synthetic leads POSTed to the scorer's Service by a Pod; their outcomes too."""
+    script = f"""
+import io, json, httpx
+from leadops.jobs import synth
+url = "http://{NAME}-scorer.{ns}.svc:8080"
+versions, errors = set(), 0
+drawn = io.StringIO()
+synth.write_jsonl(synth.generate({leads}, seed=5), drawn)
+with httpx.Client(base_url=url, timeout=30) as http:
+    for line in drawn.getvalue().splitlines():
+        record = json.loads(line)
+        converted = bool(int(record.pop("converted")))
+        reply = http.post("/v1/lead", json=record)
+        if reply.status_code != 200:
+            errors += 1
+            continue
+        body = reply.json()
+        versions.add(body["model_version"])
+        if {outcomes!r}:
+            outcome = {{"lead_id": body["lead_id"], "converted": converted}}
+            errors += http.post("/v1/outcome", json=outcome).status_code != 200
+print(json.dumps({{"versions": sorted(versions), "errors": errors}}))
+"""
+    out = run_to_completion(cluster, name, ns, ["python", "-c", script], timeout=300)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+# -- 1. the chart installs the operator image ---------------------------------------------
+
+
+def test_helm_install_runs_the_operator_image_ready_with_only_its_chart_rbac(
+    real_cluster: LocalCluster, tenant: Tenant
+) -> None:
+    started = time.monotonic()
+    wait_for(
+        "the operator Pod Ready",
+        lambda: any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in _operator_pod(real_cluster, tenant).get("status", {}).get("conditions", [])
+        ),
+        timeout=180,
+    )
+    operator = _operator_pod(real_cluster, tenant)
+    assert operator["spec"]["containers"][0]["image"] == OPERATOR_IMAGE
+    assert operator["spec"]["serviceAccountName"] == f"{tenant.release}-leadops"
+    assert operator["spec"]["nodeName"] == "leadops-node"
+    status = operator["status"]["containerStatuses"][0]
+    assert status["ready"]
+    assert status["restartCount"] == 0
+    log = logs(real_cluster, operator["metadata"]["name"], tenant.operator_namespace)
+    assert "forbidden" not in log.lower(), log
+    print(f"operator Pod Ready {time.monotonic() - started:.1f}s after helm install returned")
+
+
+# -- 2. bootstrap model, leads through the Service, training Job, rollout ------------------
+
+
+def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves(
+    real_cluster: LocalCluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    apply(real_cluster, _leadmodel(ns))
+    wait_for(
+        "the jobs ServiceAccount the operator makes",
+        lambda: (
+            real_cluster.run_kubectl("get", "sa", f"{NAME}-jobs", "-n", ns, check=False).returncode
+            == 0
+        ),
+        timeout=60,
+    )
+    uid = _json(real_cluster, "leadmodel", NAME, "-n", ns)["metadata"]["uid"]
+    # Version 1: trained on synthetic outcomes and published from a Pod, as a user would.
+    bootstrap = (
+        "leadops synth --n 3000 --seed 11 --output /work/outcomes.csv"
+        " && leadops train --input /work/outcomes.csv --output /work/model.json"
+        f" && leadops publish --artifact /work/model.json --leadmodel {NAME}"
+        f" --namespace {ns} --owner-uid {uid}"
+    )
+    run_to_completion(
+        real_cluster, "bootstrap", ns, ["/bin/sh", "-c", bootstrap], service_account=f"{NAME}-jobs"
+    )
+    published = time.monotonic()
+    first = wait_for(
+        "a first version serving", lambda: _serving_version(real_cluster, ns), timeout=240
+    )
+    print(f"first version: artifact published to serving in {time.monotonic() - published:.1f}s")
+
+    scored = _score_from_a_pod(real_cluster, ns, "leads", leads=400, outcomes=True)
+    assert scored == {"versions": [int(first)], "errors": 0}
+
+    real_cluster.run_kubectl("create", "job", "train-now", f"--from=cronjob/{NAME}-train", "-n", ns)
+    wait_for(
+        "the training Job complete",
+        lambda: (
+            _json(real_cluster, "job", "train-now", "-n", ns).get("status", {}).get("succeeded")
+            == 1
+        ),
+        timeout=300,
+        interval=1,
+    )
+    trained = time.monotonic()
+    second = wait_for(
+        "the trained version serving",
+        lambda: (v := _serving_version(real_cluster, ns)) != first and v,
+        timeout=240,
+    )
+    print(f"trained version: training Job done to serving in {time.monotonic() - trained:.1f}s")
+
+    deployment = _json(real_cluster, "deployment", f"{NAME}-scorer", "-n", ns)
+    assert deployment["spec"]["template"]["spec"]["initContainers"][0]["name"] == "unpack-model"
+    after = _score_from_a_pod(real_cluster, ns, "leads-v2", leads=20, outcomes=False)
+    assert after == {"versions": [int(second)], "errors": 0}
+
+
+# -- 3. a rollout that cannot start: ProgressDeadlineExceeded, rollback, no errors ---------
+
+MISSING_IMAGE = "docker.io/leadops/scorer:0.0.0-missing"
+DEADLINE_SECONDS = 20
+
+
+def _deployment(cluster: LocalCluster, ns: str) -> dict[str, Any]:
+    result: dict[str, Any] = _json(cluster, "deployment", f"{NAME}-scorer", "-n", ns)
+    return result
+
+
+def _warning_events(cluster: LocalCluster, ns: str, reason: str) -> list[dict[str, Any]]:
+    events = _json(cluster, "events", "-n", ns, f"--field-selector=reason={reason},type=Warning")
+    return [e for e in events["items"] if e["involvedObject"]["kind"] == "LeadModel"]
+
+
+def test_a_rollout_whose_pods_cannot_start_is_rolled_back_while_old_pods_serve(
+    real_cluster: LocalCluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    serving = _deployment(real_cluster, ns)["metadata"]["annotations"]["leadops.io/model-version"]
+    # Requests through the Service for the whole rollout, from a Pod: bounded in count and time.
+    script = f"""
+import json, time, httpx
+lead = {{"source": "web", "details": "e2e rollout traffic"}}
+versions, errors, sent = {{}}, 0, 0
+deadline = time.monotonic() + 90
+with httpx.Client(base_url="http://{NAME}-scorer.{ns}.svc:8080", timeout=10) as http:
+    while time.monotonic() < deadline and sent < 900:
+        sent += 1
+        try:
+            reply = http.post("/v1/lead", json=lead)
+            if reply.status_code == 200:
+                v = str(reply.json()["model_version"])
+                versions[v] = versions.get(v, 0) + 1
+            else:
+                errors += 1
+        except httpx.HTTPError:
+            errors += 1
+        time.sleep(0.1)
+print(json.dumps({{"sent": sent, "errors": errors, "versions": versions}}))
+"""
+    traffic = pod(
+        "traffic",
+        ns,
+        {"image": SCORER_IMAGE, "command": ["python", "-c", script]},
+        restartPolicy="Never",
+    )
+    apply(real_cluster, traffic)
+    wait_pod_phase(real_cluster, "traffic", ns, {"Running"}, timeout=60)
+    started = time.monotonic()
+    # The image cannot be had: kubelet's pull fails (no registry is reachable from the node).
+    real_cluster.run_kubectl(
+        "patch", "leadmodel", NAME, "-n", ns, "--type=merge", "-p",
+        json.dumps({"spec": {"scorer": {"image": MISSING_IMAGE,
+                                        "progressDeadlineSeconds": DEADLINE_SECONDS}}}),
+    )  # fmt: skip
+    wait_for(
+        "new scorer Pods failing to pull the missing image",
+        lambda: any(
+            (s.get("state", {}).get("waiting") or {}).get("reason")
+            in {"ErrImagePull", "ImagePullBackOff"}
+            for p in _json(
+                real_cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=scorer"
+            )["items"]
+            for s in p.get("status", {}).get("initContainerStatuses", [])
+            + p.get("status", {}).get("containerStatuses", [])
+        ),
+        timeout=60,
+    )
+    events = wait_for(
+        "the operator's ProgressDeadlineExceeded rollback",
+        lambda: _warning_events(real_cluster, ns, "ProgressDeadlineExceeded"),
+        timeout=DEADLINE_SECONDS + 60,
+        interval=0.5,
+    )
+    rolled_back = time.monotonic()
+    assert "Rolled back" in events[0]["message"], events[0]["message"]
+    annotations = _deployment(real_cluster, ns)["metadata"]["annotations"]
+    assert annotations["leadops.io/rollout-kind"] == "RollBack"
+    assert annotations.get("leadops.io/previous-version") == serving
+    print(
+        f"rollout to a missing image: rolled back {rolled_back - started:.1f}s after the change"
+        f" (progressDeadlineSeconds {DEADLINE_SECONDS})"
+    )
+    wait_pod_phase(real_cluster, "traffic", ns, {"Succeeded"}, timeout=120)
+    summary = json.loads(logs(real_cluster, "traffic", ns).strip().splitlines()[-1])
+    assert summary["errors"] == 0, summary
+    # Every answer came from the old Pods, still serving the version from before.
+    assert summary["versions"] == {serving: summary["sent"]}, summary
+
+    # Put the image back; the scorer is Available again for the tests that follow.
+    real_cluster.run_kubectl(
+        "patch", "leadmodel", NAME, "-n", ns, "--type=merge", "-p",
+        json.dumps({"spec": {"scorer": {"image": SCORER_IMAGE, "progressDeadlineSeconds": 120}}}),
+    )  # fmt: skip
+    wait_for(
+        "the scorer Deployment back on the good image, all replicas updated and available",
+        lambda: _rolled_out_on(_deployment(real_cluster, ns), SCORER_IMAGE),
+        timeout=180,
+        interval=1,
+    )
+
+
+def _rolled_out_on(deployment: dict[str, Any], image: str) -> bool:
+    # Not `kubectl rollout status`: right after the patch it still reads the old
+    # ProgressDeadlineExceeded condition and gives up at once.
+    spec, status = deployment["spec"], deployment.get("status", {})
+    images = {c["image"] for c in spec["template"]["spec"]["containers"]}
+    replicas = spec["replicas"]
+    return (
+        images == {image}
+        and status.get("observedGeneration") == deployment["metadata"]["generation"]
+        and status.get("updatedReplicas") == replicas
+        and status.get("availableReplicas") == replicas
+        and status.get("replicas") == replicas
+    )
+
+
+# -- 4. the backfill Job redacts PII planted in the Redis Pod -----------------------------
+
+
+def _redis_cli(cluster: LocalCluster, ns: str, *args: str) -> str:
+    return cluster.run_kubectl("exec", "redis", "-n", ns, "--", "redis-cli", *args).stdout
+
+
+def test_backfill_job_redacts_pii_in_the_redis_pod_and_a_dry_run_changes_nothing(
+    real_cluster: LocalCluster, tenant: Tenant
+) -> None:
+    ns = tenant.namespace
+    key = "mem:e2e-planted"
+    message = f"call me at {PII_PHONE} or write to {PII_EMAIL}"
+    _redis_cli(real_cluster, ns, "RPUSH", key, message)
+
+    # Dry run first: the same CronJob with dryRun, nothing may change.
+    real_cluster.run_kubectl(
+        "patch", "leadmodel", NAME, "-n", ns, "--type=merge",
+        "-p", json.dumps({"spec": {"piiBackfill": {"dryRun": True}}}),
+    )  # fmt: skip
+    wait_for(
+        "the backfill CronJob in dry-run mode",
+        lambda: (
+            "--dry-run"
+            in _json(real_cluster, "cronjob", f"{NAME}-pii-backfill", "-n", ns)["spec"][
+                "jobTemplate"
+            ]["spec"]["template"]["spec"]["containers"][0]["args"]
+        ),
+        timeout=60,
+    )
+    _run_job_from(real_cluster, ns, "backfill-dry", f"{NAME}-pii-backfill")
+    assert _redis_cli(real_cluster, ns, "LRANGE", key, "0", "-1").strip() == message
+
+    real_cluster.run_kubectl(
+        "patch", "leadmodel", NAME, "-n", ns, "--type=merge",
+        "-p", json.dumps({"spec": {"piiBackfill": {"dryRun": False}}}),
+    )  # fmt: skip
+    wait_for(
+        "the backfill CronJob back to writing",
+        lambda: (
+            "--dry-run"
+            not in _json(real_cluster, "cronjob", f"{NAME}-pii-backfill", "-n", ns)["spec"][
+                "jobTemplate"
+            ]["spec"]["template"]["spec"]["containers"][0]["args"]
+        ),
+        timeout=60,
+    )
+    _run_job_from(real_cluster, ns, "backfill", f"{NAME}-pii-backfill")
+    scrubbed = _redis_cli(real_cluster, ns, "LRANGE", key, "0", "-1")
+    assert PII_EMAIL not in scrubbed, scrubbed
+    assert "555 0199" not in scrubbed, scrubbed
+    assert "call me at" in scrubbed
+
+
+def _run_job_from(cluster: LocalCluster, ns: str, job: str, cronjob: str) -> None:
+    cluster.run_kubectl("create", "job", job, f"--from=cronjob/{cronjob}", "-n", ns)
+    wait_for(
+        f"Job {job} complete",
+        lambda: _json(cluster, "job", job, "-n", ns).get("status", {}).get("succeeded") == 1,
+        timeout=180,
+        interval=1,
+    )
+
+
+# -- 5. the scorer's log --------------------------------------------------------------------
+
+
+def test_scorer_logs_hold_no_pii_and_no_secret(real_cluster: LocalCluster, tenant: Tenant) -> None:
+    ns = tenant.namespace
+    # A lead carrying contact data, sent through the Service like the rest.
+    script = f"""
+import httpx
+lead = {{"name": "Jane Roe", "email": "{PII_EMAIL}", "phone": "{PII_PHONE}"}}
+with httpx.Client(base_url="http://{NAME}-scorer.{ns}.svc:8080", timeout=30) as http:
+    print(http.post("/v1/lead", json=lead).status_code)
+    print(http.get("/ops/export/outcomes.csv", headers={{"x-api-key": "wrong"}}).status_code)
+    print(http.get("/ops/export/outcomes.csv", headers={{"x-api-key": "{API_KEY}"}}).status_code)
+"""
+    codes = run_to_completion(real_cluster, "pii-lead", ns, ["python", "-c", script]).split()
+    assert codes[1:] == ["401", "200"], codes
+    pods = _json(real_cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=scorer")[
+        "items"
+    ]
+    assert pods
+    for scorer in pods:
+        text = logs(real_cluster, scorer["metadata"]["name"], ns, "--all-containers")
+        assert text.strip(), f"{scorer['metadata']['name']} logged nothing"
+        for secret in (PII_EMAIL, "555 0199", "jane.roe", API_KEY):
+            assert secret not in text, f"{secret!r} in the log of {scorer['metadata']['name']}"

@@ -1,0 +1,80 @@
+"""The real node itself: it joined, runs the images built here under Pod Security
+"restricted", and gives Pods cluster DNS, Services and the Kubernetes API."""
+
+from __future__ import annotations
+
+import json
+
+from tests.e2e.pods import REDIS_IMAGE, SCORER_IMAGE, apply, logs, pod, wait_pod_phase
+from tests.fixtures.control_plane import LocalCluster
+
+
+def test_the_node_is_a_real_kubelet_on_containerd(real_cluster: LocalCluster) -> None:
+    node = json.loads(real_cluster.run_kubectl("get", "node", "leadops-node", "-o", "json").stdout)
+    info = node["status"]["nodeInfo"]
+    assert info["containerRuntimeVersion"].startswith("containerd://")
+    assert info["kubeletVersion"] == real_cluster.server_version
+    images = {name for image in node["status"]["images"] for name in image["names"]}
+    assert SCORER_IMAGE in images
+    assert REDIS_IMAGE in images
+
+
+def test_a_pod_reaches_another_through_its_service_by_dns_name(
+    real_cluster: LocalCluster, e2e_namespace: str
+) -> None:
+    ns = e2e_namespace
+    redis = pod(
+        "redis",
+        ns,
+        {
+            "image": REDIS_IMAGE,
+            "args": ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
+            "ports": [{"containerPort": 6379}],
+        },
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "redis", "namespace": ns},
+        "spec": {"selector": {"app": "redis"}, "ports": [{"port": 6379}]},
+    }
+    apply(real_cluster, redis, service)
+    wait_pod_phase(real_cluster, "redis", ns, {"Running"})
+    # The scorer image's Python and redis-py, through the Service's DNS name.
+    script = (
+        "import redis; r = redis.Redis.from_url('redis://redis:6379/0');"
+        "r.set('e2e', 'ok'); print(r.get('e2e').decode())"
+    )
+    client = pod(
+        "client",
+        ns,
+        {"image": SCORER_IMAGE, "command": ["python", "-c", script]},
+        restartPolicy="Never",
+    )
+    apply(real_cluster, client)
+    done = wait_pod_phase(real_cluster, "client", ns, {"Succeeded"})
+    assert logs(real_cluster, "client", ns).strip() == "ok", done["status"]
+    # The value really is in the Redis Pod.
+    got = real_cluster.run_kubectl("exec", "redis", "-n", ns, "--", "redis-cli", "GET", "e2e")
+    assert got.stdout.strip() == "ok"
+
+
+def test_a_pod_reaches_the_kubernetes_api_with_its_service_account(
+    real_cluster: LocalCluster, e2e_namespace: str
+) -> None:
+    ns = e2e_namespace
+    script = (
+        "from kubernetes import client, config; config.load_incluster_config();"
+        "print(client.VersionApi().get_code().git_version)"
+    )
+    apply(
+        real_cluster,
+        pod(
+            "api",
+            ns,
+            {"image": SCORER_IMAGE, "command": ["python", "-c", script]},
+            restartPolicy="Never",
+        ),
+    )
+    wait_pod_phase(real_cluster, "api", ns, {"Succeeded"})
+    assert logs(real_cluster, "api", ns).strip() == real_cluster.server_version
