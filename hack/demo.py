@@ -108,7 +108,7 @@ def step_train() -> None:
     )
     summary = json.loads(done.stdout)
     # The ceiling on the same hold-out: AUC of the generator's true probabilities there.
-    from leadops.contract.metrics import auc  # noqa: PLC0415
+    from leadops.contract.quality import auc  # noqa: PLC0415
 
     truth = json.loads((OUT / "truth.json").read_text())["probabilities"]
     labels = [
@@ -306,7 +306,7 @@ def step_score() -> None:
         for lead_id, converted, _, key in scored:
             outcome = {"lead_id": lead_id, "converted": bool(converted)}
             http.post("/v1/outcome", json=outcome, headers={"x-api-key": key})
-    from leadops.contract.metrics import auc  # noqa: PLC0415
+    from leadops.contract.quality import auc  # noqa: PLC0415
 
     live_auc = auc([c for _, c, _, _ in scored], [s for _, _, s, _ in scored])
     say(

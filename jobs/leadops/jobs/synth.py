@@ -35,7 +35,7 @@ import numpy.typing as npt
 import phonenumbers
 
 from leadops import cliutil
-from leadops.contract import metrics
+from leadops.contract import quality
 from leadops.contract.columns import LABEL_COLUMN
 from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
@@ -364,7 +364,7 @@ def generate(n: int, *, seed: int = 7, drift: float = 0.0) -> list[Drawn]:
 
 def achievable_auc(drawn: Sequence[Drawn]) -> float:
     """AUC of the true probabilities on the drawn labels: the ceiling for any model."""
-    return metrics.auc([d.converted for d in drawn], [d.probability for d in drawn])
+    return quality.auc([d.converted for d in drawn], [d.probability for d in drawn])
 
 
 def default_redactor() -> Callable[[str], str]:

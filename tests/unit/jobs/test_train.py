@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from leadops.contract import metrics
+from leadops.contract import quality
 from leadops.contract.artifact import VerifyKeys, load_artifact
 from leadops.jobs import synth
 from leadops.jobs.training import command as train
@@ -82,14 +82,14 @@ def test_synthetic_auc_is_within_003_of_the_achievable(
     labels = [int(line[-1]) for line in list(csv.reader(data.open()))[1:]]
     probabilities = truth["probabilities"]
     achievable = truth["achievable_auc"]
-    assert abs(achievable - metrics.auc(labels, probabilities)) < 1e-4
+    assert abs(achievable - quality.auc(labels, probabilities)) < 1e-4
     auc = float(str(summary["auc"]))
     assert abs(auc - achievable) <= 0.03
     # The fairer ceiling: the true probabilities on the same hold-out, the newest quarter
     # (synth writes rows in time order).
     assert summary["holdout"] == "time"
     n_test = int(str(summary["n_test"]))
-    assert abs(auc - metrics.auc(labels[-n_test:], probabilities[-n_test:])) <= 0.03
+    assert abs(auc - quality.auc(labels[-n_test:], probabilities[-n_test:])) <= 0.03
     excluded = summary["excluded"]
     assert isinstance(excluded, dict)
     assert excluded["lead_id"].startswith("identifier")
@@ -318,7 +318,7 @@ def test_artifact_model_reproduces_the_reported_holdout_auc(
     booster.load_model(bytearray(json.dumps(artifact.model).encode()))
     scores = booster.predict(xgb.DMatrix(matrix(artifact.features, test)))
     labels = [int(row["converted"]) for row in test]
-    assert metrics.auc(labels, scores) == pytest.approx(artifact.metrics.auc, abs=1e-6)
+    assert quality.auc(labels, scores) == pytest.approx(artifact.metrics.auc, abs=1e-6)
 
 
 def test_console_script_reports_bad_input_as_exit_2_and_one_line(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import xgboost as xgb
 
 from leadops.cliutil import UsageError
-from leadops.contract import metrics
+from leadops.contract import quality
 from leadops.contract.artifact import Artifact, Metrics, TrainingInfo
 from leadops.contract.card import MIN_SEGMENT_ROWS, build_card, segment_table
 from leadops.contract.drift import compute_feature_stats
@@ -176,7 +176,7 @@ def _segment_aucs(
         mask = array == value
         ys = labels[mask]
         enough = mask.sum() >= MIN_SEGMENT_ROWS and 0 < ys.sum() < len(ys)
-        out[value] = round(metrics.auc(ys, scores[mask]), 6) if enough else None
+        out[value] = round(quality.auc(ys, scores[mask]), 6) if enough else None
     return out
 
 
@@ -280,7 +280,7 @@ def train(table: Table, options: TrainOptions, *, now: float | None = None) -> T
     # The interval's cost grows with rows x resamples; large hold-outs have tight intervals
     # whose 2.5/97.5 % points 200 resamples already place well.
     resamples = max(200, min(options.bootstrap, options.bootstrap * 5_000 // len(y_test)))
-    low, high = metrics.auc_bootstrap_ci(y_test, scores, resamples=resamples, seed=options.seed)
+    low, high = quality.auc_bootstrap_ci(y_test, scores, resamples=resamples, seed=options.seed)
     importance = _importance(booster, len(spec.feature_names))
     segments = []
     if options.segment is not None:
@@ -299,9 +299,9 @@ def train(table: Table, options: TrainOptions, *, now: float | None = None) -> T
         model=json.loads(bytes(booster.save_raw("json"))),
         features=spec,
         metrics=Metrics(
-            auc=round(metrics.auc(y_test, scores), 6),
+            auc=round(quality.auc(y_test, scores), 6),
             auc_ci95=(round(low, 6), round(high, 6)),
-            logloss=round(metrics.logloss(y_test, scores), 6),
+            logloss=round(quality.logloss(y_test, scores), 6),
             n_train=len(split.train),
             n_test=len(split.test),
             positive_rate=round(positive_rate, 6),

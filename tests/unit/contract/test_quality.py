@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from leadops.contract import metrics
+from leadops.contract import quality
 
 
 def _pairwise_auc(y: np.ndarray, s: np.ndarray) -> float:
@@ -20,29 +20,29 @@ def test_auc_matches_the_pairwise_definition_with_ties(seed: int) -> None:
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, 500)
     s = np.round(y * 0.7 + rng.normal(size=500), 1)  # rounding makes many ties
-    assert metrics.auc(y, s) == pytest.approx(_pairwise_auc(y, s), abs=1e-12)
+    assert quality.auc(y, s) == pytest.approx(_pairwise_auc(y, s), abs=1e-12)
 
 
 def test_auc_extremes_and_single_class() -> None:
-    assert metrics.auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
-    assert metrics.auc([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == 0.0
-    assert metrics.auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
+    assert quality.auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert quality.auc([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert quality.auc([0, 1, 0, 1], [0.5, 0.5, 0.5, 0.5]) == 0.5
     with pytest.raises(ValueError, match="both classes"):
-        metrics.auc([1, 1], [0.2, 0.3])
+        quality.auc([1, 1], [0.2, 0.3])
 
 
 def test_weighted_auc_with_unit_weights_is_the_auc() -> None:
     rng = np.random.default_rng(4)
     y = rng.integers(0, 2, 300).astype(np.int64)
     s = np.round(rng.normal(size=300) + y, 1)
-    order, group = metrics._tie_groups(s)
+    order, group = quality._tie_groups(s)
     weights = np.ones((1, 300))
-    assert metrics.weighted_auc(y, order, group, weights)[0] == pytest.approx(metrics.auc(y, s))
+    assert quality.weighted_auc(y, order, group, weights)[0] == pytest.approx(quality.auc(y, s))
     # Weight 2 on a row equals listing it twice.
     doubled = np.ones((1, 300))
     doubled[0, 7] = 2
     y2, s2 = np.append(y, y[7]), np.append(s, s[7])
-    assert metrics.weighted_auc(y, order, group, doubled)[0] == pytest.approx(metrics.auc(y2, s2))
+    assert quality.weighted_auc(y, order, group, doubled)[0] == pytest.approx(quality.auc(y2, s2))
 
 
 def test_bootstrap_interval_brackets_the_auc_and_narrows_with_n() -> None:
@@ -51,8 +51,8 @@ def test_bootstrap_interval_brackets_the_auc_and_narrows_with_n() -> None:
     def width(n: int) -> tuple[float, float, float]:
         y = rng.integers(0, 2, n)
         s = y + rng.normal(size=n) * 1.5
-        low, high = metrics.auc_bootstrap_ci(y, s, resamples=400)
-        return low, metrics.auc(y, s), high
+        low, high = quality.auc_bootstrap_ci(y, s, resamples=400)
+        return low, quality.auc(y, s), high
 
     low, mid, high = width(400)
     assert low < mid < high
@@ -63,6 +63,6 @@ def test_bootstrap_interval_brackets_the_auc_and_narrows_with_n() -> None:
 
 
 def test_logloss() -> None:
-    assert metrics.logloss([1, 0], [0.5, 0.5]) == pytest.approx(math.log(2))
-    assert metrics.logloss([1], [1.0]) < 1e-12
-    assert metrics.logloss([1], [0.0]) == pytest.approx(-math.log(1e-15))
+    assert quality.logloss([1, 0], [0.5, 0.5]) == pytest.approx(math.log(2))
+    assert quality.logloss([1], [1.0]) < 1e-12
+    assert quality.logloss([1], [0.0]) == pytest.approx(-math.log(1e-15))
