@@ -25,6 +25,10 @@ HARD = [
     "tel 512 3456",  # seven digits: a full number in Austria
     "tel 016977 123",
     "tel\u00a0415\u00a0555\u00a02671",  # no-break spaces
+    "card 4111\u00a01111\u00a01111\u00a01111",
+    "card 4111\u20071111\u20071111\u20071111",  # figure spaces
+    "card 4111\u202f1111\u202f1111\u202f1111",  # narrow no-break spaces
+    "tel 07700\u202f900123 ssn 078\u200705\u20071120",
     "tel 415\u2011555\u20112671",  # non-breaking hyphens
     "tel 415\u2212555\u22122671",  # minus signs
     # fullwidth digits
@@ -140,6 +144,8 @@ def test_random_texts_built_from_trigger_characters() -> None:
         "९",
         *" -.()/[]~",
         "\u00a0",
+        "\u2007",
+        "\u202f",
         "\u2013",
         "\u3000",
         "\uff0d",

@@ -174,6 +174,13 @@ INVISIBLE = (
     )
 )
 _INVISIBLE = re.compile(f"[{re.escape(INVISIBLE)}]")
+# Unicode's space separators (category Zs) other than the ASCII space: no-break, figure,
+# narrow no-break, ideographic, ... People and word processors put them between digit groups
+# ("4111\u00a01111\u00a01111\u00a01111"); each becomes a plain space before detection, one
+# character for one, so offsets stay those of the original text. Shared with the byte screen;
+# tests/unit/test_pii_detector.py checks it holds every Zs.
+SPACES = "\u00a0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+_AS_SPACE = str.maketrans(dict.fromkeys(SPACES, " "))
 
 # When candidates overlap, the more certain kind wins (checksums beat the phone heuristics).
 _PRIORITY = (PiiType.EMAIL, PiiType.IBAN, PiiType.CARD, PiiType.SSN, PiiType.IP, PiiType.PHONE)
@@ -257,8 +264,11 @@ class Detector:
 
     def find(self, text: str) -> list[Finding]:
         """Every piece of PII in `text`, in order, without overlaps; invisible characters
-        inside a finding are part of it."""
-        if text.isascii() or _INVISIBLE.search(text) is None:
+        inside a finding are part of it, and Unicode spaces count as plain spaces."""
+        if text.isascii():
+            return self._find(text)
+        text = text.translate(_AS_SPACE)  # one character for one: offsets hold
+        if _INVISIBLE.search(text) is None:
             return self._find(text)
         kept = [i for i, char in enumerate(text) if not _INVISIBLE.match(char)]
         visible = "".join(text[i] for i in kept)
