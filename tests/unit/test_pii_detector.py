@@ -182,6 +182,36 @@ def test_unicode_spaces_between_digit_groups_hide_nothing(us: Detector, space: s
     assert us.find(space.join(["4111", "1111", "1111", "1112"])) == []  # fails Luhn
 
 
+@pytest.mark.parametrize(
+    ("head", "number"),
+    [
+        ("A0 ", "07700 900123"),
+        ("(1) ", "020 7946 0959"),
+        ("@SUM(1+1) ", "07700 900123"),
+        ("room 5 ", "07700 900123"),
+        ("row 12 ", "020 7946 0959"),
+        ("page 3 ", "415 555 2671"),
+        ("A0 ", "07700 900123 ext 12"),
+    ],
+)
+def test_a_number_right_after_a_digit_token_is_found(head: str, number: str) -> None:
+    """A digit before the number joins its run; parsed whole it has too many digits."""
+    us_gb = Detector(regions=["US", "GB"])
+    text = f"{head}{number}, thanks"
+    assert us_gb.redact(text, typed=True) == f"{head}[REDACTED:PHONE], thanks"
+
+
+def test_a_number_after_a_digit_token_keeps_the_look_alike_rules() -> None:
+    us_gb = Detector(regions=["US", "GB"])
+    for text in (
+        "4111 1111 1111 1112",  # card-shaped, fails Luhn: its groups are no phone
+        "room 5 order #07700900123",  # a reference after the head stays a reference
+        "A0 2025-03-05 ok",  # a date after the head stays a date
+        "room 5 1234567",  # too short for either region
+    ):
+        assert us_gb.find(text) == [], text
+
+
 def test_spaces_set_holds_every_unicode_space_separator() -> None:
     spaces = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Zs"}
     assert set(detector.SPACES) == spaces - {" "}
