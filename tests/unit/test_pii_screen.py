@@ -25,6 +25,18 @@ HARD = [
     "tel 512 3456",  # seven digits: a full number in Austria
     "tel 016977 123",
     "tel\u00a0415\u00a0555\u00a02671",  # no-break spaces
+    "card 4111\u00a01111\u00a01111\u00a01111",
+    "card 4111\u20071111\u20071111\u20071111",  # figure spaces
+    "card 4111\u202f1111\u202f1111\u202f1111",  # narrow no-break spaces
+    "tel 07700\u202f900123 ssn 078\u200705\u20071120",
+    # A national number right after a digit token (the detector drops the head).
+    "A0 07700 900123",
+    "(1) 020 7946 0959",
+    "@SUM(1+1) 07700 900123",
+    "room 5 07700 900123",
+    "page 3 415 555 2671",
+    "#5 0770090012",
+    "ref 5 0770090012",
     "tel 415\u2011555\u20112671",  # non-breaking hyphens
     "tel 415\u2212555\u22122671",  # minus signs
     # fullwidth digits
@@ -140,6 +152,8 @@ def test_random_texts_built_from_trigger_characters() -> None:
         "९",
         *" -.()/[]~",
         "\u00a0",
+        "\u2007",
+        "\u202f",
         "\u2013",
         "\u3000",
         "\uff0d",
@@ -167,6 +181,9 @@ def test_random_texts_built_from_trigger_characters() -> None:
         "Order #",
         "invoice no. ",
         "#",
+        "A0 ",
+        "(1) ",
+        "room 5 ",
         "2025-03-05",
         "13/12/2024",
         "5.3.2025",

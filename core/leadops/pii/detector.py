@@ -145,6 +145,9 @@ _PLAIN_PHONE = re.compile(r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d(?:[ .
 _WHITESPACE = re.compile(r"\s+")
 # Longer bare digit runs are card-shaped or references, whatever a country's metadata allows.
 _MAX_BARE_PHONE_DIGITS = 12
+# A number's head that may be another token (a room, a spreadsheet cell, a count) rather
+# than the number's own first group: card and number groups are longer.
+_MAX_HEAD_DIGITS = 3
 
 # Characters that show nothing (zero-width spaces and joiners, soft hyphens, direction marks,
 # BOMs, tags: Unicode's "format" category Cf, plus the combining grapheme joiner and the
@@ -174,6 +177,13 @@ INVISIBLE = (
     )
 )
 _INVISIBLE = re.compile(f"[{re.escape(INVISIBLE)}]")
+# Unicode's space separators (category Zs) other than the ASCII space: no-break, figure,
+# narrow no-break, ideographic, ... People and word processors put them between digit groups
+# ("4111\u00a01111\u00a01111\u00a01111"); each becomes a plain space before detection, one
+# character for one, so offsets stay those of the original text. Shared with the byte screen;
+# tests/unit/test_pii_detector.py checks it holds every Zs.
+SPACES = "\u00a0\u1680\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
+_SPACE = re.compile(f"[{SPACES}]")
 
 # When candidates overlap, the more certain kind wins (checksums beat the phone heuristics).
 _PRIORITY = (PiiType.EMAIL, PiiType.IBAN, PiiType.CARD, PiiType.SSN, PiiType.IP, PiiType.PHONE)
@@ -257,8 +267,13 @@ class Detector:
 
     def find(self, text: str) -> list[Finding]:
         """Every piece of PII in `text`, in order, without overlaps; invisible characters
-        inside a finding are part of it."""
-        if text.isascii() or _INVISIBLE.search(text) is None:
+        inside a finding are part of it, and Unicode spaces count as plain spaces."""
+        if text.isascii():
+            return self._find(text)
+        # One character for one: offsets hold. A regex, not str.translate: it costs next to
+        # nothing on the (most) texts without such a space.
+        text = _SPACE.sub(" ", text)
+        if _INVISIBLE.search(text) is None:
             return self._find(text)
         kept = [i for i, char in enumerate(text) if not _INVISIBLE.match(char)]
         visible = "".join(text[i] for i in kept)
@@ -276,9 +291,8 @@ class Detector:
                 taken.append(candidate)
         # Phones last, on the text with the surer findings blanked out, so the matcher
         # cannot glue the last octet of an IP or the end of a card onto a number.
-        windows = _phone_windows(
-            text, [(s, e) for s, e, digits in numbers if _may_be_phone(text, s, e, digits)]
-        )
+        runs = [(s, e) for s, e, digits in numbers if _may_be_phone(text, s, e, digits)]
+        windows = _phone_windows(text, runs)
         if windows:
             masked = text
             for found in taken:
@@ -294,8 +308,38 @@ class Detector:
                     taken.append(plain)
                 else:
                     taken.extend(self._phones(masked, start, end))
+            taken.extend(list(self._phones_after_a_head(masked, runs, taken)))
         taken.sort(key=lambda f: f.start)
         return taken
+
+    def _phones_after_a_head(
+        self, text: str, runs: list[tuple[int, int]], taken: list[Finding]
+    ) -> Iterator[Finding]:
+        """Phones in runs that gave nothing, once their first group is dropped. A digit
+        before a number joins the run ("room 5 07700 900123", "A0 07700 900123",
+        "(1) 020 7946 0959"): parsed whole it has too many digits, and the matcher then
+        tries the groups one by one, each too short. The head is another token (a room,
+        a cell, a count); what follows the first space is checked as a number of its own,
+        with every rule a number standing alone meets."""
+        for start, end in runs:
+            if any(f.start < end and f.end > start for f in taken):
+                continue
+            gap = _WHITESPACE.search(text, start, end)
+            if gap is None or _digit_count(text[start : gap.start()]) > _MAX_HEAD_DIGITS:
+                continue  # a longer head is a group of the same number ("4111 1111 1111 1112")
+            if _digit_count(text[gap.end() : end]) < _MIN_PHONE_DIGITS:
+                continue
+            tail = gap.end()
+            if _DIGIT.search(text, tail, end) is None:
+                continue  # masked by a surer finding
+            # As for a window: the plain parse unless an extension follows (the matcher takes it).
+            extension = _EXTENSION.match(text, end)
+            plain = None if extension else self._plain_phone(text, (tail, end))
+            if plain is not None:
+                yield plain
+            else:
+                high = extension.end() if extension else min(len(text), end + 1)
+                yield from self._phones(text, tail, high)
 
     def redact(self, text: str, *, typed: bool = False) -> str:
         """`text` with each finding replaced by [REDACTED] (or [REDACTED:TYPE] when `typed`)."""

@@ -19,7 +19,8 @@ cannot hold PII the detector would report.
   digits between them.
 
 The detector removes invisible characters (`detector.INVISIBLE`) before it looks, and so
-does the screen for values with non-ASCII bytes (invisible characters are all non-ASCII).
+does the screen for values with non-ASCII bytes (invisible characters are all non-ASCII);
+the detector's Unicode spaces (`detector.SPACES`, all non-ASCII) are separators to both.
 The detector works on text, where a digit is any Unicode decimal digit and
 whitespace any Unicode space, so the byte patterns take in the UTF-8 encoding of
 every such character, not only ASCII. tests/unit/test_pii_screen.py checks the
@@ -37,6 +38,7 @@ from leadops.pii.detector import (
     LOOKBEHIND,
     PLAIN_DATE,
     SEPARATORS,
+    SPACES,
     SSN_LABEL,
     reference_by_first_letter,
 )
@@ -79,7 +81,8 @@ def _pattern() -> re.Pattern[bytes]:
     spaces = [c for c in everything if c.isspace()]
     digit = _alternation(digits)
     space = _alternation(spaces)
-    separator = _alternation(SEPARATORS)
+    # The detector turns every Unicode space separator into a plain space before it looks.
+    separator = _alternation(set(SEPARATORS + SPACES))
     non_ascii_digits: dict[int, list[str]] = {}
     for char in digits:
         encoded = char.encode("utf-8")
