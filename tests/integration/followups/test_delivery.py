@@ -137,7 +137,10 @@ def test_quiet_hours_defer_never_drop(redis_url: str, tmp_path: Path, provider_t
     _schedule(stack, "lead-9", 0.9, contact)
     stack.drain(seconds=0.5)
     assert provider_twin.accepted == []
-    [(_job, due)] = stack.client.zrange(keys.SCHEDULED, 0, -1, withscores=True)
+    scheduled: list[tuple[bytes, float]] = stack.client.zrange(  # type: ignore[assignment]
+        keys.SCHEDULED, 0, -1, withscores=True
+    )
+    [(_job, due)] = scheduled
     assert datetime.fromtimestamp(due, UTC) == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     stack.travel_to(datetime(2026, 3, 2, 13, 1, tzinfo=UTC))  # 08:01 local
     stack.drain(until=lambda: provider_twin.accepted, seconds=5)
