@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import time
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -107,8 +108,11 @@ def create_app(  # noqa: PLR0915 (the three handlers share the app's state)
         tenant = request.path_params["tenant"]
         tokens = secrets.twilio.get(tenant, [])
         signature = request.headers.get("x-twilio-signature", "")
-        form = await request.form()
-        params = {k: str(v) for k, v in form.items()}
+        raw = await request.body()
+        try:  # Twilio posts application/x-www-form-urlencoded; no multipart parser needed
+            params = dict(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            return _forbidden("twilio")
         url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if not signature or not any(
             RequestValidator(token).validate(url, params, signature) for token in tokens
