@@ -79,7 +79,7 @@ def test_kill_9_a_hundred_times(redis_url: str, tmp_path: Path, provider_twin: T
     claims = {lead: Keys.claim(TENANT, stack.keys.lead_ref(TENANT, lead), "1") for lead in leads}
 
     def settled() -> bool:
-        states = stack.client.mget(list(claims.values()))
+        states: list[bytes | None] = stack.client.mget(list(claims.values()))  # type: ignore[assignment]
         return all(s is not None and s.startswith((b"sent:", b"dead:")) for s in states)
 
     try:
