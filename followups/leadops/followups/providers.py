@@ -12,6 +12,7 @@ e-mail) or smtplib, and sorts every failure into one of two answers the worker a
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import threading
@@ -29,6 +30,10 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client as TwilioClient
 
 TWILIO_ORIGIN = re.compile(r"^https://[a-z0-9.-]+\.twilio\.com")
+# The SDKs log each request's payload (addresses, message bodies) at DEBUG/INFO: never
+# below WARNING, whatever the root level, so no contact data reaches a log line.
+for _sdk_logger in ("twilio.http_client", "python_http_client.client", "sendgrid"):
+    logging.getLogger(_sdk_logger).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True, slots=True)
