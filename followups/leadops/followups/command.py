@@ -1,7 +1,9 @@
-"""`leadops followups run|dlq`: the delivery worker and a look at the dead letters."""
+"""`leadops followups run|webhooks|dlq`: the delivery worker, the provider webhooks app and a
+look at the dead letters."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -35,6 +37,11 @@ def _parser() -> cliutil.ArgumentParser:
     run.add_argument("--claim-idle-ms", type=int, default=60_000)
     run.add_argument("--metrics-port", type=int, default=0, help="0: no /metrics server")
     run.add_argument("--max-seconds", type=float, default=None)
+    hooks = sub.add_parser("webhooks", help="serve the provider webhooks app")
+    hooks.add_argument("--config", type=Path, required=True, help="follow-ups config (JSON)")
+    hooks.add_argument("--redis-url", default=os.environ.get(REDIS_URL_ENV, ""))
+    hooks.add_argument("--host", default="127.0.0.1")
+    hooks.add_argument("--port", type=int, default=8090)
     dlq = sub.add_parser("dlq", help="list dead-lettered follow-ups (newest first, JSON lines)")
     dlq.add_argument("--redis-url", default=os.environ.get(REDIS_URL_ENV, ""))
     dlq.add_argument("--count", type=int, default=100)
@@ -50,6 +57,8 @@ def main(argv: list[str]) -> int:
         for entry in FollowUpQueue(client).dead_letters(count=args.count):
             sys.stdout.write(json.dumps(entry, sort_keys=True) + "\n")
         return cliutil.EXIT_OK
+    if args.action == "webhooks":
+        return _serve_webhooks(args, client)
     try:
         config = config_mod.load(args.config)
         salt = salt_from_env()
@@ -79,4 +88,18 @@ def main(argv: list[str]) -> int:
     )
     with contextlib.suppress(KeyboardInterrupt):
         worker.run(stop, max_seconds=args.max_seconds)
+    return cliutil.EXIT_OK
+
+
+def _serve_webhooks(args: argparse.Namespace, client: redis.Redis) -> int:
+    import uvicorn  # noqa: PLC0415
+
+    from leadops.followups.webhooks import create_app  # noqa: PLC0415
+
+    try:
+        config = config_mod.load(args.config)
+        app = create_app(config, client, Keys(salt_from_env()))
+    except (config_mod.ConfigError, KeySaltError, ValueError) as exc:
+        raise cliutil.UsageError(str(exc)) from None
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return cliutil.EXIT_OK

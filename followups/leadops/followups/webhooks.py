@@ -196,8 +196,14 @@ def create_app(  # noqa: PLR0915 (the three handlers share the app's state)
                                         text, channel="whatsapp"))  # fmt: skip
         return done("whatsapp", verdicts)
 
+    async def metrics_endpoint(_request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     return Starlette(
         routes=[
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/v1/webhooks/twilio/{tenant}", twilio, methods=["POST"]),
             Route("/v1/webhooks/sendgrid/{tenant}", sendgrid, methods=["POST"]),
             Route("/v1/webhooks/whatsapp/{tenant}", whatsapp, methods=["GET", "POST"]),

@@ -57,3 +57,31 @@ def test_dlq_lists_dead_letters_newest_first(redis_url: str) -> None:
     assert result.returncode == 0
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["reason"] for r in rows] == ["in_doubt", "template_error"]
+
+
+@pytest.mark.redis
+def test_webhooks_command_serves_and_counts_refusals(
+    redis_url: str, tmp_path: Path, provider_twin: Twin
+) -> None:
+    import httpx  # noqa: PLC0415
+
+    from tests.fixtures.ports import free_port, wait_for_port  # noqa: PLC0415
+    from tests.fixtures.processes import terminate  # noqa: PLC0415
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config_data({TENANT: tenant_spec(tmp_path, provider_twin)})))
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "leadops.cli", "followups", "webhooks",
+                               "--config", str(path), "--redis-url", redis_url,
+                               "--port", str(port)])  # fmt: skip
+    try:
+        wait_for_port(port, timeout=30)
+        base = f"http://127.0.0.1:{port}"
+        refused = httpx.post(f"{base}/v1/webhooks/twilio/{TENANT}", data={"Body": "STOP"})
+        assert refused.status_code == 403
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'leadops_followups_webhooks_total{provider="twilio",verdict="forbidden"} 1.0' in (
+            metrics
+        )
+    finally:
+        terminate(server, timeout=10)
