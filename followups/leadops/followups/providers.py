@@ -8,6 +8,9 @@ e-mail) or smtplib, and sorts every failure into one of two answers the worker a
   attempt can succeed.
 - InDoubt: the request may have reached the provider (a read timeout, a connection dropped
   mid-request). Nothing else is tried: sending again could send twice.
+
+After a worker crashed mid-send, `find` asks the provider whether it has the message (Twilio
+can list messages by recipient); where it cannot tell, the follow-up is dead-lettered.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import urllib.error
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
+from enum import Enum
 from typing import Any, Protocol
 
 import requests
@@ -59,10 +63,20 @@ class InDoubt(Exception):
     """The provider may have accepted the message; the worker dead-letters it for a human."""
 
 
+class Lookup(Enum):
+    NOT_SENT = "not_sent"
+    CANNOT_TELL = "cannot_tell"
+
+
 class Provider(Protocol):
     name: str
 
     def send(self, message: OutboundMessage) -> str: ...
+
+    def find(self, message: OutboundMessage, *, since: float) -> str | Lookup:
+        """After a crash mid-send: the id of `message` if the provider accepted it at or after
+        `since` (unix seconds), else whether it certainly did not or cannot tell."""
+        ...
 
 
 def _status_retryable(status: int) -> bool:
@@ -147,6 +161,21 @@ class TwilioMessages:
             raise InDoubt(f"{self.name}: no answer within {self._timeout_s}s") from None
         return str(created.sid)
 
+    def find(self, message: OutboundMessage, *, since: float) -> str | Lookup:
+        # Newest first; date_created (not DateSent, which stays empty while queued) decides.
+        try:
+            recent = self._client().messages.list(to=self._address(message.to), limit=20)
+        except (TwilioRestException, requests.exceptions.RequestException):
+            return Lookup.CANNOT_TELL
+        for found in recent:
+            created = found.date_created.timestamp() if found.date_created else 0.0
+            same = (found.body or "") == message.body or (
+                message.content_sid is not None and not message.body
+            )
+            if created >= since - 1 and same:  # Twilio's dates have whole seconds
+                return str(found.sid)
+        return Lookup.NOT_SENT
+
 
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -196,6 +225,9 @@ class SendGridMail:
         if not message_id:
             raise InDoubt(f"{self.name}: accepted without an X-Message-Id")
         return str(message_id)
+
+    def find(self, message: OutboundMessage, *, since: float) -> str | Lookup:
+        return Lookup.CANNOT_TELL  # no lookup by recipient in the v3 mail API
 
 
 class SmtpMail:
@@ -247,3 +279,6 @@ class SmtpMail:
         except (OSError, smtplib.SMTPException):
             raise InDoubt(f"{self.name}: connection lost during the SMTP dialogue") from None
         return message_id.strip("<>")
+
+    def find(self, message: OutboundMessage, *, since: float) -> str | Lookup:
+        return Lookup.CANNOT_TELL  # SMTP keeps no record a client can ask

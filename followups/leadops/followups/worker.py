@@ -5,8 +5,9 @@ slot, then take the idempotency claim of (tenant, lead, step) *before* calling a
 Each outcome is written together with the stream acknowledgement in one Redis transaction,
 so a crash at any point leaves either the old state (the entry is redelivered) or the new
 one, never half. A claim found still "sending" by the same stream entry means a worker died
-while a provider may have accepted: that follow-up is dead-lettered as in doubt instead of
-being sent again (sent at most once; never silently lost).
+while a provider may have accepted: the providers are asked (`find`); a message they have is
+recorded as sent, one they certainly lack is sent now, and where they cannot tell the
+follow-up is dead-lettered as in doubt (sent at most once; never silently lost).
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ import redis
 from leadops.followups import keys, metrics, templates
 from leadops.followups.config import FollowUpsConfig, TenantSpec
 from leadops.followups.keys import Keys
-from leadops.followups.providers import InDoubt, NotAccepted, OutboundMessage, Provider
+from leadops.followups.providers import (
+    InDoubt,
+    Lookup,
+    NotAccepted,
+    OutboundMessage,
+    Provider,
+)
 from leadops.followups.queue import FollowUpQueue, Job
 from leadops.followups.ratelimit import RateLimitTimeout, TenantRateLimiter
 from leadops.followups.rules import QuietHours, next_allowed, session_open, zone_of
@@ -160,8 +167,12 @@ class Worker:
             self._dead(entry_id, job, "unknown_tenant")
             return
         claim_key = Keys.claim(job.tenant, job.lead, job.step)
-        state = self.client.get(claim_key)
-        if state is not None and self._settled(entry_id, job, _text(state)):
+        raw_state = self.client.get(claim_key)
+        state = None if raw_state is None else _text(raw_state)
+        if state is not None and state.startswith(f"sending:{entry_id}:"):
+            if not self._resolve_doubt(entry_id, job, tenant, state):
+                return
+        elif state is not None and self._settled(entry_id, job, state):
             return
         try:
             contact = self.vault.get(job.tenant, job.lead)
@@ -190,14 +201,43 @@ class Worker:
         if state.startswith(FINAL_STATES):
             self.client.xack(keys.STREAM, keys.GROUP, entry_id)
             return True
-        if state == f"sending:{entry_id}":
-            metrics.count(job.tenant, job.channel, "failed")
+        if state.startswith(f"sending:{entry_id}:"):
             self._dead(entry_id, job, "in_doubt")
             return True
         if state.startswith("sending:"):  # another entry of the same follow-up is sending it
             self.client.xack(keys.STREAM, keys.GROUP, entry_id)
             return True
         return False
+
+    def _resolve_doubt(self, entry_id: str, job: Job, tenant: TenantSpec, state: str) -> bool:
+        """This entry's worker died after taking the claim: ask the providers whether one of
+        them accepted the message. Sent: recorded. Certainly not: the claim goes back to
+        pending and True (send normally). Cannot tell: dead-lettered as in doubt."""
+        since = float(state.rsplit(":", 1)[1])
+        try:
+            contact = self.vault.get(job.tenant, job.lead)
+        except ContactUnreadable:
+            contact = None
+        address = None
+        if contact is not None:
+            address = contact.email if job.channel == "email" else contact.phone
+        if contact is None or not address:
+            self._dead(entry_id, job, "in_doubt")
+            return False
+        message = self._message(entry_id, job, tenant, contact, address)
+        if message is None:
+            return False
+        for provider in self.providers[job.tenant][job.channel]:
+            found = provider.find(message, since=since)
+            if found is Lookup.CANNOT_TELL:
+                self._dead(entry_id, job, "in_doubt")
+                return False
+            if isinstance(found, str):
+                self._sent(entry_id, job, provider.name, found)
+                return False
+        self.client.set(Keys.claim(job.tenant, job.lead, job.step), f"pending:{job.attempt}",
+                        ex=self.config.horizon_hours * 3600)  # fmt: skip
+        return True
 
     def _defer_for_quiet_hours(
         self, entry_id: str, job: Job, contact: Contact, quiet: QuietHours
@@ -272,7 +312,7 @@ class Worker:
         held = _text(
             self._claim(
                 keys=[Keys.claim(job.tenant, job.lead, job.step)],
-                args=[f"sending:{entry_id}", claim_ttl],
+                args=[f"sending:{entry_id}:{time.time():.3f}", claim_ttl],
             )
         )
         if held != "ok":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -155,3 +156,39 @@ def test_whatsapp_template_outside_session(
     stack.drain(until=lambda: provider_twin.accepted, seconds=5)
     [message] = provider_twin.accepted
     assert (message.content_sid, message.body) == ("HX" + "0" * 32, "")
+
+
+@pytest.mark.parametrize(
+    "case", [(0.9, True, "sent-once-before"), (0.9, False, "sent-now"), (0.5, False, "in_doubt")]
+)
+def test_a_crash_mid_send_is_resolved_with_the_provider(
+    redis_url: str, tmp_path: Path, provider_twin: Twin, case: tuple[float, bool, str]
+) -> None:
+    """A worker died holding the claim: Twilio is asked whether it has the message (sent: record
+    it; not: send it); SendGrid cannot be asked, so the follow-up is dead-lettered in doubt."""
+    import time  # noqa: PLC0415
+
+    score, reached_provider, expected = case
+
+    from leadops.followups.providers import OutboundMessage  # noqa: PLC0415
+
+    stack = _stack(redis_url, tmp_path, provider_twin)
+    contact = Contact(phone="+14155550120", email="x@example.org", name="Jo")
+    _schedule(stack, "lead-20", score, contact)
+    answer: Any = stack.client.xreadgroup(keys.GROUP, "dead-worker", {keys.STREAM: ">"}, count=1)
+    entry_id = answer[0][1][0][0].decode()
+    claim = Keys.claim(TENANT, stack.keys.lead_ref(TENANT, "lead-20"), "1")
+    stack.client.set(claim, f"sending:{entry_id}:{time.time():.3f}")
+    if reached_provider:  # the dead worker's request got through before it died
+        stack.worker().providers[TENANT]["sms"][0].send(
+            OutboundMessage(to="+14155550120", body="Hi Jo, thanks for your interest!")
+        )
+    stack.drain(until=lambda: _claim(stack, "lead-20").startswith(("sent", "dead")),
+                seconds=5, claim_idle_ms=100)  # fmt: skip
+    state = _claim(stack, "lead-20")
+    if expected == "in_doubt":
+        assert state == "dead:in_doubt"
+        assert provider_twin.accepted == []
+    else:
+        [message] = provider_twin.accepted
+        assert state == f"sent:twilio-0:{message.sid}"
