@@ -192,3 +192,17 @@ def test_a_crash_mid_send_is_resolved_with_the_provider(
     else:
         [message] = provider_twin.accepted
         assert state == f"sent:twilio-0:{message.sid}"
+
+
+def test_wrong_credentials_are_refused_not_retried(
+    redis_url: str, tmp_path: Path, provider_twin: Twin
+) -> None:
+    provider_twin.accounts = {next(iter(provider_twin.accounts)): "another-token"}
+    provider_twin.sendgrid_keys = {"SG.another"}
+    stack = _stack(redis_url, tmp_path, provider_twin)
+    _schedule(stack, "lead-30", 0.9, Contact(phone="+14155550130", name="Ka"))
+    _schedule(stack, "lead-31", 0.5, Contact(email="ka@example.org", name="Ka"))
+    stack.drain(until=lambda: stack.client.xlen(keys.DEAD_LETTER) >= 2, seconds=5)
+    reasons = sorted((d["channel"], d["reason"], d["attempts"]) for d in stack.queue.dead_letters())
+    assert reasons == [("email", "refused", "1"), ("sms", "refused", "1")]
+    assert provider_twin.rejected == {401: 2}
