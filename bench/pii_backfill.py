@@ -26,10 +26,11 @@ import time
 import timeit
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import redis
-from tests.fixtures.ports import free_port, wait_for_port
+from tests.fixtures.redis_server import RedisServer
 
 from bench.docsection import machine, write_section
 from leadops import pii
@@ -72,24 +73,18 @@ def _message(rng: random.Random, index: int) -> str:
 
 @contextmanager
 def redis_server() -> Iterator[int]:
-    binary = shutil.which("redis-server")
-    if binary is None or shutil.which("redis-benchmark") is None:
+    """The test harness's redis-server (tests/fixtures) in a temp dir; yields its port."""
+    if shutil.which("redis-server") is None or shutil.which("redis-benchmark") is None:
         sys.exit(
             "bench.pii_backfill: needs redis-server and redis-benchmark (hack/ensure-system.sh)"
         )
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="leadops-bench-redis-") as workdir:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir, "--save", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = RedisServer(Path(workdir))
+        server.start()
         try:
-            wait_for_port(port)
-            yield port
+            yield server.port
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            server.stop()
 
 
 def seed(client: redis.Redis, *, keys: int, per_key: int) -> int:

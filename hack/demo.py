@@ -25,6 +25,8 @@ from typing import Any
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.scorer import ScorerServer
 
+from leadops.jobs.synth import TENANTS
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "out" / "demo"
 START = time.monotonic()
@@ -182,6 +184,8 @@ def step_drift() -> None:
 # --- the scorer: serve, score, record outcomes, retrain from its export, gated reloads ---------
 
 API_KEY = "demo-" + secrets.token_hex(12)
+# One ingest key per synthetic tenant: a /v1 caller's tenant is its key's (docs/security.md).
+INGEST_KEYS = {tenant: f"ingest-{tenant}-{secrets.token_hex(12)}" for tenant in TENANTS}
 
 
 class Scorer:
@@ -198,8 +202,13 @@ class Scorer:
         redis_dir.mkdir(exist_ok=True)
         self.redis = RedisServer(redis_dir)
         self.redis.start()
+        # The key salt: chat memory keys are named by a keyed hash of the chat_id (no PII).
+        salt = OUT / "key-salt"
+        salt.write_text(secrets.token_hex(32))
         env = {
+            "LEADOPS_KEY_SALT_FILE": str(salt),
             "LEADOPS_API_KEYS": API_KEY,
+            "LEADOPS_INGEST_KEYS": ",".join(f"{t}={k}" for t, k in INGEST_KEYS.items()),
             "REDIS_URL": self.redis.url,
             "LEADOPS_VERIFY_KEY_FILE": str(OUT / "signing.key"),
             "LEADOPS_DRIFT_MIN_SAMPLES": "100",
@@ -213,7 +222,7 @@ class Scorer:
             raise SystemExit(f"demo: the scorer did not start; see {log}") from None
         print(
             f"          $ leadops serve --model {self.serving.relative_to(ROOT)} "
-            f"--port {self.server.port}   (REDIS_URL, LEADOPS_API_KEYS, LEADOPS_VERIFY_KEY_FILE)"
+            f"--port {self.server.port}   (REDIS_URL, LEADOPS_*KEY*_FILE set)"
         )
 
     @property
@@ -285,19 +294,21 @@ def step_score() -> None:
     say("Score 1,200 new leads over HTTP, then record each one's outcome (POST /v1/outcome)")
     lines = (OUT / "live.jsonl").read_text().splitlines()
     started = time.monotonic()
-    scored: list[tuple[str, int, float]] = []
+    scored: list[tuple[str, int, float, str]] = []
     with httpx.Client(base_url=SCORER.url, timeout=30) as http:
         for line in lines:
             record = json.loads(line)
             converted = int(record.pop("converted"))
-            body = http.post("/v1/lead", json=record).json()
-            scored.append((body["lead_id"], converted, body["score"]))
+            key = INGEST_KEYS[record["tenant"]]
+            body = http.post("/v1/lead", json=record, headers={"x-api-key": key}).json()
+            scored.append((body["lead_id"], converted, body["score"], key))
         elapsed = time.monotonic() - started
-        for lead_id, converted, _ in scored:
-            http.post("/v1/outcome", json={"lead_id": lead_id, "converted": bool(converted)})
+        for lead_id, converted, _, key in scored:
+            outcome = {"lead_id": lead_id, "converted": bool(converted)}
+            http.post("/v1/outcome", json=outcome, headers={"x-api-key": key})
     from leadops.contract.metrics import auc  # noqa: PLC0415
 
-    live_auc = auc([c for _, c, _ in scored], [s for _, _, s in scored])
+    live_auc = auc([c for _, c, _, _ in scored], [s for _, _, s, _ in scored])
     say(
         f"  {len(scored)} leads scored in {elapsed:.1f} s (one client, one connection); "
         f"AUC of the served scores on these live outcomes: {live_auc:.3f}"

@@ -29,6 +29,9 @@ COMMANDS: dict[str, Command] = {
     "pii-backfill": Command(
         "leadops.jobs.pii_backfill.command", "scrub PII from data already in Redis"
     ),
+    "chat-key": Command(
+        "leadops.jobs.chat_key", "print the Redis key of a chat's memory (needs the key salt)"
+    ),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
     "unpack-model": Command(
         "leadops.contract.unpack", "unpack a registry artifact if it has the validated digest"

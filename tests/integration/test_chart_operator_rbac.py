@@ -130,7 +130,8 @@ def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
             return False
 
     _await("kopf liveness /healthz", healthy, timeout=60, log=log)
-    for secret, key in (("acme-redis", "url"), ("acme-scorer-api-key", "key")):
+    opted_in = (("acme-redis", "url"), ("acme-scorer-api-key", "key"), ("acme-key-salt", "salt"))
+    for secret, key in opted_in:
         k8s_cluster.run_kubectl(
             "create", "secret", "generic", secret, "-n", k8s_namespace,
             f"--from-literal={key}=unused-here",

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from kopf.testing import KopfRunner
+from kubernetes import client
 
 from leadops import cli
 from leadops.contract import artifact as contract
@@ -676,3 +677,60 @@ def test_scorer_reporting_critical_after_rollout_rolls_back(
         assert (degraded["status"], degraded["reason"]) == ("True", "ScorerUnhealthy")
         (event,) = events(api, ns, "ScorerUnhealthy")
         assert "critical_low_auc" in event["message"]
+
+
+def test_pods_refused_by_a_quota_are_the_namespaces_fault_not_the_versions(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, k8s_cluster: KubeCluster
+) -> None:
+    """The quota admission refuses the new version's Pod (ReplicaSet FailedCreate): reported
+    as Ready=False/QuotaExceeded with a Warning Event, never rolled back, even after the
+    progress deadline; once the quota allows it, the rollout proceeds by itself."""
+    ns = k8s_namespace
+    core: Any = client.CoreV1Api(k8s_cluster.api_client)
+    api.create(leadmodel(ns, scorer={"replicas": 1, "progressDeadlineSeconds": 5}))
+    wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
+    v1, data1 = artifact(age_minutes=40)
+    publish_version(api, ns, data1)
+    wait_for(lambda: serving(api, ns, v1), what="v1 serving")
+    # One Pod at most: v1's. The surge Pod of the next version is refused.
+    core.create_namespaced_resource_quota(
+        ns, {"metadata": {"name": "one-pod"}, "spec": {"hard": {"pods": "1"}}}
+    )
+    wait_for(
+        lambda: (
+            (core.read_namespaced_resource_quota("one-pod", ns).status.used or {}).get("pods")
+            == "1"
+        ),
+        what="quota counted",
+    )
+    v2, data2 = artifact(age_minutes=20)
+    publish_version(api, ns, data2)
+    ready = wait_for(
+        lambda: (c := condition(api, ns, "Ready")).get("reason") == "QuotaExceeded" and c,
+        what="Ready=False/QuotaExceeded",
+    )
+    assert "exceeded quota" in ready["message"]
+    (warning,) = events(api, ns, "QuotaExceeded")
+    assert warning["type"] == "Warning"
+    # Past the deadline: still the namespace's fault, nothing rolled back or marked failed.
+    wait_for(
+        lambda: any(
+            c.get("reason") == "ProgressDeadlineExceeded"
+            for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
+            .get("status", {})
+            .get("conditions", [])
+        ),
+        what="Deployment ProgressDeadlineExceeded",
+    )
+    time.sleep(4)  # a few passes of the operator's 3 s look-again
+    assert deployment_version(api, ns) == str(v2)
+    assert condition(api, ns, "RolledOut").get("reason") == "RolloutInProgress"
+    assert get_lm(api, ns)["status"]["servingVersion"] == str(v1)
+    cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, v2))
+    assert cm is not None
+    assert registry.ANN_ROLLED_BACK_AT not in (cm["metadata"].get("annotations") or {})
+    assert not events(api, ns, "ProgressDeadlineExceeded")
+    # The namespace allows it again: the rollout proceeds by itself.
+    core.delete_namespaced_resource_quota("one-pod", ns)
+    wait_for(lambda: serving(api, ns, v2), what="v2 serving once the quota is gone")
+    assert condition(api, ns, "Ready")["reason"] == "Serving"

@@ -445,7 +445,7 @@ def test_a_dead_detection_worker_is_exit_1_with_the_summary_and_rerun_completes(
     expected = _seed(client)
     client.rpush("mem:tenant9:chat9", f"{DEATH_MARK}: jane.doe@example.com")
     monkeypatch.setattr(
-        pii_backfill, "detector_for", lambda region: _WorkerDiesOnMark(region=region or "US")
+        pii_backfill, "detector_for", lambda regions: _WorkerDiesOnMark(regions=regions or ["US"])
     )
     code = pii_backfill.main(["--redis-url", redis_url, "--workers", "2"])
     out, err = capsys.readouterr()

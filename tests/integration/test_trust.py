@@ -199,7 +199,14 @@ def _refused(world: World, name: str, reason: str) -> dict[str, Any]:
         world=world,
     )
     assert ready["status"] == "False"
-    event = wait_for(
+    event = _warning(world, name, reason)
+    assert event["message"] == ready["message"][:1024]
+    return dict(ready)
+
+
+def _warning(world: World, name: str, reason: str) -> dict[str, Any]:
+    """The Warning Event with `reason` about LeadModel `name`."""
+    found = wait_for(
         lambda: [
             e
             for e in world.admin.list("Event", world.ns)
@@ -210,9 +217,8 @@ def _refused(world: World, name: str, reason: str) -> dict[str, Any]:
         what=f"{reason} Event for {name}",
         world=world,
     )
-    assert event[0]["type"] == "Warning"
-    assert event[0]["message"] == ready["message"][:1024]
-    return dict(ready)
+    assert found[0]["type"] == "Warning"
+    return dict(found[0])
 
 
 def _candidate(world: World, name: str, reason: str) -> dict[str, Any]:
@@ -346,6 +352,7 @@ def test_a_gzip_bomb_is_refused_within_the_memory_bound(world: World) -> None:
     )
     status = _candidate(world, "bomb", "ArtifactTooLarge")
     assert status["candidate"]["verdict"] == "Rejected"
+    assert str(version) in _warning(world, "bomb", "ArtifactTooLarge")["message"]
     assert _condition(world, "bomb", "Validated")["status"] == "False"
     peak = _peak_rss(world.operator.pid)
     logger.info("operator peak RSS after the bomb: %.1f MiB", peak / 2**20)
@@ -382,8 +389,10 @@ def test_with_a_key_only_signed_validated_bytes_are_served(world: World, tmp_pat
 
     publish(_sealed(base + 1))  # untrained, unsigned, AUC 0.99 written by the tenant
     _candidate(world, "signed", "SignatureMissing")
+    _warning(world, "signed", "SignatureMissing")
     publish(_sealed(base + 2, key=b"a-key-the-tenant-made-up-itself"))
     _candidate(world, "signed", "SignatureInvalid")
+    _warning(world, "signed", "SignatureInvalid")
     deployment = world.admin.get("Deployment", ns, "signed-scorer")
     assert deployment is not None
     assert registry.MODEL_VERSION not in (deployment["metadata"].get("annotations") or {})
@@ -399,17 +408,24 @@ def test_with_a_key_only_signed_validated_bytes_are_served(world: World, tmp_pat
         return str(ann.get(builders.ANN_DIGEST, ""))
 
     wait_for(lambda: template_digest() == digest, what="validated digest rolled out", world=world)
-    # The swap: the version's ConfigMap recreated unsigned, without the component label.
+    # The swap: the version's own ConfigMap recreated unsigned, without the component label
+    # (what the Pods mount by name) ...
     name = registry.configmap_name("signed", base + 3)
     tenant.delete("ConfigMap", ns, name)
     swapped = registry.encode(_sealed(base + 3, auc=0.99), leadmodel="signed", namespace=ns)
     del swapped["metadata"]["labels"][registry.LABEL_COMPONENT]
     tenant.create(swapped)
-    wait_for(
-        lambda: str(base + 2) in _condition(world, "signed", "Trained").get("message", ""),
-        what="the operator saw the swap",
-        world=world,
-    )
+
+    def trained(version: int) -> bool:
+        message = str(_condition(world, "signed", "Trained").get("message", ""))
+        return message.startswith(f"version {version} ")
+
+    wait_for(lambda: trained(base + 2), what="the operator saw the swap", world=world)
+    # ... and a decoy labelled ConfigMap with the signed bytes, which satisfies the operator.
+    decoy = registry.encode(good, leadmodel="signed", namespace=ns)
+    decoy["metadata"]["name"] = "signed-decoy"
+    tenant.create(decoy)
+    wait_for(lambda: trained(base + 3), what="the operator saw the decoy", world=world)
     assert template_digest() == digest, "the Pod template still names only the validated bytes"
     # What a new Pod's init container would do with the bytes it now mounts: refuse them.
     mounted = world.admin.get("ConfigMap", ns, name)

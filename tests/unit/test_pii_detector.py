@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 from bench import pii_scoring
 
@@ -96,6 +99,79 @@ def test_default_region_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
 def test_unknown_region_is_refused() -> None:
     with pytest.raises(ValueError, match="XX"):
         Detector(region="XX")
+
+
+UK_NATIONAL = ["call 020 7946 0958", "mobile 07700 900123"]
+
+
+def test_national_formats_of_every_configured_region_are_found() -> None:
+    us_only = Detector(regions=["US"])
+    us_and_gb = Detector(regions=["US", "GB", "IN"])
+    for text in UK_NATIONAL:
+        assert us_only.find(text) == [], text
+        (found,) = us_and_gb.find(text)
+        assert found.type is PiiType.PHONE
+        assert text[found.start : found.end] == text.split(" ", 1)[1]
+    # A number written plainly as "00" + country code is international whatever the regions.
+    for found_by in (us_only, us_and_gb):
+        assert found_by.redact("mobile 0044 7700 900123, thanks") == "mobile [REDACTED], thanks"
+        assert found_by.redact("Handy 0049 151 23456789") == "Handy [REDACTED]"
+    # A later region never loses what the first one finds.
+    assert us_and_gb.redact("call (415) 555-2671 or 020 7946 0958") == (
+        "call [REDACTED] or [REDACTED]"
+    )
+
+
+def test_regions_are_a_checked_comma_list() -> None:
+    assert pii.parse_regions(" us, GB ,in,us") == ("US", "GB", "IN")
+    assert Detector(regions=["gb", "us"]).regions == ("GB", "US")
+    for bad in ("", " , ", "US,XX"):
+        with pytest.raises(ValueError, match="region"):
+            pii.parse_regions(bad)
+
+
+def test_regions_list_wins_over_the_old_one_region_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(pii.REGION_ENV, "de")
+    assert pii.regions_from_env() == ("DE",)  # the old variable: a one-element list
+    monkeypatch.setenv(pii.REGIONS_ENV, "US,GB")
+    assert pii.regions_from_env() == ("US", "GB")
+    monkeypatch.setenv(pii.REGIONS_ENV, "US,XX")
+    with pytest.raises(ValueError, match=pii.REGIONS_ENV):
+        pii.regions_from_env()
+    monkeypatch.delenv(pii.REGIONS_ENV)
+    monkeypatch.delenv(pii.REGION_ENV)
+    assert pii.regions_from_env() == ("US",)
+
+
+def test_invisible_characters_hide_nothing(us: Detector) -> None:
+    text = "mail jane\u200b@example.com or call 415\u200b555\u00ad2671\u200b!"
+    found = us.find(text)
+    assert [f.type for f in found] == [PiiType.EMAIL, PiiType.PHONE]
+    # Positions are in the text as given; invisible characters inside a finding go with it.
+    assert text[found[0].start : found[0].end] == "jane\u200b@example.com"
+    assert text[found[1].start : found[1].end] == "415\u200b555\u00ad2671"
+    assert us.redact(text) == "mail [REDACTED] or call [REDACTED]\u200b!"
+    assert us.find("ok\u200bthanks\u00ad, see you\ufeff") == []
+
+
+def test_invisible_set_holds_every_unicode_format_character() -> None:
+    formats = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"}
+    assert formats <= set(detector.INVISIBLE)
+    # Beyond those: the combining grapheme joiner and the Hangul fillers, which show nothing,
+    # and format characters of a newer Unicode than this Python's (unassigned here).
+    extra = set(detector.INVISIBLE) - formats
+    assert {c for c in extra if unicodedata.category(c) != "Cn"} == set(
+        "\u034f\u115f\u1160\u3164\uffa0"
+    )
+
+
+def test_card_with_dots_and_phones_listed_with_a_slash(us: Detector) -> None:
+    assert us.redact("card 4111.1111.1111.1111", typed=True) == "card [REDACTED:CARD]"
+    assert us.redact("4111.1111.1111.1112") == "4111.1111.1111.1112"  # fails Luhn
+    assert us.redact("tel 415 555 2671/415 555 2672") == "tel [REDACTED]/[REDACTED]"
+    assert us.redact("pages 1234567/8") == "pages 1234567/8"
 
 
 def test_finding_repr_never_holds_the_text(us: Detector) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,22 @@ def test_bytes_that_are_not_utf8_pass_through() -> None:
     )
     assert result.returncode == 0
     assert result.stdout == b"caf\xe9 [REDACTED]\n"
+
+
+def test_region_option_repeats_and_the_environment_gives_a_list() -> None:
+    text = "Handy 0151 23456789 or 020 7946 0958\n"
+    both = "Handy [REDACTED] or [REDACTED]\n"
+    assert _run(["--region", "de", "--region", "GB"], text).stdout == both
+    assert _run(["--region", "de,gb"], text).stdout == both
+    env = {**os.environ, "LEADOPS_PII_REGIONS": "DE,GB", "LEADOPS_PII_DEFAULT_REGION": "US"}
+    listed = subprocess.run(
+        LEADOPS, input=text, capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert listed.stdout == both
+    env["LEADOPS_PII_REGIONS"] = "DE,XX"
+    bad = subprocess.run(
+        LEADOPS, input=text, capture_output=True, text=True, timeout=60, env=env, check=False
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+    assert "LEADOPS_PII_REGIONS" in bad.stderr

@@ -39,6 +39,7 @@ RESERVED_COLUMNS: Final = frozenset(
         "phone",
         "email",
         "chat_id",
+        "chat_key",
     }
 )
 TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")

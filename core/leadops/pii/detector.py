@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import phonenumbers
 
@@ -66,11 +66,12 @@ _OBFUSCATED_EMAIL = re.compile(
 )
 _LAST_LABEL = re.compile(r"[^\W\d_]{2,}$")
 
-# Cards: 4-4-4-4(-3) groups, Amex 4-6-5, or one unbroken run; never part of a longer number.
+# Cards: 4-4-4-4(-3) groups (spaces, hyphens or dots), Amex 4-6-5, or one unbroken run;
+# never part of a longer number.
 _CARD = re.compile(
     r"(?<![\d.,-])(?:"
-    r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?"
-    r"|\d{4}([ -])\d{6}\2\d{4,5}"
+    r"\d{4}([ .-])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?"
+    r"|\d{4}([ .-])\d{6}\2\d{4,5}"
     r"|\d{13,19}"
     r")(?![\d-]|[.,]\d)"
 )
@@ -130,7 +131,8 @@ _VERSION_BEFORE = re.compile(
 LOOKBEHIND = 40  # shared with the byte screen
 # Part of a longer token: "INV-14282774", "v2.17.33", "$567,837.88", "64887,36", "T10:56:54.3".
 _GLUED_BEFORE = re.compile(r"(?:[A-Za-z0-9$€£¥_]|[A-Za-z][-/]|\d[.,:])$")
-_GLUED_AFTER = re.compile(r"[A-Za-z0-9_]|[.,:/-]\d")
+# A slash before another whole number is a list ("415 555 2671/415 555 2672"), not a glue.
+_GLUED_AFTER = re.compile(r"[A-Za-z0-9_]|[.,:-]\d|/(?!(?:\d[ .\-]?){6}\d)\d")
 _DATE = re.compile(r"\d{1,4}([./-])\d{1,2}\1\d{2,4}(?!\1?\d)")
 _LEADING_DIGITS = re.compile(r"\d+(?!\d)")
 _MIN_PHONE_DIGITS = 7
@@ -143,6 +145,35 @@ _PLAIN_PHONE = re.compile(r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d(?:[ .
 _WHITESPACE = re.compile(r"\s+")
 # Longer bare digit runs are card-shaped or references, whatever a country's metadata allows.
 _MAX_BARE_PHONE_DIGITS = 12
+
+# Characters that show nothing (zero-width spaces and joiners, soft hyphens, direction marks,
+# BOMs, tags: Unicode's "format" category Cf, plus the combining grapheme joiner and the
+# Hangul fillers): removed before detection, so "jane\u200b@example.com" is still an email.
+# Shared with the byte screen; tests/unit/test_pii_detector.py checks it holds every Cf.
+INVISIBLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u180e\u3164\ufeff\uffa0\U000110bd\U000110cd\U000e0001"
+    + "".join(
+        chr(code)
+        for first, last in (
+            (0x0600, 0x0605),
+            (0x06DD, 0x06DD),
+            (0x070F, 0x070F),
+            (0x0890, 0x0891),
+            (0x08E2, 0x08E2),
+            (0x200B, 0x200F),
+            (0x202A, 0x202E),
+            (0x2060, 0x2064),
+            (0x2066, 0x206F),
+            (0xFFF9, 0xFFFB),
+            (0x13430, 0x1343F),
+            (0x1BCA0, 0x1BCA3),
+            (0x1D173, 0x1D17A),
+            (0xE0020, 0xE007F),
+        )
+        for code in range(first, last + 1)
+    )
+)
+_INVISIBLE = re.compile(f"[{re.escape(INVISIBLE)}]")
 
 # When candidates overlap, the more certain kind wins (checksums beat the phone heuristics).
 _PRIORITY = (PiiType.EMAIL, PiiType.IBAN, PiiType.CARD, PiiType.SSN, PiiType.IP, PiiType.PHONE)
@@ -204,17 +235,36 @@ def _may_hide_an_at(text: str) -> bool:
     return bracket and _OBFUSCATED_AT.search(text) is not None
 
 
-class Detector:
-    """Finds PII in text; `region` is the phonenumbers region for numbers without a country code."""
-
-    def __init__(self, *, region: str = "US") -> None:
-        region = region.upper()
+def parse_regions(text: str) -> tuple[str, ...]:
+    """`"US, gb,IN"` -> `("US", "GB", "IN")`: a comma list of phone regions, checked."""
+    regions = tuple(part.strip().upper() for part in text.split(",") if part.strip())
+    for region in regions:
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown phone region {region!r} (want an ISO 3166 code like US, DE)")
-        self.region = region
+    if not regions:
+        raise ValueError("no phone region given (want ISO 3166 codes like US,GB)")
+    return tuple(dict.fromkeys(regions))
+
+
+class Detector:
+    """Finds PII in text. `regions` are the phonenumbers regions whose national formats are
+    recognised for numbers written without a country code (tried in order); `region` is the
+    one-region form."""
+
+    def __init__(self, *, region: str = "US", regions: Sequence[str] | None = None) -> None:
+        self.regions = parse_regions(",".join(regions if regions is not None else [region]))
+        self.region = self.regions[0]
 
     def find(self, text: str) -> list[Finding]:
-        """Every piece of PII in `text`, in order, without overlaps."""
+        """Every piece of PII in `text`, in order, without overlaps; invisible characters
+        inside a finding are part of it."""
+        if text.isascii() or _INVISIBLE.search(text) is None:
+            return self._find(text)
+        kept = [i for i, char in enumerate(text) if not _INVISIBLE.match(char)]
+        visible = "".join(text[i] for i in kept)
+        return [Finding(f.type, kept[f.start], kept[f.end - 1] + 1) for f in self._find(visible)]
+
+    def _find(self, text: str) -> list[Finding]:
         if not _worth_a_look(text):
             return []
         numbers = [(m.start(), m.end(), _digit_count(m.group())) for m in _NUMBER.finditer(text)]
@@ -284,19 +334,38 @@ class Detector:
         candidate = text[start:end]
         if not candidate.isascii() or not _PLAIN_PHONE.fullmatch(candidate):
             return None
-        try:
-            number = phonenumbers.parse(candidate, self.region)
-        except phonenumbers.NumberParseException:
-            return None
-        if not _plausible_phone(number) or _not_a_phone(text, start, end):
-            return None
-        return Finding(PiiType.PHONE, start, end)
+        # "00" is how most of the world dials abroad ("0044 7700 900123"), whatever the regions.
+        attempts: list[tuple[str, str | None]] = [(candidate, r) for r in self.regions]
+        if candidate.startswith("00"):
+            attempts.append(("+" + candidate[2:], None))
+        for text_form, region in attempts:
+            try:
+                number = phonenumbers.parse(text_form, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if _plausible_phone(number):
+                if _not_a_phone(text, start, end):
+                    return None
+                return Finding(PiiType.PHONE, start, end)
+        return None
 
     def _phones(self, text: str, start: int, end: int) -> Iterator[Finding]:
+        """The matcher's phones in text[start:end] for each region in turn; a later region
+        adds only numbers that overlap none found before."""
+        found = list(self._region_phones(text, start, end, self.region))
+        for region in self.regions[1:]:
+            found += [
+                phone
+                for phone in self._region_phones(text, start, end, region)
+                if all(phone.end <= f.start or phone.start >= f.end for f in found)
+            ]
+        yield from sorted(found, key=lambda f: f.start)
+
+    def _region_phones(self, text: str, start: int, end: int, region: str) -> Iterator[Finding]:
         # POSSIBLE (length rules) rather than VALID: people type numbers whose area code
         # the metadata does not list, and a privacy filter must still catch them.
         matcher = phonenumbers.PhoneNumberMatcher(
-            text[start:end], self.region, leniency=phonenumbers.Leniency.POSSIBLE
+            text[start:end], region, leniency=phonenumbers.Leniency.POSSIBLE
         )
         for match in matcher:
             first, last = start + match.start, start + match.end
@@ -306,7 +375,7 @@ class Detector:
             # The matcher may have swallowed a leading token ("v1.2.3 555 0134"): retry without it.
             gap = _WHITESPACE.search(text, first, last)
             if gap is not None:
-                yield from self._phones(text, gap.end(), last)
+                yield from self._region_phones(text, gap.end(), last, region)
 
 
 def _phone_windows(
@@ -458,7 +527,7 @@ def _ibans(text: str) -> Iterator[Finding]:
 
 def _cards(text: str) -> Iterator[Finding]:
     for match in _CARD.finditer(text):
-        digits = match.group().replace(" ", "").replace("-", "")
+        digits = match.group().replace(" ", "").replace("-", "").replace(".", "")
         if not 13 <= len(digits) <= 19 or digits[0] not in "23456" or not luhn_valid(digits):
             continue
         if len(digits) == len(match.group()) and _is_reference(text, match.start()):

@@ -18,6 +18,8 @@ cannot hold PII the detector would report.
 - IPv4: a dotted quad's first three dots; IPv6: two colons with at most four hex
   digits between them.
 
+The detector removes invisible characters (`detector.INVISIBLE`) before it looks, and so
+does the screen for values with non-ASCII bytes (invisible characters are all non-ASCII).
 The detector works on text, where a digit is any Unicode decimal digit and
 whitespace any Unicode space, so the byte patterns take in the UTF-8 encoding of
 every such character, not only ASCII. tests/unit/test_pii_screen.py checks the
@@ -31,6 +33,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 
 from leadops.pii.detector import (
+    INVISIBLE,
     LOOKBEHIND,
     PLAIN_DATE,
     SEPARATORS,
@@ -99,11 +102,18 @@ def _pattern() -> re.Pattern[bytes]:
     return re.compile(starts + b"(?:" + b"|".join(branches) + b")")
 
 
+@functools.cache
+def _invisible() -> re.Pattern[bytes]:
+    """The UTF-8 encodings of the characters the detector removes before it looks."""
+    return re.compile(_alternation(INVISIBLE))
+
+
 def prepare() -> None:
     """Build the exact non-ASCII pattern now (about a quarter second) rather than when the
     first non-ASCII value comes (the backfill builds it lazily: only slower, never a burst
     that --max-ops-per-sec would have to absorb)."""
     _pattern()
+    _invisible()
 
 
 # The fast path for ASCII values (most chat): bytes.translate, substring tests and one
@@ -192,9 +202,11 @@ def may_hold_pii(values: Sequence[bytes]) -> list[int]:
     flagged: set[int] = set()
     if not joined.isascii():
         # Values with other characters (Unicode digits, spaces) get the full byte pattern.
+        # The detector looks at the text without its invisible characters; so does this.
         precise = _pattern().search
+        visible = functools.partial(_invisible().sub, b"")
         for index in _hits(joined, _searcher(_NON_ASCII, joined)):
-            if precise(values[index]) is not None:
+            if precise(visible(values[index])) is not None:
                 flagged.add(index)
     shapes = joined.translate(_SHAPES)
     for pattern in _SHAPE_TRIGGERS:

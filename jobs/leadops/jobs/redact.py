@@ -47,7 +47,7 @@ def run(source: TextIO, sink: TextIO, *, detector: pii.Detector, typed: bool, as
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    detector = detector_for(args.region)
+    detector = detector_for(args.regions)
     for stream in (sys.stdin, sys.stdout):
         if isinstance(stream, io.TextIOWrapper):
             # Bytes that are not UTF-8 pass through unchanged instead of ending the run.

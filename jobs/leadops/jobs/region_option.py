@@ -8,13 +8,23 @@ from leadops import cliutil, pii
 def add_region_option(parser: cliutil.ArgumentParser) -> None:
     parser.add_argument(
         "--region",
-        help=f"phone region for numbers without a country code (default: ${pii.REGION_ENV} or US)",
+        action="append",
+        dest="regions",
+        metavar="REGION",
+        help=(
+            "phone region whose national formats count (numbers without a country code); "
+            f"repeat or comma-separate for several (default: ${pii.REGIONS_ENV}, "
+            f"then ${pii.REGION_ENV}, then US)"
+        ),
     )
 
 
-def detector_for(region: str | None) -> pii.Detector:
-    """The detector for `--region` (None: the default one); a bad region is a usage error."""
+def detector_for(regions: list[str] | None) -> pii.Detector:
+    """The detector for the `--region` options (None: the environment's); an unknown region
+    is a usage error."""
     try:
-        return pii.Detector(region=region) if region else pii.default_detector()
+        if regions:
+            return pii.Detector(regions=pii.parse_regions(",".join(regions)))
+        return pii.default_detector()
     except ValueError as exc:
         raise cliutil.UsageError(str(exc)) from None

@@ -77,6 +77,10 @@ class EmitEvent:
     type: str  # Normal | Warning
     reason: str
     message: str
+    # Set for an Event that must exist once per occurrence (a promotion, a rollback): it names
+    # the Event, so posting it again after a crash is refused by the API (409) instead of
+    # doubling it. It is posted before the move it announces, so a crash cannot lose it.
+    once_key: str = ""
 
 
 Action = Ensure | RollOut | RollBack | MarkVersion | GarbageCollect | RemoveChild | EmitEvent

@@ -6,6 +6,7 @@ Merge patches only name the fields we own, so labels and annotations users add s
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -253,11 +254,16 @@ def _registry_object(kube: Kube, obs: Observed, name: str) -> Mapping[str, Any] 
 
 def emit_event(kube: Kube, obs: Observed, event: EmitEvent, now: datetime) -> None:
     stamp = rfc3339(now)
+    suffix = (
+        hashlib.sha256(event.once_key.encode()).hexdigest()[:16]
+        if event.once_key
+        else uuid.uuid4().hex[:16]
+    )
     body = {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
-            "name": f"{obs.name}.{uuid.uuid4().hex[:16]}",
+            "name": f"{obs.name}.{suffix}",
             "namespace": obs.namespace,
         },
         "involvedObject": {
@@ -280,6 +286,8 @@ def emit_event(kube: Kube, obs: Observed, event: EmitEvent, now: datetime) -> No
     try:
         kube.create(body)
     except KubeError as exc:  # an Event lost is not worth failing the reconcile
+        if exc.status == 409 and event.once_key:
+            return  # posted before a crash: said once already
         logger.warning(
             "cannot post Event %s for %s/%s: %s", event.reason, obs.namespace, obs.name, exc
         )

@@ -22,6 +22,8 @@ REGISTRY_DIR = "/var/lib/leadops/registry"
 WORK_DIR = "/work"
 API_KEY_DIR = "/var/run/secrets/leadops/api-key"
 SIGNING_KEY_DIR = "/var/run/secrets/leadops/signing"
+KEY_SALT_DIR = "/var/run/secrets/leadops/key-salt"
+INGEST_KEYS_DIR = "/var/run/secrets/leadops/ingest-keys"
 
 # Deployment annotations: where the rollout state lives, so a restarted operator resumes.
 ANN_PREVIOUS = "leadops.io/previous-version"
@@ -151,6 +153,22 @@ def role_binding(owner: Owner) -> dict[str, Any]:
     }
 
 
+def _pii_settings(lm: spec.LeadModelSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """spec.pii for a container: env (regions, key salt file) and the salt Secret's volume."""
+    env: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    if lm.pii.regions:
+        env.append({"name": "LEADOPS_PII_REGIONS", "value": ",".join(lm.pii.regions)})
+    if lm.pii.key_salt_secret_ref is not None:
+        ref = lm.pii.key_salt_secret_ref
+        env.append({"name": "LEADOPS_KEY_SALT_FILE", "value": f"{KEY_SALT_DIR}/{ref.key}"})
+        volumes.append({"name": "key-salt", "secret": {"secretName": ref.name}})
+    return env, volumes
+
+
+_KEY_SALT_MOUNT: dict[str, Any] = {"name": "key-salt", "mountPath": KEY_SALT_DIR, "readOnly": True}
+
+
 def _job_pod(
     owner: Owner,
     *,
@@ -224,15 +242,20 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
     args = ["pii-backfill", "--pattern", lm.pii_backfill.key_pattern]
     if lm.pii_backfill.dry_run:
         args.append("--dry-run")
+    # The scorer's regions and key salt: the same findings, and old chat keys renamed.
+    pii_env, pii_volumes = _pii_settings(lm)
+    mounts: list[dict[str, Any]] = [{"name": "work", "mountPath": WORK_DIR}]
+    if pii_volumes:
+        mounts.append(_KEY_SALT_MOUNT)
     container = {
         "name": "pii-backfill",
         "image": lm.pii_backfill.image or lm.scorer.image,
         "command": ["leadops"],
         "args": args,
-        "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref)],
+        "env": [_secret_env("REDIS_URL", lm.redis.url_secret_ref), *pii_env],
         "resources": _resources(lm.pii_backfill.resources),
         "securityContext": _security(),
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": mounts,
     }
     return _cronjob(
         owner,
@@ -243,6 +266,7 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         suspend=lm.pii_backfill.suspend,
         container=container,
         active_deadline_seconds=None,
+        volumes=pii_volumes,
     )
 
 
@@ -285,7 +309,7 @@ def _cronjob(
     }
 
 
-def _scorer_selector(owner: Owner) -> dict[str, str]:
+def scorer_selector(owner: Owner) -> dict[str, str]:
     return {"app.kubernetes.io/instance": owner.name, "app.kubernetes.io/component": "scorer"}
 
 
@@ -333,11 +357,25 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
                 ],
             }
         )
-    if lm.scorer.api_key_secret_ref is not None:
-        ref = lm.scorer.api_key_secret_ref
-        env.append({"name": "LEADOPS_API_KEYS_FILE", "value": f"{API_KEY_DIR}/{ref.key}"})
-        volumes.append({"name": "api-key", "secret": {"secretName": ref.name}})
-        mounts.append({"name": "api-key", "mountPath": API_KEY_DIR, "readOnly": True})
+    # Files, not env values: a Secret volume is updated in place, so keys rotate without a restart.
+    for variable, volume, directory, ref in (
+        ("LEADOPS_API_KEYS_FILE", "api-key", API_KEY_DIR, lm.scorer.api_key_secret_ref),
+        (
+            "LEADOPS_INGEST_KEYS_FILE",
+            "ingest-keys",
+            INGEST_KEYS_DIR,
+            lm.scorer.ingest_keys_secret_ref,
+        ),
+    ):
+        if ref is not None:
+            env.append({"name": variable, "value": f"{directory}/{ref.key}"})
+            volumes.append({"name": volume, "secret": {"secretName": ref.name}})
+            mounts.append({"name": volume, "mountPath": directory, "readOnly": True})
+    pii_env, pii_volumes = _pii_settings(lm)
+    env += pii_env
+    volumes += pii_volumes
+    if pii_volumes:
+        mounts.append(_KEY_SALT_MOUNT)
 
     def probe() -> dict[str, Any]:
         return {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
@@ -387,7 +425,7 @@ def scorer_deployment(owner: Owner, lm: spec.LeadModelSpec, rollout: Rollout) ->
             "replicas": lm.scorer.replicas,
             "progressDeadlineSeconds": lm.scorer.progress_deadline_seconds,
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": _scorer_selector(owner)},
+            "selector": {"matchLabels": scorer_selector(owner)},
             # Old Pods keep serving until new ones are Ready: a bad model never takes traffic.
             "strategy": {
                 "type": "RollingUpdate",
@@ -405,7 +443,7 @@ def scorer_service(owner: Owner) -> dict[str, Any]:
         "metadata": _metadata(owner, names(owner.name)["scorer"], "scorer"),
         "spec": {
             "type": "ClusterIP",
-            "selector": _scorer_selector(owner),
+            "selector": scorer_selector(owner),
             "ports": [{"name": "http", "port": SCORER_PORT, "targetPort": "http"}],
         },
     }
@@ -417,7 +455,7 @@ def service_monitor(owner: Owner) -> dict[str, Any]:
         "kind": "ServiceMonitor",
         "metadata": _metadata(owner, names(owner.name)["scorer"], "scorer"),
         "spec": {
-            "selector": {"matchLabels": _scorer_selector(owner)},
+            "selector": {"matchLabels": scorer_selector(owner)},
             "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
         },
     }

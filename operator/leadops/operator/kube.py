@@ -14,6 +14,7 @@ from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,16 @@ class ConfigError(Exception):
 
 
 class KubeError(Exception):
+    """The API answered with an error `status`, or (status 0) could not be reached at all."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+    @property
+    def transient(self) -> bool:
+        """Unreachable, overloaded or failing server-side: worth trying again shortly."""
+        return self.status in {0, 429} or self.status >= 500
 
 
 def load_api_client(*, kubeconfig: str | None = None, context: str | None = None) -> Any:
@@ -115,6 +123,8 @@ class Kube:
             )  # fmt: skip
         except ApiException as exc:
             raise KubeError(int(exc.status or 0), f"{method} {path}: {exc.reason}") from exc
+        except HTTPError as exc:  # refused, reset, timed out: the API is not there right now
+            raise KubeError(0, f"{method} {path}: API unreachable ({type(exc).__name__})") from exc
         raw = response.read()
         if response.status >= 400:
             raise KubeError(int(response.status), f"{method} {path}: {_message(raw)}")

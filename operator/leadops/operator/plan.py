@@ -102,22 +102,34 @@ def verdict_of(
 
 
 def rollout_failure(lm: LeadModelSpec, obs: Observed) -> Failure | None:
-    """A forward rollout that missed its deadline, or whose scorer reports critical health."""
+    """A forward rollout that is the version's fault: stuck with its Pods created (they crash,
+    cannot pull, never get ready), or whose scorer reports critical health.
+
+    A rollout stuck because Pods cannot be created or placed is the namespace's fault: it is
+    reported (`readiness`) and proceeds by itself once the namespace allows it, never undone.
+    """
     d = obs.deployment
     current = d.version
     if current is None or d.kind != builders.ROLLOUT_FORWARD:
         return None
-    if d.deadline_exceeded:
-        return Failure(
-            reasons.PROGRESS_DEADLINE_EXCEEDED,
-            f"version {current} was not Available within {lm.scorer.progress_deadline_seconds}s",
+    deadline = lm.scorer.progress_deadline_seconds
+    if d.stuck and d.blocked is None:
+        said = (
+            f"version {current} was not Available within {deadline}s"
+            if d.deadline_exceeded
+            else f"version {current} made no progress for {deadline}s"
         )
+        return Failure(reasons.PROGRESS_DEADLINE_EXCEEDED, said + _why(d.unready_why))
     report = obs.scorer
     if report is not None and report.version == current and report.health in health.CRITICAL:
         return Failure(
             reasons.SCORER_UNHEALTHY, f"scorer reports {report.health} for version {current}"
         )
     return None
+
+
+def _why(text: str) -> str:
+    return f" ({text})" if text else ""
 
 
 def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime) -> Move:
@@ -148,19 +160,20 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
             )
         )
     actions.append(
-        RollBack(
-            version=d.previous,
-            failed=current,
-            reason=failure.reason,
-            manifest=builders.scorer_deployment(obs.owner, lm, back),
-        )
-    )
-    actions.append(
         EmitEvent(
             "Warning",
             failure.reason,
             f"Rolled back Deployment {obs.namespace}/{builders.names(obs.name)['scorer']} "
             f"from version {current} to {d.previous or 'no model'}: {failure.message}",
+            once_key=_move_key(obs, "rollback", d.previous),
+        )
+    )
+    actions.append(
+        RollBack(
+            version=d.previous,
+            failed=current,
+            reason=failure.reason,
+            manifest=builders.scorer_deployment(obs.owner, lm, back),
         )
     )
     conds = (
@@ -182,8 +195,10 @@ def target(lm: LeadModelSpec, obs: Observed, now: datetime) -> Target:
     if lm.pinned_version is not None:
         return _pinned_target(lm, obs, now, lm.pinned_version)
     current = obs.deployment.version
-    # A rollout in flight finishes (or fails) before the next candidate is considered.
-    if lm.promotion is Promotion.MANUAL or obs.deployment.in_progress:
+    # A model rollout in flight finishes (or fails) before the next candidate is considered.
+    # Not the no-model Deployment's: the first model rolls out whatever became of it; and not
+    # a completed rollout that lost availability: rolling forward may be the fix.
+    if lm.promotion is Promotion.MANUAL or (obs.deployment.in_progress and current is not None):
         return Target(current)
     passing = [
         e.version for e in obs.registry if not e.rolled_back and verdict_of(e, lm, obs, now).passed
@@ -253,15 +268,16 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
         rolled = conditions.false(
             reasons.ROLLED_OUT, reasons.NO_MODEL, "no version has been rolled out"
         )
-    elif d.in_progress:
+    elif d.in_progress or (d.stuck and d.blocked is not None):
         kind_reason = (
             reasons.ROLLBACK_IN_PROGRESS
             if d.kind == builders.ROLLOUT_BACK
             else reasons.ROLLOUT_IN_PROGRESS
         )
-        rolled = conditions.false(
-            reasons.ROLLED_OUT, kind_reason, f"waiting for version {current} to be Available"
-        )
+        waiting = f"waiting for version {current} to be Available"
+        if d.blocked is not None:
+            waiting += f": {d.blocked.reason}"
+        rolled = conditions.false(reasons.ROLLED_OUT, kind_reason, waiting)
         requeue = ROLLOUT_POLL_SECONDS
     elif d.kind == builders.ROLLOUT_BACK:
         rolled = conditions.false(
@@ -271,7 +287,11 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
         )
     else:
         rolled = conditions.true(
-            reasons.ROLLED_OUT, reasons.ROLLOUT_COMPLETE, f"version {current} is Available"
+            reasons.ROLLED_OUT,
+            reasons.ROLLOUT_COMPLETE,
+            f"version {current} is Available"
+            if d.available
+            else f"version {current} rolled out; {d.ready} of {d.desired} Pods ready now",
         )
     return Move(Step((), (rolled, degraded(lm, obs, now))), steady, requeue)
 
@@ -301,19 +321,20 @@ def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime)
     if old_entry is not None:
         actions.append(MarkVersion(old_entry.name, {registry.ANN_RETIRED_AT: stamp_now}))
     actions.append(
-        RollOut(
-            version=version,
-            previous=current,
-            manifest=builders.scorer_deployment(obs.owner, lm, new),
-        )
-    )
-    actions.append(
         EmitEvent(
             "Normal",
             reasons.PROMOTED,
             f"Rolling out version {version} (AUC {entry.auc if entry else ''}) to Deployment "
             f"{obs.namespace}/{builders.names(obs.name)['scorer']}"
             + (f", replacing {current}" if current is not None else ""),
+            once_key=_move_key(obs, "rollout", version),
+        )
+    )
+    actions.append(
+        RollOut(
+            version=version,
+            previous=current,
+            manifest=builders.scorer_deployment(obs.owner, lm, new),
         )
     )
     rolled = conditions.false(
@@ -322,13 +343,19 @@ def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime)
     return Move(Step(tuple(actions), (rolled, degraded(lm, obs, now))), new, ROLLOUT_POLL_SECONDS)
 
 
+def _move_key(obs: Observed, move: str, to: int | None) -> str:
+    """One move from one Deployment state: the same after a crash, new for the next move."""
+    d = obs.deployment
+    return f"{obs.uid}/{move}/{d.version}->{to}/generation-{d.generation}"
+
+
 def degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Condition:
     """Degraded: a rollback, a critical scorer, high drift or a stale model, worst first."""
     d = obs.deployment
     if d.kind == builders.ROLLOUT_BACK and d.previous is not None:
         failed = obs.entry(d.previous)
         why = failed.rollback_reason if failed and failed.rollback_reason else "rollout failed"
-        if d.deadline_exceeded:
+        if d.stuck:
             return conditions.true(
                 reasons.DEGRADED,
                 reasons.ROLLBACK_NOT_AVAILABLE,
@@ -365,7 +392,9 @@ def degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Condition:
 
 
 def serving_version(obs: Observed) -> int | None:
-    """The version whose Pods take traffic now (old Pods serve until new ones are ready)."""
+    """The version of the updated ReplicaSet once the rollout completed, whatever its Pods'
+    availability now; before that the previous one (old Pods serve until new ones are ready).
+    A rollback returns to Pods that served before, so it names its target at once."""
     d = obs.deployment
     if d.complete or d.kind == builders.ROLLOUT_BACK:
         return d.version
@@ -473,8 +502,25 @@ def readiness(
         and found.version != str(serving)
         else None
     )
+    d = obs.deployment
     if goal.blocked is not None:
         ready = goal.blocked
+    elif d.blocked is not None and d.version is not None:
+        ready = conditions.false(
+            reasons.READY,
+            d.blocked.reason,
+            f"scorer Pods for version {d.version} cannot start: {d.blocked.message}",
+        )
+    elif d.blocked is not None and serving is None:
+        ready = conditions.false(
+            reasons.READY, d.blocked.reason, f"scorer Pods cannot start: {d.blocked.message}"
+        )
+    elif serving is not None and d.unavailable:
+        ready = conditions.false(
+            reasons.READY,
+            reasons.SCORER_UNAVAILABLE,
+            f"version {serving}: {d.ready} of {d.desired} scorer Pods ready{_why(d.unready_why)}",
+        )
     elif serving is None and waiting is not None:
         ready = conditions.false(
             reasons.READY,
@@ -496,15 +542,19 @@ def readiness(
             + (f"; version {waiting} passed the gates and awaits promotion" if waiting else ""),
         )
     events: tuple[Action, ...] = ()
-    if goal.blocked is not None:
+    if goal.blocked is not None or ready.reason in _WARN_ONCE:
         previous = next(
             (c for c in obs.status.get("conditions") or [] if c.get("type") == reasons.READY),
             None,
         )
-        # Said once: an Event each pass would be noise.
-        if previous is None or previous.get("reason") != goal.blocked.reason:
-            events = (EmitEvent("Warning", goal.blocked.reason, goal.blocked.message),)
+        # Said once per change: an Event each pass would be noise.
+        if previous is None or previous.get("reason") != ready.reason:
+            events = (EmitEvent("Warning", ready.reason, ready.message),)
     return Step(events, (ready,))
+
+
+# Ready reasons that a Warning Event accompanies (besides a refused spec).
+_WARN_ONCE = reasons.NAMESPACE_FAULTS | {reasons.SCORER_UNAVAILABLE}
 
 
 # Step 7: registry GC --------------------------------------------------------------------

@@ -70,6 +70,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--owner-uid", default="", help="LeadModel uid (owner reference)")
     args = parser.parse_args(argv)
     try:
+        # Bounded before reading: the registry holds at most this much unpacked.
+        size = args.artifact.stat().st_size
+        if size > contract.MAX_UNPACKED_BYTES:
+            raise cliutil.UsageError(
+                f"{args.artifact}: ArtifactTooLarge: {size} bytes, over the registry's "
+                f"{contract.MAX_UNPACKED_BYTES}"
+            )
         data = args.artifact.read_bytes()
     except OSError as exc:
         raise cliutil.UsageError(f"cannot read {args.artifact}: {exc.strerror}") from exc

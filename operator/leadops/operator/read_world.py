@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -18,9 +19,10 @@ from leadops.contract import artifact as contract
 from leadops.operator import artifact_facts, builders, registry
 from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.kube import Kube, KubeError
+from leadops.operator.rollout import RolloutState, rollout_state
 from leadops.operator.settings import OperatorSettings
 from leadops.operator.spec import LeadModelSpec
-from leadops.operator.world import Observed, ScorerReport, deployment_state
+from leadops.operator.world import Observed, ScorerReport
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +119,28 @@ def _scorer_report(
     )
 
 
+def _rollout(
+    kube: Kube, owner: builders.Owner, deployment: Mapping[str, Any] | None, now: datetime
+) -> RolloutState:
+    """The scorer's rollout state; its Pods are read only when they could explain a problem."""
+    state = rollout_state(deployment, now=now)
+    if not state.exists or (state.complete and state.available):
+        return state
+    selector = ",".join(f"{k}={v}" for k, v in builders.scorer_selector(owner).items())
+    try:
+        pods = kube.list("Pod", owner.namespace, selector=selector)
+    except KubeError as exc:
+        logger.warning("cannot list scorer Pods in %s: %s", owner.namespace, exc)
+        return state
+    return rollout_state(deployment, pods=pods, now=now)
+
+
 def read(
-    kube: Kube, body: Mapping[str, Any], lm: LeadModelSpec, settings: OperatorSettings
+    kube: Kube,
+    body: Mapping[str, Any],
+    lm: LeadModelSpec,
+    settings: OperatorSettings,
+    now: datetime,
 ) -> Observed:
     meta = body.get("metadata") or {}
     name, namespace = str(meta["name"]), str(meta["namespace"])
@@ -152,7 +174,7 @@ def read(
         uid=owner.uid,
         generation=int(meta.get("generation") or 0),
         registry=tuple(sorted(entries, key=lambda e: e.version)),
-        deployment=deployment_state(deployment),
+        deployment=_rollout(kube, owner, deployment, now),
         children=MappingProxyType(children),
         prometheus_operator=prom,
         alert_rules=rules,

@@ -28,6 +28,13 @@ PINNED_VERSION_REJECTED: Final = "PinnedVersionRejected"
 NAME_CONFLICT: Final = "NameConflict"
 # The API refused a child (its message is in the condition): nothing of that pass is applied.
 APPLY_FAILED: Final = "ApplyFailed"
+# The scorer's Pods cannot be created or placed: the namespace's fault, never rolled back.
+PODS_FORBIDDEN: Final = "PodsForbidden"
+QUOTA_EXCEEDED: Final = "QuotaExceeded"
+UNSCHEDULABLE: Final = "Unschedulable"
+NAMESPACE_FAULTS: Final = frozenset({PODS_FORBIDDEN, QUOTA_EXCEEDED, UNSCHEDULABLE})
+# A completed rollout whose Pods are not all available now.
+SCORER_UNAVAILABLE: Final = "ScorerUnavailable"
 
 # Trained
 ARTIFACT_PUBLISHED: Final = "ArtifactPublished"

@@ -84,6 +84,29 @@ def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: da
     apply.write_status(kube, obs, status)
 
 
+# Conditions whose changes are worth a log line: the rollout's and the LeadModel's readiness.
+_LOGGED = (reasons.ROLLED_OUT, reasons.READY)
+
+
+def log_changes(observed: Observed, decided: Plan) -> None:
+    """INFO once per change of RolledOut or Ready (waiting is normal, not an error)."""
+    before = {
+        c.get("type"): (c.get("status"), c.get("reason"))
+        for c in observed.status.get("conditions") or []
+    }
+    for cond in decided.conditions:
+        if cond.type in _LOGGED and before.get(cond.type) != (cond.status, cond.reason):
+            logger.info(
+                "LeadModel %s/%s: %s=%s %s: %s",
+                observed.namespace,
+                observed.name,
+                cond.type,
+                cond.status.value,
+                cond.reason,
+                cond.message,
+            )
+
+
 def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = None) -> Plan | None:
     """Bring one LeadModel's world in line with its spec. Raises InvalidSpec."""
     meta = body.get("metadata") or {}
@@ -110,9 +133,10 @@ def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = Non
                 result = "invalid"
                 report_invalid(kube, body, str(exc), now=moment)
                 raise
-            observed = read_world.read(kube, body, lm, config)
+            observed = read_world.read(kube, body, lm, config, moment)
             decided = plan.plan(lm, observed, moment)
             apply.apply(kube, decided, observed, now=moment)
+            log_changes(observed, decided)
             result = "requeue" if decided.requeue_after else "ok"
             return decided
     finally:

@@ -93,6 +93,12 @@ def encode(
     owner: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The immutable ConfigMap for one artifact (the bytes exactly as written by training)."""
+    if len(artifact_bytes) > contract.MAX_UNPACKED_BYTES:  # the operator would refuse it unpacked
+        raise RegistryError(
+            reasons.ARTIFACT_TOO_LARGE,
+            f"artifact is {len(artifact_bytes)} bytes, over the registry's "
+            f"{contract.MAX_UNPACKED_BYTES}",
+        )
     try:
         document = json.loads(artifact_bytes)
     except ValueError as exc:

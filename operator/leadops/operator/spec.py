@@ -203,6 +203,21 @@ class PiiBackfill(_Model):
         return validate_cron(value)
 
 
+class Pii(_Model):
+    regions: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Phone regions (ISO 3166 codes such as US, GB, IN) whose national number "
+        "formats count as PII, for the scorer and the backfill; empty: US.",
+        json_schema_extra={"default": []},
+    )
+    key_salt_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the key salt: chat memory keys are named by a keyed "
+        "hash of the chat_id. Set it before the first lead; a new salt orphans chat memory.",
+    )
+
+
 class Scorer(_Model):
     replicas: int = Field(default=2, ge=0, le=100, description="Scorer Pods to run.")
     image: ImageRef = Field(default="leadops/scorer:0.1.0", description="Scorer container image.")
@@ -213,6 +228,12 @@ class Scorer(_Model):
     )
     api_key_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret holding the API key for the scorer's /ops/* endpoints."
+    )
+    ingest_keys_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the scorer's ingest keys, one TENANT=KEY per line, "
+        "mounted as a file (rotated without a restart): /v1/* then needs x-api-key and a "
+        "caller's tenant is its key's. Unset: open ingest for tenant default only.",
     )
     progress_deadline_seconds: int = Field(
         default=120,
@@ -313,6 +334,11 @@ class LeadModelSpec(_Model):
         json_schema_extra={"default": {}},
     )
     redis: Redis = Field(description="Where leads, outcomes and chat memory live.")
+    pii: Pii = Field(
+        default_factory=Pii,
+        description="PII detection and key naming for the scorer and the backfill.",
+        json_schema_extra={"default": {}},
+    )
     signing: Signing = Field(
         default_factory=Signing,
         description="Artifact signature verification.",

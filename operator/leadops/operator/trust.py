@@ -144,8 +144,12 @@ def secret_refs(lm: LeadModelSpec) -> dict[str, str]:
     refs = {"spec.redis.urlSecretRef": lm.redis.url_secret_ref.name}
     if lm.scorer.api_key_secret_ref is not None:
         refs["spec.scorer.apiKeySecretRef"] = lm.scorer.api_key_secret_ref.name
+    if lm.scorer.ingest_keys_secret_ref is not None:
+        refs["spec.scorer.ingestKeysSecretRef"] = lm.scorer.ingest_keys_secret_ref.name
     if lm.signing.key_secret_ref is not None:
         refs["spec.signing.keySecretRef"] = lm.signing.key_secret_ref.name
+    if lm.pii.key_salt_secret_ref is not None:
+        refs["spec.pii.keySaltSecretRef"] = lm.pii.key_salt_secret_ref.name
     return refs
 
 

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from leadops import logsafety, pii
 from leadops.contract import artifact as contract_artifact
+from leadops.pii import chat_keys
 from leadops.scorer import fastpath, health, metrics, store, tenancy, writer
 from leadops.scorer.auth import IngestKeys, KeyRing, KeysFileUnreadable
 from leadops.scorer.columns import AttributeColumns
@@ -33,6 +34,14 @@ WRITE_QUEUE_CAPACITY = 10_000
 
 
 def _make_store(settings: Settings) -> store.LeadStore:
+    # Read the key salt and the PII regions now: a bad value stops the start, not a lead.
+    pii.default_detector()
+    if chat_keys.process_salt() is None:
+        logger.warning(
+            "No key salt (%s): chat key names are hashed with a public key, so a guessed "
+            "chat_id can be confirmed; use this for dev and demos only",
+            chat_keys.SALT_FILE_ENV,
+        )
     if settings.redis_url is None:
         logger.warning(
             "No Redis URL (LEADOPS_REDIS_URL / REDIS_URL): leads and outcomes are kept in "

@@ -69,18 +69,19 @@ def answer_lead(lead: Lead, state: ScorerState, model: ServingModel) -> bytes:
     state.scoring_failed.append(False)
 
     lead_id = _lead_ids.next()
-    chat_id = lead.chat_id or lead_id
+    # The record names its chat list by the hashed key, never by the chat_id (often an email).
+    memory = store.memory_key(lead.tenant, lead.chat_id or lead_id)
     record = row | {
         "score": repr(score),
         "model_version": str(model.version),
-        "chat_id": chat_id,
+        "chat_key": memory,
     }
     state.writer.submit(
         store.LeadWrite(
             lead_id=lead_id,
             record=record,
             columns=list(row),
-            memory=store.memory_key(lead.tenant, chat_id),
+            memory=memory,
             # `details` in the row is already redacted by the shared PII detector.
             message=row["details"] or None,
         )

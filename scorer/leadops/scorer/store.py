@@ -2,8 +2,11 @@
 
 Layout (shared with the PII backfill job):
 - lead record: HASH `lead:{lead_id}`: the lead's row columns plus `score`,
-  `model_version`, `tenant`, `chat_id`, `received_at`, and `converted` once known;
-- chat memory: LIST `mem:{tenant}:{chat_id}` of messages, redacted before they get here;
+  `model_version`, `tenant`, `chat_key` (the name of its chat memory list, never the
+  chat_id), `received_at`, and `converted` once known (records written before chat keys
+  were hashed hold `chat_id` instead, still read);
+- chat memory: LIST `mem:{tenant}:k{keyed hash of chat_id}` of messages, redacted before
+  they get here (the name never holds the chat_id: leadops.pii.chat_keys);
 - `leadops:outcomes`: ZSET of lead ids with a known outcome (scored by when it was
   recorded), so the export never scans the keyspace;
 - `leadops:columns`: SET of every row column ever stored (the export's header).
@@ -21,12 +24,14 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, KeyT
 
+from leadops.pii import chat_keys
+
 logger = logging.getLogger(__name__)
 
 OUTCOMES_KEY = "leadops:outcomes"
 COLUMNS_KEY = "leadops:columns"
 # Fields the scorer adds to a lead record; not part of the training row.
-RECORD_META = frozenset({"score", "model_version", "chat_id", "converted", "lead_id"})
+RECORD_META = frozenset({"score", "model_version", "chat_key", "chat_id", "converted", "lead_id"})
 EXPORT_BATCH = 200
 
 
@@ -55,7 +60,7 @@ def lead_key(lead_id: str) -> str:
 
 
 def memory_key(tenant: str, chat_id: str) -> str:
-    return f"mem:{tenant}:{chat_id}"
+    return chat_keys.chat_key(tenant, chat_id, salt=chat_keys.process_salt())
 
 
 class LeadStore(Protocol):
@@ -150,12 +155,16 @@ class RedisStore:
 
     async def lead_memory_key(self, lead_id: str, *, tenant: str) -> str | None:
         try:
-            owner, chat_id = await self._client.hmget(lead_key(lead_id), ["tenant", "chat_id"])
+            owner, chat, chat_id = await self._client.hmget(
+                lead_key(lead_id), ["tenant", "chat_key", "chat_id"]
+            )
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-        if owner is None or chat_id is None or _text(owner) != tenant:
+        if owner is None or _text(owner) != tenant:
             return None
-        return memory_key(tenant, _text(chat_id))
+        if chat is not None:
+            return _text(chat)
+        return None if chat_id is None else memory_key(tenant, _text(chat_id))
 
     async def append_message(self, memory: str, message: str) -> None:
         try:
@@ -231,7 +240,7 @@ class MemoryStore:
         record = self.records.get(lead_key(lead_id))
         if record is None or record["tenant"] != tenant:
             return None
-        return memory_key(tenant, record["chat_id"])
+        return record["chat_key"]
 
     async def append_message(self, memory: str, message: str) -> None:
         self.memory.setdefault(memory, []).append(message)

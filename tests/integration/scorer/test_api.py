@@ -12,7 +12,7 @@ import pytest
 from leadops.contract.artifact import load_artifact
 from tests.fixtures.artifacts import Built
 from tests.fixtures.redis_server import RedisServer
-from tests.fixtures.scorer import StartScorer
+from tests.fixtures.scorer import StartScorer, chat_key
 
 pytestmark = pytest.mark.redis
 
@@ -70,7 +70,7 @@ def test_score_store_outcome_export_round_trip(
         # No raw contact data anywhere in the record: only presence flags and derived kinds.
         for secret in (PHONE, EMAIL, "Jane Doe", "7946"):
             assert secret not in stored
-        memory = [str(m) for m in r.lrange("mem:default:chat1", 0, -1)]
+        memory = [str(m) for m in r.lrange(chat_key("default", "chat1"), 0, -1)]
         assert len(memory) == 1
         assert "Need a quote" in memory[0]
         assert PHONE not in memory[0]
@@ -79,7 +79,7 @@ def test_score_store_outcome_export_round_trip(
         added = http.post(f"/v1/lead/{lead_id}/messages", json={"text": f"my email is {EMAIL}"})
         assert added.status_code == 200, added.text
         assert added.json()["redacted"] is True
-        memory = [str(m) for m in r.lrange("mem:default:chat1", 0, -1)]
+        memory = [str(m) for m in r.lrange(chat_key("default", "chat1"), 0, -1)]
         assert len(memory) == 2
         assert EMAIL not in memory[1]
         assert memory[1].startswith("my email is")

@@ -3,6 +3,8 @@ real redis-server where a store matters): every one must now be refused cleanly.
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import socket
 import time
@@ -13,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from leadops.jobs.training import outcomes_csv
 from tests.fixtures.artifacts import Built, build_artifact
 from tests.fixtures.metrics import metric_value
 from tests.fixtures.redis_server import RedisServer
@@ -263,3 +266,35 @@ def test_dropped_record_and_outcome_counters_count_exactly(
         for kind in ("lead", "outcome", "message")
     }
     assert dropped == {"lead": 7.0, "outcome": 3.0, "message": 4.0}
+
+
+@pytest.mark.redis
+def test_formula_led_cells_are_escaped_in_the_export_and_read_back_exactly_by_training(
+    start_scorer: StartScorer, good_model: Built, redis_url: str
+) -> None:
+    attacks = [
+        '=HYPERLINK("http://evil.example/","click")',
+        "+cmd|' /C calc'!A0",
+        "@SUM(1+1)",
+        "-2+3",
+        "\tTAB-led",
+        "'already quoted",
+        "plain text",
+    ]
+    server = start_scorer(model=good_model.path, redis_url=redis_url)
+    with server.client() as http:
+        for i, text in enumerate(attacks):
+            body = {"details": text, "source": text, "attributes": {"plan": text, "delta": -i}}
+            lead_id = http.post("/v1/lead", json=body).json()["lead_id"]
+            assert http.post("/v1/outcome", json={"lead_id": lead_id, "converted": True})
+        export = http.get("/ops/export/outcomes.csv").text
+    rows = list(csv.DictReader(io.StringIO(export)))
+    for row in rows:
+        for column in ("details", "source", "plan"):
+            assert row[column][:1] not in set("=+-@\t\r"), row[column]
+    assert sorted(int(row["delta"]) for row in rows) == [-i for i in range(len(attacks))][::-1]
+    # The trainer's reader, over HTTP as `leadops train --input URL` reads it: lossless.
+    table = outcomes_csv.read_table(f"{server.url}/ops/export/outcomes.csv", api_key=API_KEY)
+    stored = {"details": attacks, "plan": attacks, "source": [a.strip() for a in attacks]}
+    for column, values in stored.items():  # (a lead's source is stored stripped)
+        assert sorted(table.columns[column]) == sorted(values)

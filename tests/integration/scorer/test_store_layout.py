@@ -64,7 +64,7 @@ def _batch() -> list[store.LeadWrite]:
         writes.append(
             store.LeadWrite(
                 lead_id=lead_id,
-                record=record | {"chat_id": chat},
+                record=record | {"chat_key": store.memory_key(tenant, chat)},
                 columns=list(row),
                 memory=store.memory_key(tenant, chat),
                 message=details or None,
@@ -102,6 +102,9 @@ def test_a_batch_is_stored_byte_for_byte_as_before(redis_url: str) -> None:
     # And the layout is the documented one (a check that the comparison compared something).
     assert len(before) == 1 + 4 + 2  # columns set, 4 lead hashes, 2 memory lists (one shared)
     text = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert text.lrange("mem:acme:shared-chat", 0, -1) == [batch[2].message, batch[3].message]
+    assert text.lrange(store.memory_key("acme", "shared-chat"), 0, -1) == [
+        batch[2].message,
+        batch[3].message,
+    ]
     assert text.hgetall("lead:" + "2".zfill(32))["details"] == batch[2].record["details"]
-    assert text.exists("mem:acme:" + "1".zfill(32)) == 0
+    assert text.exists(store.memory_key("acme", "1".zfill(32))) == 0

@@ -8,7 +8,7 @@ from typing import Any
 
 from leadops.operator import actions, builders, plan
 from leadops.operator.registry import Entry
-from leadops.operator.world import deployment_state
+from leadops.operator.rollout import rollout_state
 
 from .worlds import NOW, V2, V3, deployed, entry, spec, world
 
@@ -36,7 +36,7 @@ def test_a_rollout_carries_the_validated_digest_and_remembers_the_previous_one()
     annotations = rollout.manifest["metadata"]["annotations"]
     assert annotations[builders.ANN_PREVIOUS_DIGEST] == D2
     # What the Deployment records is what the next pass reads back.
-    state = deployment_state({**rollout.manifest, "status": {}})
+    state = rollout_state({**rollout.manifest, "status": {}})
     assert (state.digest, state.previous_digest) == (D3, D2)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,9 +15,11 @@ from leadops.operator.actions import (
     Ensure,
     GarbageCollect,
     MarkVersion,
+    Plan,
     RollBack,
     RollOut,
 )
+from leadops.operator.rollout import Blocked
 from leadops.operator.spec import Verdict
 from leadops.operator.world import ScorerReport
 
@@ -140,7 +143,8 @@ def test_move_rolls_forward_with_history_marks_and_an_event() -> None:
     obs = world(entry(V1), entry(V2), deployment=deployed(V1))
     moved = plan.move(spec(), obs, plan.Target(V2), NOW)
     kinds = [type(a).__name__ for a in moved.step.actions]
-    assert kinds == ["MarkVersion", "MarkVersion", "RollOut", "EmitEvent"]
+    # The Event before the move: a crash in between cannot lose it (its key makes it once).
+    assert kinds == ["MarkVersion", "MarkVersion", "EmitEvent", "RollOut"]
     assert (moved.steady.version, moved.steady.previous) == (V2, V1)
     assert moved.requeue_after == plan.ROLLOUT_POLL_SECONDS
 
@@ -179,13 +183,14 @@ def test_roll_back_marks_then_moves_then_says_so() -> None:
     failure = plan.rollout_failure(spec(), obs)
     assert failure is not None
     moved = plan.roll_back(spec(), obs, failure, NOW)
-    mark, back, event = moved.step.actions
+    mark, event, back = moved.step.actions
     assert isinstance(mark, MarkVersion)
     assert mark.annotations[registry.ANN_ROLLBACK_REASON] == PDE
     assert isinstance(back, RollBack)
     assert (back.version, back.failed) == (V1, V2)
     assert isinstance(event, EmitEvent)
     assert event.type == "Warning"
+    assert event.once_key
     assert moved.steady.kind == BACK
 
 
@@ -330,3 +335,78 @@ def test_roll_out_action_is_only_in_move() -> None:
     obs = world(entry(V1), entry(V2), deployment=deployed(V1))
     whole = plan.plan(spec(), obs, NOW)
     assert [a.version for a in whole.of(RollOut)] == [V2]
+
+
+# Rollout state (issue #12): whose fault, what serves, what may move -----------------------
+
+QUOTA = Blocked(reasons.QUOTA_EXCEEDED, 'pods "x" is forbidden: exceeded quota: q')
+
+
+def _ready(p: Plan) -> tuple[str, str]:
+    ready = next(c for c in p.conditions if c.type == reasons.READY)
+    return ready.status, ready.reason
+
+
+def test_completed_rollout_that_lost_its_pods_still_serves_its_version() -> None:
+    obs = world(entry(V1), entry(V2), deployment=deployed(V2, previous=V1, available=False))
+    p = plan.plan(spec(), obs, NOW)
+    assert p.status.serving_version == str(V2)
+    assert _ready(p) == ("False", reasons.SCORER_UNAVAILABLE)
+    assert not p.of(RollBack)
+    assert [e.reason for e in p.of(EmitEvent) if e.type == "Warning"] == [
+        reasons.SCORER_UNAVAILABLE
+    ]
+    rolled = next(c for c in p.conditions if c.type == reasons.ROLLED_OUT)
+    assert (rolled.status, rolled.reason) == ("True", reasons.ROLLOUT_COMPLETE)
+    history = {h.version: h.reason for h in p.status.history}
+    assert history.get(str(V1)) != reasons.SERVING
+
+
+def test_unavailability_is_warned_once() -> None:
+    obs = world(
+        entry(V2),
+        deployment=deployed(V2, available=False),
+        status={"conditions": [{"type": "Ready", "reason": reasons.SCORER_UNAVAILABLE}]},
+    )
+    assert [e for e in plan.plan(spec(), obs, NOW).of(EmitEvent) if e.type == "Warning"] == []
+
+
+def test_a_newer_passing_version_may_roll_forward_over_an_unavailable_one() -> None:
+    obs = world(entry(V1), entry(V2), deployment=deployed(V1, available=False))
+    assert [a.version for a in plan.plan(spec(), obs, NOW).of(RollOut)] == [V2]
+
+
+def test_first_model_rolls_out_while_the_no_model_deployment_never_got_ready() -> None:
+    for state in (deployed(None, complete=False), deployed(None, deadline=True)):
+        p = plan.plan(spec(), world(entry(V1), deployment=state), NOW)
+        assert [a.version for a in p.of(RollOut)] == [V1]
+
+
+def test_a_rollout_the_namespace_refuses_is_reported_not_rolled_back() -> None:
+    stuck = deployed(V2, previous=V1, deadline=True, blocked=QUOTA)
+    p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
+    assert not p.of(RollBack)
+    assert not p.of(MarkVersion)
+    assert _ready(p) == ("False", reasons.QUOTA_EXCEEDED)
+    assert [e.reason for e in p.of(EmitEvent) if e.type == "Warning"] == [reasons.QUOTA_EXCEEDED]
+    rolled = next(c for c in p.conditions if c.type == reasons.ROLLED_OUT)
+    assert rolled.reason == reasons.ROLLOUT_IN_PROGRESS
+    assert p.status.serving_version == str(V1)
+
+
+def test_a_rollout_whose_pods_fail_is_the_versions_fault() -> None:
+    stuck = deployed(V2, previous=V1, deadline=True)
+    p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
+    assert [(a.version, a.failed) for a in p.of(RollBack)] == [(V1, V2)]
+
+
+def test_a_move_is_announced_under_one_key_per_deployment_state() -> None:
+    obs = world(entry(V1), entry(V2), deployment=deployed(V1))
+    first = plan.move(spec(), obs, plan.Target(V2), NOW)
+    again = plan.move(spec(), obs, plan.Target(V2), NOW + timedelta(seconds=5))
+    (key,) = [a.once_key for a in first.step.actions if isinstance(a, EmitEvent)]
+    assert key
+    assert [a.once_key for a in again.step.actions if isinstance(a, EmitEvent)] == [key]
+    moved_on = world(entry(V1), entry(V2), deployment=replace(deployed(V1), generation=9))
+    later = plan.move(spec(), moved_on, plan.Target(V2), NOW)
+    assert [a.once_key for a in later.step.actions if isinstance(a, EmitEvent)] != [key]

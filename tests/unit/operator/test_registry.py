@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import zlib
+from pathlib import Path
 
 import pytest
 
+from leadops import cli
+from leadops.contract import artifact as contract
 from leadops.operator import registry
 
 DOC = {
@@ -77,3 +82,35 @@ def test_gc_rules(
     versions: list[int], limit: int, keep: list[int | None], doomed: list[int]
 ) -> None:
     assert registry.garbage(versions, limit=limit, keep=keep) == doomed
+
+
+def test_a_gzip_bomb_in_a_configmap_is_too_large_not_unpacked() -> None:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    packed = b"".join(packer.compress(bytes(1 << 20)) for _ in range(64)) + packer.flush()
+    cm = {
+        "metadata": {"name": "lm-model-1"},
+        "binaryData": {registry.DATA_KEY: base64.b64encode(packed).decode()},
+    }
+    with pytest.raises(registry.RegistryError) as info:
+        registry.decode(cm, limit=4 << 20)
+    assert info.value.reason == "ArtifactTooLarge"
+    assert "lm-model-1" in str(info.value)
+
+
+def test_an_artifact_the_operator_would_refuse_unpacked_is_not_published() -> None:
+    doc = dict(DOC, model={"zeros": "0" * (contract.MAX_UNPACKED_BYTES + 1)})
+    with pytest.raises(registry.RegistryError) as info:
+        registry.encode(json.dumps(doc).encode(), leadmodel="a", namespace="b")
+    assert info.value.reason == "ArtifactTooLarge"
+
+
+def test_publish_refuses_an_oversized_file_before_reading_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = tmp_path / "model.json"
+    with big.open("wb") as out:
+        out.truncate(contract.MAX_UNPACKED_BYTES + 1)  # sparse: nothing is written or read
+    code = cli.main(["publish", "--artifact", str(big), "--leadmodel", "a", "--namespace", "b"])
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "ArtifactTooLarge" in line

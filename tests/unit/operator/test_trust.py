@@ -89,8 +89,9 @@ def test_secrets_opt_in_by_name_or_star() -> None:
     lm = make_spec(
         scorer={"apiKeySecretRef": {"name": "api", "key": "k"}},
         signing={"keySecretRef": {"name": "sig", "key": "k"}},
+        pii={"keySaltSecretRef": {"name": "salt", "key": "k"}},
     )
-    assert set(trust.secret_refs(lm).values()) == {"redis", "api", "sig"}
+    assert set(trust.secret_refs(lm).values()) == {"redis", "api", "sig", "salt"}
 
 
 def test_only_a_controller_reference_with_our_uid_counts() -> None:

@@ -9,8 +9,9 @@ from typing import Any
 from leadops.operator import builders, registry
 from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.registry import Entry
+from leadops.operator.rollout import Blocked, Progress, RolloutState
 from leadops.operator.spec import LeadModelSpec
-from leadops.operator.world import DeploymentState, Observed, ScorerReport
+from leadops.operator.world import Observed, ScorerReport
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 V1 = int((NOW - timedelta(hours=30)).timestamp())
@@ -59,21 +60,30 @@ def deployed(
     kind: str = builders.ROLLOUT_FORWARD,
     complete: bool = True,
     deadline: bool = False,
-) -> DeploymentState:
-    return DeploymentState(
+    available: bool = True,
+    blocked: Blocked | None = None,
+) -> RolloutState:
+    progress = (
+        Progress.STUCK if deadline else Progress.COMPLETE if complete else Progress.PROGRESSING
+    )
+    return RolloutState(
         exists=True,
         version=version,
         previous=previous,
         kind=kind,
         started_at="2026-11-26T10:00:00Z" if version else "",
-        complete=complete and not deadline,
+        progress=progress,
+        available=available and progress is Progress.COMPLETE,
+        desired=2,
+        ready=2 if available and progress is Progress.COMPLETE else 0,
         deadline_exceeded=deadline,
+        blocked=blocked,
     )
 
 
 def world(
     *entries: Entry,
-    deployment: DeploymentState | None = None,
+    deployment: RolloutState | None = None,
     scorer: ScorerReport | None = None,
     status: dict[str, Any] | None = None,
     generation: int = 1,
@@ -84,7 +94,7 @@ def world(
         uid="uid-1",
         generation=generation,
         registry=tuple(sorted(entries, key=lambda e: e.version)),
-        deployment=deployment or DeploymentState(),
+        deployment=deployment or RolloutState(),
         scorer=scorer,
         status=status or {},
     )

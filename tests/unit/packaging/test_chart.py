@@ -16,6 +16,9 @@ ALL_TOGGLES = (
     "metrics.serviceMonitor.enabled=true",
     "prometheusRule.enabled=true",
     "grafanaDashboard.enabled=true",
+    "ingestKeys.create=true",
+    "ingestKeys.usableBy=acme",
+    "ingestKeys.tenants.acme=acme-ingest-key-0123456789",
 )
 STANDARD_LABELS = {
     "app.kubernetes.io/name",
@@ -159,7 +162,10 @@ def test_rbac_is_split_into_framework_and_application_rules_without_wildcards(
     assert app[("", "events")] == {"create"}
     # Merge patches only: nothing is ever replaced whole; and no way to grant more than held.
     assert not any(v & {"update", "escalate", "bind", "impersonate"} for v in app.values())
-    assert not any(r in {"pods", "jobs", "pods/exec"} for _, r in app)
+    assert not any(r in {"jobs", "pods/exec", "pods/log"} for _, r in app)
+    # Pods and ReplicaSets are read for rollout state (why Pods are unready), never written.
+    assert app[("", "pods")] == {"get", "list", "watch"}
+    assert app[("apps", "replicasets")] == {"get", "list", "watch"}
     for watched in [("apps", "deployments"), ("", "configmaps")]:
         assert {"list", "watch"} <= app[watched], watched
     for child in [
@@ -306,3 +312,29 @@ def test_notes_name_what_was_installed_and_where_to_look(helm_bin: Path) -> None
     assert "reconciling LeadModels in: sales, eng" in scoped
     assert "PrometheusRule" in scoped
     assert "ServiceMonitor" in scoped
+
+
+def test_ingest_keys_secret_is_opt_in_and_holds_one_tenant_key_line_each(helm_bin: Path) -> None:
+    assert not [o for o in render(helm_bin) if o["kind"] == "Secret"]
+    objects = render(
+        helm_bin,
+        "ingestKeys.create=true",
+        "ingestKeys.namespace=sales",
+        "ingestKeys.usableBy=acme",
+        "ingestKeys.tenants.acme=acme-ingest-key-0123456789",
+        "ingestKeys.tenants.globex=globex-ingest-key-012345",
+    )
+    secret = one(objects, "Secret")
+    assert secret["metadata"]["name"] == "lo-leadops-ingest-keys"
+    assert secret["metadata"]["namespace"] == "sales"
+    assert secret["metadata"]["annotations"]["leadops.io/usable-by"] == "acme"
+    lines = secret["stringData"]["keys"].split()
+    assert lines == ["acme=acme-ingest-key-0123456789", "globex=globex-ingest-key-012345"]
+    # The keys file parses as the scorer reads it.
+    from leadops.scorer.auth import parse_ingest_keys  # noqa: PLC0415
+
+    pairs = parse_ingest_keys(secret["stringData"]["keys"], where="chart")
+    assert [tenant for tenant, _ in pairs] == ["acme", "globex"]
+    refused = helm(helm_bin, "template", "lo", str(CHART), "--set", "ingestKeys.create=true")
+    assert refused.returncode != 0
+    assert "ingestKeys.tenants" in refused.stderr

@@ -34,6 +34,7 @@ from leadops.jobs.pii_backfill.progress_bar import ProgressBar
 from leadops.jobs.pii_backfill.scrubber import Scrubber
 from leadops.jobs.pii_backfill.stats import Stats
 from leadops.jobs.region_option import add_region_option, detector_for
+from leadops.pii import chat_keys
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,12 @@ def _parser() -> cliutil.ArgumentParser:
         help="processes running the detector (default: one per CPU; 1: none, all in this one)",
     )
     parser.add_argument("--report", type=Path, help="also write the JSON summary to this file")
+    parser.add_argument(
+        "--key-salt-file",
+        type=Path,
+        help="the scorer's key salt: chat keys named by their chat_id move to hashed names "
+        f"(default: ${chat_keys.SALT_FILE_ENV}; without one they are only counted)",
+    )
     parser.add_argument(
         "--redis-url", help="Redis URL (default: $REDIS_URL, then $LEADOPS_REDIS_URL)"
     )
@@ -164,7 +171,15 @@ def main(argv: list[str]) -> int:
     url = _redis_url(args.redis_url)
     if args.report is not None and not args.report.parent.is_dir():
         raise cliutil.UsageError(f"--report: directory {args.report.parent} does not exist")
-    detector = detector_for(args.region)
+    detector = detector_for(args.regions)
+    try:
+        key_salt = (
+            chat_keys.load_salt(args.key_salt_file)
+            if args.key_salt_file is not None
+            else chat_keys.salt_from_env()
+        )
+    except chat_keys.KeySaltError as exc:
+        raise cliutil.UsageError(str(exc)) from None
 
     # No silent reconnects: a Redis that goes away mid-run ends the run (exit 1), and the
     # rerun (or the Job's retry) picks up the rest safely.
@@ -190,6 +205,7 @@ def main(argv: list[str]) -> int:
         dry_run=args.dry_run,
         pacer=Pacer(args.max_ops_per_sec),
         workers=args.workers or default_workers(),
+        key_salt=key_salt,
     )
     started = time.monotonic()
     failure: str | None = None

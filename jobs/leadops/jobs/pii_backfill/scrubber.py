@@ -1,6 +1,6 @@
 """Scrubbing PII from data already in Redis, in place, without ever losing a concurrent write.
 
-Lists (chat memory `mem:{tenant}:{chat_id}`) are read in chunks with LRANGE and
+Lists (chat memory `mem:{tenant}:...`) are read in chunks with LRANGE and
 hashes (lead records `lead:{lead_id}`) with HSCAN; only values that contain PII
 are rewritten, each by an atomic compare-and-set in a short Lua script: a list
 element is found by value (at the index we read it from, else with LPOS) and
@@ -8,7 +8,8 @@ LSET only if it still holds exactly what we read; a hash field is HSET only if
 HGET still returns what we read. Nothing is ever deleted and re-pushed, so a
 message pushed meanwhile is never dropped, and a value someone changed meanwhile
 is left alone and counted as a conflict. Rerunning is safe: clean values are
-never written.
+never written. Chat lists still named by their chat_id move to hashed names at the end
+(key_migration), once their values are scrubbed.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Any, NamedTuple
 import redis
 
 from leadops import pii
+from leadops.jobs.pii_backfill import key_migration
 from leadops.jobs.pii_backfill.cas_scripts import CAS_CHUNK, CAS_HASH, CAS_LIST
 from leadops.jobs.pii_backfill.detection_pool import DetectionPool, Redaction, redact_values
 from leadops.jobs.pii_backfill.pacer import Pacer
 from leadops.jobs.pii_backfill.stats import Stats, key_pattern
-from leadops.pii import screen
+from leadops.pii import chat_keys, screen
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,7 @@ class Scrubber:
         pacer: Pacer | None = None,
         on_progress: Callable[[Stats], None] | None = None,
         workers: int = 1,
+        key_salt: bytes | None = None,
     ) -> None:
         if client.get_connection_kwargs().get("decode_responses"):
             # Values are compared byte for byte; decoded replies could not round-trip.
@@ -113,6 +116,10 @@ class Scrubber:
         self._seen: set[bytes] = set()  # SCAN may return a key twice; count it once
         self._cas_list = client.register_script(CAS_LIST)
         self._cas_hash = client.register_script(CAS_HASH)
+        # Chat lists still named `mem:{tenant}:{chat_id}`: with the key salt, moved to their
+        # hashed names once every value is scrubbed; without it, only counted.
+        self.key_salt = key_salt
+        self._unhashed: list[bytes] = []
         # workers > 1: the detector runs in that many processes (started at the first value
         # to look at) while this one reads, screens and writes; Redis is only used from here.
         self.workers = workers
@@ -129,6 +136,7 @@ class Scrubber:
             self._look_pending()
             while self._rounds:
                 self._finish_round()
+            self._migrate_keys()
             self.on_progress(self.stats)
         finally:
             self._pool.shutdown()
@@ -174,6 +182,8 @@ class Scrubber:
             self.stats.pattern(key).keys += 1
             if name == "list":
                 lists.append(key)
+                if chat_keys.legacy_chat_id(key) is not None:
+                    self._unhashed.append(key)
             elif name == "hash":
                 hashes.append(key)
             else:
@@ -246,6 +256,25 @@ class Scrubber:
                     following[key] = int(cursor)
             self._defer_look(batches, self._cas_hash)
             cursors = following
+
+    def _migrate_keys(self) -> None:
+        """Moves the old-style chat keys to their hashed names (after their values were
+        scrubbed under the old names: a pending rewrite never misses its key)."""
+        if self.key_salt is None:  # counted in the summary (`unhashed_keys`), left as they are
+            self.stats.unhashed_keys = len(self._unhashed)
+            return
+        moved = key_migration.migrate(
+            self.client,
+            self._unhashed,
+            salt=self.key_salt,
+            dry_run=self.dry_run,
+            pacer=self.pacer,
+            batch=self.batch,
+        )
+        self.stats.renamed_keys = moved.renamed
+        self.stats.merged_keys = moved.merged
+        self.stats.unhashed_keys = moved.failed
+        self.stats.errors += moved.failed
 
     def _count_items(self, key: bytes, count: int) -> None:
         self.stats.scanned_items += count

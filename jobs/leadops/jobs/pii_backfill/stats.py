@@ -27,6 +27,10 @@ class Stats:
     skipped: int = 0
     conflicts: int = 0
     errors: int = 0
+    # Chat keys named the old way (chat_id as sent): moved to hashed names, or left.
+    renamed_keys: int = 0
+    merged_keys: int = 0
+    unhashed_keys: int = 0
     by_type: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     by_pattern: dict[str, PatternStats] = dataclasses.field(default_factory=dict)
     skipped_by_type: collections.Counter[str] = dataclasses.field(
@@ -44,6 +48,9 @@ class Stats:
             "skipped": self.skipped,
             "conflicts": self.conflicts,
             "errors": self.errors,
+            "renamed_keys": self.renamed_keys,
+            "merged_keys": self.merged_keys,
+            "unhashed_keys": self.unhashed_keys,
             "by_type": dict(sorted(self.by_type.items())),
             "by_pattern": {
                 name: dataclasses.asdict(counts) for name, counts in sorted(self.by_pattern.items())

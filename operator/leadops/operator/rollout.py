@@ -1,0 +1,215 @@
+"""The scorer Deployment's rollout state, computed the way `kubectl rollout status` does (pure).
+
+Progress and availability are separate questions:
+
+- `Progressing`: the controller has not seen the latest spec, or updated replicas are missing,
+  or old ones are left, or updated ones are not yet available, and the deadline has not passed.
+- `Complete`: every replica is updated, no old replica is left, and they were all available at
+  once (the Deployment controller's `NewReplicaSetAvailable`, or available >= replicas now).
+  Once complete, a rollout stays complete: Kubernetes never applies the progress deadline to
+  it again, and neither do we.
+- `Stuck`: the controller's `ProgressDeadlineExceeded`, or no progress for
+  `progressDeadlineSeconds` by the operator's own clock (the controller only sets the deadline
+  when it syncs; a rollout whose Pods are refused may not be synced again).
+
+`available` says whether a complete rollout has all its replicas available now. `blocked` says
+whether Pods cannot be created or placed: the namespace's fault (quota, admission, a missing
+ServiceAccount, no node fits), not the version's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from leadops.operator import builders, reasons, registry
+
+# The Deployment controller's reasons (k8s.io/kubernetes/pkg/controller/deployment/util).
+NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
+TIMED_OUT = "ProgressDeadlineExceeded"
+FAILED_CREATE = "FailedCreate"
+# Container states that are the version's fault (logged in the unavailability message).
+_CONTAINER_WAITING = frozenset(
+    {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError"}
+)
+
+
+class Progress(StrEnum):
+    PROGRESSING = "Progressing"
+    COMPLETE = "Complete"
+    STUCK = "Stuck"
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Pods cannot be created or placed: the namespace's fault, with the API's words."""
+
+    reason: str  # PodsForbidden | QuotaExceeded | Unschedulable
+    message: str
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """The scorer Deployment's rollout: what we asked for (annotations) and how it went."""
+
+    exists: bool = False
+    version: int | None = None
+    previous: int | None = None
+    kind: str = builders.ROLLOUT_FORWARD
+    started_at: str = ""
+    digest: str = ""  # validated digests the Pod template serves / rolls back to
+    previous_digest: str = ""
+    # metadata.generation: names the Deployment's state a move starts from.
+    generation: int = 0
+    progress: Progress = Progress.PROGRESSING
+    # Every wanted replica available now (meaningful once complete).
+    available: bool = False
+    desired: int = 0
+    ready: int = 0
+    # The controller's own ProgressDeadlineExceeded (else Stuck came from our clock).
+    deadline_exceeded: bool = False
+    blocked: Blocked | None = None
+    # Why Pods are not ready, from their conditions and container states (for messages).
+    unready_why: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.exists and self.progress is Progress.COMPLETE
+
+    @property
+    def stuck(self) -> bool:
+        return self.exists and self.progress is Progress.STUCK
+
+    @property
+    def in_progress(self) -> bool:
+        return self.exists and self.progress is Progress.PROGRESSING
+
+    @property
+    def unavailable(self) -> bool:
+        """A completed rollout that lost availability (a node lost, an eviction, an OOM loop)."""
+        return self.complete and not self.available
+
+
+def rollout_state(
+    deployment: Mapping[str, Any] | None,
+    *,
+    pods: Iterable[Mapping[str, Any]] = (),
+    now: datetime | None = None,
+) -> RolloutState:
+    """Rollout state of a Deployment object and its Pods (pods: only to explain and to blame)."""
+    if not deployment:
+        return RolloutState()
+    meta = deployment.get("metadata") or {}
+    ann = meta.get("annotations") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    version = _int_or_none(ann.get(registry.MODEL_VERSION))
+    want = int(spec["replicas"]) if spec.get("replicas") is not None else 1
+    updated = int(status.get("updatedReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    progressing = conditions.get("Progressing") or {}
+    seen = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+    timed_out = (
+        seen and progressing.get("status") == "False" and progressing.get("reason") == TIMED_OUT
+    )
+    # kubectl: observed, updated == replicas, no old replicas, updated all available; the
+    # controller's isCompleteDeployment: no old replicas and NewReplicaSetAvailable.
+    all_updated = seen and updated >= want and total <= updated
+    said_complete = (
+        progressing.get("reason") == NEW_RS_AVAILABLE and progressing.get("status") == "True"
+    )
+    if all_updated and (available >= want or said_complete) and not timed_out:
+        progress = Progress.COMPLETE
+    elif timed_out or _no_progress(ann, progressing, spec, now):
+        progress = Progress.STUCK
+    else:
+        progress = Progress.PROGRESSING
+    mine = [p for p in pods if _pod_version(p) == version]
+    return RolloutState(
+        exists=True,
+        version=version,
+        previous=_int_or_none(ann.get(builders.ANN_PREVIOUS)),
+        kind=str(ann.get(builders.ANN_ROLLOUT_KIND) or builders.ROLLOUT_FORWARD),
+        started_at=str(ann.get(builders.ANN_ROLLOUT_STARTED) or ""),
+        digest=str(ann.get(builders.ANN_DIGEST) or ""),
+        previous_digest=str(ann.get(builders.ANN_PREVIOUS_DIGEST) or ""),
+        generation=int(meta.get("generation") or 0),
+        progress=progress,
+        available=available >= want,
+        desired=want,
+        ready=int(status.get("readyReplicas") or 0),
+        deadline_exceeded=timed_out,
+        blocked=None if progress is Progress.COMPLETE else _blocked(conditions, mine),
+        unready_why=_unready_why(mine),
+    )
+
+
+def _no_progress(
+    ann: Mapping[str, Any],
+    progressing: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    now: datetime | None,
+) -> bool:
+    """No progress for progressDeadlineSeconds since the rollout started or last moved."""
+    if now is None:
+        return False
+    deadline = spec.get("progressDeadlineSeconds")
+    marks = [
+        registry.parse_time(str(ann.get(builders.ANN_ROLLOUT_STARTED) or "")),
+        registry.parse_time(str(progressing.get("lastUpdateTime") or "")),
+    ]
+    last = max((m for m in marks if m is not None), default=None)
+    if deadline is None or last is None:
+        return False
+    return now - last > timedelta(seconds=int(deadline))
+
+
+def _blocked(
+    conditions: Mapping[Any, Mapping[str, Any]], pods: list[Mapping[str, Any]]
+) -> Blocked | None:
+    failure = conditions.get("ReplicaFailure") or {}
+    if failure.get("status") == "True" and failure.get("reason") == FAILED_CREATE:
+        message = str(failure.get("message") or "")
+        reason = reasons.QUOTA_EXCEEDED if "exceeded quota" in message else reasons.PODS_FORBIDDEN
+        return Blocked(reason, message)
+    for pod in pods:
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if (cond.get("type"), cond.get("status"), cond.get("reason")) == (
+                "PodScheduled",
+                "False",
+                "Unschedulable",
+            ):
+                return Blocked(reasons.UNSCHEDULABLE, str(cond.get("message") or ""))
+    return None
+
+
+def _unready_why(pods: list[Mapping[str, Any]]) -> str:
+    """The first explanation a Pod gives for not being ready (a container state, else Ready)."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in _CONTAINER_WAITING:
+                return f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+        for cond in status.get("conditions") or []:
+            if cond.get("type") == "Ready" and cond.get("status") != "True":
+                said = cond.get("message") or cond.get("reason") or "not ready"
+                return str(said)
+    return ""
+
+
+def _pod_version(pod: Mapping[str, Any]) -> int | None:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return _int_or_none(labels.get(registry.MODEL_VERSION))
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
