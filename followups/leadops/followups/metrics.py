@@ -9,7 +9,7 @@ from prometheus_client import Counter, Histogram
 
 Outcome = Literal[
     "sent", "delivered", "failed", "bounced", "opened", "clicked", "replied", "suppressed",
-    "deferred", "retried", "dead_lettered", "failed_over", "expired",
+    "deferred", "rate_limited", "retried", "dead_lettered", "failed_over", "expired",
 ]  # fmt: skip
 
 FOLLOWUPS: Final = Counter(

@@ -33,7 +33,11 @@ return tostring(tonumber(oldest[2]) + tonumber(ARGV[2]) - tonumber(ARGV[1]))
 
 
 class RateLimitTimeout(Exception):
-    """No slot opened within the wait the caller allowed."""
+    """No slot opened within the wait the caller allowed; `retry_in_s`: when one may."""
+
+    def __init__(self, message: str, *, retry_in_s: float) -> None:
+        super().__init__(message)
+        self.retry_in_s = retry_in_s
 
 
 class TenantRateLimiter:
@@ -66,7 +70,7 @@ class TenantRateLimiter:
             if wait <= 0:
                 return token
             if time.monotonic() + wait > deadline:
-                raise RateLimitTimeout(f"tenant {tenant!r} over its rate limit")
+                raise RateLimitTimeout(f"tenant {tenant!r} over its rate limit", retry_in_s=wait)
             time.sleep(min(max(wait, 0.001), 0.05))
 
     def release(self, tenant: str, token: str) -> None:

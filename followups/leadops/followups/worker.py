@@ -61,7 +61,9 @@ class WorkerOptions:
     threads: int = 16
     # A pending entry idle this long belongs to a dead worker and is claimed (XAUTOCLAIM).
     claim_idle_ms: int = 60_000
-    rate_wait_s: float = 5.0
+    # How long a thread waits for a rate slot before handing the follow-up back to the
+    # schedule: short, so one tenant at its limit never holds the threads other tenants need.
+    rate_wait_s: float = 0.05
     block_ms: int = 50
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     rng: random.Random = field(default_factory=random.Random)
@@ -305,8 +307,11 @@ class Worker:
                 slot = self.limiter.acquire(
                     job.tenant, tenant.rate_limit_per_second, max_wait_s=self.options.rate_wait_s
                 )
-            except RateLimitTimeout:
-                self._reschedule(entry_id, job, delay_s=1.0, next_attempt=False)
+            except RateLimitTimeout as full:
+                # Capped: a slot still in flight reports its far-off stamp, yet frees on answer.
+                delay = min(full.retry_in_s, 0.2)
+                self._reschedule(entry_id, job, delay_s=delay, next_attempt=False,
+                                 outcome="rate_limited")  # fmt: skip
                 return
         claim_ttl = self.config.horizon_hours * 3600
         held = _text(
@@ -365,7 +370,15 @@ class Worker:
         metrics.count(job.tenant, job.channel, "sent")
         metrics.ENQUEUE_TO_SEND.labels(channel=job.channel).observe(max(0.0, time.time() - job.due))
 
-    def _reschedule(self, entry_id: str, job: Job, *, delay_s: float, next_attempt: bool) -> None:
+    def _reschedule(
+        self,
+        entry_id: str,
+        job: Job,
+        *,
+        delay_s: float,
+        next_attempt: bool,
+        outcome: metrics.Outcome | None = None,
+    ) -> None:
         due = self.now() + delay_s
         with self.client.pipeline(transaction=True) as tx:
             if next_attempt:
@@ -374,7 +387,9 @@ class Worker:
             tx.zadd(keys.SCHEDULED, {job.again(due=due, next_attempt=next_attempt).encode(): due})
             tx.xack(keys.STREAM, keys.GROUP, entry_id)
             tx.execute()
-        metrics.count(job.tenant, job.channel, "retried" if next_attempt else "deferred")
+        metrics.count(
+            job.tenant, job.channel, outcome or ("retried" if next_attempt else "deferred")
+        )
 
     def _finish(self, entry_id: str, job: Job, state: str, *, outcome: metrics.Outcome) -> None:
         with self.client.pipeline(transaction=True) as tx:
