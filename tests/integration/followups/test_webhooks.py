@@ -182,3 +182,22 @@ def test_sendgrid_events_verified_and_bounce_suppresses(
     assert SuppressionList(stack.client, stack.keys).contains(TENANT, "e@example.org")
     again = httpx.post(hook, content=body, headers=headers)  # a redelivery: all duplicates
     assert again.json()["recorded"] == 0
+
+
+def test_whatsapp_subscription_check_needs_the_verify_token(
+    redis_url: str, tmp_path: Path, provider_twin: Twin
+) -> None:
+    from tests.fixtures.followups import write_secret  # noqa: PLC0415
+
+    spec = tenant_spec(tmp_path, provider_twin)
+    spec["webhooks"]["whatsappVerifyTokenFile"] = write_secret(tmp_path, "verify", "v-token-1")
+    config = load_config(config_data({TENANT: spec}), tmp_path / "c.json")
+    app = create_app(config, redis.Redis.from_url(redis_url), Keys(b"s" * 16))
+    with WebhookServer(app) as server:
+        hook = f"{server.url}/v1/webhooks/whatsapp/{TENANT}"
+        good = {"hub.mode": "subscribe", "hub.verify_token": "v-token-1", "hub.challenge": "42"}
+        assert httpx.get(hook, params=good).text == "42"
+        wrong = httpx.get(hook, params={**good, "hub.verify_token": "guess"})
+        assert wrong.status_code == 403
+        other = httpx.get(f"{server.url}/v1/webhooks/whatsapp/other", params=good)
+        assert other.status_code == 403
