@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fixtures.shared_data",
     "tests.fixtures.artifacts",
     "tests.fixtures.scorer",
+    "tests.fixtures.provider_twins",
+    "tests.fixtures.followups",
 ]

@@ -45,6 +45,9 @@ COMMANDS: dict[str, Command] = {
     "backfill": Command(
         "leadops.operator.cli", "start a PII-backfill Job from a LeadModel's CronJob"
     ),
+    "followups": Command(
+        "leadops.followups.command", "run the follow-ups worker, or list its dead letters"
+    ),
     "publish": Command(
         "leadops.operator.publish", "store a trained artifact in a LeadModel's model registry"
     ),
