@@ -156,6 +156,10 @@ def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
         real_cluster.run_kubectl(
             "create", "secret", "generic", name, "-n", t.namespace, f"--from-literal={key}={value}"
         )
+        # A LeadModel may name only Secrets that opt in to it (docs/security.md).
+        real_cluster.run_kubectl(
+            "annotate", "secret", name, "-n", t.namespace, f"leadops.io/usable-by={NAME}"
+        )
     _redis(real_cluster, t.namespace)
     try:
         yield t
@@ -197,6 +201,7 @@ with httpx.Client(base_url=url, timeout=30) as http:
     for line in drawn.getvalue().splitlines():
         record = json.loads(line)
         converted = bool(int(record.pop("converted")))
+        record.pop("tenant")  # open ingest (no ingest keys here) serves tenant default only
         reply = http.post("/v1/lead", json=record)
         if reply.status_code != 200:
             errors += 1
