@@ -245,6 +245,14 @@ def test_helm_install_runs_the_operator_image_ready_with_only_its_chart_rbac(
     print(f"operator Pod Ready {time.monotonic() - started:.1f}s after helm install returned")
 
 
+def _may_publish(cluster: LocalCluster, ns: str, account: str) -> bool:
+    """Whether `account` may create ConfigMaps in `ns` (what `leadops publish` does)."""
+    said = cluster.run_kubectl(
+        "auth", "can-i", "create", "configmaps", "-n", ns, f"--as={account}", check=False
+    )
+    return said.stdout.strip() == "yes"
+
+
 # -- 2. bootstrap model, leads through the Service, training Job, rollout ------------------
 
 
@@ -253,14 +261,20 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
 ) -> None:
     ns = tenant.namespace
     apply(real_cluster, _leadmodel(ns))
-    wait_for(
-        "the jobs ServiceAccount the operator makes",
-        lambda: (
-            real_cluster.run_kubectl("get", "sa", f"{NAME}-jobs", "-n", ns, check=False).returncode
-            == 0
-        ),
-        timeout=60,
-    )
+    # The jobs' identity is its ServiceAccount, Role and RoleBinding, made in the operator's
+    # passes: wait until the account may publish (create ConfigMaps), not only until it exists.
+    jobs_account = f"system:serviceaccount:{ns}:{NAME}-jobs"
+    try:
+        wait_for(
+            "the jobs ServiceAccount the operator makes, allowed to publish",
+            lambda: _may_publish(real_cluster, ns, jobs_account),
+            timeout=60,
+        )
+    except TimeoutError as exc:  # say why: the LeadModel's status and the operator's log
+        status = _json(real_cluster, "leadmodel", NAME, "-n", ns).get("status", {})
+        operator = _operator_pod(real_cluster, tenant)["metadata"]["name"]
+        log = logs(real_cluster, operator, tenant.operator_namespace, "--tail=40")
+        raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
     uid = _json(real_cluster, "leadmodel", NAME, "-n", ns)["metadata"]["uid"]
     # Version 1: trained on synthetic outcomes and published from a Pod, as a user would.
     bootstrap = (

@@ -17,7 +17,7 @@ from leadops.scorer.settings import Durability
 from tests.fixtures.artifacts import Built
 from tests.fixtures.metrics import metric_value
 from tests.fixtures.redis_server import RedisServer
-from tests.fixtures.scorer import StartScorer
+from tests.fixtures.scorer import StartScorer, chat_key
 
 pytestmark = pytest.mark.redis
 
@@ -169,4 +169,4 @@ def test_a_lead_retried_with_its_idempotency_key_is_stored_once(
     assert other.json()["lead_id"] != first.json()["lead_id"]
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     assert len(client.keys("lead:*")) == 2
-    assert client.lrange(store.memory_key("default", "chat-7"), 0, -1) == ["price quote please"] * 2
+    assert client.lrange(chat_key("default", "chat-7"), 0, -1) == ["price quote please"] * 2
