@@ -88,6 +88,27 @@ def wait_pod_phase(
     return result
 
 
+def start_redis(cluster: LocalCluster, namespace: str) -> None:
+    """A Redis Pod (Debian's redis-server image) behind the Service `redis`, Running."""
+    redis = pod(
+        "redis",
+        namespace,
+        {
+            "image": REDIS_IMAGE,
+            "args": ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
+            "ports": [{"containerPort": 6379}],
+        },
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "redis", "namespace": namespace},
+        "spec": {"selector": {"app": "redis"}, "ports": [{"port": 6379}]},
+    }
+    apply(cluster, redis, service)
+    wait_pod_phase(cluster, "redis", namespace, {"Running"})
+
+
 def logs(cluster: LocalCluster, name: str, namespace: str, *extra: str) -> str:
     return cluster.run_kubectl("logs", name, "-n", namespace, *extra, check=False).stdout
 

@@ -24,12 +24,12 @@ import pytest
 
 from tests.e2e.pods import (
     OPERATOR_IMAGE,
-    REDIS_IMAGE,
     SCORER_IMAGE,
     apply,
     logs,
     pod,
     run_to_completion,
+    start_redis,
     wait_for,
     wait_pod_phase,
 )
@@ -80,26 +80,6 @@ def _namespace(cluster: LocalCluster, name: str) -> None:
         ),
         timeout=30,
     )
-
-
-def _redis(cluster: LocalCluster, ns: str) -> None:
-    redis = pod(
-        "redis",
-        ns,
-        {
-            "image": REDIS_IMAGE,
-            "args": ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
-            "ports": [{"containerPort": 6379}],
-        },
-    )
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "redis", "namespace": ns},
-        "spec": {"selector": {"app": "redis"}, "ports": [{"port": 6379}]},
-    }
-    apply(cluster, redis, service)
-    wait_pod_phase(cluster, "redis", ns, {"Running"})
 
 
 def _leadmodel(ns: str) -> dict[str, Any]:
@@ -160,7 +140,7 @@ def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
         real_cluster.run_kubectl(
             "annotate", "secret", name, "-n", t.namespace, f"leadops.io/usable-by={NAME}"
         )
-    _redis(real_cluster, t.namespace)
+    start_redis(real_cluster, t.namespace)
     try:
         yield t
     finally:

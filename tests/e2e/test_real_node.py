@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.pods import REDIS_IMAGE, SCORER_IMAGE, apply, logs, pod, wait_pod_phase
+from tests.e2e.pods import REDIS_IMAGE, SCORER_IMAGE, apply, logs, pod, start_redis, wait_pod_phase
 from tests.fixtures.control_plane import LocalCluster
 
 
@@ -23,23 +23,7 @@ def test_a_pod_reaches_another_through_its_service_by_dns_name(
     real_cluster: LocalCluster, e2e_namespace: str
 ) -> None:
     ns = e2e_namespace
-    redis = pod(
-        "redis",
-        ns,
-        {
-            "image": REDIS_IMAGE,
-            "args": ["--save", "", "--appendonly", "no", "--protected-mode", "no"],
-            "ports": [{"containerPort": 6379}],
-        },
-    )
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "redis", "namespace": ns},
-        "spec": {"selector": {"app": "redis"}, "ports": [{"port": 6379}]},
-    }
-    apply(real_cluster, redis, service)
-    wait_pod_phase(real_cluster, "redis", ns, {"Running"})
+    start_redis(real_cluster, ns)
     # The scorer image's Python and redis-py, through the Service's DNS name.
     script = (
         "import redis; r = redis.Redis.from_url('redis://redis:6379/0');"
