@@ -36,6 +36,27 @@ def _write(i: int, *, attributes: int = 0, memory: str | None = None) -> store.L
     )
 
 
+def _write_through_writer(
+    redis_url: str, batch: list[store.LeadWrite], *, capacity: int
+) -> metrics.Metrics:
+    """Submit `batch` to a bestEffort RecordWriter on real Redis, flush it, return its metrics."""
+
+    async def run() -> metrics.Metrics:
+        m = metrics.Metrics()
+        lead_store = store.RedisStore(redis_url, timeout=5.0)
+        w = writer.RecordWriter(
+            lead_store, m=m, capacity=capacity, durability=Durability.BEST_EFFORT
+        )
+        await w.start()
+        for write in batch:
+            w.submit(write)
+        await w.stop()
+        await lead_store.close()
+        return m
+
+    return asyncio.run(run())
+
+
 def _dropped(m: metrics.Metrics) -> float:
     exposition = generate_latest(m.registry).decode()
     return metric_value(exposition, "leadops_records_dropped_total", {"kind": "lead"})
@@ -46,18 +67,7 @@ def test_a_batch_of_wide_leads_is_stored_whole(redis_url: str) -> None:
     # ~8,000 values Lua's unpack() takes at once (issue: `too many results to unpack`).
     batch = [_write(i, attributes=50) for i in range(writer.MAX_BATCH)]
 
-    async def run() -> metrics.Metrics:
-        m = metrics.Metrics()
-        lead_store = store.RedisStore(redis_url, timeout=5.0)
-        w = writer.RecordWriter(lead_store, m=m, capacity=1000, durability=Durability.BEST_EFFORT)
-        await w.start()
-        for write in batch:
-            w.submit(write)
-        await w.stop()
-        await lead_store.close()
-        return m
-
-    m = asyncio.run(run())
+    m = _write_through_writer(redis_url, batch, capacity=1000)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     assert _dropped(m) == 0.0
     assert client.scard(store.COLUMNS_KEY) == 2 + 50 * writer.MAX_BATCH
@@ -86,18 +96,7 @@ def test_a_batch_that_failed_midway_counts_only_what_is_missing(redis_url: str) 
     client.set("mem:t:not-a-list", "x")  # the second lead's RPUSH fails: WRONGTYPE
     batch = [_write(0), _write(1, memory="mem:t:not-a-list"), _write(2)]
 
-    async def run() -> metrics.Metrics:
-        m = metrics.Metrics()
-        lead_store = store.RedisStore(redis_url, timeout=5.0)
-        w = writer.RecordWriter(lead_store, m=m, capacity=10, durability=Durability.BEST_EFFORT)
-        await w.start()
-        for write in batch:
-            w.submit(write)
-        await w.stop()
-        await lead_store.close()
-        return m
-
-    m = asyncio.run(run())
+    m = _write_through_writer(redis_url, batch, capacity=10)
     # Leads 0 and 1 were written before the error; the retry writes lead 2 only.
     assert [client.exists(store.lead_key(w.lead_id)) for w in batch] == [1, 1, 1]
     assert client.lrange(batch[0].memory, 0, -1) == ["hello 0"]
