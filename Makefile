@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit integration system venv clean control-plane cluster-up cluster-down \
-	node-system node images e2e
+	node-system node monitoring images e2e scan s3-server
 
 venv: $(STAMP)
 
@@ -31,19 +31,48 @@ control-plane: venv
 node-system:
 	@hack/ensure-system.sh node
 
+# SeaweedFS's `weed`, the real S3 server of the artifact-store tests, built like the control
+# plane (hack/control-plane/build.sh s3; cached in ~/.cache/leadops/s3; cold: docs/benchmarks.md).
+s3-server:
+	@hack/control-plane/build.sh s3 >/dev/null
+
 # kubelet, kube-proxy and CoreDNS for the real node, built like the control plane
 # (hack/control-plane/build.sh node; cached in ~/.cache/leadops/node).
 node: venv control-plane
 	@LEADOPS_PYTHON=$(BIN)/python hack/control-plane/build.sh node >/dev/null
 
+# The Prometheus Operator and its config reloader, built like the control plane, and the
+# operator's own CRDs from its module (hack/control-plane/build.sh monitoring; ~/.cache/leadops/monitoring).
+monitoring:
+	@hack/control-plane/build.sh monitoring >/dev/null
+
 # The base, scorer, operator, Redis and pause images, built with mmdebstrap and buildah
 # (no Docker, no registry) into ~/.cache/leadops/images as archives the node imports.
-images: node-system
+images: node-system monitoring
 	@hack/images/build.sh >/dev/null
 
 # End-to-end tests on a real node in the local cluster (root: namespaces, cgroups).
 e2e: venv node-system control-plane node images
 	LEADOPS_E2E=1 $(BIN)/pytest -m e2e tests/e2e
+
+# The policy scanner in its own tool environment (its many pins stay out of the project's):
+# checkov over the chart's values profiles and the operator's golden children, failures held
+# to hack/scan/accepted.yaml (hack/scan/policy.py).
+CHECKOV_VERSION := 3.3.30
+TOOLS := .venv-tools
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+CHECKOV_STAMP := $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)
+
+$(CHECKOV_STAMP):
+	rm -rf $(TOOLS)/checkov
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install --quiet --upgrade pip
+	$(TOOLS)/checkov/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
+
+scan: venv control-plane $(CHECKOV_STAMP)
+	$(BIN)/python -m hack.scan.policy --checkov $(CHECKOV) \
+		--helm "$$($(BIN)/python -c 'from tests.fixtures.control_plane.binaries import find_helm; print(find_helm())')"
 
 lint: venv
 	$(BIN)/ruff check .
@@ -55,7 +84,7 @@ typecheck: venv
 # Includes the end-to-end tests on a real node (tests/e2e), which need the node's programs
 # and the images; LEADOPS_E2E=0 make test skips them (and says so) for a quicker local run.
 LEADOPS_E2E ?= 1
-test: venv node-system control-plane node images lint typecheck
+test: venv node-system control-plane s3-server node images lint typecheck scan
 	LEADOPS_E2E=$(LEADOPS_E2E) $(BIN)/pytest
 
 # The two halves of `make test`, without lint and typecheck. Unit tests start no services but
@@ -63,18 +92,23 @@ test: venv node-system control-plane node images lint typecheck
 unit: venv system control-plane
 	$(BIN)/pytest tests/unit
 
-integration: venv system control-plane
+integration: venv system control-plane s3-server
 	$(BIN)/pytest tests/integration
 
+# Ends on a real node when `make node images` have been run (as root), else on kwok nodes.
 demo: venv system control-plane
 	$(BIN)/python -m hack.demo
 
 # A local cluster for humans: eval "$$(make -s cluster-up)" exports KUBECONFIG and PATH.
-cluster-up: venv control-plane
-	@$(BIN)/python -m tests.fixtures.control_plane up
+# REAL_NODE=1: one real node (containerd + kubelet running the images built here, as root)
+# instead of kwok nodes; it stays in the foreground, in its own terminal, until Ctrl-C or
+# `make cluster-down`, and writes the exports to .cache/cluster/env.
+REAL_NODE ?= 0
+cluster-up: venv control-plane $(if $(filter 1,$(REAL_NODE)),node-system node images)
+	@$(BIN)/python -m tests.fixtures.control_plane up $(if $(filter 1,$(REAL_NODE)),--real-node)
 
 cluster-down: venv
 	@$(BIN)/python -m tests.fixtures.control_plane down
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

@@ -24,11 +24,9 @@ from typing import Any
 
 from tests.e2e.pods import REDIS_IMAGE, SCORER_IMAGE, apply, pod, wait_pod_phase
 from tests.fixtures.control_plane import LocalCluster
-from tests.fixtures.control_plane.binaries import IMAGES_SCRIPT, pinned_versions
+from tests.fixtures.control_plane.binaries import IMAGES_SCRIPT, NODE_IMAGES, pinned_versions
 
 from bench.docsection import machine, write_section
-
-NODE_IMAGES = ("pause", "redis", "scorer", "operator")
 
 
 def build_images() -> tuple[Path, float, dict[str, int]]:
@@ -144,10 +142,10 @@ def render(
 
     pins = pinned_versions()
     rows = [
-        ("`hack/images/build.sh`, all five images, warm caches", images_warm),
+        ("`hack/images/build.sh`, all six images, nothing changed", images_warm),
         ("start to API server `/readyz` (in the node's namespace)", step("apiserver_readyz")),
         ("containerd answering", step("containerd_ready", "workloads_possible")),
-        ("`ctr images import` of pause, redis, scorer, operator",
+        (f"`ctr images import` of {', '.join(NODE_IMAGES)}",
          step("images_imported", "containerd_ready")),
         ("kubelet start to Node Ready", step("real_node_ready", "images_imported")),
         ("whole start: namespace to Node Ready + CoreDNS + kube-proxy", _median(runs, "start")),
@@ -166,7 +164,7 @@ def render(
     ]
     sizes = [
         f"| {name} | {figures[f'size_{name}'] / 1e6:.0f} |"
-        for name in ("base", "pause", "redis", "scorer", "operator")
+        for name in ("base", "pause", "redis", "scorer", "jobs", "operator")
     ]
     lines = [
         "## Real node and images (`bench/real_node.py`)",

@@ -56,11 +56,27 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".cache" / "bench-scorer"
 MLSERVER_VENV = ROOT / ".cache" / "bench-venvs" / "mlserver"
 MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-xgboost==1.7.1", f"xgboost=={xgboost.__version__}"]
+DURABILITY_NOTES = """Why bestEffort was slower than acknowledged under wrk (issue #24;
+2026-12-04: 628 vs 1115 req/s, +22 % CPU per request): the suspect was the writer's 5 ms linger
+making small batches. It was not: under load bestEffort's batches are the larger (column
+leads/batch: the writer's cycle is set by the busy event loop, not by the linger); in a by-hand
+sweep a linger of 0 ms raised bestEffort's CPU per request by about 15-20 %, 20 ms and 50 ms
+changed nothing; and the gap stayed with the memory store (no Redis, no write at all: +29 % on
+2026-12-05 08:12). The in-server scoring time said where: the same lead_to_row + featurize +
+trees took 63 us per lead in bestEffort and 41 us in acknowledged. A waiting request yields to
+the loop, so the leads that arrived together are all scored before their answers are written;
+bestEffort answered each lead at once, alternating scoring with socket writes, with colder
+caches. bestEffort now yields once before answering too: by hand (tmp script, 3 alternating 4 s
+wrk -c32 runs, load 0.6-0.9), bestEffort 3513, 3674, 3640 req/s at 284, 272, 275 us CPU per
+request without the yield; 4426, 4463, 4406 req/s at 226, 223, 227 us with it (acknowledged 4275
+req/s, 232 us). The linger stays at 5 ms (it bounds bestEffort's SIGKILL window,
+docs/operations.md)."""
 NOTES = """Where a scorer request's time goes (2026-11-26, after the compiled tree path and the
 /v1/lead ASGI fast path): `bench.scorer_profile` calls both apps through the whole ASGI stack in
 process (no sockets), with cProfile on request; py-spy run on the uvicorn servers under wrk
 agrees. Shared with the bare endpoint: uvicorn's HTTP parsing and socket write (h11 and the
-asyncio loop: neither httptools nor uvloop is installed), the JSON parse and the pydantic Lead
+asyncio loop when this was measured; uvloop and httptools are installed since, see
+bench.scorer_experiment), the JSON parse and the pydantic Lead
 validation. The bare endpoint also pays Starlette's middleware stack and routing, FastAPI's
 per-request dependency solving and response_model serialization; the scorer's POST /v1/lead skips
 them: `ScorerAPI` offers it first to `leadops.scorer.fastpath.LeadFastPath`, which answers a plain
@@ -111,6 +127,8 @@ class Run:
     load_average: float = 0.0  # 1-minute load average right after the run
     # The scorer's own histogram: mean lead_to_row + featurize + trees per lead inside the server.
     scoring_us: float | None = None
+    # Leads per write-behind batch (Redis runs one Lua call, so one TIME, per batch).
+    batch_leads: float | None = None
 
 
 def _ms(value: str) -> float:
@@ -232,15 +250,9 @@ def redis_clients(url: str, *, batches: int = 400, size: int = 16) -> dict[str, 
         )
         for i in range(size)
     ]
-    # The same command as RedisStore.save_leads sends (one JSON argument for the batch).
-    keys: list[str] = [store.COLUMNS_KEY]
-    leads = []
-    for write in batch:
-        keys += [store.lead_key(write.lead_id), write.memory]
-        leads.append([*(x for pair in record.items() for x in pair), "hi"])
-    # Its deadline (store.DEADLINE_SHARE) an hour away: this measures the client, not a timeout.
-    deadline = int((time.time() + 3600) * 1000)
-    args: list[str | int] = [deadline, json.dumps(leads), *sorted(record)]
+    # The same command as RedisStore.save_leads sends, its deadline (store.DEADLINE_SHARE) an
+    # hour away: this measures the client, not a timeout.
+    keys, args = store.save_leads_command(batch, deadline_ms=int((time.time() + 3600) * 1000))
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -304,24 +316,80 @@ def write_mlserver_model(model_path: Path, where: Path, port: int) -> None:
 
 BARE = "bare FastAPI (a)"
 SCORER = "leadops scorer + Redis, acknowledged"
+SPOOLED = "leadops scorer + Redis, spooled"
 BEST_EFFORT = "leadops scorer + Redis, bestEffort"
+# The two durabilities again with the in-memory store: no Redis, no write I/O. Whatever gap
+# between them remains here is the HTTP serving pattern (requests that wait for their batch
+# are answered in bursts), not the write-behind.
+ACK_MEMORY = "leadops scorer, memory store, acknowledged"
+BEST_EFFORT_MEMORY = "leadops scorer, memory store, bestEffort"
+SCORERS = (SCORER, SPOOLED, BEST_EFFORT, ACK_MEMORY, BEST_EFFORT_MEMORY)
 MLSERVER = "MLServer 1.7.1 xgboost (b)"
 Target = tuple[list[str], dict[str, str], str, str, dict[str, object]]
 
 
-def run_rounds(targets: dict[str, Target], *, args: argparse.Namespace) -> dict[str, list[Run]]:
-    """Each round starts each target fresh, warms it up, then loads it with wrk."""
+def scorer_targets(
+    model_path: Path, *, redis_url: str, base_env: dict[str, str]
+) -> dict[str, Target]:
+    """One `leadops serve` per durability (with Redis), and two with the memory store."""
+    spool_dir = WORK / "spool"
+    shutil.rmtree(spool_dir, ignore_errors=True)
+    targets: dict[str, Target] = {}
+    for name, durability, url in (
+        (SCORER, "acknowledged", redis_url),
+        (SPOOLED, "spooled", redis_url),
+        (BEST_EFFORT, "bestEffort", redis_url),
+        (ACK_MEMORY, "acknowledged", None),
+        (BEST_EFFORT_MEMORY, "bestEffort", None),
+    ):
+        port = free_port()
+        env = base_env | {
+            "LEADOPS_API_KEYS": "bench-key-0123456789",
+            "LEADOPS_DURABILITY": durability,
+            "LEADOPS_SPOOL_DIR": str(spool_dir),
+        }
+        if url is not None:
+            env["LEADOPS_REDIS_URL"] = url
+        argv = [sys.executable, "-m", "leadops.cli", "serve", "--model", str(model_path)]
+        argv += ["--port", str(port), "--log-level", "warning"]
+        targets[name] = (argv, env, "/health", f"http://127.0.0.1:{port}/v1/lead", LEAD)
+    return targets
+
+
+def lua_calls(redis_server: RedisServer) -> int:
+    """How many write-behind batches Redis ran since its stats were reset (one TIME each)."""
+    stats = redis_server.client().info("commandstats")
+    return int(stats.get("cmdstat_time", {}).get("calls", 0))
+
+
+def run_rounds(
+    targets: dict[str, Target],
+    *,
+    args: argparse.Namespace,
+    redis_server: RedisServer | None = None,
+    scorers: tuple[str, ...] = (),
+) -> dict[str, list[Run]]:
+    """Each round starts each target fresh, warms it up, then loads it with wrk. `scorers`:
+    targets whose own scoring histogram is read too (default: every scorer target);
+    `redis_server`: its write-behind batches are counted per target."""
+    scorers = scorers or SCORERS
     results: dict[str, list[Run]] = {name: [] for name in targets}
     for round_ in range(args.rounds):
         for name, (argv_, env, ready, url, body) in targets.items():
             port = int(url.split(":")[2].split("/")[0])
             with serving(argv_, port=port, env=env, ready=ready) as pid:
                 wrk(url, body, duration=2, connections=args.connections)  # warm-up
+                if redis_server is not None:
+                    redis_server.client().config_resetstat()
                 cpu_before = cpu_seconds(pid)
                 run = wrk(url, body, duration=args.duration, connections=args.connections)
                 used = cpu_seconds(pid) - cpu_before
-                if name in (SCORER, BEST_EFFORT):
+                if name in scorers:
                     run.scoring_us = mean_scoring_us(url.removesuffix("/v1/lead"))
+                batches = lua_calls(redis_server) if redis_server is not None else 0
+                if batches and name in SCORERS:
+                    # Leads still buffered at the end count as written: off by one batch at most.
+                    run.batch_leads = run.requests / batches
             run.cpu_us_per_request = used * 1e6 / max(run.requests, 1)
             run.load_average = os.getloadavg()[0]
             run.target = name
@@ -331,6 +399,7 @@ def run_rounds(targets: dict[str, Target], *, args: argparse.Namespace) -> dict[
                 f"p99 {run.p99_ms:.2f} ms errors {run.errors} "
                 f"cpu {run.cpu_us_per_request:.0f} us/request load {run.load_average:.1f}"
                 + ("" if run.scoring_us is None else f" scoring {run.scoring_us:.0f} us/lead")
+                + ("" if run.batch_leads is None else f" batch {run.batch_leads:.1f} leads")
             )
     return results
 
@@ -394,8 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     ) -> None:
         targets[name] = (argv_, env, ready, path, body)
 
-    bare_port, scorer_port, ml_port = free_port(), free_port(), free_port()
-    best_effort_port = free_port()
+    bare_port, ml_port = free_port(), free_port()
     add(
         BARE,
         [
@@ -414,54 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         path=f"http://127.0.0.1:{bare_port}/v1/lead",
         body=LEAD,
     )
-    add(
-        SCORER,
-        [
-            py,
-            "-m",
-            "leadops.cli",
-            "serve",
-            "--model",
-            str(model_path),
-            "--port",
-            str(scorer_port),
-            "--log-level",
-            "warning",
-        ],
-        env=base_env
-        | {
-            "LEADOPS_REDIS_URL": redis_server.url,
-            "LEADOPS_API_KEYS": "bench-key-0123456789",
-            "LEADOPS_DURABILITY": "acknowledged",
-        },
-        ready="/health",
-        path=f"http://127.0.0.1:{scorer_port}/v1/lead",
-        body=LEAD,
-    )
-    add(
-        BEST_EFFORT,
-        [
-            py,
-            "-m",
-            "leadops.cli",
-            "serve",
-            "--model",
-            str(model_path),
-            "--port",
-            str(best_effort_port),
-            "--log-level",
-            "warning",
-        ],
-        env=base_env
-        | {
-            "LEADOPS_REDIS_URL": redis_server.url,
-            "LEADOPS_API_KEYS": "bench-key-0123456789",
-            "LEADOPS_DURABILITY": "bestEffort",
-        },
-        ready="/health",
-        path=f"http://127.0.0.1:{best_effort_port}/v1/lead",
-        body=LEAD,
-    )
+    targets |= scorer_targets(model_path, redis_url=redis_server.url, base_env=base_env)
     if not args.skip_mlserver:
         ml = ensure_mlserver()
         ml_dir = WORK / "mlserver"
@@ -478,12 +499,17 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     try:
-        results = run_rounds(targets, args=args)
+        results = run_rounds(targets, args=args, redis_server=redis_server)
     finally:
         redis_server.stop()
 
     report(results, micro, redis_cost, in_process, args=args, n_features=built.n_features)
     return 0
+
+
+def _batch(runs: list[Run]) -> str:
+    sizes = [r.batch_leads for r in runs if r.batch_leads is not None]
+    return f"{statistics.median(sizes):.1f}" if sizes else "-"
 
 
 def best_run(runs: list[Run]) -> Run:
@@ -508,16 +534,19 @@ def report(
         f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
         f"xgboost {xgboost.__version__}.",
         f"- Command: `.venv/bin/python -m bench.scorer --duration {args.duration} "
-        f"--rounds {args.rounds} --connections {args.connections}`",
+        f"--rounds {args.rounds} --connections {args.connections}"
+        f"{' --skip-mlserver' if args.skip_mlserver else ''}`",
         f"- Model: {args.trees} trees, depth 6, {n_features} features (synthetic leads). "
         "Load: `wrk -t1 -c{0}` on loopback, one server at a time, rounds alternate targets; "
         "best round per target shown (median of rounds in brackets).".format(args.connections),
         "- The scorer runs as in production: real Redis (AOF everysec, batched writes), "
-        "metrics, drift window; once with durability acknowledged (the default: each lead is "
-        "answered once its batch is in Redis) and once with bestEffort (answered at once).",
+        "metrics, drift window; with durability acknowledged (the default: each lead is "
+        "answered once its batch is in Redis), spooled (the same while Redis answers) and "
+        "bestEffort (answered at once); acknowledged and bestEffort once more with the "
+        "in-memory store (no Redis, no write I/O).",
         "",
-        "| target | req/s | p50 ms | p99 ms | errors | server CPU us/request |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| target | req/s | p50 ms | p99 ms | errors | server CPU us/request | leads/batch |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
         b = best_run(runs)
@@ -525,7 +554,7 @@ def report(
         lines.append(
             f"| {name} | {b.rps:.0f} ({med:.0f}) | {b.p50_ms:.2f} | {b.p99_ms:.2f} | "
             f"{sum(r.errors for r in runs)} | "
-            f"{statistics.median(r.cpu_us_per_request for r in runs):.0f} |"
+            f"{statistics.median(r.cpu_us_per_request for r in runs):.0f} | {_batch(runs)} |"
         )
     # Load from other jobs swings 2-3x between rounds: pair each round's runs, which ran
     # back to back, and judge the goals on the median of those same-round ratios.
@@ -538,6 +567,16 @@ def report(
     # Durability's price, same round: acknowledged against bestEffort.
     ack_thr = [r[SCORER].rps / r[BEST_EFFORT].rps for r in per_round]
     ack_p99 = [r[SCORER].p99_ms - r[BEST_EFFORT].p99_ms for r in per_round]
+    spool_thr = [r[SPOOLED].rps / r[BEST_EFFORT].rps for r in per_round]
+    spool_p99 = [r[SPOOLED].p99_ms - r[BEST_EFFORT].p99_ms for r in per_round]
+    # CPU per request, bestEffort over acknowledged, with Redis and with the memory store.
+    cpu_redis = [
+        r[BEST_EFFORT].cpu_us_per_request / r[SCORER].cpu_us_per_request for r in per_round
+    ]
+    cpu_memory = [
+        r[BEST_EFFORT_MEMORY].cpu_us_per_request / r[ACK_MEMORY].cpu_us_per_request
+        for r in per_round
+    ]
     loads = [run.load_average for runs in results.values() for run in runs]
     scoring = [r.scoring_us for r in results[SCORER] if r.scoring_us is not None]
     lines += [
@@ -560,6 +599,19 @@ def report(
         f"goal >= 90 %), p99 difference {', '.join(f'{x:+.2f}' for x in ack_p99)} ms "
         f"(median {statistics.median(ack_p99):+.2f} ms; goal <= batch interval "
         f"{linger_ms:.0f} ms + 2 ms = {linger_ms + 2:.0f} ms)."
+    )
+    lines.append(
+        f"- Durability spooled vs bestEffort (Redis up: spooled writes as acknowledged does), "
+        f"same round: throughput {', '.join(f'{x:.0%}' for x in spool_thr)} "
+        f"(median {statistics.median(spool_thr):.0%}), p99 difference "
+        f"{', '.join(f'{x:+.2f}' for x in spool_p99)} ms "
+        f"(median {statistics.median(spool_p99):+.2f} ms)."
+    )
+    lines.append(
+        "- Server CPU per request, bestEffort / acknowledged, same round: with Redis "
+        f"{', '.join(f'{x:.0%}' for x in cpu_redis)} (median {statistics.median(cpu_redis):.0%}); "
+        f"with the memory store {', '.join(f'{x:.0%}' for x in cpu_memory)} "
+        f"(median {statistics.median(cpu_memory):.0%})."
     )
     if ml is not None:
         vs_ml = [r[SCORER].rps / r[MLSERVER].rps for r in per_round]
@@ -602,6 +654,8 @@ def report(
         f"redis-py asyncio {redis_cost['async']:.1f}, sync redis-py in a worker thread "
         f"{redis_cost['sync_thread']:.1f}. The scorer uses the asyncio client: no thread hop, "
         "and batching, not the client, is what sets the cost.",
+        "",
+        DURABILITY_NOTES,
         "",
         NOTES,
     ]

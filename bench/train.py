@@ -1,13 +1,16 @@
 """Benchmark: `leadops train` on 100,000 synthetic outcome rows vs bare `xgboost.train`.
 
-Targets (issue 2): wall time <= 30 s and peak RSS <= 2 GiB on this 2-core machine.
+Targets: at any size (issue 22) wall time <= 1.5x the bare baseline process and peak RSS
+<= 3 GiB; at up to 100,000 rows also (issue 2) wall time <= 30 s and peak RSS <= 2 GiB.
 Baseline, measured in the same run: `xgboost.train` alone on the already-built feature matrix,
 same parameters and the same number of trees the pipeline chose, so the pipeline's own cost
 (reading the CSV, inferring roles, featurizing, early stopping, bootstrap interval, drift
 statistics, card, digest, atomic write) is the difference.
 
 Each side runs in its own child process so its peak RSS is its own (ru_maxrss of the child).
-Writes its section of docs/benchmarks.md. Run: `.venv/bin/python -m bench.train [--rows N]`.
+Writes its section of docs/benchmarks.md (`bench.train`, or `bench.train.N` for other sizes).
+Run: `.venv/bin/python -m bench.train [--rows N] [--data SYNTH.csv]` (--data: reuse a CSV that
+`leadops synth --n N --seed S` wrote; a million rows take minutes to generate).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from bench.docsection import machine, write_section
 
 MAX_SECONDS = 30.0
 MAX_RSS_BYTES = 2 << 30
+MAX_RATIO = 1.5
+MAX_RSS_AT_SCALE = 3 << 30
+SMALL_ROWS = 100_000
 
 BASELINE = """
 import json, os, sys, time
@@ -60,31 +66,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data", help="an existing synth CSV of --rows rows, --seed seed")
     args = parser.parse_args()
     load_start = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     leadops = [sys.executable, "-m", "leadops.cli"]
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         work = Path(tmp)
         data, model = work / "outcomes.csv", work / "model.json"
-        print(f"bench: generating {args.rows} synthetic rows (not timed)", file=sys.stderr)
-        subprocess.run(
-            [
-                *leadops,
-                "synth",
-                "--n",
-                str(args.rows),
-                "--seed",
-                str(args.seed),
-                "--output",
-                str(data),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        if args.data:
+            data = Path(args.data)
+        else:
+            print(f"bench: generating {args.rows} synthetic rows (not timed)", file=sys.stderr)
+            synth = ["synth", "--n", str(args.rows), "--seed", str(args.seed)]
+            subprocess.run(
+                [*leadops, *synth, "--output", str(data)], check=True, capture_output=True
+            )
+        limit = str(max(64, (data.stat().st_size >> 20) + 1))
         command = f"leadops train --input outcomes.csv --output model.json  # {args.rows} rows"
         print(f"bench: {command}", file=sys.stderr)
         wall, cpu, rss, out = _child(
-            [*leadops, "train", "--input", str(data), "--output", str(model)]
+            [
+                *leadops,
+                "train",
+                "--input",
+                str(data),
+                "--output",
+                str(model),
+                "--max-input-mb",
+                limit,
+            ]
         )
         summary: dict[str, Any] = json.loads(out)
 
@@ -94,7 +104,7 @@ def main() -> int:
             "from leadops.contract.artifact import load_artifact\n"
             "from leadops.contract.featurize import matrix_from_columns\n"
             "from leadops.jobs.training.outcomes_csv import read_table\n"
-            "a = load_artifact(sys.argv[1]); t = read_table(sys.argv[2])\n"
+            "a = load_artifact(sys.argv[1]); t = read_table(sys.argv[2], max_bytes=1 << 40)\n"
             "x = matrix_from_columns(a.features, t.columns, n_rows=t.n_rows)\n"
             "y = np.array([int(v) for v in t.columns['converted']])\n"
             "np.save(sys.argv[3], x); np.save(sys.argv[4], y)\n"
@@ -121,18 +131,21 @@ def main() -> int:
         base_wall, base_cpu, _, base_out = _child([sys.executable, "-c", BASELINE, *base_argv])
         base_fit = float(json.loads(base_out)["seconds"])
 
-    ok_time, ok_rss = wall <= MAX_SECONDS, rss <= MAX_RSS_BYTES
-    verdict = "met" if ok_time and ok_rss else "NOT met"
     ratio = wall / base_wall
+    small = args.rows <= SMALL_ROWS
+    ok_time = ratio <= MAX_RATIO and (not small or wall <= MAX_SECONDS)
+    ok_rss = rss <= (MAX_RSS_BYTES if small else MAX_RSS_AT_SCALE)
+    verdict = "met" if ok_time and ok_rss else "NOT met"
+    target = "<= 30 s, <= 2 GiB, <= 1.5x" if small else "<= 3 GiB, <= 1.5x"
     import xgboost  # noqa: PLC0415 -- only for its version string
 
     low, high = summary["auc_ci95"]
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items())
-    job = f"{wall:.1f} | {cpu:.1f} | {rss / 2**20:.0f} MiB | <= 30 s, <= 2 GiB: **{verdict}**"
+    job = f"{wall:.1f} | {cpu:.1f} | {rss / 2**20:.0f} MiB | {target}: **{verdict}**"
     section = f"""## Training: `leadops train` on {args.rows:,} synthetic rows
 
 - Machine: {machine()}; xgboost {xgboost.__version__}; load average at start {load_start}
-- Command: `.venv/bin/python -m bench.train` ({command})
+- Command: `.venv/bin/python -m bench.train --rows {args.rows}` ({command})
 - Data: `leadops synth --n {args.rows} --seed {args.seed}`, {summary["features"]} features after
   role inference; hold-out `{summary["holdout"]}` ({summary["n_test"]:,} newest rows),
   AUC {summary["auc"]:.4f} (95 % CI {low:.4f}-{high:.4f}), {rounds} trees.
@@ -146,14 +159,16 @@ def main() -> int:
 | baseline process (imports + DMatrix + train) | {base_wall:.1f} | {base_cpu:.1f} | | |
 | baseline `xgboost.train` call alone | {base_fit:.1f} | | | |
 
-Ratio (pipeline wall / baseline process wall): **{ratio:.1f}x**. Pipeline phases (wall, from
-the job's own summary): {phases}. The pipeline fits twice on the training part when it is
-small (early-stopping probe, then a refit) but only once above 50,000 training rows, as here;
-the rest of the gap is CSV parsing, featurizing in Python, the bootstrap AUC interval and drift
-statistics. Wall times depend on what else runs on this shared machine; CPU seconds are the
-load-independent figure.
+Ratio (pipeline wall / baseline process wall): **{ratio:.2f}x**. Pipeline phases (wall, from
+the job's own summary; `read` is the CSV into dictionary-encoded columns with Arrow,
+`featurize` role inference, the time split and both matrices, `total` excludes `read`):
+{phases}. The pipeline fits once above 50,000 training rows (an early-stopping probe on 85 %
+of them, whose best trees are kept); below that it refits on all of them. What `total` holds
+beyond `featurize` and `fit` is the hold-out: bootstrap AUC interval, leakage check, drift
+statistics, calibration, card. Wall times depend on what else runs on this shared machine;
+CPU seconds are the load-independent figure.
 """
-    write_section("train", section)
+    write_section("train" if args.rows == SMALL_ROWS else f"train.{args.rows}", section)
     print(section)
     return 0 if ok_time and ok_rss else 1
 

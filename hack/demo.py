@@ -5,7 +5,9 @@ refusing bad data, a tampered artifact refused, the drift score on fresh and dri
 then the scorer: serve the model with Redis, score leads and record outcomes over HTTP,
 retrain from its outcomes export, reload with min_auc, refuse a bad and a tampered model,
 and roll back by restoring the previous file.
-Finally the operator (hack/demo_operator.py): a LeadModel on the real local control plane.
+Then the operator (hack/demo_operator.py): a LeadModel on the real local control plane with
+kwok nodes. Finally, when the node's programs and the images are built (`make node images`,
+as root), the same lifecycle on a real node through those images (hack/demo_real_node.py).
 Everything runs the real `leadops` CLI.
 """
 
@@ -408,6 +410,17 @@ def step_operator() -> None:
     )
 
 
+def step_real_node() -> None:
+    from hack import demo_real_node  # noqa: PLC0415 -- needs the node only from here on
+
+    why = demo_real_node.why_not()
+    if why:
+        say(f"Real node skipped ({why}): the operator stage above ran on kwok nodes")
+        return
+    say("The same lifecycle on a real node: containerd + kubelet running the images built here")
+    demo_real_node.run(out=OUT, say=say)
+
+
 STEPS: list[Callable[[], None]] = [
     step_synth,
     step_train,
@@ -421,6 +434,7 @@ STEPS: list[Callable[[], None]] = [
     step_reject,
     step_rollback,
     step_operator,
+    step_real_node,
 ]
 
 

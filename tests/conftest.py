@@ -3,6 +3,8 @@
 pytest_plugins = [
     "tests.fixtures.logging_hygiene",
     "tests.fixtures.redis_server",
+    "tests.fixtures.redis_cluster",
+    "tests.fixtures.s3_server",
     "tests.fixtures.k8s_cluster",
     "tests.fixtures.tools",
     "tests.fixtures.model_artifact",

@@ -7,6 +7,7 @@ which does not ship xgboost.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -33,7 +34,12 @@ COMMANDS: dict[str, Command] = {
         "leadops.jobs.chat_key", "print the Redis key of a chat's memory (needs the key salt)"
     ),
     "experiment": Command(
-        "leadops.jobs.experiment.command", "evaluate an A/B experiment (one look, JSON verdict)"
+        "leadops.jobs.experiment.entry",
+        "A/B experiments: evaluate one look (JSON verdict), publish it, status, promote, abort",
+    ),
+    "replay": Command(
+        "leadops.jobs.replay",
+        "compare a candidate model with the serving one on leads with known outcomes (JSON)",
     ),
     "serve": Command("leadops.scorer.serve", "run the scorer HTTP service"),
     "unpack-model": Command(
@@ -41,7 +47,10 @@ COMMANDS: dict[str, Command] = {
     ),
     "operator": Command("leadops.operator.run", "run the LeadModel controller"),
     "status": Command("leadops.operator.cli", "show LeadModels in the cluster"),
-    "rollback": Command("leadops.operator.cli", "roll a LeadModel back by editing its spec"),
+    "rollback": Command(
+        "leadops.operator.cli", "roll a LeadModel back: pin an older version, mark the one it left"
+    ),
+    "allow": Command("leadops.operator.cli", "allow a rolled-back model version to serve again"),
     "backfill": Command(
         "leadops.operator.cli", "start a PII-backfill Job from a LeadModel's CronJob"
     ),
@@ -54,9 +63,16 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("leadops")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
-    lines = ["usage: leadops COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: leadops [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
     lines += ["", "Run `leadops COMMAND --help` for a command's options."]
     return "\n".join(lines)
@@ -66,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in {"-h", "--help", "help"}:
         print(_usage())
+        return 0
+    if args[0] in {"--version", "-V", "version"}:
+        print(f"leadops {version()}")
         return 0
     name, rest = args[0], args[1:]
     command = COMMANDS.get(name)

@@ -6,9 +6,15 @@
 #   build.sh [all]   everything (what the local cluster needs)
 #   build.sh tools   only kubectl and helm (enough to talk to an existing cluster)
 #   build.sh node    a real node's programs: kubelet, kube-proxy, CoreDNS (hack/node)
+#   build.sh s3      SeaweedFS's `weed`, the S3-compatible server the artifact tests use
+#   build.sh monitoring  Prometheus, the Prometheus Operator and its config reloader; from the
+#                    operator's module, its CRDs (example/prometheus-operator-crd) in <dest>/crds and
+#                    its RBAC and Deployment examples (example/rbac) in <dest>/rbac
+#   build.sh WHAT --cached   print the bin directory only if it is complete, else exit 1
 #
 # Cache: ${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane/<hash of versions.env>/bin
-# (node: .../node/<hash>/bin, keyed by the Kubernetes and NODE_ pins),
+# (node: .../node/<hash>/bin, keyed by the Kubernetes and NODE_ pins; monitoring:
+# .../monitoring/<hash>/bin, keyed by the MONITORING_ pins),
 # outside the repo so every clone on this machine reuses it. Each binary is
 # written under a temporary name and renamed, so an interrupted build resumes
 # where it stopped and never leaves a half-written binary behind.
@@ -16,8 +22,8 @@ set -euo pipefail
 
 what=${1:-all}
 case $what in
-  all | tools | node) ;;
-  *) echo "usage: build.sh [all|tools|node]" >&2; exit 2 ;;
+  all | tools | node | s3 | monitoring) ;;
+  *) echo "usage: build.sh [all|tools|node|s3|monitoring]" >&2; exit 2 ;;
 esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,14 +34,22 @@ source "$versions_file"
 log() { echo "control-plane: $*" >&2; }
 die() { echo "control-plane: $*" >&2; exit 1; }
 
-# Only the pinned values (not comments) decide the cache directory; the images' and the
-# node's pins (IMAGE_, NODE_) key their own caches.
-versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | grep -vE '^(IMAGE|NODE)_' | sort | sha256sum | cut -c1-16)
+# Only the pinned values (not comments) decide the cache directory; the images', the
+# node's, the S3 server's and the monitoring stack's pins (IMAGE_, NODE_, S3_, MONITORING_)
+# key their own caches.
+versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | grep -vE '^(IMAGE|NODE|S3|MONITORING)_' | sort | sha256sum | cut -c1-16)
 cache_root="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane"
 dest="$cache_root/$versions_hash"
 if [[ $what == node ]]; then
   versions_hash=$(grep -E '^(KUBERNETES_VERSION|RECIPE|NODE_[A-Z_]+)=' "$versions_file" | sort | sha256sum | cut -c1-16)
   dest="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/node/$versions_hash"
+elif [[ $what == s3 ]]; then
+  versions_hash=$(grep -E '^(RECIPE|S3_[A-Z_]+)=' "$versions_file" | sort | sha256sum | cut -c1-16)
+  dest="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/s3/$versions_hash"
+fi
+if [[ $what == monitoring ]]; then
+  versions_hash=$(grep -E '^(RECIPE|MONITORING_[A-Z_]+)=' "$versions_file" | sort | sha256sum | cut -c1-16)
+  dest="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/monitoring/$versions_hash"
 fi
 bin="$dest/bin"
 
@@ -46,6 +60,7 @@ if done_already; then
   echo "$bin"
   exit 0
 fi
+[[ ${2:-} != --cached ]] || die "$what is not built yet (make ${what/all/control-plane})"
 
 mkdir -p "$bin" "$dest/src"
 # One builder at a time per version set: parallel worktrees share this cache.
@@ -184,7 +199,95 @@ build_coredns() {
   install_binary "$dir/out/coredns" coredns
 }
 
-if [[ $what == node ]]; then
+# SeaweedFS: one `weed` binary is master, volume server, filer and S3 gateway. Its go.mod
+# has a module-to-module replace that a wrapper (not the main module) would ignore: copy it.
+build_seaweedfs() {
+  [[ -x $bin/weed ]] && return 0
+  local v=$S3_SEAWEEDFS_VERSION dir="$dest/src/seaweedfs"
+  log "building seaweedfs (weed) $v (several minutes on a cold cache)"
+  new_wrapper "$dir" github.com/seaweedfs/seaweedfs "$v"
+  local gomod
+  gomod=$(go_mod_file "github.com/seaweedfs/seaweedfs@$v")
+  sed -n 's#^replace \([^ ]*\) => \([^ .][^ ]*\) \(v[^ ]*\)$#replace \1 => \2 \3#p' "$gomod" >>"$dir/go.mod"
+  (
+    cd "$dir"
+    "$go_bin" get "github.com/seaweedfs/seaweedfs/weed@$v" >/dev/null
+    "$go_bin" build -ldflags "-s -w" -o "$dir/out/weed" github.com/seaweedfs/seaweedfs/weed
+  )
+  install_binary "$dir/out/weed" weed
+}
+
+if [[ $what == s3 ]]; then
+  find_go
+  build_seaweedfs
+  "$bin/weed" version >/dev/null || die "built weed does not run"
+# The Prometheus Operator and its config reloader from one module. Its go.mod replaces its
+# own pkg/apis/monitoring and pkg/client with local paths, published at the same version.
+# The CRDs come from the same module download (never written here).
+build_prometheus_operator() {
+  local v=$MONITORING_PROMETHEUS_OPERATOR_VERSION dir="$dest/src/prometheus-operator"
+  local module=github.com/prometheus-operator/prometheus-operator
+  if [[ ! -x $bin/operator || ! -x $bin/prometheus-config-reloader ]]; then
+    log "building the Prometheus Operator and its config reloader $v"
+    new_wrapper "$dir" "$module" "$v"
+    printf '\nreplace (\n\t%s/pkg/apis/monitoring => %s/pkg/apis/monitoring %s\n\t%s/pkg/client => %s/pkg/client %s\n)\n' \
+      "$module" "$module" "$v" "$module" "$module" "$v" >>"$dir/go.mod"
+    local pkg=github.com/prometheus/common/version
+    local ldflags="-s -w -X $pkg.Version=${v#v} -X $pkg.Branch=HEAD -X $pkg.BuildUser=leadops"
+    ldflags+=" -X $pkg.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)"
+    (
+      cd "$dir"
+      "$go_bin" get "$module/cmd/operator@$v" "$module/cmd/prometheus-config-reloader@$v" >/dev/null
+      "$go_bin" build -ldflags "$ldflags" -o "$dir/out/" \
+        "$module/cmd/operator" "$module/cmd/prometheus-config-reloader"
+    )
+    install_binary "$dir/out/operator" operator
+    install_binary "$dir/out/prometheus-config-reloader" prometheus-config-reloader
+  fi
+  local examples
+  examples=$("$go_bin" mod download -json "$module@$v" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/example
+  [[ -d $examples/prometheus-operator-crd ]] || die "no CRDs in $examples"
+  rm -rf "$dest/crds" "$dest/rbac"
+  mkdir -p "$dest/crds" "$dest/rbac"
+  cp "$examples"/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$dest/crds/"
+  # The module's own RBAC and Deployment for the operator, RBAC for a Prometheus.
+  cp -r "$examples/rbac/prometheus-operator" "$examples/rbac/prometheus" "$dest/rbac/"
+  chmod -R u+w "$dest/crds" "$dest/rbac"
+}
+
+# Prometheus (cmd/prometheus) from its module: version 3.<minor>.<patch> is module v0.3<minor>.<patch>.
+# Its go.mod's one replace line is repeated; without the builtinassets tag the web UI is not
+# embedded (the HTTP API, which is what is used here, is all there).
+build_prometheus() {
+  [[ -x $bin/prometheus ]] && return 0
+  local v=$MONITORING_PROMETHEUS_MODULE_VERSION dir="$dest/src/prometheus"
+  local module=github.com/prometheus/prometheus
+  local minor_patch=${v#v0.3}
+  local release="3.$((10#${minor_patch%%.*})).${minor_patch#*.}"
+  log "building Prometheus $release (module $v)"
+  new_wrapper "$dir" "$module" "$v"
+  local gomod
+  gomod=$(go_mod_file "$module@$v")
+  grep -E '^replace ' "$gomod" >>"$dir/go.mod" || true
+  local pkg=github.com/prometheus/common/version
+  local ldflags="-s -w -X $pkg.Version=$release -X $pkg.Branch=HEAD -X $pkg.BuildUser=leadops"
+  ldflags+=" -X $pkg.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)"
+  (
+    cd "$dir"
+    "$go_bin" get "$module/cmd/prometheus@$v" >/dev/null
+    "$go_bin" build -ldflags "$ldflags" -o "$dir/out/prometheus" "$module/cmd/prometheus"
+  )
+  install_binary "$dir/out/prometheus" prometheus
+}
+
+elif [[ $what == monitoring ]]; then
+  find_go
+  build_prometheus_operator
+  build_prometheus
+  "$bin/prometheus" --version >/dev/null || die "built Prometheus does not run"
+  "$bin/operator" --version >/dev/null || die "built Prometheus Operator does not run"
+elif [[ $what == node ]]; then
   find_go
   build_kubernetes kubelet kube-proxy
   build_coredns

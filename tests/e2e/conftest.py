@@ -20,12 +20,10 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.fixtures.control_plane import LocalCluster
-from tests.fixtures.control_plane.binaries import build_images
+from tests.fixtures.control_plane.binaries import NODE_IMAGES, build_images
 from tests.fixtures.control_plane.node import missing_node_programs
 
 ENABLED = os.environ.get("LEADOPS_E2E") == "1"
-# What the node imports from hack/images/build.sh (the base is only built on).
-NODE_IMAGES = ("pause", "redis", "scorer", "operator")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 from tests.fixtures.control_plane import LocalCluster
 
 SCORER_IMAGE = "docker.io/leadops/scorer:0.1.0"
+# What the training and backfill CronJobs run (the scorer image's sibling, same tag).
+JOBS_IMAGE = "docker.io/leadops/jobs:0.1.0"
 OPERATOR_IMAGE = "docker.io/leadops/operator:0.1.0"
 REDIS_IMAGE = "docker.io/leadops/redis:bookworm"
 
@@ -119,7 +121,7 @@ def run_to_completion(
     namespace: str,
     command: list[str],
     *,
-    image: str = SCORER_IMAGE,
+    image: str = JOBS_IMAGE,
     service_account: str | None = None,
     env: list[dict[str, Any]] | None = None,
     timeout: float = 180,
@@ -146,3 +148,44 @@ def run_to_completion(
     apply(cluster, pod(name, namespace, container, **spec))
     wait_pod_phase(cluster, name, namespace, {"Succeeded"}, timeout=timeout)
     return logs(cluster, name, namespace)
+
+
+def may_publish(cluster: LocalCluster, ns: str, account: str) -> bool:
+    """Whether `account` may create ConfigMaps in `ns` (what `leadops publish` does)."""
+    said = cluster.run_kubectl(
+        "auth", "can-i", "create", "configmaps", "-n", ns, f"--as={account}", check=False
+    )
+    return said.stdout.strip() == "yes"
+
+
+def score_from_a_pod(
+    cluster: LocalCluster, ns: str, leadmodel: str, name: str, *, leads: int, outcomes: bool
+) -> dict[str, Any]:
+    """Synthetic leads POSTed to the LeadModel's scorer Service by a Pod; their outcomes too.
+    Returns the model versions that answered and the count of errors."""
+    script = f"""
+import io, json, httpx
+from leadops.jobs import synth
+url = "http://{leadmodel}-scorer.{ns}.svc:8080"
+versions, errors = set(), 0
+drawn = io.StringIO()
+synth.write_jsonl(synth.generate({leads}, seed=5), drawn)
+with httpx.Client(base_url=url, timeout=30) as http:
+    for line in drawn.getvalue().splitlines():
+        record = json.loads(line)
+        converted = bool(int(record.pop("converted")))
+        record.pop("tenant")  # open ingest (no ingest keys here) serves tenant default only
+        reply = http.post("/v1/lead", json=record)
+        if reply.status_code != 200:
+            errors += 1
+            continue
+        body = reply.json()
+        versions.add(body["model_version"])
+        if {outcomes!r}:
+            outcome = {{"lead_id": body["lead_id"], "converted": converted}}
+            errors += http.post("/v1/outcome", json=outcome).status_code != 200
+print(json.dumps({{"versions": sorted(versions), "errors": errors}}))
+"""
+    out = run_to_completion(cluster, name, ns, ["python", "-c", script], timeout=300)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result

@@ -23,12 +23,15 @@ from typing import Any
 import pytest
 
 from tests.e2e.pods import (
+    JOBS_IMAGE,
     OPERATOR_IMAGE,
     SCORER_IMAGE,
     apply,
     logs,
+    may_publish,
     pod,
     run_to_completion,
+    score_from_a_pod,
     start_redis,
     wait_for,
     wait_pod_phase,
@@ -153,49 +156,27 @@ def _json(cluster: LocalCluster, *args: str) -> Any:
     return json.loads(cluster.run_kubectl("get", *args, "-o", "json").stdout)
 
 
-def _operator_pod(cluster: LocalCluster, t: Tenant) -> dict[str, Any]:
-    pods = _json(cluster, "pods", "-n", t.operator_namespace)["items"]
-    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
-    result: dict[str, Any] = pods[0]
-    return result
+def _operator_pods(cluster: LocalCluster, t: Tenant) -> list[dict[str, Any]]:
+    """The chart's operator replicas (two: one leads, one waits)."""
+    pods: list[dict[str, Any]] = _json(cluster, "pods", "-n", t.operator_namespace)["items"]
+    return pods
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conditions = pod.get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def _leader_pod(cluster: LocalCluster, t: Tenant) -> str:
+    """The operator Pod holding the Lease (its identity is HOSTNAME_suffix)."""
+    lease = _json(cluster, "lease", f"{t.release}-leadops", "-n", t.operator_namespace)
+    return str(lease["spec"]["holderIdentity"]).rpartition("_")[0]
 
 
 def _serving_version(cluster: LocalCluster, ns: str) -> str | None:
     lm = _json(cluster, "leadmodel", NAME, "-n", ns)
     value = lm.get("status", {}).get("servingVersion")
     return None if value in (None, "") else str(value)
-
-
-def _score_from_a_pod(
-    cluster: LocalCluster, ns: str, name: str, *, leads: int, outcomes: bool
-) -> dict[str, Any]:
-    """Synthetic leads POSTed to the scorer's Service by a Pod; their outcomes too."""
-    script = f"""
-import io, json, httpx
-from leadops.jobs import synth
-url = "http://{NAME}-scorer.{ns}.svc:8080"
-versions, errors = set(), 0
-drawn = io.StringIO()
-synth.write_jsonl(synth.generate({leads}, seed=5), drawn)
-with httpx.Client(base_url=url, timeout=30) as http:
-    for line in drawn.getvalue().splitlines():
-        record = json.loads(line)
-        converted = bool(int(record.pop("converted")))
-        record.pop("tenant")  # open ingest (no ingest keys here) serves tenant default only
-        reply = http.post("/v1/lead", json=record)
-        if reply.status_code != 200:
-            errors += 1
-            continue
-        body = reply.json()
-        versions.add(body["model_version"])
-        if {outcomes!r}:
-            outcome = {{"lead_id": body["lead_id"], "converted": converted}}
-            errors += http.post("/v1/outcome", json=outcome).status_code != 200
-print(json.dumps({{"versions": sorted(versions), "errors": errors}}))
-"""
-    out = run_to_completion(cluster, name, ns, ["python", "-c", script], timeout=300)
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
 
 
 # -- 1. the chart installs the operator image ---------------------------------------------
@@ -206,31 +187,29 @@ def test_helm_install_runs_the_operator_image_ready_with_only_its_chart_rbac(
 ) -> None:
     started = time.monotonic()
     wait_for(
-        "the operator Pod Ready",
-        lambda: any(
-            c["type"] == "Ready" and c["status"] == "True"
-            for c in _operator_pod(real_cluster, tenant).get("status", {}).get("conditions", [])
-        ),
+        "both operator Pods Ready (the leader and its standby)",
+        lambda: [_ready(p) for p in _operator_pods(real_cluster, tenant)] == [True, True],
         timeout=180,
     )
-    operator = _operator_pod(real_cluster, tenant)
-    assert operator["spec"]["containers"][0]["image"] == OPERATOR_IMAGE
-    assert operator["spec"]["serviceAccountName"] == f"{tenant.release}-leadops"
-    assert operator["spec"]["nodeName"] == "leadops-node"
-    status = operator["status"]["containerStatuses"][0]
-    assert status["ready"]
-    assert status["restartCount"] == 0
-    log = logs(real_cluster, operator["metadata"]["name"], tenant.operator_namespace)
-    assert "forbidden" not in log.lower(), log
-    print(f"operator Pod Ready {time.monotonic() - started:.1f}s after helm install returned")
-
-
-def _may_publish(cluster: LocalCluster, ns: str, account: str) -> bool:
-    """Whether `account` may create ConfigMaps in `ns` (what `leadops publish` does)."""
-    said = cluster.run_kubectl(
-        "auth", "can-i", "create", "configmaps", "-n", ns, f"--as={account}", check=False
+    print(f"operator Pods Ready {time.monotonic() - started:.1f}s after helm install returned")
+    leader = wait_for(
+        "one of them holding the Lease", lambda: _leader_pod(real_cluster, tenant), timeout=60
     )
-    return said.stdout.strip() == "yes"
+    pods = _operator_pods(real_cluster, tenant)
+    assert leader in {p["metadata"]["name"] for p in pods}
+    for operator in pods:
+        assert operator["spec"]["containers"][0]["image"] == OPERATOR_IMAGE
+        assert operator["spec"]["serviceAccountName"] == f"{tenant.release}-leadops"
+        assert operator["spec"]["nodeName"] == "leadops-node"
+        status = operator["status"]["containerStatuses"][0]
+        assert status["ready"]
+        assert status["restartCount"] == 0  # the standby passes its probes while it waits
+        log = logs(real_cluster, operator["metadata"]["name"], tenant.operator_namespace)
+        assert "forbidden" not in log.lower(), log
+        said = (
+            "is now the leader" if operator["metadata"]["name"] == leader else "waiting for Lease"
+        )
+        assert said in log, log
 
 
 # -- 2. bootstrap model, leads through the Service, training Job, rollout ------------------
@@ -247,12 +226,12 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
     try:
         wait_for(
             "the jobs ServiceAccount the operator makes, allowed to publish",
-            lambda: _may_publish(real_cluster, ns, jobs_account),
+            lambda: may_publish(real_cluster, ns, jobs_account),
             timeout=60,
         )
     except TimeoutError as exc:  # say why: the LeadModel's status and the operator's log
         status = _json(real_cluster, "leadmodel", NAME, "-n", ns).get("status", {})
-        operator = _operator_pod(real_cluster, tenant)["metadata"]["name"]
+        operator = _leader_pod(real_cluster, tenant)
         log = logs(real_cluster, operator, tenant.operator_namespace, "--tail=40")
         raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
     uid = _json(real_cluster, "leadmodel", NAME, "-n", ns)["metadata"]["uid"]
@@ -272,9 +251,13 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
     )
     print(f"first version: artifact published to serving in {time.monotonic() - published:.1f}s")
 
-    scored = _score_from_a_pod(real_cluster, ns, "leads", leads=400, outcomes=True)
+    scored = score_from_a_pod(real_cluster, ns, NAME, "leads", leads=400, outcomes=True)
     assert scored == {"versions": [int(first)], "errors": 0}
 
+    # The training Job runs the jobs image (derived from the scorer's), not the serving one.
+    cron = _json(real_cluster, "cronjob", f"{NAME}-train", "-n", ns)
+    (train,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert train["image"] == JOBS_IMAGE
     real_cluster.run_kubectl("create", "job", "train-now", f"--from=cronjob/{NAME}-train", "-n", ns)
     wait_for(
         "the training Job complete",
@@ -295,7 +278,7 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
 
     deployment = _json(real_cluster, "deployment", f"{NAME}-scorer", "-n", ns)
     assert deployment["spec"]["template"]["spec"]["initContainers"][0]["name"] == "unpack-model"
-    after = _score_from_a_pod(real_cluster, ns, "leads-v2", leads=20, outcomes=False)
+    after = score_from_a_pod(real_cluster, ns, NAME, "leads-v2", leads=20, outcomes=False)
     assert after == {"versions": [int(second)], "errors": 0}
 
 
@@ -344,7 +327,7 @@ print(json.dumps({{"sent": sent, "errors": errors, "versions": versions}}))
     traffic = pod(
         "traffic",
         ns,
-        {"image": SCORER_IMAGE, "command": ["python", "-c", script]},
+        {"image": JOBS_IMAGE, "command": ["python", "-c", script]},  # httpx is a jobs tool
         restartPolicy="Never",
     )
     apply(real_cluster, traffic)
@@ -377,9 +360,20 @@ print(json.dumps({{"sent": sent, "errors": errors, "versions": versions}}))
     )
     rolled_back = time.monotonic()
     assert "Rolled back" in events[0]["message"], events[0]["message"]
-    annotations = _deployment(real_cluster, ns)["metadata"]["annotations"]
+    deployment = _deployment(real_cluster, ns)
+    annotations = deployment["metadata"]["annotations"]
     assert annotations["leadops.io/rollout-kind"] == "RollBack"
     assert annotations.get("leadops.io/previous-version") == serving
+    # The rollback restored the image the version served on, not only the version; the
+    # missing image is refused while the spec names it, and the version is not blamed.
+    pod_spec = deployment["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod_spec["containers"] + pod_spec["initContainers"]} == {
+        SCORER_IMAGE
+    }
+    assert annotations["leadops.io/rolled-back-image"] == MISSING_IMAGE
+    assert f"from image {MISSING_IMAGE} to {SCORER_IMAGE}" in events[0]["message"]
+    registry_cm = _json(real_cluster, "configmap", f"{NAME}-model-{serving}", "-n", ns)
+    assert "leadops.io/rolled-back-at" not in registry_cm["metadata"].get("annotations", {})
     print(
         f"rollout to a missing image: rolled back {rolled_back - started:.1f}s after the change"
         f" (progressDeadlineSeconds {DEADLINE_SECONDS})"

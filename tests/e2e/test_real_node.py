@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.pods import REDIS_IMAGE, SCORER_IMAGE, apply, logs, pod, start_redis, wait_pod_phase
+from tests.e2e.pods import (
+    JOBS_IMAGE,
+    REDIS_IMAGE,
+    SCORER_IMAGE,
+    apply,
+    logs,
+    pod,
+    start_redis,
+    wait_pod_phase,
+)
 from tests.fixtures.control_plane import LocalCluster
 
 
@@ -16,6 +25,7 @@ def test_the_node_is_a_real_kubelet_on_containerd(real_cluster: LocalCluster) ->
     assert info["kubeletVersion"] == real_cluster.server_version
     images = {name for image in node["status"]["images"] for name in image["names"]}
     assert SCORER_IMAGE in images
+    assert JOBS_IMAGE in images
     assert REDIS_IMAGE in images
 
 
@@ -24,9 +34,13 @@ def test_a_pod_reaches_another_through_its_service_by_dns_name(
 ) -> None:
     ns = e2e_namespace
     start_redis(real_cluster, ns)
-    # The scorer image's Python and redis-py, through the Service's DNS name.
+    # The scorer image's Python and redis-py, through the Service's DNS name. Until kube-proxy
+    # has programmed a new Service its ClusterIP is routed nowhere (ENETUNREACH), and on a
+    # loaded machine that takes seconds: retry, bounded, as the scorer's own Redis client does.
     script = (
-        "import redis; r = redis.Redis.from_url('redis://redis:6379/0');"
+        "import redis; from redis.backoff import ConstantBackoff; from redis.retry import Retry;"
+        "r = redis.Redis.from_url('redis://redis:6379/0', retry=Retry(ConstantBackoff(1), 60),"
+        " retry_on_error=[redis.ConnectionError]);"
         "r.set('e2e', 'ok'); print(r.get('e2e').decode())"
     )
     client = pod(
@@ -47,6 +61,7 @@ def test_a_pod_reaches_the_kubernetes_api_with_its_service_account(
     real_cluster: LocalCluster, e2e_namespace: str
 ) -> None:
     ns = e2e_namespace
+    # The jobs image's Kubernetes client, as `leadops publish` uses it.
     script = (
         "from kubernetes import client, config; config.load_incluster_config();"
         "print(client.VersionApi().get_code().git_version)"
@@ -56,7 +71,7 @@ def test_a_pod_reaches_the_kubernetes_api_with_its_service_account(
         pod(
             "api",
             ns,
-            {"image": SCORER_IMAGE, "command": ["python", "-c", script]},
+            {"image": JOBS_IMAGE, "command": ["python", "-c", script]},
             restartPolicy="Never",
         ),
     )

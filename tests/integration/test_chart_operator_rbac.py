@@ -18,7 +18,9 @@ import httpx
 import pytest
 import yaml
 
+from leadops.contract import artifact as contract
 from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.ports import free_port
 from tests.fixtures.processes import terminate
 
@@ -91,6 +93,8 @@ def chart_operator(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "KUBERNETES_"))}
     env |= {e["name"]: e["value"] for e in container["env"]}
     env["KUBECONFIG"] = str(kubeconfig)
+    # As in a Pod: every ready scorer Pod is asked, through the Service's EndpointSlices.
+    env["LEADOPS_SCORER_PODS"] = "true"
     log = tmp_path / "operator.log"
     leadops = Path(sys.executable).parent / "leadops"
     with log.open("wb") as out:
@@ -119,6 +123,7 @@ def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
     k8s_cluster: KubeCluster,
     k8s_namespace: str,
     chart_operator: tuple[subprocess.Popen[bytes], Path, int, int],
+    tmp_path: Path,
 ) -> None:
     process, log, metrics_port, health_port = chart_operator
 
@@ -142,6 +147,8 @@ def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
         )
     example = yaml.safe_load(EXAMPLE.read_text())
     example["metadata"]["namespace"] = k8s_namespace
+    # The scorer's autoscaler and disruption budget are made with the chart's RBAC too.
+    example["spec"].setdefault("scorer", {})["autoscaling"] = {"minReplicas": 2, "maxReplicas": 4}
     k8s_cluster.run_kubectl("apply", "-f", "-", input_text=json.dumps(example))
 
     def reconciled() -> dict[str, Any] | None:
@@ -155,14 +162,54 @@ def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
         kind: k8s_cluster.run_kubectl(
             "get", kind, "-n", k8s_namespace, "-l", "leadops.io/leadmodel=acme", "-o", "name"
         ).stdout.split()
-        for kind in ("cronjobs", "services", "serviceaccounts", "roles", "rolebindings")
+        for kind in (
+            "cronjobs",
+            "services",
+            "serviceaccounts",
+            "roles",
+            "rolebindings",
+            "horizontalpodautoscalers",
+            "poddisruptionbudgets",
+        )
     }
     assert names["cronjobs"] == ["cronjob.batch/acme-pii-backfill", "cronjob.batch/acme-train"]
     assert names["services"] == ["service/acme-scorer"]
-    assert names["serviceaccounts"] == ["serviceaccount/acme-jobs"]
+    # The training Job's account, and the token-less ones of the backfill and the scorer.
+    assert names["serviceaccounts"] == [
+        "serviceaccount/acme-jobs",
+        "serviceaccount/acme-pii-backfill",
+        "serviceaccount/acme-scorer",
+    ]
     assert names["roles"] == ["role.rbac.authorization.k8s.io/acme-jobs"]
+    assert names["horizontalpodautoscalers"] == ["horizontalpodautoscaler.autoscaling/acme-scorer"]
+    assert names["poddisruptionbudgets"] == ["poddisruptionbudget.policy/acme-scorer"]
     text = log.read_text()
     assert "Forbidden" not in text
     assert " 403" not in text
     metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
     assert "leadops_operator_reconciles_total" in metrics
+    _publish_as_the_jobs_account(k8s_cluster, k8s_namespace, tmp_path)
+
+
+def _publish_as_the_jobs_account(cluster: KubeCluster, namespace: str, tmp_path: Path) -> None:
+    """The training Job's Role (granted by the operator, so within the chart's RBAC) lets
+    `leadops publish` read its LeadModel and publish a version owned by it."""
+    kubeconfig = _service_account_kubeconfig(
+        cluster, tmp_path / "jobs.kubeconfig", namespace, "acme-jobs"
+    )
+    artifact = tmp_path / "model.json"
+    artifact.write_bytes(contract.dumps(contract.seal(make_artifact(n=200))))
+    leadops = Path(sys.executable).parent / "leadops"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
+    published = subprocess.run(
+        [str(leadops), "publish", "--artifact", str(artifact), "--leadmodel", "acme",
+         "--namespace", namespace],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={**env, "KUBECONFIG": str(kubeconfig)},
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    out = cluster.run_kubectl(
+        "get", "configmap", "-n", namespace, "-l", "leadops.io/component=model", "-o", "json"
+    )
+    (cm,) = json.loads(out.stdout)["items"]
+    assert [r["name"] for r in cm["metadata"]["ownerReferences"]] == ["acme"]

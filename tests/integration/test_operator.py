@@ -494,6 +494,62 @@ def test_publish_cli_refuses_a_damaged_artifact(tmp_path: Path) -> None:
     assert "DigestMismatch" in out.stderr
 
 
+def _publish_cli(
+    kubeconfig: Path, path: Path, ns: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "leadops"), "publish", "--artifact", str(path),
+            "--leadmodel", NAME, "--namespace", ns, *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        check=False,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_publish_cli_needs_the_leadmodel_and_makes_it_the_owner(
+    api: kube.Kube, k8s_namespace: str, k8s_cluster: KubeCluster, tmp_path: Path
+) -> None:
+    ns = k8s_namespace
+    version, data = artifact(age_minutes=1)
+    path = tmp_path / "model.json"
+    path.write_bytes(data)
+    cm_name = registry.configmap_name(NAME, version)
+
+    missing = _publish_cli(k8s_cluster.kubeconfig, path, ns)
+    assert missing.returncode == 2, missing.stderr
+    assert missing.stderr.count("\n") == 1, missing.stderr
+    assert f"LeadModel {NAME!r} not found in namespace {ns!r}" in missing.stderr
+    assert api.get("ConfigMap", ns, cm_name) is None  # no stray version
+
+    api.create(leadmodel(ns))  # no operator here: publishing needs only the LeadModel
+    uid = get_lm(api, ns)["metadata"]["uid"]
+    stale = _publish_cli(k8s_cluster.kubeconfig, path, ns, "--owner-uid", "not-its-uid")
+    assert stale.returncode == 2, stale.stderr
+    assert stale.stderr.count("\n") == 1, stale.stderr
+    assert "re-created since" in stale.stderr
+    assert api.get("ConfigMap", ns, cm_name) is None
+
+    done = _publish_cli(k8s_cluster.kubeconfig, path, ns, "--owner-uid", uid)
+    assert done.returncode == 0, done.stderr
+    cm = api.get("ConfigMap", ns, cm_name)
+    assert cm is not None
+    (ref,) = cm["metadata"]["ownerReferences"]
+    assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == (
+        "LeadModel",
+        NAME,
+        uid,
+        True,
+    )
+
+    # Owned: it goes with its LeadModel, so a re-created one never serves it again.
+    api.delete("LeadModel", ns, NAME)
+    wait_for(lambda: api.get("ConfigMap", ns, cm_name) is None, what="version garbage-collected")
+
+
 def test_cli_status_rollback_backfill_and_train(
     api: kube.Kube,
     k8s_namespace: str,
@@ -519,9 +575,12 @@ def test_cli_status_rollback_backfill_and_train(
     assert cli.main(["status", "nope", *base]) == 2
     assert "'nope' not found" in capsys.readouterr().err
 
-    assert op_cli.main_rollback([NAME, *base]) == 0  # to status.previousVersion
-    assert f"set to {v1}" in capsys.readouterr().out
+    assert op_cli.main_rollback([NAME, "--reason", "bad scores", *base]) == 0  # to previous
+    said = capsys.readouterr().out
+    assert f"set to {v1}" in said
+    assert f"version {v2} marked rolled back by " in said
     wait_for(lambda: serving(api, ns, v1), what="CLI rollback served")
+    _rollback_stays_until_allowed(api, ns, base, v1=v1, v2=v2, capsys=capsys)
 
     assert op_cli.main_backfill([NAME, "--dry-run", *base]) == 0
     job_name = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
@@ -539,6 +598,64 @@ def test_cli_status_rollback_backfill_and_train(
     train_job = capsys.readouterr().out.split()[0].removeprefix("job.batch/")
     assert train_job.startswith(f"{NAME}-train-manual-")
     assert api.get("Job", ns, train_job) is not None
+
+
+def _rollback_stays_until_allowed(
+    api: kube.Kube,
+    ns: str,
+    base: list[str],
+    *,
+    v1: int,
+    v2: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """After `leadops rollback` from v2: v2 stays out after an unpin, a second rollback never
+    flips back to it, status.history says who and why, and `leadops allow` lets it serve."""
+    cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, v2)) or {}
+    ann = cm["metadata"]["annotations"]
+    who = ann[registry.ANN_ROLLED_BACK_BY]
+    assert who not in {"", "unknown user"}, "the Kubernetes user, from a SelfSubjectReview"
+    assert (ann[registry.ANN_ROLLBACK_REASON], ann[registry.ANN_ROLLBACK_MESSAGE]) == (
+        "ManualRollback", "bad scores",
+    )  # fmt: skip
+
+    def history_of_v2() -> dict[str, Any] | None:
+        history = (get_lm(api, ns).get("status") or {}).get("history") or []
+        return next((h for h in history if h["version"] == str(v2) and h.get("rolledBackBy")), None)
+
+    said = wait_for(history_of_v2, what="status.history names who rolled v2 back")
+    assert (said["reason"], said["rolledBackBy"], said["message"]) == (
+        "ManualRollback", who, "bad scores",
+    )  # fmt: skip
+
+    # Unpinned: v2, newer and passing, stays out; a pass at the new generation proves it.
+    api.patch("LeadModel", ns, NAME, {"spec": {"modelVersion": ""}})
+    generation = get_lm(api, ns)["metadata"]["generation"]
+    wait_for(
+        lambda: (get_lm(api, ns).get("status") or {}).get("observedGeneration") == generation,
+        what="the unpin reconciled",
+    )
+    time.sleep(3)  # and a resync after it (LEADOPS_RESYNC_SECONDS=2): still nothing moves
+    assert serving(api, ns, v1)
+    assert deployment_version(api, ns) == str(v1)
+
+    # A second rollback never goes back to the version the first one left.
+    assert cli.main(["rollback", NAME, *base]) == 2
+    (err,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("leadops")]
+    assert "no older version in the registry that was not rolled back" in err
+    assert cli.main(["rollback", NAME, "--to", str(v2), *base]) == 2
+    (err,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("leadops")]
+    assert f"leadops allow {NAME} {v2}" in err
+    assert cli.main(["allow", NAME, "42", *base]) == 2
+    (err,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("leadops")]
+    assert "version 42 is not in LeadModel" in err
+
+    # Allowed again: the newest passing version, so it serves again (nothing is pinned).
+    assert cli.main(["allow", NAME, str(v2), *base]) == 0
+    assert f"version {v2} allowed again" in capsys.readouterr().out
+    wait_for(lambda: serving(api, ns, v2), what="the allowed version served again")
+    cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, v2)) or {}
+    assert not set(registry.ROLLBACK_MARK) & set(cm["metadata"]["annotations"])
 
 
 def _monitoring_crd(plural: str, kind: str) -> dict[str, Any]:
@@ -733,4 +850,107 @@ def test_pods_refused_by_a_quota_are_the_namespaces_fault_not_the_versions(
     # The namespace allows it again: the rollout proceeds by itself.
     core.delete_namespaced_resource_quota("one-pod", ns)
     wait_for(lambda: serving(api, ns, v2), what="v2 serving once the quota is gone")
+    assert condition(api, ns, "Ready")["reason"] == "Serving"
+
+
+def _deny_pods(adm: Any, name: str, ns: str) -> None:
+    """A ValidatingAdmissionPolicy (and its binding) that refuses every new Pod in `ns`."""
+    adm.create_validating_admission_policy(
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
+                        {
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["CREATE"],
+                            "resources": ["pods"],
+                        }
+                    ]
+                },
+                "validations": [{"expression": "false", "message": "no new Pods here (test)"}],
+            },
+        }
+    )
+    adm.create_validating_admission_policy_binding(
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": name},
+            "spec": {
+                "policyName": name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}
+                },
+            },
+        }
+    )
+
+
+def _pod_refused(core: Any, ns: str) -> bool:
+    """Is a plain Pod refused by admission in `ns` (a dry run: nothing is created)?"""
+    probe = {
+        "metadata": {"name": "admission-probe"},
+        "spec": {"containers": [{"name": "probe", "image": "busybox"}]},
+    }
+    try:
+        core.create_namespaced_pod(ns, probe, dry_run="All")
+    except client.ApiException as exc:
+        return exc.status in (403, 422)
+    return False
+
+
+def test_pods_forbidden_by_admission_are_the_namespaces_fault_not_the_versions(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, k8s_cluster: KubeCluster
+) -> None:
+    """Admission refuses the new version's Pods (a ValidatingAdmissionPolicy on the namespace,
+    ReplicaSet FailedCreate): Ready=False/PodsForbidden with the API server's message and a
+    Warning Event, nothing rolled back, even past the progress deadline; once the policy is
+    gone, the rollout proceeds by itself."""
+    ns = k8s_namespace
+    core: Any = client.CoreV1Api(k8s_cluster.api_client)
+    adm: Any = client.AdmissionregistrationV1Api(k8s_cluster.api_client)
+    api.create(leadmodel(ns, scorer={"replicas": 1, "progressDeadlineSeconds": 5}))
+    wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
+    v1, data1 = artifact(age_minutes=40)
+    publish_version(api, ns, data1)
+    wait_for(lambda: serving(api, ns, v1), what="v1 serving")
+    policy = f"leadops-test-no-pods-{ns}"
+    _deny_pods(adm, policy, ns)
+    try:
+        wait_for(lambda: _pod_refused(core, ns), what="the policy in force")
+        v2, data2 = artifact(age_minutes=20)
+        publish_version(api, ns, data2)
+        ready = wait_for(
+            lambda: (c := condition(api, ns, "Ready")).get("reason") == "PodsForbidden" and c,
+            what="Ready=False/PodsForbidden",
+        )
+        assert ready["status"] == "False"
+        assert "no new Pods here (test)" in ready["message"]
+        (warning,) = events(api, ns, "PodsForbidden")
+        assert warning["type"] == "Warning"
+        wait_for(
+            lambda: any(
+                c.get("reason") == "ProgressDeadlineExceeded"
+                for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
+                .get("status", {})
+                .get("conditions", [])
+            ),
+            what="Deployment ProgressDeadlineExceeded",
+        )
+        time.sleep(4)  # a few passes of the operator's 3 s look-again
+        assert deployment_version(api, ns) == str(v2)
+        assert get_lm(api, ns)["status"]["servingVersion"] == str(v1)
+        cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, v2))
+        assert cm is not None
+        assert registry.ANN_ROLLED_BACK_AT not in (cm["metadata"].get("annotations") or {})
+    finally:
+        adm.delete_validating_admission_policy_binding(policy)
+        adm.delete_validating_admission_policy(policy)
+    wait_for(lambda: serving(api, ns, v2), what="v2 serving once the policy is gone")
     assert condition(api, ns, "Ready")["reason"] == "Serving"

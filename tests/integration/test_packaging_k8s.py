@@ -115,7 +115,9 @@ def test_helm_install_brings_the_operator_deployment_up(
     """A real install: the Deployment becomes Available (kwok runs the pod), RBAC is bound."""
     apps: Any = client.AppsV1Api(k8s_cluster.api_client)
     deployment = apps.read_namespaced_deployment(f"{installed_release}-leadops", k8s_namespace)
-    assert deployment.status.available_replicas == 1
+    # Two replicas by default: a leader and a standby that takes the Lease over.
+    assert deployment.spec.replicas == 2
+    assert deployment.status.available_replicas == 2
     # The operator's ServiceAccount may do what reconciling needs, and nothing it does not.
     sa = f"system:serviceaccount:{k8s_namespace}:{installed_release}-leadops"
     allowed = {
@@ -128,12 +130,18 @@ def test_helm_install_brings_the_operator_deployment_up(
         ("update", "leadmodels.leadops.io"): "no",
         ("update", "leadmodels.leadops.io/status"): "no",
         ("delete", "namespaces"): "no",
-        # No more than the operator needs: no Pods, no Jobs, no way to grant what it lacks.
+        # No more than the operator needs: no Pods, Jobs created only (the bootstrap), no way
+        # to grant what it lacks.
         ("create", "pods"): "no",
-        ("create", "jobs.batch"): "no",
+        ("create", "jobs.batch"): "yes",  # the bootstrap Job, once
+        ("patch", "jobs.batch"): "no",
+        ("delete", "jobs.batch"): "no",
         ("escalate", "roles.rbac.authorization.k8s.io"): "no",
         ("bind", "roles.rbac.authorization.k8s.io"): "no",
-        ("delete", "deployments.apps"): "no",
+        # The follow-ups Deployment goes when spec.followUps does (the LeadModel stays, so the
+        # garbage collector would not remove it).
+        ("delete", "deployments.apps"): "yes",
+        ("delete", "statefulsets.apps"): "no",
     }
     for (verb, resource), expected in allowed.items():
         answer = k8s_cluster.run_kubectl(
@@ -268,9 +276,12 @@ def test_operations_guide_model_status_commands(
     k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, Any]
 ) -> None:
     lines = _kubectl_lines(bash_blocks("Model status")[0])
-    assert len(lines) == 2
+    assert len(lines) == 3
     out = _run_doc_lines(k8s_cluster, lines, k8s_namespace)
     assert re.search(rf"^{k8s_namespace}\s+acme\s+1730570000", out, re.MULTILINE), out
+    # -o wide adds Ready's reason, the pin, a candidate awaiting Manual promotion and how many
+    # scorer Pods reported their version.
+    assert re.search(r"READY\s+EXPERIMENT\s+REASON\s+PINNED\s+AWAITING\s+REPORTED\s+AGE", out), out
     assert re.search(r"Previous Version:\s+1730483820", out), out
 
 
@@ -291,6 +302,9 @@ def acme_cronjobs(k8s_cluster: KubeCluster, k8s_namespace: str, acme: dict[str, 
         builders.service_account(owner),  # the Jobs' identity: their pods need it to start
         builders.role(owner),
         builders.role_binding(owner),
+        builders.tokenless_service_account(
+            owner, account="backfill_account", component="pii-backfill"
+        ),
         builders.training_cronjob(owner, lm),
         builders.backfill_cronjob(owner, lm),
     ):
@@ -400,15 +414,25 @@ def test_operations_guide_leadops_cli_commands(
     to_previous, to_version = _cli_lines(block)
     _run_doc_lines(k8s_cluster, [to_previous], k8s_namespace)
     assert _spec(k8s_cluster, k8s_namespace)["modelVersion"] == "1730483820"
-    _run_doc_lines(k8s_cluster, [to_version.replace("1730483820", "1730570000")], k8s_namespace)
-    assert _spec(k8s_cluster, k8s_namespace)["modelVersion"] == "1730570000"
-    refused = subprocess.run(
-        ["bash", "-c", to_version.replace("1730483820", "1700000000")],
-        capture_output=True, text=True, check=False, timeout=60,
-        env={**env, "NS": k8s_namespace, "LM": "acme"},
+    left = json.loads(
+        k8s_cluster.run_kubectl(
+            "get", "configmap", "acme-model-1730570000", "-n", k8s_namespace, "-o", "json"
+        ).stdout
+    )["metadata"]["annotations"]
+    assert (left["leadops.io/rollback-reason"], left["leadops.io/rollback-message"]) == (
+        "ManualRollback", "bad scores",
     )  # fmt: skip
-    assert refused.returncode == 2
-    assert len(refused.stderr.strip().splitlines()) == 1
+    _run_doc_lines(k8s_cluster, [to_version], k8s_namespace)
+    assert _spec(k8s_cluster, k8s_namespace)["modelVersion"] == "1730483820"
+    for bad, words in (("1700000000", "not in the registry"), ("1730570000", "rolled back")):
+        refused = subprocess.run(
+            ["bash", "-c", to_version.replace("1730483820", bad)],
+            capture_output=True, text=True, check=False, timeout=60,
+            env={**env, "NS": k8s_namespace, "LM": "acme"},
+        )  # fmt: skip
+        assert refused.returncode == 2
+        assert len(refused.stderr.strip().splitlines()) == 1
+        assert words in refused.stderr
     (status,) = _cli_lines(bash_blocks("Model status")[0])
     out = _run_doc_lines(k8s_cluster, [status], k8s_namespace)
     assert re.search(rf"^{k8s_namespace}\s+acme\s+1730570000", out, re.MULTILINE), out

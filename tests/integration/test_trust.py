@@ -490,3 +490,35 @@ def test_names_and_sizes_are_checked_up_front(world: World) -> None:
 def test_the_operator_log_shows_no_forbidden_request(world: World) -> None:
     text = world.log.read_text()
     assert "Forbidden" not in text, json.dumps(text[-2000:])
+
+
+def test_a_missing_secret_or_key_is_reported_and_nothing_rolls_out_until_it_exists(
+    world: World,
+) -> None:
+    ns = world.ns
+    api_key = {"apiKeySecretRef": {"name": "nokey-api", "key": "key"}}
+    world.tenant.create(_leadmodel(ns, "nokey", scorer=api_key))
+    missing = _refused(world, "nokey", "MissingSecret")
+    assert f"Secret {ns}/nokey-api (key 'key') does not exist" in missing["message"]
+    # Pods that mount it could not start: nothing is made until it exists.
+    assert all(v is None for v in _children(world, "nokey").values())
+
+    world.admin.create(_secret(ns, "nokey-api", {"other": b"x"}, usable_by="nokey"))
+    wait_for(
+        lambda: "has no key 'key'" in _condition(world, "nokey", "Ready").get("message", ""),
+        what="Ready names the missing key",
+        world=world,
+    )
+    assert _children(world, "nokey")[f"Deployment/{builders.names('nokey')['scorer']}"] is None
+
+    world.admin.patch("Secret", ns, "nokey-api", {"data": {"key": base64.b64encode(b"k").decode()}})
+    wait_for(
+        lambda: _children(world, "nokey")[f"Deployment/{builders.names('nokey')['scorer']}"],
+        what="the scorer Deployment once the Secret holds its key (no LeadModel edit)",
+        world=world,
+    )
+    wait_for(
+        lambda: _condition(world, "nokey", "Ready").get("reason") not in {"MissingSecret", None},
+        what="Ready no longer MissingSecret",
+        world=world,
+    )

@@ -139,3 +139,43 @@ def test_kwok_stages_cover_every_fault() -> None:
         for value in expr.get("values", [])
     }
     assert faults == {"never-ready", "fail"}
+
+
+def test_asking_whether_the_real_node_is_built_builds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo` asks `build.sh node --cached` and `hack/images/build.sh --cached`: an empty
+    cache is a one-line answer naming the make target, and nothing is made."""
+    monkeypatch.setenv("LEADOPS_CACHE_DIR", str(tmp_path))
+    with pytest.raises(binaries.BinariesError, match=r"node is not built yet \(make node\)"):
+        binaries.built_for_a_real_node()
+    assert list(tmp_path.iterdir()) == []
+    node = tmp_path / "node" / "k" / "bin"
+    node.mkdir(parents=True)
+    monkeypatch.setattr(binaries, "BUILD_SCRIPT", _script(tmp_path, f"echo {node}"))
+    with pytest.raises(binaries.BinariesError, match=r"no base image archive .* \(make images\)"):
+        binaries.built_for_a_real_node()
+    assert not (tmp_path / "images").exists()
+
+
+def test_built_images_are_the_archives_a_real_node_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADOPS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(binaries, "BUILD_SCRIPT", _script(tmp_path, "echo /node/bin"))
+    # Where hack/images/build.sh keeps them: images/<key of the IMAGE_ pins>/NAME.tar.
+    with pytest.raises(binaries.BinariesError) as missing:
+        binaries.built_for_a_real_node()
+    images = Path(str(missing.value).split(" in ")[1].split(" (")[0])
+    images.mkdir(parents=True)
+    for name in ("base", *binaries.NODE_IMAGES):
+        (images / f"{name}.tar").write_bytes(b"x")
+    assert binaries.built_for_a_real_node() == [images / f"{n}.tar" for n in binaries.NODE_IMAGES]
+    assert "jobs" in binaries.NODE_IMAGES
+
+
+def _script(directory: Path, body: str) -> Path:
+    script = directory / "fake-build.sh"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return script

@@ -68,3 +68,34 @@ the tag defaults to the chart's appVersion. Call with (dict "image" .Values.imag
 {{- printf "%s:%s" $ref (default .context.Chart.AppVersion $image.tag | toString) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The shipped alert rules (files/prometheus-rules.yaml) with prometheusRule.for applied;
+an unknown alert name fails the install. */}}
+{{- define "leadops.alertRules" -}}
+{{- $rules := .Files.Get "files/prometheus-rules.yaml" | fromYaml -}}
+{{- $known := list -}}
+{{- range $group := $rules.groups -}}
+{{- range $rule := $group.rules -}}
+{{- $known = append $known $rule.alert -}}
+{{- with get $.Values.prometheusRule.for $rule.alert -}}
+{{- $_ := set $rule "for" . -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $_ := .Values.prometheusRule.for -}}
+{{- if not (has $name $known) -}}
+{{- fail (printf "prometheusRule.for: %s is not a LeadOps alert (%s)" $name (join ", " $known)) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $rules -}}
+{{- end -}}
+
+{{/* prometheusRule.for as the operator's LEADOPS_ALERT_FOR: ALERT=DURATION,... */}}
+{{- define "leadops.alertFor" -}}
+{{- $_ := include "leadops.alertRules" . -}}{{/* the same check of the names */}}
+{{- $pairs := list -}}
+{{- range $name := keys .Values.prometheusRule.for | sortAlpha -}}
+{{- $pairs = append $pairs (printf "%s=%s" $name (get $.Values.prometheusRule.for $name)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

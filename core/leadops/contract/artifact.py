@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leadops.contract.card import ModelCard
 from leadops.contract.drift import FeatureStats
@@ -103,6 +103,23 @@ class TrainingInfo(BaseModel):
     best_iteration: int | None = None
 
 
+class Calibration(BaseModel):
+    """Score -> conversion probability on the hold-out (isotonic knots), for estimating AUC
+    before outcomes arrive (`leadops.stats.cbpe`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    scores: list[float] = Field(description="knot scores, ascending")
+    probabilities: list[float] = Field(description="conversion probability at each knot")
+
+    @model_validator(mode="after")
+    def _knots(self) -> Calibration:
+        if not self.scores or len(self.scores) != len(self.probabilities):
+            raise ValueError("calibration needs as many probabilities as scores, at least one")
+        if self.scores != sorted(self.scores) or self.probabilities != sorted(self.probabilities):
+            raise ValueError("calibration knots must ascend")
+        return self
+
+
 class Signature(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     algorithm: Literal["ed25519", "hmac-sha256"]
@@ -121,6 +138,7 @@ class Artifact(BaseModel):
     training: TrainingInfo
     feature_stats: FeatureStats
     card: ModelCard
+    calibration: Calibration | None = None
     digest: str = ""
     signature: Signature | None = None
 
@@ -338,6 +356,11 @@ def _read(source: str | os.PathLike[str] | bytes) -> bytes:
     if len(data) > MAX_ARTIFACT_BYTES:
         raise ArtifactError(ArtifactError.TOO_LARGE, f"artifact over {MAX_ARTIFACT_BYTES} bytes")
     return data
+
+
+def read_bytes(source: str | os.PathLike[str]) -> bytes:
+    """The artifact file's bytes, bounded (ArtifactTooLarge) and ArtifactNotFound when absent."""
+    return _read(source)
 
 
 def gunzip_bounded(packed: bytes, *, limit: int = MAX_UNPACKED_BYTES) -> bytes:

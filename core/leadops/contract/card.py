@@ -43,6 +43,16 @@ class Fairness(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class LeakageSuspect(BaseModel):
+    """A column that looks too good: maybe known only after the outcome (a leak)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    column: str
+    auc_alone: float = Field(description="hold-out AUC of a score made from this column only")
+    gain_share: float = Field(description="share of the model's total gain")
+    why: str
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     intended_use: str = INTENDED_USE
@@ -51,6 +61,10 @@ class ModelCard(BaseModel):
     excluded_columns: list[ExcludedColumn] = Field(default_factory=list)
     limitations: list[str] = Field(default_factory=list)
     fairness: Fairness = Field(default_factory=Fairness)
+    leakage: list[LeakageSuspect] = Field(
+        default_factory=list,
+        description="columns that alone separate the classes or carry most of the gain",
+    )
 
 
 def build_card(
@@ -63,6 +77,7 @@ def build_card(
     positive_rate: float,
     segment_column: str | None = None,
     segments: Sequence[SegmentMetrics] = (),
+    leakage: Sequence[LeakageSuspect] = (),
     top_features: int = 25,
 ) -> ModelCard:
     """A card listing the most important features, exclusions, limitations and fairness notes."""
@@ -85,6 +100,11 @@ def build_card(
         "recorded are not in the data, which can bias the model toward tracked channels.",
         "Watch the drift score: above 3.0 the live leads differ from the training leads.",
     ]
+    limitations += [
+        f"Column {s.column!r} looks too good ({s.why}): check that it is known when a lead "
+        "arrives, not only after its outcome; if not, retrain with --exclude."
+        for s in leakage
+    ]
     fairness_notes = _fairness_notes(segment_column, segments)
     return ModelCard(
         training_window=window,
@@ -94,6 +114,7 @@ def build_card(
         fairness=Fairness(
             segment_column=segment_column, segments=list(segments), notes=fairness_notes
         ),
+        leakage=list(leakage),
     )
 
 

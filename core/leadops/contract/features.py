@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -305,7 +305,11 @@ def _is_timestamp(profile: _Profile) -> bool:
     sample = list(itertools.islice(profile.present, SAMPLE))
     if sum(parse_timestamp(v) is not None for v in sample) < len(sample) / 2:
         return False
-    return profile.share(lambda v: parse_timestamp(v) is not None) >= NUMERIC_SHARE
+    return profile.at_least(_is_stamp, NUMERIC_SHARE, memo="timestamp")
+
+
+def _is_stamp(value: str) -> bool:
+    return parse_timestamp(value) is not None
 
 
 @dataclass(frozen=True)
@@ -315,9 +319,19 @@ class _Profile:
     present: Counter[str]
     n_present: int
     n_missing: int
+    # Per-value test results shared by the profiles of one encoded column's row selections.
+    memo: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, cells: Sequence[str]) -> _Profile:
+        # Encoded columns (leadops.contract.encoded) count by their codes and normalize each
+        # distinct value once for all the profiles of their rows.
+        fast = getattr(cells, "normalized_counts", None)
+        if fast is not None:
+            counted, n_missing = fast(normalize)
+            present_counts = Counter(counted)
+            n_present = sum(counted.values())
+            return cls(present_counts, n_present, n_missing, memo=getattr(cells, "memo", None))
         present: Counter[str] = Counter()
         missing = 0
         for raw, count in Counter(cells).items():  # C-speed, and values repeat a lot
@@ -330,6 +344,27 @@ class _Profile:
 
     def share(self, test: Callable[[str], bool]) -> float:
         return sum(c for v, c in self.present.items() if test(v)) / self.n_present
+
+    def at_least(self, test: Callable[[str], bool], share: float, *, memo: str = "") -> bool:
+        """`self.share(test) >= share`, stopping once the rows left cannot reach it.
+
+        With `memo`, results are kept per value for other profiles of the same column.
+        """
+        known: dict[str, bool] = {}
+        if memo and self.memo is not None:
+            known = self.memo.setdefault(f"at_least:{memo}", {})
+        n, good, bad = self.n_present, 0, 0
+        for value, count in self.present.items():
+            ok = known.get(value)
+            if ok is None:
+                ok = known[value] = test(value)
+            if ok:
+                good += count
+            else:
+                bad += count
+                if (n - bad) / n < share:  # even all the rest passing falls short
+                    return False
+        return good / n >= share
 
 
 def fit_feature_spec(
@@ -380,8 +415,13 @@ def _infer_role(  # noqa: PLR0911 -- one return per role reads best
         return ExcludedColumn(
             column=name, reason="timestamp", detail="dates: used for the time-aware hold-out"
         )
-    numbers = {v: parse_number(v) for v in profile.present}
-    is_numeric = profile.share(lambda v: numbers[v] is not None) >= NUMERIC_SHARE
+    numbers: dict[str, float | None] = {}  # complete whenever is_numeric holds
+
+    def is_number(value: str) -> bool:
+        numbers[value] = parse_number(value)
+        return numbers[value] is not None
+
+    is_numeric = profile.at_least(is_number, NUMERIC_SHARE)
     unique_share = distinct / profile.n_present
     keylike = n_rows >= MIN_ROWS_FOR_IDENTIFIER and profile.n_present >= 0.5 * n_rows
     if is_numeric:

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from leadops.contract.encoded import EncodedColumn
 from leadops.contract.features import (
     TEXT_DERIVED,
     CategoricalColumn,
+    ColumnSpec,
     FeatureSpec,
     NumericColumn,
     TextColumn,
@@ -32,6 +34,7 @@ from leadops.contract.features import (
 )
 
 FloatMatrix = npt.NDArray[np.float32]
+_CHUNK = 1 << 16
 
 
 def vector(spec: FeatureSpec, row: Mapping[str, str]) -> FloatMatrix:
@@ -134,61 +137,53 @@ def matrix(spec: FeatureSpec, rows: Sequence[Mapping[str, str]]) -> FloatMatrix:
 def matrix_from_columns(
     spec: FeatureSpec, columns: Mapping[str, Sequence[str]], *, n_rows: int
 ) -> FloatMatrix:
-    """Feature matrix from column-major cells (the trainer's layout); absent columns are empty."""
+    """Feature matrix from column-major cells (the trainer's layout); absent columns are empty.
+
+    Each column's distinct cells are encoded once (the same functions `vector` calls per row;
+    kept in the column's memo, so the training and hold-out parts share them) and copied to
+    rows by the column's codes: the result is `vector` of every row, at numpy speed.
+    """
     out = np.zeros((n_rows, len(spec.feature_names)), dtype=np.float32)
-    empty = [""] * n_rows
+    empty = EncodedColumn([""], np.zeros(n_rows, dtype=np.int32))
     for col, start, width in spec.layout:
-        cells = columns.get(col.column, empty)
+        cells = columns.get(col.column)
+        encoded = empty if cells is None else EncodedColumn.of(cells)
+        key = f"featurize:{col.model_dump_json()}"
+        per_value = encoded.memo.get(key)
+        if per_value is None:
+            per_value = encoded.memo[key] = _per_value(col, encoded.normalized(normalize), width)
         block = out[:, start : start + width]
-        if isinstance(col, NumericColumn):
-            block[:, 0] = _numeric(cells)
-        elif isinstance(col, CategoricalColumn):
-            _categorical(col, cells, block)
-        elif isinstance(col, TextColumn):
-            _text(col, cells, block)
+        for first in range(0, n_rows, _CHUNK):  # row blocks: bounded temporaries, local writes
+            codes = encoded.codes[first : first + _CHUNK]
+            block[first : first + len(codes)] = per_value[codes]
     return out
 
 
-def _numeric(cells: Sequence[str]) -> npt.NDArray[np.float64]:
-    # Work per distinct cell: exports repeat values, and this is the hot loop at training.
-    value = {raw: _number(raw) for raw in set(cells)}
-    return np.fromiter((value[c] for c in cells), dtype=np.float64, count=len(cells))
+def _per_value(col: ColumnSpec, values: Sequence[str | None], width: int) -> FloatMatrix:
+    """Each distinct (normalized) cell's features; computed in float64 and rounded to float32
+    once, as vector() does."""
+    per_value = np.zeros((len(values), width), dtype=np.float64)
+    if isinstance(col, NumericColumn):
+        per_value[:, 0] = [_number(v) for v in values]
+    elif isinstance(col, CategoricalColumn):
+        index = col.index
+        missing_at = len(col.categories) if col.missing_indicator else -1
+        for i, value in enumerate(values):
+            at = missing_at if value is None else index.get(value.casefold(), -1)
+            if at >= 0:
+                per_value[i, at] = 1.0
+    else:  # text; no text at all leaves its row zero: derived counts honestly zero
+        vocab = col.index
+        derived = len(TEXT_DERIVED)
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            words = tokens(value)
+            per_value[i, :derived] = text_derived(value, words=words)
+            per_value[i, [vocab[w] for w in set(words) if w in vocab]] = 1.0
+    return per_value.astype(np.float32)
 
 
-def _number(raw: str) -> float:
-    cell = normalize(raw)
+def _number(cell: str | None) -> float:
     number = None if cell is None else parse_number(cell)
     return np.nan if number is None else number
-
-
-def _categorical(col: CategoricalColumn, cells: Sequence[str], block: FloatMatrix) -> None:
-    index = col.index
-    missing_at = len(col.categories) if col.missing_indicator else -1
-    code: dict[str, int] = {}
-    for raw in set(cells):
-        value = normalize(raw)
-        code[raw] = missing_at if value is None else index.get(value.casefold(), -1)
-    codes = np.fromiter((code[c] for c in cells), dtype=np.int64, count=len(cells))
-    rows = np.flatnonzero(codes >= 0)
-    block[rows, codes[rows]] = 1.0
-
-
-def _text(col: TextColumn, cells: Sequence[str], block: FloatMatrix) -> None:
-    vocab = col.index
-    encoded: dict[str, tuple[tuple[float, ...], list[int]] | None] = {}
-    for row, raw in enumerate(cells):
-        if raw not in encoded:
-            value = normalize(raw)
-            # No text at all: the derived counts are honestly zero, the words absent.
-            encoded[raw] = None if value is None else _encode_text(value, vocab)
-        found = encoded[raw]
-        if found is not None:
-            derived, at = found
-            block[row, : len(TEXT_DERIVED)] = derived
-            block[row, at] = 1.0
-
-
-def _encode_text(value: str, vocab: dict[str, int]) -> tuple[tuple[float, ...], list[int]]:
-    words = tokens(value)
-    at = sorted({vocab[w] for w in words if w in vocab})
-    return text_derived(value, words=words), at

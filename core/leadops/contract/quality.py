@@ -47,11 +47,14 @@ def weighted_auc(labels: Ints, order: Ints, group: Ints, weights: Floats) -> Flo
     neg = w * (y == 0)
     n_groups = int(group[-1]) + 1
     k = w.shape[0]
-    neg_per_group = np.zeros((k, n_groups))
-    pos_per_group = np.zeros((k, n_groups))
-    for row in range(k):
-        neg_per_group[row] = np.bincount(group, weights=neg[row], minlength=n_groups)
-        pos_per_group[row] = np.bincount(group, weights=pos[row], minlength=n_groups)
+    if n_groups == len(group):  # no tied scores: each group is one row, summing is a copy
+        neg_per_group, pos_per_group = neg, pos
+    else:
+        neg_per_group = np.zeros((k, n_groups))
+        pos_per_group = np.zeros((k, n_groups))
+        for row in range(k):
+            neg_per_group[row] = np.bincount(group, weights=neg[row], minlength=n_groups)
+            pos_per_group[row] = np.bincount(group, weights=pos[row], minlength=n_groups)
     neg_below = np.cumsum(neg_per_group, axis=1) - neg_per_group
     wins = (pos_per_group * (neg_below + neg_per_group / 2.0)).sum(axis=1)
     total = pos_per_group.sum(axis=1) * neg_per_group.sum(axis=1)

@@ -40,6 +40,9 @@ class Reason(enum.StrEnum):
     NOT_YET_SIGNIFICANT = "NotYetSignificant"
     TOO_FEW_OUTCOMES = "TooFewOutcomes"
     OUT_OF_LOOKS = "OutOfLooks"
+    SCORE_PSI_GUARDRAIL = "ScorePsiGuardrail"
+    ERROR_RATE_GUARDRAIL = "ErrorRateGuardrail"
+    P99_LATENCY_GUARDRAIL = "P99LatencyGuardrail"
 
 
 @dataclass(frozen=True)
@@ -138,8 +141,11 @@ def evaluate(
     *,
     look: int,
     quality: Mapping[str, PairedAuc] | None = None,
+    guardrail: Reason | None = None,
 ) -> Evaluation:
-    """The decision at `look` of `design.looks`, given each variant's counts at that look."""
+    """The decision at `look` of `design.looks`, given each variant's counts at that look.
+    `guardrail`: a breached guardrail, which aborts unless the split itself is broken (the
+    error-rate guardrail aborts either way: failed leads are what breaks the split)."""
     _check(design, tallies, look)
     by_name = {t.name: t for t in tallies}
     srm_p = srm.p_value([t.assigned for t in tallies], [design.weights[t.name] for t in tallies])
@@ -164,6 +170,12 @@ def evaluate(
             )
         )
     verdict, reason, winner = _decide(design, tallies, comparisons, srm_p=srm_p, look=look)
+    # A variant whose leads fail is never stored as often as its weight says: its error rate
+    # is the cause of the split's mismatch, so that guardrail is the reason given.
+    if guardrail is not None and (
+        verdict is not Verdict.INVALID or guardrail is Reason.ERROR_RATE_GUARDRAIL
+    ):
+        verdict, reason, winner = Verdict.ABORT, guardrail, None
     return Evaluation(
         verdict=verdict,
         reason=reason,

@@ -11,6 +11,8 @@ STREAM: Final = "fu:stream"
 GROUP: Final = "fu:workers"
 SCHEDULED: Final = "fu:scheduled"
 DEAD_LETTER: Final = "fu:dlq"
+# Tenants with delivery counts (the SET `GET /ops/followups` walks).
+STATS_TENANTS: Final = "fu:stats-tenants"
 
 
 class Keys:
@@ -43,6 +45,11 @@ class Keys:
     def session(tenant: str, address_ref: str) -> str:
         """When the address last wrote on WhatsApp (its 24 h session window)."""
         return f"fu:{tenant}:wa-session:{address_ref}"
+
+    @staticmethod
+    def stats(tenant: str) -> str:
+        """Delivery counts of a tenant: HASH of `{channel}:{outcome}` -> count."""
+        return f"fu:{tenant}:stats"
 
     @staticmethod
     def rate(tenant: str) -> str:

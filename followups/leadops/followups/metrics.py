@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from prometheus_client import Counter, Histogram
+from redis.client import Pipeline
+
+from leadops.followups import keys
 
 Outcome = Literal[
     "sent", "delivered", "failed", "bounced", "opened", "clicked", "replied", "suppressed",
@@ -32,3 +35,10 @@ WEBHOOKS: Final = Counter(
 
 def count(tenant: str, channel: str, outcome: Outcome) -> None:
     FOLLOWUPS.labels(tenant=tenant, channel=channel, outcome=outcome).inc()
+
+
+def tally(tx: Pipeline, tenant: str, channel: str, outcome: Outcome) -> None:
+    """The same count in Redis, queued on the transaction that decides the outcome: the
+    counts `GET /ops/followups` reads, shared by every replica and kept across restarts."""
+    tx.hincrby(keys.Keys.stats(tenant), f"{channel}:{outcome}", 1)
+    tx.sadd(keys.STATS_TENANTS, tenant)

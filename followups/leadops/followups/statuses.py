@@ -72,6 +72,9 @@ class StatusBook:
         engagement = status in ("open", "read", "click")
         if outcome and (verdict == "recorded" or (engagement and verdict == "stale")):
             metrics.count(owner, channel, outcome)
+            with self.client.pipeline(transaction=True) as tx:
+                metrics.tally(tx, owner, channel, outcome)
+                tx.execute()
         return "recorded" if verdict == "recorded" else verdict  # type: ignore[return-value]
 
     def status(self, message_id: str) -> str | None:

@@ -97,12 +97,14 @@ def create_app(  # noqa: PLR0915 (the three handlers share the app's state)
         if channel == "whatsapp":
             ref = keys_.address_ref(tenant, normalize_address(sender))
             client.set(Keys.session(tenant, ref), str(time.time()), ex=24 * 3600)
-        if text.strip().upper() in OPT_OUT:
+        outcome: metrics.Outcome = "suppressed" if text.strip().upper() in OPT_OUT else "replied"
+        if outcome == "suppressed":
             suppression.add(tenant, sender)
-            metrics.count(tenant, channel, "suppressed")
-            return "suppressed"
-        metrics.count(tenant, channel, "replied")
-        return "recorded"
+        metrics.count(tenant, channel, outcome)
+        with client.pipeline(transaction=True) as tx:
+            metrics.tally(tx, tenant, channel, outcome)
+            tx.execute()
+        return "recorded" if outcome == "replied" else outcome
 
     async def twilio(request: Request) -> Response:
         tenant = request.path_params["tenant"]

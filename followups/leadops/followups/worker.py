@@ -366,6 +366,7 @@ class Worker:
             })  # fmt: skip
             tx.expire(Keys.message(message_id), ttl)
             tx.xack(keys.STREAM, keys.GROUP, entry_id)
+            metrics.tally(tx, job.tenant, job.channel, "sent")
             tx.execute()
         metrics.count(job.tenant, job.channel, "sent")
         metrics.ENQUEUE_TO_SEND.labels(channel=job.channel).observe(max(0.0, time.time() - job.due))
@@ -380,22 +381,23 @@ class Worker:
         outcome: metrics.Outcome | None = None,
     ) -> None:
         due = self.now() + delay_s
+        counted = outcome or ("retried" if next_attempt else "deferred")
         with self.client.pipeline(transaction=True) as tx:
             if next_attempt:
                 tx.set(Keys.claim(job.tenant, job.lead, job.step), f"pending:{job.attempt + 1}",
                        ex=self.config.horizon_hours * 3600)  # fmt: skip
             tx.zadd(keys.SCHEDULED, {job.again(due=due, next_attempt=next_attempt).encode(): due})
             tx.xack(keys.STREAM, keys.GROUP, entry_id)
+            metrics.tally(tx, job.tenant, job.channel, counted)
             tx.execute()
-        metrics.count(
-            job.tenant, job.channel, outcome or ("retried" if next_attempt else "deferred")
-        )
+        metrics.count(job.tenant, job.channel, counted)
 
     def _finish(self, entry_id: str, job: Job, state: str, *, outcome: metrics.Outcome) -> None:
         with self.client.pipeline(transaction=True) as tx:
             tx.set(Keys.claim(job.tenant, job.lead, job.step), state,
                    ex=self.config.horizon_hours * 3600)  # fmt: skip
             tx.xack(keys.STREAM, keys.GROUP, entry_id)
+            metrics.tally(tx, job.tenant, job.channel, outcome)
             tx.execute()
         metrics.count(job.tenant, job.channel, outcome)
 
@@ -408,6 +410,7 @@ class Worker:
                 "reason": reason, "attempts": str(job.attempt), "stream_id": entry_id,
             }, maxlen=100_000, approximate=True)  # fmt: skip
             tx.xack(keys.STREAM, keys.GROUP, entry_id)
+            metrics.tally(tx, job.tenant, job.channel, "dead_lettered")
             tx.execute()
         metrics.count(job.tenant, job.channel, "dead_lettered")
         logger.warning(

@@ -88,6 +88,10 @@ def render(artifact: Artifact, *, verified: bool) -> str:
         lines.append("")
         lines.append("excluded columns:")
         lines += [f"  {e.column:<30} {e.reason}: {e.detail}" for e in artifact.features.excluded]
+    if artifact.card.leakage:
+        lines.append("")
+        lines.append("possible leaks (columns that look too good):")
+        lines += [f"  {s.column:<30} {s.why}" for s in artifact.card.leakage]
     lines.append("")
     lines.append("top features (share of gain):")
     lines += [f"  {f.importance:6.1%}  {f.name}" for f in artifact.card.features[:10]]

@@ -400,8 +400,13 @@ def _parser() -> cliutil.ArgumentParser:
     )
     parser.add_argument("--n", type=int, default=5000, help="number of leads")
     parser.add_argument("--drift", type=float, default=0.0, help="covariate drift, 0 = none")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same leads)")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        default="csv",
+        help="csv: outcome rows as the scorer exports them; jsonl: leads to POST",
+    )
     parser.add_argument("--output", help="file to write (default: stdout)")
     parser.add_argument("--truth", help="also write the generator's truth (JSON) here")
     return parser

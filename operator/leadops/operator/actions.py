@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadops.operator.spec import Condition, LeadModelStatus
+from leadops.operator.spec import Condition, LeadModelStatus, S3Artifacts
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,16 @@ class EnsureCronJob(Ensure):
 @dataclass(frozen=True)
 class EnsureDeployment(Ensure):
     pass
+
+
+@dataclass(frozen=True)
+class CreateOnce:
+    """Create an object that is never patched (a Job: its template is immutable); one that
+    exists already is left as it is."""
+
+    manifest: Mapping[str, Any] = field(compare=False)
+    kind: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,8 @@ class MarkVersion:
 @dataclass(frozen=True)
 class GarbageCollect:
     names: tuple[str, ...]
+    # The bucket of versions stored in object storage: their objects go before their ConfigMaps.
+    s3: S3Artifacts | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,9 @@ class EmitEvent:
     once_key: str = ""
 
 
-Action = Ensure | RollOut | RollBack | MarkVersion | GarbageCollect | RemoveChild | EmitEvent
+Action = (
+    Ensure | CreateOnce | RollOut | RollBack | MarkVersion | GarbageCollect | RemoveChild
+) | EmitEvent
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from leadops.operator import builders, conditions, metrics, reasons, registry
+from leadops import objectstore
+from leadops.operator import artifact_objects, builders, conditions, metrics, reasons, registry
 from leadops.operator.actions import (
+    CreateOnce,
     EmitEvent,
     Ensure,
     GarbageCollect,
@@ -40,6 +42,8 @@ _DEPLOYMENT_ANNOTATIONS = (
     builders.ANN_PREVIOUS_DIGEST,
     builders.ANN_ROLLOUT_KIND,
     builders.ANN_ROLLOUT_STARTED,
+    builders.ANN_PREVIOUS_IMAGE,
+    builders.ANN_ROLLED_BACK_IMAGE,
 )
 
 
@@ -159,7 +163,9 @@ def ensure(
     name, namespace = meta["name"], meta["namespace"]
     if live is not None and not controlled_by(live, uid):
         raise _conflict(manifest, live)
-    if live is not None and contains(manifest, live):
+    # Unchanged only when nothing differs and no owned field is left to remove (an image
+    # refusal the spec no longer asks for, say).
+    if live is not None and contains(_with_removals(manifest, live), live):
         return "unchanged"
     if live is None:
         try:
@@ -316,6 +322,8 @@ def _execute(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  
         if isinstance(action, Ensure):
             live = obs.children.get((action.kind, action.name))
             ensure(kube, action.manifest, live, uid=obs.uid)
+        elif isinstance(action, CreateOnce):
+            _create_once(kube, action, obs)
         elif isinstance(action, RollOut | RollBack):
             manifest = action.manifest
             name = manifest["metadata"]["name"]
@@ -347,11 +355,7 @@ def _execute(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  
                 if exc.status != 404:
                     raise
         elif isinstance(action, GarbageCollect):
-            for name in action.names:
-                live = _registry_object(kube, obs, name)
-                uid = str((live or {}).get("metadata", {}).get("uid", ""))
-                if live is not None and _delete(kube, "ConfigMap", obs.namespace, name, uid):
-                    logger.info("Deleted registry ConfigMap %s/%s", obs.namespace, name)
+            _collect(kube, obs, action)
         elif isinstance(action, RemoveChild):
             live = obs.children.get((action.kind, action.name))
             uid = str((live or {}).get("metadata", {}).get("uid", ""))
@@ -363,6 +367,44 @@ def _execute(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  
             if action.type == "Warning" and action.reason in reasons.GATE_REASONS:
                 metrics.GATE_REJECTIONS.labels(reason=action.reason).inc()
             emit_event(kube, obs, action, now)
+
+
+def _collect(kube: Kube, obs: Observed, action: GarbageCollect) -> None:
+    """Delete each version's object (if in the bucket), then its ConfigMap: a failed object
+    delete keeps the ConfigMap, so the next pass tries again and no object is orphaned."""
+    bucket: artifact_objects.Bucket | None = None
+    for name in action.names:
+        live = _registry_object(kube, obs, name)
+        if live is None:
+            continue
+        url = registry.object_url_of(live)
+        if url:
+            try:
+                if bucket is None:
+                    if action.s3 is None:
+                        raise objectstore.StoreError(
+                            objectstore.StoreError.UNREACHABLE, "spec.artifacts.s3 is not set"
+                        )
+                    bucket = artifact_objects.Bucket.of(kube, obs.namespace, action.s3)
+                bucket.delete(url)
+            except (objectstore.StoreError, ValueError) as exc:
+                logger.warning(
+                    "Kept ConfigMap %s/%s: cannot delete %s: %s", obs.namespace, name, url, exc
+                )
+                continue
+        uid = str(live.get("metadata", {}).get("uid", ""))
+        if _delete(kube, "ConfigMap", obs.namespace, name, uid):
+            logger.info("Deleted registry ConfigMap %s/%s", obs.namespace, name)
+
+
+def _create_once(kube: Kube, action: CreateOnce, obs: Observed) -> None:
+    try:
+        kube.create(action.manifest)
+    except KubeError as exc:
+        if exc.status != 409:  # already there (made by an earlier pass): left as it is
+            raise
+        return
+    logger.info("Created %s %s/%s", action.kind, obs.namespace, action.name)
 
 
 def _delete(kube: Kube, kind: str, namespace: str, name: str, uid: str) -> bool:

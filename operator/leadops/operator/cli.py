@@ -1,4 +1,4 @@
-"""`leadops status | rollback | backfill | train NAME`: LeadModels from the command line.
+"""`leadops status | rollback | allow | backfill | train NAME`: LeadModels from the command line.
 
 Each talks to the cluster in the current kubeconfig context (or in-cluster). Bad input is
 exit 2 and one line on stderr, like every `leadops` command.
@@ -9,12 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from leadops import cliutil
-from leadops.operator import builders, kube, registry, settings
+from leadops.operator import builders, kube, registry, rollbacks, settings
+from leadops.operator.conditions import rfc3339
 
-COLUMNS = ("NAMESPACE", "NAME", "SERVING", "AUC", "HEALTH", "DRIFT", "READY", "LAST ROLLOUT")
+# READY is status/reason; PINNED and AWAITING are `kubectl get lm -o wide`'s Pinned and Awaiting.
+COLUMNS = (
+    "NAMESPACE", "NAME", "SERVING", "AUC", "HEALTH", "DRIFT", "READY", "PINNED", "AWAITING",
+    "LAST ROLLOUT",
+)  # fmt: skip
 
 
 def _parser(prog: str, doc: str) -> cliutil.ArgumentParser:
@@ -63,6 +69,8 @@ def status_rows(items: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
                 str(status.get("health") or "-"),
                 str(status.get("driftScore") or "-"),
                 ready_text,
+                str((item.get("spec") or {}).get("modelVersion") or "-"),
+                str(status.get("awaitingPromotion") or "-"),
                 str(status.get("lastRollout") or "-"),
             )
         )
@@ -78,9 +86,15 @@ def render_table(rows: Sequence[Sequence[str]], header: Sequence[str] = COLUMNS)
 
 
 def main_status(argv: list[str]) -> int:
-    parser = _parser("status", "Show LeadModels: serving version, AUC, health, last rollout.")
+    parser = _parser(
+        "status",
+        "Show LeadModels: serving version, AUC, health, Ready and its reason, the pinned "
+        "version, a candidate awaiting Manual promotion, last rollout.",
+    )
     parser.add_argument("name", nargs="?", help="one LeadModel (default: all in the namespace)")
-    parser.add_argument("-A", "--all-namespaces", action="store_true")
+    parser.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="LeadModels of every namespace"
+    )
     args = parser.parse_args(argv)
     client = _client(args)
     if args.name:
@@ -96,32 +110,117 @@ def main_status(argv: list[str]) -> int:
     return 0
 
 
+def _registry(client: kube.Kube, namespace: str, name: str) -> list[registry.Entry]:
+    try:
+        found = client.list("ConfigMap", namespace, selector=registry.selector(name))
+    except kube.KubeError as exc:
+        raise cliutil.UsageError(str(exc)) from exc
+    return sorted((registry.entry_of(cm) for cm in found), key=lambda e: e.version)
+
+
+def _patch(client: kube.Kube, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+    try:
+        client.patch(kind, namespace, name, body)
+    except kube.KubeError as exc:  # e.g. Forbidden: one line, not a traceback
+        raise cliutil.UsageError(str(exc)) from exc
+
+
+def _version(text: str, flag: str) -> int:
+    if not text.isdigit():
+        raise cliutil.UsageError(f"{flag} {text!r} is not a model version (unix seconds)")
+    return int(text)
+
+
+def _who(client: kube.Kube) -> str:
+    """The Kubernetes user this CLI acts as (a SelfSubjectReview), for the history."""
+    try:
+        review = client.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
+        return str(review["status"]["userInfo"]["username"])
+    except (kube.KubeError, KeyError, TypeError):
+        return "unknown user"
+
+
 def main_rollback(argv: list[str]) -> int:
-    parser = _parser("rollback", "Roll a LeadModel back by setting spec.modelVersion.")
+    parser = _parser(
+        "rollback",
+        "Roll a LeadModel back: pin spec.modelVersion to an older version and mark the serving "
+        "version rolled back, so it is not served again (not even after an unpin) until "
+        "`leadops allow NAME VERSION`. Never rolls back to a version that was rolled back.",
+    )
     parser.add_argument("name", help="LeadModel name")
     parser.add_argument(
-        "--to", default="", help="version to serve (default: status.previousVersion)"
+        "--to",
+        default="",
+        help="version to serve (default: status.previousVersion unless it was rolled back, "
+        "else the newest older version that was not)",
+    )
+    parser.add_argument(
+        "--reason",
+        default="",
+        help=f"why, in words, for status.history (default: {rollbacks.NO_REASON!r})",
     )
     args = parser.parse_args(argv)
+    wanted = _version(args.to, "--to") if args.to else None
     client = _client(args)
     lm = _leadmodel(client, args.namespace, args.name)
-    target = args.to or (lm.get("status") or {}).get("previousVersion") or ""
-    if not target:
-        raise cliutil.UsageError(f"LeadModel {args.name!r} has no previous version; use --to")
-    if not target.isdigit():
-        raise cliutil.UsageError(f"--to {target!r} is not a model version (unix seconds)")
-    versions = sorted(
-        (e.version for e in map(registry.entry_of, client.list(
-            "ConfigMap", args.namespace, selector=registry.selector(args.name)
-        ))),
-        reverse=True,
-    )  # fmt: skip
-    if int(target) not in versions:
-        have = ", ".join(str(v) for v in versions[:5]) or "none"
-        raise cliutil.UsageError(f"version {target} is not in the registry (newest: {have})")
+    status = lm.get("status") or {}
+    serving = int(status["servingVersion"]) if status.get("servingVersion") else None
+    previous = int(status["previousVersion"]) if status.get("previousVersion") else None
+    entries = _registry(client, args.namespace, args.name)
+    try:
+        target = rollbacks.target(
+            entries, leadmodel=args.name, serving=serving, previous=previous, wanted=wanted
+        )
+    except rollbacks.Refused as exc:
+        raise cliutil.UsageError(f"LeadModel {args.name!r}: {exc}") from exc
     before = (lm.get("spec") or {}).get("modelVersion") or "(newest passing)"
-    client.patch("LeadModel", args.namespace, args.name, {"spec": {"modelVersion": target}})
+    # Pin first: the operator then rolls straight to the target, never to another version.
+    _patch(client, "LeadModel", args.namespace, args.name, {"spec": {"modelVersion": str(target)}})
     print(f"leadmodel/{args.name}: spec.modelVersion set to {target} (was {before})")
+    left = next((e for e in entries if e.version == serving), None)
+    if left is not None and not left.rolled_back:
+        who = _who(client)
+        mark = rollbacks.mark(who=who, why=args.reason, now=rfc3339(datetime.now(UTC)))
+        _patch(client, "ConfigMap", args.namespace, left.name, {"metadata": {"annotations": mark}})
+        print(
+            f"version {serving} marked rolled back by {who}: it is not served again until "
+            f"`leadops allow {args.name} {serving}`"
+        )
+    return 0
+
+
+def main_allow(argv: list[str]) -> int:
+    parser = _parser(
+        "allow",
+        "Allow a rolled-back version again: remove its rolled-back mark, so it may be the "
+        "newest passing version (or be pinned) again.",
+    )
+    parser.add_argument("name", help="LeadModel name")
+    parser.add_argument("version", help="the registry version to allow again")
+    args = parser.parse_args(argv)
+    version = _version(args.version, "VERSION")
+    client = _client(args)
+    lm = _leadmodel(client, args.namespace, args.name)
+    entry = next(
+        (e for e in _registry(client, args.namespace, args.name) if e.version == version), None
+    )
+    if entry is None:
+        raise cliutil.UsageError(f"version {version} is not in LeadModel {args.name!r}'s registry")
+    if not entry.rolled_back:
+        print(f"version {version} is not marked rolled back; nothing to do")
+        return 0
+    unmark: dict[str, Any] = {"metadata": {"annotations": rollbacks.unmark()}}
+    _patch(client, "ConfigMap", args.namespace, entry.name, unmark)
+    print(
+        f"version {version} allowed again (was {entry.rollback_reason} by {entry.rolled_back_by})"
+    )
+    pin = (lm.get("spec") or {}).get("modelVersion") or ""
+    if pin and pin != str(version):
+        print(f"spec.modelVersion still pins {pin}: unpin it for the newest passing version")
     return 0
 
 

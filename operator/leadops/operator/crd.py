@@ -26,6 +26,7 @@ _KEEP = {
     "maximum",
     "minLength",
     "maxLength",
+    "minProperties",
     "maxProperties",
     "minItems",
     "maxItems",
@@ -63,6 +64,41 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
         "description": "Ready condition",
     },
+    {
+        "name": "Experiment",
+        "type": "string",
+        "jsonPath": ".status.experiment.phase",
+        "description": "Phase of the A/B experiment",
+    },
+    # -o wide: what a person needs when something is off.
+    {
+        "name": "Reason",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
+        "description": "Why Ready is what it is (e.g. NoModel, MissingSecret)",
+        "priority": 1,
+    },
+    {
+        "name": "Pinned",
+        "type": "string",
+        "jsonPath": ".spec.modelVersion",
+        "description": "Version pinned in spec.modelVersion (empty: newest passing)",
+        "priority": 1,
+    },
+    {
+        "name": "Awaiting",
+        "type": "string",
+        "jsonPath": ".status.awaitingPromotion",
+        "description": "Candidate that passed the gates and waits for Manual promotion",
+        "priority": 1,
+    },
+    {
+        "name": "Reported",
+        "type": "integer",
+        "jsonPath": ".status.scorerPodsReported",
+        "description": "Scorer Pods whose report health and drift combine",
+        "priority": 1,
+    },
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -87,8 +123,11 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:  
     if "enum" in node and "type" not in node:
         node["type"] = "string"
     out: dict[str, Any] = {k: v for k, v in node.items() if k in _KEEP}
+    # Shared lists would be dumped as YAML aliases.
     if "enum" in out:
-        out["enum"] = list(out["enum"])  # a shared list would be dumped as a YAML alias
+        out["enum"] = list(out["enum"])
+    if "x-kubernetes-validations" in out:
+        out["x-kubernetes-validations"] = [dict(r) for r in out["x-kubernetes-validations"]]
     if out.get("default") is None:
         out.pop("default", None)
     if "properties" in out:

@@ -3,6 +3,13 @@
 Invalid spec -> kopf.PermanentError (after Ready=False/InvalidSpec and a Warning Event).
 Waiting (a rollout in flight) is not an error: the plan's `requeue_after` becomes a wake-up
 (`wakeups.py`), and changes of the Deployments and ReplicaSets a LeadModel owns wake it at once.
+
+No kopf timer or daemon: kopf puts its finalizer on every object one serves (kopf 1.45,
+`requires_finalizer=True`), so a LeadModel could not be deleted once the operator was gone
+(`helm uninstall` first: its namespace Terminating forever). The resync is a wake-up instead:
+every pass asks to look at its LeadModel again within `RESYNC_SECONDS`, and a LeadModel that is
+gone asks nothing. Nothing needs cleaning up at deletion (children go by ownerReferences), and
+kopf itself removes the finalizer an older operator left once no handler needs it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 
 import kopf
 
+from leadops.operator import experiment as experiments
 from leadops.operator import kube, reconcile, registry, wakeups
 from leadops.operator import settings as operator_settings
 from leadops.operator.rollout import Progress, rollout_state
@@ -21,10 +29,14 @@ from leadops.operator.spec import GROUP, PLURAL, VERSION
 
 logger = logging.getLogger(__name__)
 
-# Watches drive decisions; the timer only catches missed events and time-based state (age).
-TIMER_SECONDS = operator_settings.load().resync_seconds
+# Watches drive decisions; the resync only catches missed events and time-based state (age).
+RESYNC_SECONDS = operator_settings.load().resync_seconds
+# Fixed at start, like the watches: a changed selector needs a restart (as --namespace does).
+SELECTOR = operator_settings.load().selector
 # How soon to look again when the API could not be reached.
 API_RETRY_SECONDS = 2.0
+# How soon to look again for a Secret a LeadModel names that does not exist yet.
+MISSING_SECRET_RETRY_SECONDS = 10.0
 _state: dict[str, kube.Kube] = {}
 # What each owned Deployment/ReplicaSet last meant for a rollout: our own patches and status
 # updates that change no decision do not wake the LeadModel again.
@@ -38,7 +50,11 @@ def client() -> kube.Kube:
 
 
 def _look_again(namespace: str, name: str) -> None:
-    _owner_changed(namespace, name)
+    try:
+        _owner_changed(namespace, name)
+    except Exception:
+        WAKEUPS.after(namespace, name, RESYNC_SECONDS)  # an error must not end the resyncs
+        raise
 
 
 WAKEUPS = wakeups.Wakeups(_look_again)
@@ -77,19 +93,30 @@ def stop_wakeups(**_: Any) -> None:
     WAKEUPS.stop()
 
 
-def _api_away(namespace: str, name: str, exc: kube.KubeError) -> None:
-    """The API is away (restarting, etcd down): look again soon, not at kopf's 60 s retry."""
-    logger.warning(
-        "LeadModel %s/%s: %s; looking again in %.0f s", namespace, name, exc, API_RETRY_SECONDS
-    )
-    WAKEUPS.after(namespace, name, API_RETRY_SECONDS)
+def in_shard(labels: Mapping[str, str] | None = None, **_: Any) -> bool:
+    """This operator's LeadModels (`--selector`); other operators act on the rest."""
+    return SELECTOR.matches(labels)
 
 
 def _run(body: Mapping[str, Any]) -> None:
     meta = body.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    gone = False
+    try:
+        gone = _reconcile(namespace, name, body)
+    finally:
+        if not gone:  # the resync: look again by then whatever happened (earliest wins)
+            WAKEUPS.after(namespace, name, RESYNC_SECONDS)
+
+
+def _reconcile(namespace: str, name: str, body: Mapping[str, Any]) -> bool:
+    """One pass; True when the LeadModel is gone (or going), so nothing is to look at again."""
     try:
         decided = reconcile.reconcile(client(), body)
+    except reconcile.MissingSecret:
+        # Reported on the LeadModel; Secrets are not watched, so look again for it.
+        WAKEUPS.after(namespace, name, MISSING_SECRET_RETRY_SECONDS)
+        return False
     except reconcile.InvalidSpec as exc:
         raise kopf.PermanentError(str(exc)) from exc
     except kube.KubeError as exc:
@@ -100,20 +127,18 @@ def _run(body: Mapping[str, Any]) -> None:
             "LeadModel %s/%s: %s; looking again in %.0f s", namespace, name, exc, API_RETRY_SECONDS
         )
         WAKEUPS.after(namespace, name, API_RETRY_SECONDS)
-        return
-    if decided is not None and decided.requeue_after:
+        return False
+    if decided is None:
+        return True
+    if decided.requeue_after:
         WAKEUPS.after(namespace, name, decided.requeue_after)
+    return False
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL, when=in_shard)
+@kopf.on.create(GROUP, VERSION, PLURAL, when=in_shard)
+@kopf.on.update(GROUP, VERSION, PLURAL, when=in_shard)
 def on_change(body: kopf.Body, **_: Any) -> None:
-    _run(body)
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TIMER_SECONDS, initial_delay=TIMER_SECONDS)
-def on_timer(body: kopf.Body, **_: Any) -> None:
     _run(body)
 
 
@@ -130,17 +155,26 @@ def _owner_changed(namespace: str | None, name: str | None) -> None:
         )
         WAKEUPS.after(namespace, name, API_RETRY_SECONDS)
         return
-    if body is None or (body.get("metadata") or {}).get("deletionTimestamp"):
+    meta = (body or {}).get("metadata") or {}
+    if body is None or meta.get("deletionTimestamp") or not in_shard(meta.get("labels")):
         return
     with contextlib.suppress(kopf.PermanentError):  # reported on the LeadModel already
         _run(body)
 
 
 @kopf.on.event("", "v1", "configmaps", labels={registry.LABEL_COMPONENT: registry.COMPONENT_MODEL})
+@kopf.on.event(
+    "",
+    "v1",
+    "configmaps",
+    id="on_verdict_change",
+    labels={registry.LABEL_COMPONENT: experiments.COMPONENT_VERDICT},
+)
 def on_registry_change(
     type: str, labels: Mapping[str, str], namespace: str | None, **_: Any
 ) -> None:
-    """A new version published (or one deleted): decide now instead of at the next timer."""
+    """A new version or experiment verdict published (or one deleted): decide now instead of
+    at the next resync."""
     if type in {"ADDED", "DELETED"}:
         _owner_changed(namespace, labels.get(registry.LABEL_LEADMODEL))
 

@@ -21,9 +21,20 @@ from decimal import Decimal
 from typing import Any
 
 from leadops.contract import health
-from leadops.operator import builders, conditions, gates, reasons, registry
+from leadops.operator import (
+    builders,
+    conditions,
+    early_auc,
+    followups_builders,
+    gates,
+    network_policy,
+    reasons,
+    registry,
+)
+from leadops.operator import experiment as experiments
 from leadops.operator.actions import (
     Action,
+    CreateOnce,
     EmitEvent,
     Ensure,
     EnsureCronJob,
@@ -38,9 +49,12 @@ from leadops.operator.actions import (
 from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.conditions import rfc3339
 from leadops.operator.registry import Entry
+from leadops.operator.rollout import RolloutState
 from leadops.operator.spec import (
     Candidate,
+    ColdStart,
     Condition,
+    ExperimentStatus,
     HistoryEntry,
     LeadModelSpec,
     LeadModelStatus,
@@ -51,6 +65,9 @@ from leadops.operator.world import Observed
 
 # How soon to look again while a rollout is in flight.
 ROLLOUT_POLL_SECONDS = 3.0
+# Who the history names for an automatic rollback, and how much of its message it keeps.
+OPERATOR_NAME = "leadops-operator"
+MESSAGE_LIMIT = 512
 
 
 @dataclass(frozen=True)
@@ -113,11 +130,16 @@ def rollout_failure(lm: LeadModelSpec, obs: Observed) -> Failure | None:
     if current is None or d.kind != builders.ROLLOUT_FORWARD:
         return None
     deadline = lm.scorer.progress_deadline_seconds
-    if d.stuck and d.blocked is None:
+    # This version already served all its Pods once (an image rollout aside): Pods that do not
+    # get ready now were added by a scale-up (the autoscaler, a replicas edit), so the version
+    # is not to blame and is never rolled back for it; readiness reports them.
+    settled = str(obs.status.get("servingVersion") or "") == str(current) and not image_changed(d)
+    if d.stuck and d.blocked is None and not settled:
+        subject = f"version {current}" + (f" on image {d.image}" if image_changed(d) else "")
         said = (
-            f"version {current} was not Available within {deadline}s"
+            f"{subject} was not Available within {deadline}s"
             if d.deadline_exceeded
-            else f"version {current} made no progress for {deadline}s"
+            else f"{subject} made no progress for {deadline}s"
         )
         return Failure(reasons.PROGRESS_DEADLINE_EXCEEDED, said + _why(d.unready_why))
     report = obs.scorer
@@ -132,12 +154,29 @@ def _why(text: str) -> str:
     return f" ({text})" if text else ""
 
 
+def image_changed(d: RolloutState) -> bool:
+    """The rollout in flight (or undone) moved the scorer to another image."""
+    return bool(d.previous_image) and d.previous_image != d.image
+
+
+def refused_image(lm: LeadModelSpec, d: RolloutState) -> str:
+    """An image a rollback undid, kept while spec.scorer.image still names it."""
+    return d.rolled_back_image if d.rolled_back_image == lm.scorer.image else ""
+
+
+def wanted_image(lm: LeadModelSpec, d: RolloutState) -> str:
+    """spec.scorer.image, unless a rollback undid it: then the image serving now."""
+    return d.image if d.image and refused_image(lm, d) else lm.scorer.image
+
+
 def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime) -> Move:
-    """Undo the failed rollout: mark the version, point the Deployment back, say so."""
+    """Undo the failed rollout: mark the version (if it moved), point the Deployment back to
+    the version and image it served before, say so."""
     d = obs.deployment
     current = d.version
     assert current is not None
     stamp_now = rfc3339(now)
+    new_image = image_changed(d)
     back = builders.Rollout(
         version=d.previous,
         previous=current,
@@ -145,9 +184,20 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
         started_at=stamp_now,
         digest=d.previous_digest,
         previous_digest=d.digest,
+        # The image the previous version served on; the new one is refused until the spec
+        # names another (a Deployment from before images were recorded keeps its own).
+        image=d.previous_image or d.image,
+        previous_image=d.image,
+        rolled_back_image=d.image if new_image else refused_image(lm, d),
     )
+    moves = []
+    if d.previous != current or not new_image:
+        moves.append(f"version {current} to {d.previous or 'no model'}")
+    if new_image:
+        moves.append(f"image {d.image} to {back.image}")
     actions: list[Action] = []
-    failed_entry = obs.entry(current)
+    # An image-only rollout is the image's fault, not the model version's.
+    failed_entry = obs.entry(current) if d.previous != current else None
     if failed_entry is not None:
         actions.append(
             MarkVersion(
@@ -155,6 +205,8 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
                 {
                     registry.ANN_ROLLED_BACK_AT: stamp_now,
                     registry.ANN_ROLLBACK_REASON: failure.reason,
+                    registry.ANN_ROLLED_BACK_BY: OPERATOR_NAME,
+                    registry.ANN_ROLLBACK_MESSAGE: failure.message[:MESSAGE_LIMIT],
                     registry.ANN_RETIRED_AT: stamp_now,
                 },
             )
@@ -164,7 +216,7 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
             "Warning",
             failure.reason,
             f"Rolled back Deployment {obs.namespace}/{builders.names(obs.name)['scorer']} "
-            f"from version {current} to {d.previous or 'no model'}: {failure.message}",
+            f"from {' and '.join(moves)}: {failure.message}",
             once_key=_move_key(obs, "rollback", d.previous),
         )
     )
@@ -173,7 +225,9 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
             version=d.previous,
             failed=current,
             reason=failure.reason,
-            manifest=builders.scorer_deployment(obs.owner, lm, back),
+            manifest=builders.scorer_deployment(
+                obs.owner, lm, back, objects=obs.objects, jobs=obs.jobs_image
+            ),
         )
     )
     conds = (
@@ -182,7 +236,15 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
             reasons.ROLLED_BACK,
             f"rolled back from {current}: {failure.message}",
         ),
-        conditions.true(reasons.DEGRADED, failure.reason, failure.message),
+        # As every later pass says it (`degraded`): the version's reason, or RolledBack for
+        # an image the spec still names.
+        conditions.true(reasons.DEGRADED, failure.reason, failure.message)
+        if d.previous != current or not new_image
+        else conditions.true(
+            reasons.DEGRADED,
+            reasons.ROLLED_BACK,
+            f"image {d.image} was rolled back: {failure.message}",
+        ),
     )
     return Move(Step(tuple(actions), conds), back, ROLLOUT_POLL_SECONDS)
 
@@ -190,11 +252,22 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
 # Step 2: target -------------------------------------------------------------------------
 
 
-def target(lm: LeadModelSpec, obs: Observed, now: datetime) -> Target:
-    """The version to serve: the pin if it is servable, else the newest passing version."""
+def target(
+    lm: LeadModelSpec,
+    obs: Observed,
+    now: datetime,
+    experiment: experiments.Decision | None = None,
+) -> Target:
+    """The version to serve: the pin if it is servable, else a promoted experiment winner,
+    else (no experiment running) the newest passing version."""
     if lm.pinned_version is not None:
         return _pinned_target(lm, obs, now, lm.pinned_version)
     current = obs.deployment.version
+    if experiment is not None and experiment.promote_version is not None:
+        # The winner rolls out like a pinned version (gates checked, rollback kept).
+        return _pinned_target(lm, obs, now, experiment.promote_version)
+    if experiment is not None and experiment.hold_serving and current is not None:
+        return Target(current)  # no candidate replaces the control mid-experiment
     # A model rollout in flight finishes (or fails) before the next candidate is considered.
     # Not the no-model Deployment's: the first model rolls out whatever became of it; and not
     # a completed rollout that lost availability: rolling forward may be the fix.
@@ -230,7 +303,8 @@ def _pinned_target(lm: LeadModelSpec, obs: Observed, now: datetime, pin: int) ->
             conditions.false(
                 reasons.READY,
                 reasons.PINNED_VERSION_ROLLED_BACK,
-                f"version {pin} was rolled back ({entry.rollback_reason}); pin another version",
+                f"version {pin} was rolled back ({entry.rollback_reason}); pin another version, "
+                f"or allow it again: leadops allow {obs.name} {pin}",
             ),
         )
     verdict = verdict_of(entry, lm, obs, now, pinned=True)
@@ -260,9 +334,17 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
         started_at=d.started_at,
         digest=d.digest,
         previous_digest=d.previous_digest,
+        # While a model serves, its image changes only by a rollout (below), never in place.
+        image=d.image if current is not None else "",
+        previous_image=d.previous_image,
+        rolled_back_image=refused_image(lm, d),
     )
     if goal.blocked is None and goal.version is not None and goal.version != current:
         return _roll_forward(lm, obs, goal.version, now)
+    image = wanted_image(lm, d)
+    if current is not None and d.image and image != d.image and not d.in_progress:
+        return _roll_image(lm, obs, image, now)
+    image_back = d.kind == builders.ROLLOUT_BACK and d.previous == current
     requeue: float | None = None
     if current is None:
         rolled = conditions.false(
@@ -279,7 +361,13 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
             waiting += f": {d.blocked.reason}"
         rolled = conditions.false(reasons.ROLLED_OUT, kind_reason, waiting)
         requeue = ROLLOUT_POLL_SECONDS
-    elif d.kind == builders.ROLLOUT_BACK:
+    elif image_back and refused_image(lm, d):
+        rolled = conditions.false(
+            reasons.ROLLED_OUT,
+            reasons.ROLLED_BACK,
+            f"serving {current} on {d.image} after rolling back image {d.rolled_back_image}",
+        )
+    elif d.kind == builders.ROLLOUT_BACK and not image_back:
         rolled = conditions.false(
             reasons.ROLLED_OUT,
             reasons.ROLLED_BACK,
@@ -309,6 +397,9 @@ def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime)
         # The target passed the gates: these are the bytes the operator validated.
         digest=entry.facts.digest if entry is not None and entry.facts else "",
         previous_digest=d.digest,
+        image=wanted_image(lm, d),
+        previous_image=d.image,
+        rolled_back_image=refused_image(lm, d),
     )
     actions: list[Action] = []
     if entry is not None:
@@ -334,7 +425,9 @@ def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime)
         RollOut(
             version=version,
             previous=current,
-            manifest=builders.scorer_deployment(obs.owner, lm, new),
+            manifest=builders.scorer_deployment(
+                obs.owner, lm, new, objects=obs.objects, jobs=obs.jobs_image
+            ),
         )
     )
     rolled = conditions.false(
@@ -343,32 +436,92 @@ def _roll_forward(lm: LeadModelSpec, obs: Observed, version: int, now: datetime)
     return Move(Step(tuple(actions), (rolled, degraded(lm, obs, now))), new, ROLLOUT_POLL_SECONDS)
 
 
+def _roll_image(lm: LeadModelSpec, obs: Observed, image: str, now: datetime) -> Move:
+    """spec.scorer.image changed under a serving version: a rollout of its own, so a failure
+    returns to the image that served (and never blames the model version)."""
+    d = obs.deployment
+    current = d.version
+    assert current is not None
+    new = builders.Rollout(
+        version=current,
+        previous=current,
+        kind=builders.ROLLOUT_FORWARD,
+        started_at=rfc3339(now),
+        digest=d.digest,
+        previous_digest=d.digest,
+        image=image,
+        previous_image=d.image,
+        rolled_back_image=refused_image(lm, d),
+    )
+    actions: tuple[Action, ...] = (
+        EmitEvent(
+            "Normal",
+            reasons.IMAGE_ROLLOUT,
+            f"Rolling out image {image} to Deployment {obs.namespace}/"
+            f"{builders.names(obs.name)['scorer']} (version {current}), replacing {d.image}",
+            once_key=_move_key(obs, "image", current),
+        ),
+        RollOut(
+            version=current,
+            previous=current,
+            manifest=builders.scorer_deployment(
+                obs.owner, lm, new, objects=obs.objects, jobs=obs.jobs_image
+            ),
+        ),
+    )
+    rolled = conditions.false(
+        reasons.ROLLED_OUT, reasons.ROLLOUT_IN_PROGRESS, f"rolling out image {image}"
+    )
+    return Move(Step(actions, (rolled, degraded(lm, obs, now))), new, ROLLOUT_POLL_SECONDS)
+
+
 def _move_key(obs: Observed, move: str, to: int | None) -> str:
     """One move from one Deployment state: the same after a crash, new for the next move."""
     d = obs.deployment
     return f"{obs.uid}/{move}/{d.version}->{to}/generation-{d.generation}"
 
 
-def degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Condition:
-    """Degraded: a rollback, a critical scorer, high drift or a stale model, worst first."""
+def _rolled_back(lm: LeadModelSpec, obs: Observed) -> Condition | None:
+    """Degraded by a rollback: of a version, or of an image the spec still names."""
     d = obs.deployment
     if d.kind == builders.ROLLOUT_BACK and d.previous is not None:
-        failed = obs.entry(d.previous)
-        why = failed.rollback_reason if failed and failed.rollback_reason else "rollout failed"
         if d.stuck:
             return conditions.true(
                 reasons.DEGRADED,
                 reasons.ROLLBACK_NOT_AVAILABLE,
                 f"rollback to {d.version} is not Available either",
             )
-        return conditions.true(
-            reasons.DEGRADED, why, f"version {d.previous} was rolled back: {why}"
-        )
+        if d.previous != d.version:
+            failed = obs.entry(d.previous)
+            why = failed.rollback_reason if failed and failed.rollback_reason else "rollout failed"
+            return conditions.true(
+                reasons.DEGRADED, why, f"version {d.previous} was rolled back: {why}"
+            )
+        if refused_image(lm, d):
+            return conditions.true(
+                reasons.DEGRADED,
+                reasons.ROLLED_BACK,
+                f"image {d.rolled_back_image} was rolled back; version {d.version} serves on "
+                f"{d.image} until spec.scorer.image names another image",
+            )
+    return None
+
+
+def degraded(lm: LeadModelSpec, obs: Observed, now: datetime) -> Condition:
+    """Degraded: a rollback, a critical scorer, a low estimated AUC, high drift or a stale
+    model, worst first."""
+    back = _rolled_back(lm, obs)
+    if back is not None:
+        return back
     report = obs.scorer
     if report is not None and report.health in health.CRITICAL:
         return conditions.true(
             reasons.DEGRADED, reasons.SCORER_UNHEALTHY, f"scorer reports {report.health}"
         )
+    if report is not None and report.version == serving_version(obs):
+        low = early_auc.low(lm, report)
+        if low is not None:
+            return low
     if report is not None and report.drift_score:
         drift = registry.decimal_or_none(report.drift_score)
         if drift is not None and drift > lm.gates.max_drift_score_value:
@@ -398,13 +551,23 @@ def serving_version(obs: Observed) -> int | None:
     d = obs.deployment
     if d.complete or d.kind == builders.ROLLOUT_BACK:
         return d.version
+    if d.version is not None and str(obs.status.get("servingVersion") or "") == str(d.version):
+        # A spec edit (resources, say) rolls the serving version again: its old Pods serve it.
+        return d.version
     return d.previous
 
 
 # Step 4: children -----------------------------------------------------------------------
 
 
-def children(lm: LeadModelSpec, obs: Observed, steady: builders.Rollout, *, moving: bool) -> Step:
+def children(
+    lm: LeadModelSpec,
+    obs: Observed,
+    steady: builders.Rollout,
+    *,
+    moving: bool,
+    experiment: experiments.Decision | None = None,
+) -> Step:
     """Every child's desired state each pass (apply skips what matches), and removals.
 
     In `builders.children()` order: a Role must exist before its RoleBinding, or a non-admin
@@ -418,9 +581,13 @@ def children(lm: LeadModelSpec, obs: Observed, steady: builders.Rollout, *, movi
         steady,
         prometheus_operator=obs.prometheus_operator,
         alert_rules=obs.alert_rules,
-    ):
+        experiment=experiment,
+        jobs=obs.jobs_image,
+        objects=obs.objects,
+        alert_for=obs.alert_for,
+    ) + followups_builders.children(obs.owner, lm, prometheus_operator=obs.prometheus_operator):
         kind, name = manifest["kind"], manifest["metadata"]["name"]
-        if kind == "Deployment" and moving:
+        if kind == "Deployment" and moving and name == builders.names(obs.name)["scorer"]:
             continue
         cls = {"CronJob": EnsureCronJob, "Deployment": EnsureDeployment}.get(kind, Ensure)
         ensures.append(cls(manifest=manifest, kind=kind, name=name))
@@ -428,6 +595,22 @@ def children(lm: LeadModelSpec, obs: Observed, steady: builders.Rollout, *, movi
     rule = builders.names(obs.name)["alerts"]
     if not obs.alert_rules and _owned(obs.children.get(("PrometheusRule", rule)), obs.uid):
         removals.append(RemoveChild(kind="PrometheusRule", name=rule))
+    evaluation = builders.names(obs.name)["experiment"]
+    if lm.experiment is None and _owned(obs.children.get(("CronJob", evaluation)), obs.uid):
+        removals.append(RemoveChild(kind="CronJob", name=evaluation))
+    if lm.follow_ups is None:  # spec.followUps removed: its worker goes (Deployment first)
+        wanted = followups_builders.child_keys(obs.name, prometheus_operator=True)
+        for kind, name in reversed(wanted):
+            if _owned(obs.children.get((kind, name)), obs.uid):
+                removals.append(RemoveChild(kind=kind, name=name))
+    autoscaler = ("HorizontalPodAutoscaler", builders.names(obs.name)["scorer"])
+    if lm.scorer.autoscaling is None and _owned(obs.children.get(autoscaler), obs.uid):
+        # spec.scorer.replicas is back in the Deployment's patch: the autoscaler must go.
+        removals.append(RemoveChild(kind=autoscaler[0], name=autoscaler[1]))
+    fenced = set(network_policy.keys(obs.name, lm.network_policy))
+    for kind, name in network_policy.all_keys(obs.name):
+        if (kind, name) not in fenced and _owned(obs.children.get((kind, name)), obs.uid):
+            removals.append(RemoveChild(kind=kind, name=name))
     return Step(tuple(ensures + removals))
 
 
@@ -482,6 +665,72 @@ def candidate(lm: LeadModelSpec, obs: Observed, now: datetime) -> tuple[Step, Ca
     return Step(events, (trained, validated)), found
 
 
+# Step 5b: bootstrap ----------------------------------------------------------------------
+
+
+def _job_state(job: Any) -> tuple[str, str]:
+    """("Failed" | "Complete" | "", message) of a Job from its conditions."""
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") in {"Failed", "Complete"} and c.get("status") == "True":
+            return str(c["type"]), str(c.get("message") or c.get("reason") or "")
+    return "", ""
+
+
+def bootstrap(lm: LeadModelSpec, obs: Observed) -> Step:
+    """While the registry is empty, the bootstrap Job (once) and the Trained condition it sets.
+
+    The Job is kept after it finishes: it is the record that the bootstrap ran. A failed one
+    stays failed until a person deletes it (then it runs again).
+    """
+    manifest = builders.bootstrap_job(obs.owner, lm, jobs=obs.jobs_image)
+    if manifest is None or obs.registry or lm.training.bootstrap is None:
+        return Step()
+    name = manifest["metadata"]["name"]
+    source = lm.training.bootstrap.sources()[0]
+    job = obs.children.get(("Job", name))
+    if job is None:
+        return Step(
+            (
+                CreateOnce(manifest=manifest, kind="Job", name=name),
+                EmitEvent(
+                    "Normal",
+                    reasons.BOOTSTRAPPING,
+                    f"Created Job {name}: training the first model from spec.training.bootstrap",
+                    once_key=f"bootstrap-{obs.uid}",
+                ),
+            ),
+            (
+                conditions.false(
+                    reasons.TRAINED,
+                    reasons.BOOTSTRAPPING,
+                    f"Job {name} trains the first model from bootstrap.{source}",
+                ),
+            ),
+        )
+    state, detail = _job_state(job)
+    if state == "Failed":
+        failed = conditions.false(
+            reasons.TRAINED,
+            reasons.BOOTSTRAP_FAILED,
+            f"Job {name} failed ({detail or 'see its Pod'}): kubectl logs job/{name}; fix "
+            f"bootstrap.{source}, then kubectl delete job {name} to run it again",
+        )
+        before: dict[str, Any] = next(
+            (c for c in obs.status.get("conditions") or [] if c.get("type") == reasons.TRAINED),
+            {},
+        )
+        events: tuple[Action, ...] = ()
+        if before.get("reason") != reasons.BOOTSTRAP_FAILED:
+            events = (EmitEvent("Warning", reasons.BOOTSTRAP_FAILED, failed.message),)
+        return Step(events, (failed,))
+    message = (
+        f"Job {name} finished; waiting for the version it published"
+        if state == "Complete"
+        else f"Job {name} trains the first model from bootstrap.{source}"
+    )
+    return Step(conditions=(conditions.false(reasons.TRAINED, reasons.BOOTSTRAPPING, message),))
+
+
 # Step 6: readiness ----------------------------------------------------------------------
 
 
@@ -493,15 +742,7 @@ def readiness(
     Under Manual promotion a passing candidate that is not served waits for a person:
     Ready=False/AwaitingPromotion while nothing is served, else said in Ready's message.
     """
-    waiting = (
-        found.version
-        if lm.promotion is Promotion.MANUAL
-        and lm.pinned_version is None
-        and found is not None
-        and found.verdict is Verdict.PASSED
-        and found.version != str(serving)
-        else None
-    )
+    waiting = awaiting_promotion(lm, obs, serving, found)
     d = obs.deployment
     if goal.blocked is not None:
         ready = goal.blocked
@@ -526,6 +767,13 @@ def readiness(
             reasons.READY,
             reasons.AWAITING_PROMOTION,
             f"version {waiting} passed the gates; set spec.modelVersion to {waiting} to promote it",
+        )
+    elif serving is None and lm.scorer.cold_start is ColdStart.ACCEPT_UNSCORED:
+        ready = conditions.false(
+            reasons.READY,
+            reasons.COLD_START,
+            "no model yet: the scorer stores leads unscored (spec.scorer.coldStart) until a "
+            "version passes the gates",
         )
     elif serving is None:
         hint = (
@@ -553,6 +801,23 @@ def readiness(
     return Step(events, (ready,))
 
 
+def awaiting_promotion(
+    lm: LeadModelSpec, obs: Observed, serving: int | None, found: Candidate | None
+) -> str | None:
+    """Under Manual promotion, the passing candidate that is not served and was not rolled
+    back (a person decides)."""
+    if (
+        lm.promotion is Promotion.MANUAL
+        and lm.pinned_version is None
+        and found is not None
+        and found.verdict is Verdict.PASSED
+        and found.version != str(serving)
+    ):
+        entry = obs.entry(int(found.version))
+        return None if entry is not None and entry.rolled_back else found.version
+    return None
+
+
 # Ready reasons that a Warning Event accompanies (besides a refused spec).
 _WARN_ONCE = reasons.NAMESPACE_FAULTS | {reasons.SCORER_UNAVAILABLE}
 
@@ -570,7 +835,7 @@ def registry_gc(lm: LeadModelSpec, obs: Observed, keep: Iterable[int | None]) ->
     gone = tuple(registry.configmap_name(obs.name, v) for v in doomed)
     return Step(
         (
-            GarbageCollect(gone),
+            GarbageCollect(gone, s3=lm.artifacts.s3),
             EmitEvent(
                 "Normal",
                 reasons.GARBAGE_COLLECTED,
@@ -589,6 +854,8 @@ _MARK_FIELDS = {
     registry.ANN_RETIRED_AT: "retired_at",
     registry.ANN_ROLLED_BACK_AT: "rolled_back_at",
     registry.ANN_ROLLBACK_REASON: "rollback_reason",
+    registry.ANN_ROLLED_BACK_BY: "rolled_back_by",
+    registry.ANN_ROLLBACK_MESSAGE: "rollback_message",
 }
 
 
@@ -626,6 +893,19 @@ def derived_health(lm: LeadModelSpec, entry: Entry | None, now: datetime) -> str
     return health.decide(signals, thresholds).value
 
 
+def previous_version(obs: Observed, steady: builders.Rollout) -> int | None:
+    """The version served before this one. An image rollout (or its rollback) moves no
+    version, so then it is the newest other version promoted, as the registry's history
+    says: what `leadops rollback` returns to."""
+    if steady.previous is None or steady.previous != steady.version:
+        return steady.previous
+    earlier = sorted(
+        (e for e in obs.registry if e.promoted_at and e.version != steady.version),
+        key=lambda e: e.promoted_at,
+    )
+    return earlier[-1].version if earlier else None
+
+
 def status(
     lm: LeadModelSpec,
     obs: Observed,
@@ -635,6 +915,7 @@ def status(
     steady: builders.Rollout,
     found: Candidate | None,
     conds: Iterable[Condition],
+    experiment: ExperimentStatus | None = None,
 ) -> LeadModelStatus:
     entry = obs.entry(serving)
     report = obs.scorer if obs.scorer is not None and obs.scorer.version == serving else None
@@ -649,10 +930,13 @@ def status(
             retired_at=e.retired_at,
             reason=e.rollback_reason
             or (reasons.SERVING if e.version == serving else reasons.HISTORY_SUPERSEDED),
+            rolled_back_at=e.rolled_back_at,
+            rolled_back_by=e.rolled_back_by,
+            message=e.rollback_message,
         )
         for e in promoted[: lm.history.limit]
     ]
-    previous = steady.previous
+    previous = previous_version(obs, steady)
     return LeadModelStatus(
         observed_generation=obs.generation,
         serving_version=str(serving) if serving is not None else "",
@@ -660,19 +944,66 @@ def status(
         candidate=found,
         auc=entry.auc if entry else "",
         drift_score=report.drift_score if report else "",
+        estimated_auc=report.estimated_auc if report else "",
+        estimated_auc_leads=report.estimated_auc_leads if report else 0,
         health=report.health if report else derived_health(lm, entry, now),
+        scorer_pods_reported=obs.scorer.pods if obs.scorer is not None else 0,
+        scorer_pods_asked=obs.scorer.asked if obs.scorer is not None else 0,
         last_rollout=steady.started_at,
+        awaiting_promotion=awaiting_promotion(lm, obs, serving, found) or "",
         history=history,
         conditions=conditions.stamp(
             conds, obs.status.get("conditions") or [], generation=obs.generation, now=now
         ),
+        experiment=experiment,
     )
 
 
 # The plan -------------------------------------------------------------------------------
 
 
+def experiment(lm: LeadModelSpec, obs: Observed, now: datetime) -> experiments.Decision:
+    """The experiment's decision; its variant models must be registry versions that pass the
+    gates (as a pinned version: an experiment outlasts maxAgeHours)."""
+    digests = {
+        e.version: e.facts.digest
+        for e in obs.registry
+        if e.facts is not None
+        and not e.rolled_back
+        and verdict_of(e, lm, obs, now, pinned=True).passed
+    }
+    previous = obs.status.get("experiment")
+    return experiments.decide(
+        lm,
+        verdict_configmaps=obs.experiment_verdicts,
+        annotations=obs.annotations,
+        previous=previous if isinstance(previous, dict) else None,
+        digests=digests,
+        now=now,
+    )
+
+
+def with_experiment(
+    lm: LeadModelSpec, obs: Observed, moved: Move, served: experiments.Served | None
+) -> Move:
+    """A rollout or rollback's Deployment runs the experiment as the steady one does: without
+    it the move would drop LEADOPS_EXPERIMENT, and the next pass roll the Pods again to add
+    it back (a winning model variant and its flags arrive in one rollout)."""
+    if served is None:
+        return moved
+    actions = tuple(
+        replace(
+            a, manifest=builders.scorer_deployment(obs.owner, lm, moved.steady, experiment=served)
+        )
+        if isinstance(a, RollOut | RollBack)
+        else a
+        for a in moved.step.actions
+    )
+    return replace(moved, step=replace(moved.step, actions=actions))
+
+
 def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
+    trial = experiment(lm, obs, now)
     # A failed rollout is undone before anything new is tried.
     failure = rollout_failure(lm, obs)
     if failure is not None:
@@ -680,30 +1011,56 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
         moved = roll_back(lm, obs, failure, now)
         serving = obs.deployment.previous
     else:
-        goal = target(lm, obs, now)
+        goal = target(lm, obs, now, trial)
         moved = move(lm, obs, goal, now)
         serving = serving_version(obs)
+    moved = with_experiment(lm, obs, moved, trial.served)
     moving = any(isinstance(a, RollOut | RollBack) for a in moved.step.actions)
-    kids = children(lm, obs, moved.steady, moving=moving)
+    kids = children(lm, obs, moved.steady, moving=moving, experiment=trial)
     ensures = tuple(a for a in kids.actions if isinstance(a, Ensure))
     removals = tuple(a for a in kids.actions if not isinstance(a, Ensure))
     judged, found = candidate(lm, obs, now)
+    boot = bootstrap(lm, obs)
+    if boot.conditions:  # says more than "no model version in the registry yet"
+        said = {c.type for c in boot.conditions}
+        judged = Step(judged.actions, tuple(c for c in judged.conditions if c.type not in said))
     ready = readiness(lm, obs, goal, serving, found)
     d = obs.deployment
     gc = registry_gc(
         lm,
         obs,
         (d.version, d.previous, lm.pinned_version, goal.version, moved.steady.version,
-         moved.steady.previous),
+         moved.steady.previous, previous_version(obs, moved.steady)),
     )  # fmt: skip
-    actions = ensures + moved.step.actions + removals + judged.actions + ready.actions + gc.actions
-    conds = moved.step.conditions + judged.conditions + ready.conditions
+    actions = (
+        ensures
+        + boot.actions
+        + moved.step.actions
+        + removals
+        + judged.actions
+        + ready.actions
+        + gc.actions
+        + trial.events
+    )
+    if trial.stale:
+        actions += (GarbageCollect(trial.stale),)
+    conds = moved.step.conditions + boot.conditions + judged.conditions + ready.conditions
+    if trial.condition is not None:
+        conds += (trial.condition,)
+    actions += early_auc.events(conds, obs.status.get("conditions") or [])
     marked = with_marks(obs, (a for a in actions if isinstance(a, MarkVersion)))
     return Plan(
         actions=actions,
         conditions=conds,
         status=status(
-            lm, marked, now, serving=serving, steady=moved.steady, found=found, conds=conds
+            lm,
+            marked,
+            now,
+            serving=serving,
+            steady=moved.steady,
+            found=found,
+            conds=conds,
+            experiment=trial.status,
         ),
         requeue_after=moved.requeue_after,
     )

@@ -5,18 +5,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import threading
 import time
-import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from leadops import objectstore
 from leadops.contract import artifact as contract
-from leadops.operator import artifact_facts, builders, registry
+from leadops.operator import (
+    artifact_facts,
+    artifact_objects,
+    ask_scorers,
+    builders,
+    followups_builders,
+    network_policy,
+    reasons,
+    registry,
+)
+from leadops.operator import experiment as experiments
 from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.kube import Kube, KubeError
 from leadops.operator.rollout import RolloutState, rollout_state
@@ -57,7 +66,11 @@ def _signing_keys(
 
 
 def _entry(
-    cm: Mapping[str, Any], *, keys: contract.VerifyKeys | None, key_id: str
+    cm: Mapping[str, Any],
+    *,
+    keys: contract.VerifyKeys | None,
+    key_id: str,
+    bucket: Callable[[], artifact_objects.Bucket],
 ) -> registry.Entry | None:
     meta = cm.get("metadata") or {}
     try:
@@ -68,15 +81,58 @@ def _entry(
     with _FACTS_LOCK:
         cached = _FACTS.get(cache_key)
     if cached is None:
+        url = registry.object_url_of(cm)
         try:
-            cached = artifact_facts.facts_from_bytes(
-                registry.decode(cm), version=version, keys=keys
-            )
+            data = bucket().artifact(url) if url else registry.decode(cm)
+            cached = artifact_facts.facts_from_bytes(data, version=version, keys=keys)
+            if url:
+                cached = _as_registered(cached, cm, url)
         except registry.RegistryError as exc:
             cached = ArtifactFacts(version=version, load_error=exc.reason, load_message=str(exc))
+        except contract.ArtifactError as exc:
+            cached = ArtifactFacts(version=version, load_error=exc.reason, load_message=exc.message)
+        except (objectstore.StoreError, ValueError, KubeError) as exc:
+            # Unreachable, missing or unreadable now: judged again next pass, not remembered.
+            reason = getattr(exc, "reason", reasons.CORRUPT_ARTIFACT)
+            logger.warning("cannot read model version %s of %s: %s", version, meta.get("name"), exc)
+            return registry.entry_of(
+                cm, facts=ArtifactFacts(version=version, load_error=reason, load_message=str(exc))
+            )
         with _FACTS_LOCK:
             _FACTS[cache_key] = cached
     return registry.entry_of(cm, facts=cached)
+
+
+def _as_registered(facts: ArtifactFacts, cm: Mapping[str, Any], url: str) -> ArtifactFacts:
+    """An object whose digest is not the one published with its ConfigMap was replaced in the
+    bucket: DigestMismatch, even when it is a validly sealed artifact of its own."""
+    published = str(((cm.get("metadata") or {}).get("annotations") or {}).get(registry.ANN_DIGEST))
+    if facts.load_error is not None or facts.digest == published:
+        return facts
+    return ArtifactFacts(
+        version=facts.version,
+        load_error=contract.ArtifactError.DIGEST_MISMATCH,
+        load_message=f"{url} holds digest {facts.digest[:23]}, not the published "
+        f"{published[:23]}: the object was replaced",
+    )
+
+
+def _bucket(kube: Kube, namespace: str, lm: LeadModelSpec) -> Callable[[], artifact_objects.Bucket]:
+    """The LeadModel's bucket, made on first use (most passes read only cached versions)."""
+    made: list[artifact_objects.Bucket] = []
+
+    def get() -> artifact_objects.Bucket:
+        if not made:
+            s3 = lm.artifacts.s3
+            if s3 is None:
+                raise objectstore.StoreError(
+                    objectstore.StoreError.UNREACHABLE,
+                    "version is stored in S3 but spec.artifacts.s3 is not set",
+                )
+            made.append(artifact_objects.Bucket.of(kube, namespace, s3))
+        return made[0]
+
+    return get
 
 
 def _prometheus_operator(kube: Kube) -> bool:
@@ -92,31 +148,24 @@ def _prometheus_operator(kube: Kube) -> bool:
 
 
 def _scorer_report(
-    kube: Kube, name: str, namespace: str, lm: LeadModelSpec, template: str
+    kube: Kube, name: str, namespace: str, lm: LeadModelSpec, settings: OperatorSettings
 ) -> ScorerReport | None:
-    if not template:
+    """Every ready scorer Pod's report, combined (settings.scorer_pods), or the one URL's."""
+    if settings.scorer_pods:
+        urls = ask_scorers.pod_urls(kube, name, namespace)
+    elif settings.scorer_url:
+        urls = [settings.scorer_url.format(name=name, namespace=namespace)]
+    else:
         return None
-    url = template.format(name=name, namespace=namespace).rstrip("/") + "/ops/model-status"
+    if not urls:
+        return None
     headers = {"Accept": "application/json"}
     ref = lm.scorer.api_key_secret_ref
     if ref is not None:
         key = _secret_value(kube, namespace, ref.name, ref.key)
         if key:
             headers["x-api-key"] = key.decode().strip().split(",")[0]
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) URL we built)
-    try:
-        with urllib.request.urlopen(request, timeout=1.5) as response:  # noqa: S310
-            body = json.loads(response.read())
-    except (OSError, ValueError):
-        logger.debug("scorer %s/%s not reachable at %s", namespace, name, url)
-        return None
-    version = body.get("version")
-    return ScorerReport(
-        version=int(version) if version not in (None, "") else None,
-        health=str(body.get("health") or ""),
-        auc="" if body.get("auc") is None else str(body["auc"]),
-        drift_score="" if body.get("drift_score") is None else str(body["drift_score"]),
-    )
+    return ask_scorers.ask_all(urls, headers)
 
 
 def _rollout(
@@ -146,17 +195,33 @@ def read(
     name, namespace = str(meta["name"]), str(meta["namespace"])
     owner = builders.Owner(name=name, namespace=namespace, uid=str(meta.get("uid", "")))
     keys, key_id = _signing_keys(kube, namespace, lm)
+    bucket = _bucket(kube, namespace, lm)
     entries = [
         e
         for cm in kube.list("ConfigMap", namespace, selector=registry.selector(name))
-        if (e := _entry(cm, keys=keys, key_id=key_id)) is not None
+        if (e := _entry(cm, keys=keys, key_id=key_id, bucket=bucket)) is not None
     ]
     prom = _prometheus_operator(kube)
     rules = prom and settings.alert_rules
     children: dict[tuple[str, str], Mapping[str, Any]] = {}
-    wanted = builders.child_keys(name, prometheus_operator=prom, alert_rules=rules)
+    # The autoscaler is read whether spec.scorer.autoscaling is set or not: unset removes it.
+    wanted = builders.child_keys(
+        name,
+        prometheus_operator=prom,
+        alert_rules=rules,
+        policy=lm.network_policy,
+        autoscaling=True,
+    )
     if prom and not rules:  # one made before the rules were turned off, to remove
         wanted.append(("PrometheusRule", builders.names(name)["alerts"]))
+    # Read with or without spec.experiment: one left from a removed experiment is deleted.
+    wanted.append(("CronJob", builders.names(name)["experiment"]))
+    # Read whether spec.followUps is set or not: removing it removes what it made.
+    wanted += followups_builders.child_keys(name, prometheus_operator=prom)
+    # NetworkPolicies made before spec.networkPolicy changed, to remove.
+    wanted += [key for key in network_policy.all_keys(name) if key not in wanted]
+    if lm.training.bootstrap is not None:
+        wanted.append(("Job", builders.names(name)["bootstrap"]))
     # Never reconciled: nothing to read yet; apply creates, and a 409 falls back to read+patch.
     first_pass = not entries and not (body.get("status") or {}).get("observedGeneration")
     for kind, child in [] if first_pass else wanted:
@@ -178,8 +243,16 @@ def read(
         children=MappingProxyType(children),
         prometheus_operator=prom,
         alert_rules=rules,
+        alert_for=settings.alert_for,
+        jobs_image=settings.jobs_image,
         # A key named but unreadable still counts: nothing unsigned passes while it is fixed.
         signing_key_configured=lm.signing.key_secret_ref is not None,
-        scorer=_scorer_report(kube, name, namespace, lm, settings.scorer_url),
+        scorer=_scorer_report(kube, name, namespace, lm, settings),
         status=MappingProxyType(dict(body.get("status") or {})),
+        experiment_verdicts=tuple(
+            kube.list("ConfigMap", namespace, selector=experiments.verdict_selector(name))
+        ),
+        annotations=MappingProxyType(
+            {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+        ),
     )

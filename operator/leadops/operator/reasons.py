@@ -14,14 +14,27 @@ TRAINED: Final = "Trained"
 VALIDATED: Final = "Validated"
 ROLLED_OUT: Final = "RolledOut"
 DEGRADED: Final = "Degraded"
-CONDITION_TYPES: Final = (READY, TRAINED, VALIDATED, ROLLED_OUT, DEGRADED)
+EXPERIMENT: Final = "Experiment"
+CONDITION_TYPES: Final = (READY, TRAINED, VALIDATED, ROLLED_OUT, DEGRADED, EXPERIMENT)
+
+# Experiment (True while it runs); Events: Experiment<Phase> on every new verdict.
+EXPERIMENT_RUNNING: Final = "Running"
+EXPERIMENT_NOT_YET_EVALUATED: Final = "NotYetEvaluated"
+EXPERIMENT_PINNED: Final = "Pinned"
+EXPERIMENT_ABORTED_BY_USER: Final = "AbortedByUser"
+EXPERIMENT_PROMOTED_BY_USER: Final = "PromotedByUser"
+EXPERIMENT_UNKNOWN_VARIANT_MODEL: Final = "UnknownVariantModel"
+EXPERIMENT_VARIANT_MODEL_REJECTED: Final = "VariantModelRejected"
 
 # Ready
 SERVING: Final = "Serving"
 INVALID_SPEC: Final = "InvalidSpec"
+# A Secret (or its key) the spec names does not exist: nothing is rolled out until it does.
+MISSING_SECRET: Final = "MissingSecret"  # noqa: S105 (a reason, not a secret)
 UNKNOWN_MODEL_VERSION: Final = "UnknownModelVersion"
 NO_MODEL: Final = "NoModel"
 AWAITING_PROMOTION: Final = "AwaitingPromotion"
+COLD_START: Final = "ColdStart"  # no model yet; the scorer stores leads unscored
 PINNED_VERSION_ROLLED_BACK: Final = "PinnedVersionRolledBack"
 PINNED_VERSION_REJECTED: Final = "PinnedVersionRejected"
 # A child's name is taken by an object this LeadModel does not control: nothing is touched.
@@ -39,6 +52,8 @@ SCORER_UNAVAILABLE: Final = "ScorerUnavailable"
 # Trained
 ARTIFACT_PUBLISHED: Final = "ArtifactPublished"
 NO_ARTIFACT: Final = "NoArtifact"
+BOOTSTRAPPING: Final = "Bootstrapping"  # the bootstrap Job trains the first model
+BOOTSTRAP_FAILED: Final = "BootstrapFailed"
 
 # Validated: the gate chain, in order
 GATES_PASSED: Final = "GatesPassed"
@@ -68,14 +83,19 @@ SCORER_UNHEALTHY: Final = "ScorerUnhealthy"
 HIGH_DRIFT: Final = "HighDrift"
 STALE_MODEL: Final = "StaleModel"
 ROLLBACK_NOT_AVAILABLE: Final = "RollbackNotAvailable"
+# The AUC expected from recent leads (CBPE) is below spec.gates.minAuc: a warning, no rollback.
+ESTIMATED_AUC_LOW: Final = "EstimatedAucLow"
 
 # Events only
 ROLLED_OUT_EVENT: Final = "RolledOut"
 PROMOTED: Final = "Promoted"
+IMAGE_ROLLOUT: Final = "ImageRollout"
 GARBAGE_COLLECTED: Final = "GarbageCollected"
 CHILD_CREATED: Final = "Created"
 
 # History entry reasons
+# A person rolled the version back (`leadops rollback`): out of "newest passing" until allowed.
+MANUAL_ROLLBACK: Final = "ManualRollback"
 HISTORY_PROMOTED: Final = "Promoted"
 HISTORY_PINNED: Final = "Pinned"
 HISTORY_SUPERSEDED: Final = "Superseded"

@@ -1,6 +1,6 @@
 """One reconcile pass: parse spec -> observe -> plan -> apply. No kopf here.
 
-Resume, create, update, the timer and child events all end up in `reconcile()`; it never
+Resume, create, update, the resync and child events all end up in `reconcile()`; it never
 branches on why it was called (level-triggered).
 """
 
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from leadops.operator import (
     apply,
     conditions,
+    followups_check,
     metrics,
     plan,
     read_world,
@@ -39,6 +40,14 @@ _LOCKS_GUARD = threading.Lock()
 class InvalidSpec(Exception):
     """The spec passed the CRD schema but cannot be served (semantic error)."""
 
+    reason = reasons.INVALID_SPEC
+
+
+class MissingSecret(InvalidSpec):
+    """A Secret or key the spec names does not exist (yet): look again later."""
+
+    reason = reasons.MISSING_SECRET
+
 
 def _lock(namespace: str, name: str) -> threading.Lock:
     with _LOCKS_GUARD:
@@ -52,14 +61,21 @@ def parse(body: Mapping[str, Any]) -> LeadModelSpec:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidSpec(f"spec.{where}: {first['msg']}") from exc
-    problems = lm.semantic_errors()
+    problems = lm.semantic_errors() or followups_check.problems(lm)
     if problems:
         raise InvalidSpec("; ".join(problems))
     return lm
 
 
-def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: datetime) -> None:
-    """Ready=False/InvalidSpec and a Warning Event; children are left exactly as they are."""
+def report_invalid(
+    kube: Kube,
+    body: Mapping[str, Any],
+    message: str,
+    *,
+    now: datetime,
+    reason: str = reasons.INVALID_SPEC,
+) -> None:
+    """Ready=False/`reason` and a Warning Event; children are left exactly as they are."""
     meta = body.get("metadata") or {}
     previous = dict(body.get("status") or {})
     before = previous.get("conditions") or []
@@ -70,7 +86,7 @@ def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: da
         generation=int(meta.get("generation") or 0),
         status=previous,
     )
-    ready = conditions.false(reasons.READY, reasons.INVALID_SPEC, message)
+    ready = conditions.false(reasons.READY, reason, message)
     others = [c for c in conditions.from_status(before) if c.type != reasons.READY]
     old_ready: Mapping[str, Any] = next((c for c in before if c.get("type") == reasons.READY), {})
     stamped = conditions.stamp([ready, *others], before, generation=obs.generation, now=now)
@@ -79,8 +95,8 @@ def report_invalid(kube: Kube, body: Mapping[str, Any], message: str, *, now: da
         "observedGeneration": obs.generation,
         "conditions": conditions.as_status(stamped),
     }
-    if (old_ready.get("reason"), old_ready.get("message")) != (reasons.INVALID_SPEC, message):
-        apply.emit_event(kube, obs, EmitEvent("Warning", reasons.INVALID_SPEC, message), now)
+    if (old_ready.get("reason"), old_ready.get("message")) != (reason, message):
+        apply.emit_event(kube, obs, EmitEvent("Warning", reason, message), now)
     apply.write_status(kube, obs, status)
 
 
@@ -108,7 +124,7 @@ def log_changes(observed: Observed, decided: Plan) -> None:
 
 
 def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = None) -> Plan | None:
-    """Bring one LeadModel's world in line with its spec. Raises InvalidSpec."""
+    """Bring one LeadModel's world in line with its spec. Raises InvalidSpec (MissingSecret)."""
     meta = body.get("metadata") or {}
     started = time.perf_counter()
     moment = now or datetime.now(UTC)
@@ -124,14 +140,16 @@ def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = Non
             config = settings.load()
             try:
                 lm = parse(body)
-                refused = trust.problems(
+                found = trust.problems(
                     kube, str(meta.get("namespace")), str(meta.get("name")), lm, config
                 )
-                if refused:
-                    raise InvalidSpec("; ".join(refused))
+                if found.refused:
+                    raise InvalidSpec("; ".join(found.refused))
+                if found.missing:  # Pods that mount them could not start: roll nothing out
+                    raise MissingSecret("; ".join(found.missing))
             except InvalidSpec as exc:
-                result = "invalid"
-                report_invalid(kube, body, str(exc), now=moment)
+                result = "invalid" if exc.reason == reasons.INVALID_SPEC else "missing_secret"
+                report_invalid(kube, body, str(exc), now=moment, reason=exc.reason)
                 raise
             observed = read_world.read(kube, body, lm, config, moment)
             decided = plan.plan(lm, observed, moment)

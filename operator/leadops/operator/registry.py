@@ -1,6 +1,7 @@
 """The model registry: one immutable ConfigMap per model version (pure codec and GC rules).
 
-A version's ConfigMap holds the gzipped artifact in `binaryData`, labels naming its LeadModel
+A version's ConfigMap holds the gzipped artifact in `binaryData` (spec.artifacts configMap), or
+names its object in the bucket in an annotation (spec.artifacts s3), labels naming its LeadModel
 and version, and annotations with AUC, n_train, positive rate and digest so `kubectl get cm
 -L` shows them without decoding. The data is immutable; the operator only adds history
 annotations (promoted/retired/rolled back), which is how history survives operator restarts.
@@ -33,10 +34,17 @@ ANN_N_TRAIN = "leadops.io/n-train"
 ANN_POSITIVE_RATE = "leadops.io/positive-rate"
 ANN_DIGEST = "leadops.io/digest"
 ANN_CREATED_AT = "leadops.io/created-at"
+# s3://bucket/key of the gzipped artifact when it lives in object storage (no binaryData then).
+ANN_ARTIFACT_OBJECT = "leadops.io/artifact-object"
 ANN_PROMOTED_AT = "leadops.io/promoted-at"
 ANN_RETIRED_AT = "leadops.io/retired-at"
 ANN_ROLLED_BACK_AT = "leadops.io/rolled-back-at"
 ANN_ROLLBACK_REASON = "leadops.io/rollback-reason"
+# Who rolled the version back (the operator, or the person's Kubernetes user) and why, in words.
+ANN_ROLLED_BACK_BY = "leadops.io/rolled-back-by"
+ANN_ROLLBACK_MESSAGE = "leadops.io/rollback-message"
+# Every annotation of the rolled-back mark: `leadops allow` removes them all.
+ROLLBACK_MARK = (ANN_ROLLED_BACK_AT, ANN_ROLLBACK_REASON, ANN_ROLLED_BACK_BY, ANN_ROLLBACK_MESSAGE)
 # ConfigMaps are capped at 1 MiB in etcd; leave room for metadata.
 MAX_COMPRESSED_BYTES = 900 * 1024
 
@@ -85,14 +93,21 @@ def summarize(document: Mapping[str, Any]) -> Summary:
         raise RegistryError(reasons.CORRUPT_ARTIFACT, f"artifact lacks {exc}") from exc
 
 
+def pack(artifact_bytes: bytes) -> bytes:
+    """The stored form of an artifact: gzip, deterministic (no mtime), so a retry is identical."""
+    return gzip.compress(artifact_bytes, compresslevel=9, mtime=0)
+
+
 def encode(
     artifact_bytes: bytes,
     *,
     leadmodel: str,
     namespace: str,
     owner: Mapping[str, Any] | None = None,
+    object_url: str = "",
 ) -> dict[str, Any]:
-    """The immutable ConfigMap for one artifact (the bytes exactly as written by training)."""
+    """The immutable ConfigMap for one artifact (the bytes exactly as written by training), or,
+    with `object_url`, its metadata only: the bytes are that object in the bucket."""
     if len(artifact_bytes) > contract.MAX_UNPACKED_BYTES:  # the operator would refuse it unpacked
         raise RegistryError(
             reasons.ARTIFACT_TOO_LARGE,
@@ -104,11 +119,12 @@ def encode(
     except ValueError as exc:
         raise RegistryError(reasons.CORRUPT_ARTIFACT, f"artifact is not JSON: {exc}") from exc
     summary = summarize(document)
-    packed = gzip.compress(artifact_bytes, compresslevel=9, mtime=0)
+    packed = b"" if object_url else pack(artifact_bytes)
     if len(packed) > MAX_COMPRESSED_BYTES:
         raise RegistryError(
-            reasons.CORRUPT_ARTIFACT,
-            f"artifact is {len(packed)} bytes gzipped, over the {MAX_COMPRESSED_BYTES} limit",
+            reasons.ARTIFACT_TOO_LARGE,
+            f"artifact is {len(packed)} bytes gzipped, over the ConfigMap store's "
+            f"{MAX_COMPRESSED_BYTES}: store it in object storage with spec.artifacts.s3",
         )
     metadata: dict[str, Any] = {
         "name": configmap_name(leadmodel, summary.version),
@@ -131,13 +147,23 @@ def encode(
     }
     if owner is not None:
         metadata["ownerReferences"] = [dict(owner)]
-    return {
+    configmap: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata,
         "immutable": True,
-        "binaryData": {DATA_KEY: base64.b64encode(packed).decode("ascii")},
     }
+    if object_url:
+        metadata["annotations"][ANN_ARTIFACT_OBJECT] = object_url
+    else:
+        configmap["binaryData"] = {DATA_KEY: base64.b64encode(packed).decode("ascii")}
+    return configmap
+
+
+def object_url_of(configmap: Mapping[str, Any]) -> str:
+    """The s3:// URL of the version's artifact when it lives in object storage, else ""."""
+    ann = (configmap.get("metadata") or {}).get("annotations") or {}
+    return str(ann.get(ANN_ARTIFACT_OBJECT, ""))
 
 
 def decode(configmap: Mapping[str, Any], *, limit: int = contract.MAX_UNPACKED_BYTES) -> bytes:
@@ -174,6 +200,10 @@ class Entry:
     retired_at: str = ""
     rolled_back_at: str = ""
     rollback_reason: str = ""
+    rolled_back_by: str = ""
+    rollback_message: str = ""
+    # s3://bucket/key when the artifact is in object storage; "" when in the ConfigMap.
+    object_url: str = ""
     facts: ArtifactFacts | None = field(default=None, compare=False)
 
     @property
@@ -195,6 +225,9 @@ def entry_of(configmap: Mapping[str, Any], *, facts: ArtifactFacts | None = None
         retired_at=str(ann.get(ANN_RETIRED_AT, "")),
         rolled_back_at=str(ann.get(ANN_ROLLED_BACK_AT, "")),
         rollback_reason=str(ann.get(ANN_ROLLBACK_REASON, "")),
+        rolled_back_by=str(ann.get(ANN_ROLLED_BACK_BY, "")),
+        rollback_message=str(ann.get(ANN_ROLLBACK_MESSAGE, "")),
+        object_url=object_url_of(configmap),
         facts=facts,
     )
 

@@ -62,6 +62,11 @@ class RolloutState:
     started_at: str = ""
     digest: str = ""  # validated digests the Pod template serves / rolls back to
     previous_digest: str = ""
+    # The scorer container's image in the template, the one a rollback returns to, and one a
+    # rollback undid (refused while spec.scorer.image names it).
+    image: str = ""
+    previous_image: str = ""
+    rolled_back_image: str = ""
     # metadata.generation: names the Deployment's state a move starts from.
     generation: int = 0
     progress: Progress = Progress.PROGRESSING
@@ -138,6 +143,9 @@ def rollout_state(
         started_at=str(ann.get(builders.ANN_ROLLOUT_STARTED) or ""),
         digest=str(ann.get(builders.ANN_DIGEST) or ""),
         previous_digest=str(ann.get(builders.ANN_PREVIOUS_DIGEST) or ""),
+        image=_scorer_image(spec),
+        previous_image=str(ann.get(builders.ANN_PREVIOUS_IMAGE) or ""),
+        rolled_back_image=str(ann.get(builders.ANN_ROLLED_BACK_IMAGE) or ""),
         generation=int(meta.get("generation") or 0),
         progress=progress,
         available=available >= want,
@@ -147,6 +155,14 @@ def rollout_state(
         blocked=None if progress is Progress.COMPLETE else _blocked(conditions, mine),
         unready_why=_unready_why(mine),
     )
+
+
+def _scorer_image(spec: Mapping[str, Any]) -> str:
+    pod = (spec.get("template") or {}).get("spec") or {}
+    for container in pod.get("containers") or []:
+        if container.get("name") == "scorer":
+            return str(container.get("image") or "")
+    return ""
 
 
 def _no_progress(

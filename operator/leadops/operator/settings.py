@@ -1,6 +1,6 @@
 """Every `LEADOPS_*` variable the operator reads, parsed in one place.
 
-`load()` reads the environment each time it is called: the timer period is fixed when kopf
+`load()` reads the environment each time it is called: the resync period is fixed when kopf
 registers the handlers (import time), the rest is read once per reconcile pass, so a test or
 a restarted Pod sees the environment it was started with. Pure module.
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from leadops.operator.builders import SCORER_PORT
+from leadops.operator import alerts, shard
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -31,22 +31,48 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class OperatorSettings:
-    # LEADOPS_RESYNC_SECONDS: the timer, the longest a missed watch event delays a decision.
+    # LEADOPS_RESYNC_SECONDS: the resync, the longest a missed watch event delays a decision.
     resync_seconds: float = 60.0
     # LEADOPS_WORKERS: kopf's thread pool for the synchronous handlers.
     workers: int = 8
-    # LEADOPS_SCORER_URL: where /ops/model-status is asked ({name}, {namespace} filled in);
-    # empty outside a cluster means "do not ask".
+    # LEADOPS_SCORER_URL: one URL where /ops/model-status is asked ({name}, {namespace}
+    # filled in), instead of every Pod; empty and no scorer_pods means "do not ask".
     scorer_url: str = ""
+    # LEADOPS_SCORER_PODS: ask every ready scorer Pod (the Service's EndpointSlices); on by
+    # default in a Pod when LEADOPS_SCORER_URL is unset.
+    scorer_pods: bool = False
     # LEADOPS_ALERT_RULES: keep a PrometheusRule per LeadModel (the chart turns it off when
     # it ships the same rules once, cluster-wide).
     alert_rules: bool = True
+    # LEADOPS_ALERT_FOR: `ALERT=DURATION,...`, alerts' `for:` in the per-LeadModel rules
+    # (the chart's prometheusRule.for; e.g. seconds in a test instead of an hour).
+    alert_for: alerts.ForDurations = ()
     # LEADOPS_ALLOWED_IMAGES: registry/repository prefixes a LeadModel's images must start
     # with (`*`: any); by default the project's own images.
     allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES
     # LEADOPS_ALLOWED_POD_ANNOTATIONS: exact Pod annotation keys allowed besides the built-in
     # list (never AppArmor or seccomp, whatever it says).
     extra_pod_annotations: frozenset[str] = frozenset()
+    # LEADOPS_JOBS_IMAGE: the training and backfill Jobs' image when a LeadModel names none;
+    # empty: the scorer image's sibling `jobs` repository, same tag (builders.jobs_image).
+    jobs_image: str = ""
+    # LEADOPS_SELECTOR (`leadops operator --selector`): act only on LeadModels whose labels
+    # match, so several operators split a fleet; empty: every LeadModel watched.
+    selector: shard.Selector = field(default_factory=shard.Selector)
+
+
+def _selector(raw: str) -> shard.Selector:
+    try:
+        return shard.parse(raw)
+    except shard.SelectorError as exc:
+        raise SettingsError(f"LEADOPS_SELECTOR: {exc}") from exc
+
+
+def _alert_for(raw: str) -> alerts.ForDurations:
+    try:
+        return alerts.parse_for(raw)
+    except alerts.AlertForError as exc:
+        raise SettingsError(f"LEADOPS_ALERT_FOR: {exc}") from exc
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -71,17 +97,24 @@ def _number(name: str, raw: str, kind: type[float] | type[int]) -> float:
 def load(env: Mapping[str, str] | None = None) -> OperatorSettings:
     env = os.environ if env is None else env
     url = env.get("LEADOPS_SCORER_URL", "")
-    if not url and env.get("KUBERNETES_SERVICE_HOST"):  # in a Pod: the Service's DNS name
-        url = "http://{name}-scorer.{namespace}.svc:" + str(SCORER_PORT)
+    in_pod = bool(env.get("KUBERNETES_SERVICE_HOST"))
+    pods = _flag(
+        "LEADOPS_SCORER_PODS",
+        env.get("LEADOPS_SCORER_PODS", "true" if in_pod and not url else "false"),
+    )
     return OperatorSettings(
         resync_seconds=float(
             _number("LEADOPS_RESYNC_SECONDS", env.get("LEADOPS_RESYNC_SECONDS", "60"), float)
         ),
         workers=int(_number("LEADOPS_WORKERS", env.get("LEADOPS_WORKERS", "8"), int)),
         scorer_url=url,
+        scorer_pods=pods,
         alert_rules=_flag("LEADOPS_ALERT_RULES", env.get("LEADOPS_ALERT_RULES", "true")),
+        alert_for=_alert_for(env.get("LEADOPS_ALERT_FOR", "")),
         allowed_images=_list(env.get("LEADOPS_ALLOWED_IMAGES", "")) or DEFAULT_ALLOWED_IMAGES,
         extra_pod_annotations=frozenset(_list(env.get("LEADOPS_ALLOWED_POD_ANNOTATIONS", ""))),
+        jobs_image=env.get("LEADOPS_JOBS_IMAGE", "").strip(),
+        selector=_selector(env.get("LEADOPS_SELECTOR", "")),
     )
 
 

@@ -8,13 +8,23 @@ Pure module: pydantic and the standard library only.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+
+from leadops import objectstore
 
 GROUP = "leadops.io"
 VERSION = "v1alpha1"
@@ -88,6 +98,13 @@ class Durability(StrEnum):
     BEST_EFFORT = "bestEffort"
 
 
+class ColdStart(StrEnum):
+    """What the scorer does with a lead while no model version serves."""
+
+    REFUSE = "Refuse"  # 503 "no model loaded"; the scorer is not ready
+    ACCEPT_UNSCORED = "AcceptUnscored"  # stored unscored (score null) so outcomes accumulate
+
+
 class SecretKeyRef(_Model):
     name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=253)] = Field(
         description="Name of a Secret in the LeadModel's namespace."
@@ -95,6 +112,62 @@ class SecretKeyRef(_Model):
     key: Annotated[str, StringConstraints(pattern=SECRET_KEY_PATTERN, max_length=253)] = Field(
         description="Key inside the Secret's data."
     )
+
+
+class ConfigMapKeyRef(_Model):
+    name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=253)] = Field(
+        description="Name of a ConfigMap in the LeadModel's namespace."
+    )
+    key: Annotated[str, StringConstraints(pattern=SECRET_KEY_PATTERN, max_length=253)] = Field(
+        description="Key inside the ConfigMap's data."
+    )
+
+
+BOOTSTRAP_ONE_SOURCE_RULE = (
+    "(has(self.url) ? 1 : 0) + (has(self.configMapKeyRef) ? 1 : 0) + "
+    "(has(self.secretKeyRef) ? 1 : 0) == 1"
+)
+URL_PATTERN = r"^https?://\S+$"
+
+
+class Bootstrap(_Model):
+    """Historical outcomes to train the first model from (one source)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": BOOTSTRAP_ONE_SOURCE_RULE,
+                    "message": "bootstrap names exactly one of url, configMapKeyRef, secretKeyRef",
+                }
+            ]
+        }
+    )
+
+    url: Annotated[str, StringConstraints(pattern=URL_PATTERN, max_length=2048)] | None = Field(
+        default=None,
+        description="http(s) URL of an outcomes CSV (label column last). No API key is sent "
+        "to it; put any credentials the URL itself needs in a Secret instead.",
+    )
+    config_map_key_ref: ConfigMapKeyRef | None = Field(
+        default=None, description="ConfigMap key holding the outcomes CSV (up to about 1 MiB)."
+    )
+    secret_key_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="Secret key holding the outcomes CSV (the Secret must opt in with the "
+        "leadops.io/usable-by annotation).",
+    )
+
+    def sources(self) -> list[str]:
+        return [
+            name
+            for name, value in (
+                ("url", self.url),
+                ("configMapKeyRef", self.config_map_key_ref),
+                ("secretKeyRef", self.secret_key_ref),
+            )
+            if value is not None
+        ]
 
 
 class Resources(_Model):
@@ -109,6 +182,66 @@ class Resources(_Model):
         max_length=8,
         description="Maximum compute resources (e.g. cpu: '1', memory: 1Gi).",
         json_schema_extra={"default": {}, "maxProperties": 8},
+    )
+
+    def over(self, defaults: Resources) -> Resources:
+        """These resources on top of `defaults`, key by key: a LeadModel that sets only a CPU
+        request keeps the default memory request and limit (quotas and LimitRanges need them)."""
+        return Resources(
+            requests={**defaults.requests, **self.requests},
+            limits={**defaults.limits, **self.limits},
+        )
+
+
+def _resources_field(what: str, defaults: Resources) -> Any:
+    """A resources field whose documented default is `defaults` (kept key by key, see over)."""
+    shown = defaults.model_dump(by_alias=True)
+
+    def text(values: dict[str, str]) -> str:
+        return ", ".join(f"{key} {value}" for key, value in sorted(values.items())) or "none"
+
+    return Field(
+        default_factory=lambda: defaults,
+        description=f"Compute resources of {what}. Each key left out keeps its default "
+        f"(requests: {text(defaults.requests)}; limits: {text(defaults.limits)}), so every "
+        "container has requests and a memory limit.",
+        json_schema_extra={"default": shown},
+    )
+
+
+# The defaults every container starts from (docs/security.md, "Resources"). The scorer and its
+# init container have no CPU limit: CFS throttling would add its 100 ms periods to a latency-
+# bound request; the batch Jobs have one (it also bounds the backfill's worker processes).
+SCORER_RESOURCES: Final = Resources(
+    requests={"cpu": "250m", "memory": "256Mi"}, limits={"memory": "1Gi"}
+)
+UNPACK_RESOURCES: Final = Resources(
+    requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}
+)
+TRAINING_RESOURCES: Final = Resources(
+    requests={"cpu": "500m", "memory": "512Mi"}, limits={"cpu": "2", "memory": "2Gi"}
+)
+BACKFILL_RESOURCES: Final = Resources(
+    requests={"cpu": "250m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "512Mi"}
+)
+
+
+class PodSecurityContext(_Model):
+    """Identities for every Pod of the LeadModel; unset, the image's user (10001, group 0)
+    runs, or the one the platform assigns (OpenShift's restricted SCC)."""
+
+    run_as_user: int | None = Field(
+        default=None, ge=1, le=2_147_483_647, description="UID of every container (never 0)."
+    )
+    run_as_group: int | None = Field(
+        default=None, ge=0, le=2_147_483_647, description="Primary GID of every container."
+    )
+    fs_group: int | None = Field(
+        default=None,
+        ge=0,
+        le=2_147_483_647,
+        description="Group that owns mounted volumes (a spool PersistentVolumeClaim whose "
+        "storage is not group-writable needs it).",
     )
 
 
@@ -160,22 +293,113 @@ class Gates(_Model):
         return Decimal(self.max_drift_score)
 
 
-class Training(_Model):
+# Kubernetes label keys ([prefix/]name) and values: nodeSelector entries and toleration keys.
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LabelKey = Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN, max_length=317)]
+LabelValue = Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN, max_length=63)]
+MAX_TOLERATIONS = 16
+
+
+class TolerationOperator(StrEnum):
+    EQUAL = "Equal"
+    EXISTS = "Exists"
+
+
+class TaintEffect(StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(_Model):
+    """A core/v1 Toleration: lets the Job's Pod onto nodes with a matching taint."""
+
+    key: LabelKey | None = Field(
+        default=None, description="Taint key; empty with operator Exists tolerates every taint."
+    )
+    operator: TolerationOperator = Field(
+        default=TolerationOperator.EQUAL, description="Equal (key and value) or Exists (key)."
+    )
+    value: LabelValue | None = Field(default=None, description="Taint value (operator Equal).")
+    effect: TaintEffect | None = Field(default=None, description="Taint effect; empty: all.")
+    toleration_seconds: int | None = Field(
+        default=None, ge=0, le=86_400 * 365, description="NoExecute only: stay this long."
+    )
+
+    @model_validator(mode="after")
+    def _as_kubernetes_requires(self) -> Toleration:
+        if self.operator is TolerationOperator.EXISTS and self.value:
+            raise ValueError("a toleration with operator Exists takes no value")
+        if self.operator is TolerationOperator.EQUAL and not self.key:
+            raise ValueError("a toleration without a key needs operator Exists")
+        return self
+
+
+class Placement(_Model):
+    """Where a Job's Pod may run: GPU nodes are usually labelled and tainted (issue #22)."""
+
+    node_selector: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP_ENTRIES,
+        description="Node labels the Job's Pod requires (e.g. nvidia.com/gpu.present: 'true').",
+        json_schema_extra={"default": {}, "maxProperties": MAX_MAP_ENTRIES},
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        max_length=MAX_TOLERATIONS,
+        description="Taints the Job's Pod tolerates (e.g. nvidia.com/gpu, Exists, NoSchedule).",
+        json_schema_extra={"default": []},
+    )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if len(key) > 317 or not re.match(LABEL_KEY_PATTERN, key):
+                raise ValueError(f"nodeSelector key {key!r} is not a Kubernetes label key")
+        return value
+
+
+class DaskTraining(_Model):
+    scheduler: Annotated[
+        str, StringConstraints(pattern=r"^(tcp|tls)://[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
+    ] = Field(
+        description="Address of a Dask scheduler (tcp://host:8786): the training Job fits "
+        "there with xgboost.dask; its image needs leadops[dask]."
+    )
+
+
+class Training(Placement):
     schedule: CronSchedule = Field(
         default="17 3 * * *",
         description="Cron schedule (UTC) of the retraining CronJob.",
     )
     suspend: bool = Field(default=False, description="Suspend scheduled retraining.")
     image: ImageRef | None = Field(
-        default=None, description="Image of the training Job; defaults to spec.scorer.image."
+        default=None,
+        description="Image of the training Job; defaults to the operator's jobs image "
+        "(the scorer image's sibling `jobs` repository, same tag).",
     )
-    resources: Resources = Field(
-        default_factory=Resources,
-        description="Compute resources of the training container.",
-        json_schema_extra={"default": {}},
+    resources: Resources = _resources_field(
+        "the training container (extended resources such as nvidia.com/gpu: '1' are requests "
+        "and limits like cpu)",
+        TRAINING_RESOURCES,
     )
     active_deadline_seconds: int = Field(
         default=3600, ge=60, le=86_400, description="Kill a training Job running longer."
+    )
+    dask: DaskTraining | None = Field(
+        default=None, description="Fit on an existing Dask cluster instead of in the Job's Pod."
+    )
+    bootstrap: Bootstrap | None = Field(
+        default=None,
+        description="Historical outcomes to train the first model from: while the registry "
+        "holds no version, the operator runs the training Job once on them (Job "
+        "<name>-bootstrap; delete it to run it again); the result passes the same gates.",
     )
 
     @field_validator("schedule")
@@ -184,7 +408,7 @@ class Training(_Model):
         return validate_cron(value)
 
 
-class PiiBackfill(_Model):
+class PiiBackfill(Placement):
     schedule: CronSchedule = Field(
         default="0 2 * * 0",
         description="Cron schedule (UTC) of the PII-backfill CronJob.",
@@ -197,13 +421,11 @@ class PiiBackfill(_Model):
         default="mem:*", description="Redis key pattern (SCAN MATCH) to scrub."
     )
     image: ImageRef | None = Field(
-        default=None, description="Image of the backfill Job; defaults to spec.scorer.image."
+        default=None,
+        description="Image of the backfill Job; defaults to the operator's jobs image "
+        "(as spec.training.image).",
     )
-    resources: Resources = Field(
-        default_factory=Resources,
-        description="Compute resources of the backfill container.",
-        json_schema_extra={"default": {}},
-    )
+    resources: Resources = _resources_field("the backfill container", BACKFILL_RESOURCES)
 
     @field_validator("schedule")
     @classmethod
@@ -236,13 +458,53 @@ class Spool(_Model):
     )
 
 
+AUTOSCALING_RULE = "self.minReplicas <= self.maxReplicas"
+AUTOSCALING_RULE_MESSAGE = "autoscaling.minReplicas must not exceed maxReplicas"
+
+
+class Autoscaling(_Model):
+    """A HorizontalPodAutoscaler (autoscaling/v2) on the scorer's CPU; it owns `replicas`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": AUTOSCALING_RULE, "message": AUTOSCALING_RULE_MESSAGE}
+            ]
+        }
+    )
+
+    min_replicas: int = Field(default=2, ge=1, le=100, description="Fewest scorer Pods.")
+    max_replicas: int = Field(default=10, ge=1, le=100, description="Most scorer Pods.")
+    target_cpu_utilization_percentage: int = Field(
+        default=70,
+        alias="targetCPUUtilizationPercentage",  # the HorizontalPodAutoscaler v1 field's name
+        ge=10,
+        le=400,
+        description="Average CPU use, in percent of the scorer container's CPU request, the "
+        "HorizontalPodAutoscaler keeps the Pods at.",
+    )
+
+    def semantic_errors(self) -> list[str]:
+        return [AUTOSCALING_RULE_MESSAGE] if self.min_replicas > self.max_replicas else []
+
+
 class Scorer(_Model):
-    replicas: int = Field(default=2, ge=0, le=100, description="Scorer Pods to run.")
+    replicas: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description="Scorer Pods to run; ignored with autoscaling (the HorizontalPodAutoscaler "
+        "sets them, and the operator never writes the Deployment's replicas then).",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Scale the scorer on CPU between minReplicas and maxReplicas "
+        "(HorizontalPodAutoscaler autoscaling/v2); unset: spec.scorer.replicas Pods.",
+    )
     image: ImageRef = Field(default="leadops/scorer:0.1.0", description="Scorer container image.")
-    resources: Resources = Field(
-        default_factory=Resources,
-        description="Compute resources of the scorer container.",
-        json_schema_extra={"default": {}},
+    resources: Resources = _resources_field("the scorer container", SCORER_RESOURCES)
+    unpack_resources: Resources = _resources_field(
+        "the scorer's init container (unpack-model)", UNPACK_RESOURCES
     )
     api_key_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret holding the API key for the scorer's /ops/* endpoints."
@@ -263,6 +525,12 @@ class Scorer(_Model):
         default_factory=Spool,
         description="Where the spool lives (durability spooled).",
         json_schema_extra={"default": {}},
+    )
+    cold_start: ColdStart = Field(
+        default=ColdStart.REFUSE,
+        description="While no model version serves: Refuse (leads get 503 no model loaded) or "
+        "AcceptUnscored (leads are stored unscored, answered score null and health no_model, "
+        "so outcomes accumulate for the first training; the scorer stays ready).",
     )
     progress_deadline_seconds: int = Field(
         default=120,
@@ -286,9 +554,24 @@ class Scorer(_Model):
     )
 
 
+class RedisMode(StrEnum):
+    """One Redis (or a primary behind one address), or a Redis Cluster (docs/pii.md)."""
+
+    STANDALONE = "standalone"
+    CLUSTER = "cluster"
+
+
 class Redis(_Model):
     url_secret_ref: SecretKeyRef = Field(
-        description="Secret key holding the Redis URL (redis://user:pass@host:6379/0)."
+        description="Secret key holding the Redis URL (redis://user:pass@host:6379/0; for a "
+        "cluster, any one node)."
+    )
+    mode: RedisMode = Field(
+        default=RedisMode.STANDALONE,
+        description="standalone, or cluster for Redis Cluster or a cluster-mode managed Redis: "
+        "the scorer (LEADOPS_REDIS_MODE) and the PII backfill (--redis-mode) keep every Lua "
+        "script to one hash slot and follow MOVED, ASK and failovers.",
+        json_schema_extra={"default": "standalone"},
     )
 
 
@@ -299,6 +582,70 @@ class Signing(_Model):
         "HMAC secret): mounted only into the training Job, which signs; the operator verifies "
         "with it, and with it set an unsigned or wrongly signed artifact never passes.",
     )
+
+
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+PREFIX_PATTERN = r"^([-!_.*'()a-zA-Z0-9]+/)*$"
+ARTIFACTS_ONE_STORE_RULE = "!(has(self.configMap) && has(self.s3))"
+
+
+class S3Artifacts(_Model):
+    bucket: Annotated[str, StringConstraints(pattern=BUCKET_PATTERN)] = Field(
+        description="Bucket holding the artifacts (it must exist; LeadOps never creates it)."
+    )
+    prefix: Annotated[str, StringConstraints(pattern=PREFIX_PATTERN, max_length=512)] = Field(
+        default="",
+        description="Key prefix ending in '/' (e.g. 'leadops/'); a version's object is "
+        "PREFIX + NAMESPACE/NAME/VERSION.json.gz.",
+    )
+    endpoint: Annotated[str, StringConstraints(pattern=URL_PATTERN, max_length=512)] | None = Field(
+        default=None,
+        description="S3 endpoint URL (MinIO, SeaweedFS, Ceph RGW, ...); unset: AWS S3.",
+    )
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{0,40}$")] = Field(
+        default="", description="The bucket's region (empty: the endpoint's default)."
+    )
+    credentials_secret_ref: SecretKeyRef = Field(
+        description="Secret key holding an AWS shared credentials file ([default] "
+        "aws_access_key_id, aws_secret_access_key): mounted as a file "
+        "(AWS_SHARED_CREDENTIALS_FILE) into the training Job and the scorer's init container; "
+        "the operator reads it to validate and garbage-collect versions."
+    )
+
+    def store(self) -> objectstore.Store:
+        return objectstore.Store(
+            bucket=self.bucket, prefix=self.prefix, endpoint=self.endpoint or "", region=self.region
+        )
+
+
+class Artifacts(_Model):
+    """Where each version's artifact bytes live; the registry ConfigMap keeps its metadata."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": ARTIFACTS_ONE_STORE_RULE,
+                    "message": "artifacts names one store: configMap or s3",
+                    "reason": "FieldValueInvalid",
+                },
+            ]
+        }
+    )
+
+    config_map: dict[str, Any] | None = Field(
+        default=None,
+        description="In the version's registry ConfigMap (the default): at most 900 KiB of "
+        "gzip per version.",
+        json_schema_extra={"type": "object", "maxProperties": 0},
+    )
+    s3: S3Artifacts | None = Field(
+        default=None,
+        description="In an S3-compatible bucket, for models too large for a ConfigMap.",
+    )
+
+    def store(self) -> objectstore.Store | None:
+        return self.s3.store() if self.s3 is not None else None
 
 
 class History(_Model):
@@ -484,6 +831,462 @@ class Experiment(_Model):
         return errors
 
 
+# NetworkPolicy (label patterns: above) --------------------------------------------------
+
+CIDR_PATTERN = r"^[0-9a-fA-F.:]+/[0-9]{1,3}$"
+MAX_PEERS = 16
+PEER_RULE = "has(self.cidr) != (has(self.namespaceLabels) || has(self.podLabels))"
+PEER_RULE_MESSAGE = "a peer is either a cidr or namespaceLabels and/or podLabels"
+_LABEL_KEY = re.compile(LABEL_KEY_PATTERN)
+
+
+def _labels_schema() -> dict[str, Any]:
+    """A label map as a structural schema; keys are checked when the spec is parsed (map keys
+    have no length bound a CEL rule's cost estimate could use)."""
+    return {
+        "minProperties": 1,
+        "maxProperties": 8,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": 63,
+            "pattern": LABEL_VALUE_PATTERN,
+        },
+    }
+
+
+def _label_keys(value: dict[str, str] | None) -> dict[str, str] | None:
+    for key in value or {}:
+        if len(key) > 317 or not _LABEL_KEY.match(key):
+            raise ValueError(f"{key!r} is not a valid label key")
+    return value
+
+
+class NetworkPeer(_Model):
+    """Who a NetworkPolicy rule names: Pods by labels (their namespace's labels too), or a CIDR."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [{"rule": PEER_RULE, "message": PEER_RULE_MESSAGE}]
+        }
+    )
+
+    namespace_labels: dict[str, LabelValue] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="Namespaces with all these labels (e.g. kubernetes.io/metadata.name: web); "
+        "unset: the LeadModel's own namespace.",
+        json_schema_extra=_labels_schema(),
+    )
+    pod_labels: dict[str, LabelValue] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="Pods with all these labels; unset: every Pod of the namespaces selected.",
+        json_schema_extra=_labels_schema(),
+    )
+    cidr: Annotated[str, StringConstraints(pattern=CIDR_PATTERN, max_length=43)] | None = Field(
+        default=None,
+        description="An address range outside the Pod network (e.g. 10.0.0.10/32), instead of "
+        "labels.",
+    )
+
+    _namespace_keys = field_validator("namespace_labels")(_label_keys)
+    _pod_keys = field_validator("pod_labels")(_label_keys)
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.ip_network(value, strict=False)
+        return value
+
+    def semantic_errors(self, where: str) -> list[str]:
+        """PEER_RULE, for specs that did not pass through the apiserver."""
+        labels = self.namespace_labels is not None or self.pod_labels is not None
+        if (self.cidr is not None) == labels:
+            return [f"{where}: {PEER_RULE_MESSAGE}"]
+        return []
+
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class NetworkRedis(_Model):
+    port: Port = Field(default=6379, description="Redis' TCP port.")
+    pod_labels: dict[str, LabelValue] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description="Labels of Redis Pods in the LeadModel's namespace: the backfill may reach "
+        "them, and the operator makes them accept only this LeadModel's scorer and backfill "
+        "(another LeadModel sharing them adds its own).",
+        json_schema_extra=_labels_schema(),
+    )
+    _pod_keys = field_validator("pod_labels")(_label_keys)
+    peers: list[NetworkPeer] = Field(
+        default_factory=list,
+        max_length=MAX_PEERS,
+        description="Redis outside the namespace (CIDR or labels): the backfill may reach it; "
+        "who else may is its owner's policy. With neither podLabels nor peers, the backfill may "
+        "reach any address on the port.",
+        json_schema_extra={"default": []},
+    )
+
+
+class NetworkApiServer(_Model):
+    peers: list[NetworkPeer] = Field(
+        default_factory=list,
+        max_length=MAX_PEERS,
+        description="The API server's endpoint addresses (kubectl get endpointslice -n default "
+        "-l kubernetes.io/service-name=kubernetes), as CIDRs; empty: any address on the ports.",
+        json_schema_extra={"default": []},
+    )
+    ports: list[Port] = Field(
+        default_factory=lambda: [443, 6443],
+        min_length=1,
+        max_length=4,
+        description="The API server's TCP ports, as its endpoints serve them.",
+        json_schema_extra={"default": [443, 6443]},
+    )
+
+
+class NetworkPolicy(_Model):
+    """NetworkPolicies for the scorer and the Jobs (opt-in; docs/security.md)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Make the NetworkPolicies: the scorer admits only the clients below, the "
+        "monitoring and operator namespaces and its own training Job; the training Job reaches "
+        "only DNS, the scorer and the API server; the backfill only DNS and Redis.",
+    )
+    scorer_clients: list[NetworkPeer] = Field(
+        default_factory=list,
+        max_length=MAX_PEERS,
+        description="Who may call the scorer's port besides those always admitted.",
+        json_schema_extra={"default": []},
+    )
+    monitoring_namespace: Annotated[
+        str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)
+    ] = Field(default="monitoring", description="Namespace whose Pods scrape the scorer.")
+    operator_namespace: Annotated[
+        str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)
+    ] = Field(
+        default="leadops-system",
+        description="Namespace of the LeadOps operator, which reads the scorer's "
+        "/ops/model-status.",
+    )
+    redis: NetworkRedis = Field(
+        default_factory=NetworkRedis,
+        description="Where Redis is, for the backfill's egress and Redis' own ingress.",
+        json_schema_extra={"default": {}},
+    )
+    api_server: NetworkApiServer = Field(
+        default_factory=NetworkApiServer,
+        description="Where the API server is, for the training Job (it publishes ConfigMaps).",
+        json_schema_extra={"default": {}},
+    )
+
+    def semantic_errors(self) -> list[str]:
+        errors: list[str] = []
+        for where, peers in (
+            ("networkPolicy.scorerClients", self.scorer_clients),
+            ("networkPolicy.redis.peers", self.redis.peers),
+            ("networkPolicy.apiServer.peers", self.api_server.peers),
+        ):
+            for i, peer in enumerate(peers):
+                errors += peer.semantic_errors(f"{where}[{i}]")
+        return errors
+
+
+# Follow-ups ----------------------------------------------------------------------------
+
+CLOCK_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+TEMPLATE_NAME_PATTERN = r"^[a-zA-Z0-9][-_.a-zA-Z0-9]{0,62}$"
+MAX_FOLLOW_UP_TENANTS = 64
+MAX_TEMPLATE_CHARS = 8192
+FOLLOW_UP_CHANNELS = ("sms", "whatsapp", "email")
+
+
+class FollowUpChannel(StrEnum):
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+
+
+class FollowUpProviderType(StrEnum):
+    TWILIO = "twilio"
+    SENDGRID = "sendgrid"
+    SMTP = "smtp"
+
+
+class FollowUpProvider(_Model):
+    """One provider of a channel; credentials only as Secret references (mounted as files)."""
+
+    type: FollowUpProviderType = Field(
+        description="twilio (sms, whatsapp), sendgrid (email) or smtp (email)."
+    )
+    name: Annotated[
+        str, StringConstraints(pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$", max_length=63)
+    ] = Field(default="", description="Name in metrics and logs; empty: the type.")
+    sender: Annotated[str, StringConstraints(min_length=1, max_length=254)] = Field(
+        alias="from", description="Sender: a phone number (+15005550006) or an e-mail address."
+    )
+    account_sid: Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")] | None = Field(
+        default=None, description="Twilio Account SID (twilio)."
+    )
+    auth_token_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the Twilio auth token (twilio)."
+    )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the SendGrid API key (sendgrid)."
+    )
+    host: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9.-]{1,253}$")] | None = Field(
+        default=None, description="SMTP server host (smtp)."
+    )
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port (smtp).")
+    starttls: bool = Field(default=True, description="Upgrade the SMTP connection (smtp).")
+    username: Annotated[str, StringConstraints(max_length=254)] | None = Field(
+        default=None, description="SMTP user name (smtp)."
+    )
+    password_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the SMTP password (smtp)."
+    )
+
+    def problems(self, where: str) -> list[str]:
+        needs = {
+            FollowUpProviderType.TWILIO: ("accountSid", "authTokenSecretRef"),
+            FollowUpProviderType.SENDGRID: ("apiKeySecretRef",),
+            FollowUpProviderType.SMTP: ("host",),
+        }[self.type]
+        given = self.model_dump(by_alias=True, exclude_none=True)
+        return [f"{where}: a {self.type.value} provider needs {f}" for f in needs if f not in given]
+
+
+class FollowUpProviders(_Model):
+    sms: list[FollowUpProvider] = Field(
+        default_factory=list,
+        max_length=4,
+        description="SMS providers, tried in order.",
+        json_schema_extra={"default": []},
+    )
+    whatsapp: list[FollowUpProvider] = Field(
+        default_factory=list,
+        max_length=4,
+        description="WhatsApp providers, tried in order.",
+        json_schema_extra={"default": []},
+    )
+    email: list[FollowUpProvider] = Field(
+        default_factory=list,
+        max_length=4,
+        description="E-mail providers, tried in order.",
+        json_schema_extra={"default": []},
+    )
+
+
+class FollowUpRule(_Model):
+    min_score: Ratio = Field(
+        description="Lower bound of the score band (decimal string, 0-1); the highest band a "
+        "score reaches wins."
+    )
+    channel: FollowUpChannel = Field(description="sms, whatsapp or email.")
+    template: Annotated[str, StringConstraints(pattern=TEMPLATE_NAME_PATTERN)] = Field(
+        description="Name of one of the tenant's templates."
+    )
+    delay_minutes: int = Field(
+        default=0, ge=0, le=60 * 24 * 30, description="Minutes after scoring (before quiet hours)."
+    )
+    whatsapp_content_sid: (
+        Annotated[str, StringConstraints(pattern=r"^HX[0-9a-fA-F]{32}$")] | None
+    ) = Field(
+        default=None,
+        description="Approved WhatsApp template (Content SID) sent outside the 24 h session.",
+    )
+
+
+class FollowUpTemplate(_Model):
+    name: Annotated[str, StringConstraints(pattern=TEMPLATE_NAME_PATTERN)] = Field(
+        description="Template name rules refer to."
+    )
+    subject: Annotated[str, StringConstraints(max_length=998)] = Field(
+        default="", description="E-mail subject (Jinja2)."
+    )
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEMPLATE_CHARS)] = Field(
+        description="Message body (Jinja2, sandboxed, StrictUndefined; variables name, score, "
+        "tenant); it must render on a sample lead or the spec is InvalidSpec."
+    )
+
+
+class QuietHoursSpec(_Model):
+    start: Annotated[str, StringConstraints(pattern=CLOCK_PATTERN)] = Field(
+        default="08:00", description="Sending opens (recipient's local time, HH:MM)."
+    )
+    end: Annotated[str, StringConstraints(pattern=CLOCK_PATTERN)] = Field(
+        default="21:00", description="Sending closes (recipient's local time, HH:MM)."
+    )
+
+
+class VaultKey(_Model):
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = Field(
+        description="Key id stored with each sealed contact."
+    )
+    secret_ref: SecretKeyRef = Field(
+        description="Secret key holding 32 random bytes as hex (openssl rand -hex 32)."
+    )
+
+
+class ContactVaultSpec(_Model):
+    current: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = Field(
+        description="Id of the key new contacts are sealed with."
+    )
+    keys: list[VaultKey] = Field(
+        min_length=1,
+        max_length=8,
+        description="Keys that open contacts; remove one after horizonHours (rotation).",
+    )
+
+
+class FollowUpWebhooks(_Model):
+    sendgrid_public_key_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="SendGrid event webhook verification key (base64 DER)."
+    )
+    whatsapp_app_secret_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Meta app secret that signs WhatsApp callbacks."
+    )
+    whatsapp_verify_token_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Token Meta's subscription check must present."
+    )
+
+
+class FollowUpTenant(_Model):
+    name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)] = Field(
+        description="Tenant (the ingest key's)."
+    )
+    rate_limit_per_second: int | None = Field(
+        default=None, ge=1, le=10_000, description="Sends per sliding second; unset: no limit."
+    )
+    vault: ContactVaultSpec = Field(description="Encryption keys of the tenant's contacts.")
+    quiet_hours: QuietHoursSpec = Field(
+        default_factory=QuietHoursSpec,
+        description="Local hours in which sending is allowed; outside, follow-ups are deferred.",
+        json_schema_extra={"default": {}},
+    )
+    rules: list[FollowUpRule] = Field(
+        min_length=1, max_length=16, description="Channel, template and delay by score band."
+    )
+    templates: list[FollowUpTemplate] = Field(
+        min_length=1, max_length=32, description="Message templates, inline."
+    )
+    providers: FollowUpProviders = Field(
+        default_factory=FollowUpProviders,
+        description="Providers per channel, in failover order.",
+        json_schema_extra={"default": {}},
+    )
+    webhooks: FollowUpWebhooks = Field(
+        default_factory=FollowUpWebhooks,
+        description="Secrets that verify provider callbacks.",
+        json_schema_extra={"default": {}},
+    )
+
+    def problems(self, where: str) -> list[str]:
+        errors: list[str] = []
+        names = [t.name for t in self.templates]
+        if len(set(names)) != len(names):
+            errors.append(f"{where}.templates: template names must be unique")
+        key_ids = [k.id for k in self.vault.keys]
+        if len(set(key_ids)) != len(key_ids):
+            errors.append(f"{where}.vault.keys: key ids must be unique")
+        if self.vault.current not in key_ids:
+            errors.append(f"{where}.vault.current {self.vault.current!r} is not in vault.keys")
+        for i, rule in enumerate(self.rules):
+            if rule.template not in names:
+                errors.append(f"{where}.rules[{i}].template {rule.template!r} is not a template")
+            if not getattr(self.providers, rule.channel.value):
+                errors.append(f"{where}.rules[{i}]: channel {rule.channel.value} has no providers")
+        for channel in FOLLOW_UP_CHANNELS:
+            for j, provider in enumerate(getattr(self.providers, channel)):
+                errors += provider.problems(f"{where}.providers.{channel}[{j}]")
+                allowed = (
+                    {FollowUpProviderType.TWILIO}
+                    if channel != "email"
+                    else {FollowUpProviderType.SENDGRID, FollowUpProviderType.SMTP}
+                )
+                if provider.type not in allowed:
+                    errors.append(
+                        f"{where}.providers.{channel}[{j}]: {provider.type.value} cannot send "
+                        f"{channel}"
+                    )
+        return errors
+
+
+class FollowUps(_Model):
+    """Follow-ups by SMS, WhatsApp and e-mail: the operator runs the worker and webhooks app."""
+
+    image: ImageRef | None = Field(
+        default=None, description="Image of the worker and webhooks app; defaults to the scorer's."
+    )
+    replicas: int = Field(default=1, ge=0, le=20, description="Worker Pods to run.")
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="Compute resources of each container; unset: 50m CPU and 128Mi requested, "
+        "512Mi limit.",
+        json_schema_extra={"default": {}},
+    )
+    horizon_hours: int = Field(
+        default=72, ge=1, le=24 * 90, description="Contacts expire this long after scoring."
+    )
+    max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Attempts before a follow-up is dead-lettered."
+    )
+    backoff_base_seconds: int = Field(default=1, ge=1, le=3600, description="First retry delay.")
+    backoff_max_seconds: int = Field(
+        default=300, ge=1, le=86_400, description="Longest retry delay."
+    )
+    status_callback_base: Annotated[
+        str, StringConstraints(pattern=r"^(https?://[^\s]+)?$", max_length=2000)
+    ] = Field(
+        default="",
+        description="Public base URL of the webhooks Service (providers post status callbacks "
+        "and replies there); empty: no status callbacks.",
+    )
+    tenants: list[FollowUpTenant] = Field(
+        min_length=1, max_length=MAX_FOLLOW_UP_TENANTS, description="Per-tenant follow-up rules."
+    )
+
+    def semantic_errors(self) -> list[str]:
+        errors: list[str] = []
+        names = [t.name for t in self.tenants]
+        if len(set(names)) != len(names):
+            errors.append("followUps.tenants: tenant names must be unique")
+        for i, tenant in enumerate(self.tenants):
+            errors += tenant.problems(f"followUps.tenants[{i}]")
+        return errors
+
+    def secret_refs(self) -> dict[str, SecretKeyRef]:
+        """Field path -> Secret reference of every credential the follow-ups mount."""
+        refs: dict[str, SecretKeyRef] = {}
+        for i, tenant in enumerate(self.tenants):
+            base = f"spec.followUps.tenants[{i}]"
+            for j, key in enumerate(tenant.vault.keys):
+                refs[f"{base}.vault.keys[{j}].secretRef"] = key.secret_ref
+            for channel in FOLLOW_UP_CHANNELS:
+                for j, p in enumerate(getattr(tenant.providers, channel)):
+                    for field_name in ("auth_token", "api_key", "password"):
+                        ref = getattr(p, f"{field_name}_secret_ref")
+                        if ref is not None:
+                            alias = to_camel(f"{field_name}_secret_ref")
+                            refs[f"{base}.providers.{channel}[{j}].{alias}"] = ref
+            for field_name in (
+                "sendgrid_public_key",
+                "whatsapp_app_secret",
+                "whatsapp_verify_token",
+            ):
+                ref = getattr(tenant.webhooks, f"{field_name}_secret_ref")
+                if ref is not None:
+                    refs[f"{base}.webhooks.{to_camel(field_name + '_secret_ref')}"] = ref
+        return refs
+
+
 SIGNATURE_NEEDS_KEY_RULE = (
     "self.gates.signature != 'Required' || (has(self.signing) && has(self.signing.keySecretRef))"
 )
@@ -546,6 +1349,11 @@ class LeadModelSpec(_Model):
         description="Artifact signature verification.",
         json_schema_extra={"default": {}},
     )
+    artifacts: Artifacts = Field(
+        default_factory=Artifacts,
+        description="Where model artifacts are stored: configMap (default) or s3.",
+        json_schema_extra={"default": {}},
+    )
     history: History = Field(
         default_factory=History,
         description="Model versions kept for rollback.",
@@ -557,8 +1365,24 @@ class LeadModelSpec(_Model):
         "and retention).",
         json_schema_extra={"default": {}},
     )
+    pod_security_context: PodSecurityContext = Field(
+        default_factory=PodSecurityContext,
+        description="UID, GID and fsGroup for every Pod the operator creates (all optional); "
+        "the Pods always run as non-root with the RuntimeDefault seccomp profile.",
+        json_schema_extra={"default": {}},
+    )
     experiment: Experiment | None = Field(
         default=None, description="An A/B experiment over variants of the model and app flags."
+    )
+    follow_ups: FollowUps | None = Field(
+        default=None,
+        description="Follow-ups by SMS, WhatsApp and e-mail (docs/followups.md): set, the "
+        "operator runs the follow-up worker and its webhooks app.",
+    )
+    network_policy: NetworkPolicy = Field(
+        default_factory=NetworkPolicy,
+        description="NetworkPolicies for the scorer, the Jobs and Redis (opt-in).",
+        json_schema_extra={"default": {}},
     )
 
     @property
@@ -572,6 +1396,18 @@ class LeadModelSpec(_Model):
             errors.append("gates.signature Required needs signing.keySecretRef")
         if self.experiment is not None:
             errors += self.experiment.semantic_errors()
+        if self.follow_ups is not None:
+            errors += self.follow_ups.semantic_errors()
+            if self.redis.mode is RedisMode.CLUSTER:
+                errors.append("followUps does not run on redis.mode cluster yet: use standalone")
+        errors += self.network_policy.semantic_errors()
+        if self.scorer.autoscaling is not None:
+            errors += self.scorer.autoscaling.semantic_errors()
+        if self.artifacts.config_map is not None and self.artifacts.s3 is not None:
+            errors.append("artifacts names one store: configMap or s3")
+        bootstrap = self.training.bootstrap
+        if bootstrap is not None and len(bootstrap.sources()) != 1:
+            errors.append("bootstrap names exactly one of url, configMapKeyRef, secretKeyRef")
         return errors
 
 
@@ -617,6 +1453,62 @@ class HistoryEntry(_Model):
     promoted_at: str = Field(default="", description="When it started serving (RFC 3339).")
     retired_at: str = Field(default="", description="When it stopped serving (RFC 3339).")
     reason: str = Field(default="", description="Why it was promoted or retired.")
+    rolled_back_at: str = Field(
+        default="",
+        description="When it was rolled back (RFC 3339); it is not served again until a person "
+        "allows it (`leadops allow NAME VERSION`).",
+    )
+    rolled_back_by: str = Field(
+        default="", description="Who rolled it back: leadops-operator, or a person's user name."
+    )
+    message: str = Field(default="", description="Why it was rolled back, in words.")
+
+
+class ExperimentPhase(StrEnum):
+    RUNNING = "Running"
+    AWAITING_PROMOTION = "AwaitingPromotion"
+    PROMOTED = "Promoted"
+    ABORTED = "Aborted"
+    INCONCLUSIVE = "Inconclusive"
+    INVALID = "Invalid"
+    PAUSED = "Paused"
+
+
+class ExperimentVariantStatus(_Model):
+    name: str = Field(description="Variant name.")
+    assigned: int = Field(default=0, description="Units bucketed into it so far.")
+    leads: int = Field(default=0, description="Its matured leads.")
+    conversions: int = Field(default=0, description="Their conversions.")
+
+
+class ExperimentStatus(_Model):
+    name: str = Field(description="The experiment (spec.experiment.name).")
+    phase: ExperimentPhase = Field(description="Where the experiment stands.")
+    reason: str = Field(default="", description="CamelCase reason of the phase.")
+    message: str = Field(default="", description="Why, in words.")
+    started_at: str = Field(default="", description="When the operator first saw it (RFC 3339).")
+    verdict: str = Field(
+        default="", description="The latest evaluation's verdict (promote, abort, continue, ...)."
+    )
+    variant: str = Field(default="", description="The variant the verdict names (a winner).")
+    evaluated_at: str = Field(default="", description="When the latest evaluation ran.")
+    look: int = Field(default=0, description="Looks done (one per matured day).")
+    looks: int = Field(default=0, description="Looks planned (maxDurationDays).")
+    alpha_spent: str = Field(default="", description="Alpha the looks so far may have used.")
+    variants: list[ExperimentVariantStatus] = Field(
+        default_factory=list, description="Per-variant counts of the latest evaluation."
+    )
+    served_variant: str = Field(
+        default="",
+        description="Once promoted: the winning variant, whose flags the scorer returns with "
+        "every lead (bucketing stopped).",
+    )
+    served_flags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Once promoted: the winner's flags as they won, served to every lead while "
+        "the experiment stays in the spec (a later edit of its flags changes nothing).",
+        json_schema_extra={"default": {}, "additionalProperties": {"type": "string"}},
+    )
 
 
 class LeadModelStatus(_Model):
@@ -628,11 +1520,42 @@ class LeadModelStatus(_Model):
     )
     auc: str = Field(default="", description="Test AUC of the serving version.")
     drift_score: str = Field(default="", description="Drift score the scorer reports.")
-    health: str = Field(default="", description="Health the scorer reports (seed values).")
+    estimated_auc: str = Field(
+        default="",
+        description="AUC expected from the serving model's recent leads before their outcomes "
+        "arrive (confidence-based estimate from the artifact's calibration map), the mean of "
+        "the scorer Pods' estimates weighted by their leads; empty: no estimate yet. Below "
+        "gates.minAuc over at least 500 leads: Degraded=True/EstimatedAucLow, never a rollback.",
+    )
+    estimated_auc_leads: int = Field(
+        default=0, ge=0, description="Recent scored leads estimatedAuc rests on (all Pods)."
+    )
+    health: str = Field(
+        default="",
+        description="How the serving model is doing, as the scorer reports it: ok, "
+        "warning_low_auc, warning_high_drift, warning_stale, critical_low_auc, error, or "
+        "no_model (nothing serves yet). The same words as the scorer's /ops/model-status.",
+    )
+    scorer_pods_reported: int = Field(
+        default=0,
+        description="Ready scorer Pods that answered /ops/model-status this pass; health is "
+        "the worst of theirs, driftScore the highest.",
+    )
+    scorer_pods_asked: int = Field(
+        default=0, description="Ready scorer Pods asked this pass (the Service's EndpointSlices)."
+    )
     last_rollout: str = Field(default="", description="When the scorer last changed version.")
+    awaiting_promotion: str = Field(
+        default="",
+        description="Under Manual promotion: a version that passed the gates and waits for a "
+        "person to set spec.modelVersion to it.",
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Current state.")
     history: list[HistoryEntry] = Field(
         default_factory=list, description="Versions that served, newest first."
+    )
+    experiment: ExperimentStatus | None = Field(
+        default=None, description="The A/B experiment of spec.experiment, if any."
     )
 
 

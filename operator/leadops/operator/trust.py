@@ -8,18 +8,21 @@ Three checks before anything is built, each an InvalidSpec naming what was refus
   namespace its author could not read;
 - Pod annotations only from an allowlist of exact keys (metrics scraping, mesh injection),
   never one that loosens AppArmor or seccomp.
-Pure except `secret_problems`, which reads the named Secrets' metadata.
+Secrets that do not exist, or lack the key named, are not refused but missing
+(Ready=False/MissingSecret): nothing is rolled out until they exist.
+Pure except `secret_findings`, which reads the named Secrets.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from leadops.operator import builders
 from leadops.operator.settings import OperatorSettings
-from leadops.operator.spec import LeadModelSpec
+from leadops.operator.spec import LeadModelSpec, SecretKeyRef
 
 if TYPE_CHECKING:
     from leadops.operator.kube import Kube
@@ -107,6 +110,7 @@ def image_problems(lm: LeadModelSpec, allowed: tuple[str, ...]) -> list[str]:
         "spec.scorer.image": lm.scorer.image,
         "spec.training.image": lm.training.image,
         "spec.piiBackfill.image": lm.pii_backfill.image,
+        "spec.followUps.image": lm.follow_ups.image if lm.follow_ups is not None else None,
     }
     return [
         f"{field} {image!r} is not from an allowed registry or repository "
@@ -139,18 +143,26 @@ def metadata_problems(lm: LeadModelSpec, *, extra: frozenset[str] = frozenset())
     return problems
 
 
+def secret_key_refs(lm: LeadModelSpec) -> dict[str, SecretKeyRef]:
+    """Field path -> Secret and key, for every Secret a LeadModel makes LeadOps use."""
+    refs = {
+        "spec.redis.urlSecretRef": lm.redis.url_secret_ref,
+        "spec.scorer.apiKeySecretRef": lm.scorer.api_key_secret_ref,
+        "spec.scorer.ingestKeysSecretRef": lm.scorer.ingest_keys_secret_ref,
+        "spec.signing.keySecretRef": lm.signing.key_secret_ref,
+        "spec.pii.keySaltSecretRef": lm.pii.key_salt_secret_ref,
+    }
+    bootstrap = lm.training.bootstrap
+    if bootstrap is not None and bootstrap.secret_key_ref is not None:
+        refs["spec.training.bootstrap.secretKeyRef"] = bootstrap.secret_key_ref
+    if lm.follow_ups is not None:
+        refs |= lm.follow_ups.secret_refs()
+    return {field: ref for field, ref in refs.items() if ref is not None}
+
+
 def secret_refs(lm: LeadModelSpec) -> dict[str, str]:
     """Field path -> Secret name for every Secret a LeadModel makes LeadOps use."""
-    refs = {"spec.redis.urlSecretRef": lm.redis.url_secret_ref.name}
-    if lm.scorer.api_key_secret_ref is not None:
-        refs["spec.scorer.apiKeySecretRef"] = lm.scorer.api_key_secret_ref.name
-    if lm.scorer.ingest_keys_secret_ref is not None:
-        refs["spec.scorer.ingestKeysSecretRef"] = lm.scorer.ingest_keys_secret_ref.name
-    if lm.signing.key_secret_ref is not None:
-        refs["spec.signing.keySecretRef"] = lm.signing.key_secret_ref.name
-    if lm.pii.key_salt_secret_ref is not None:
-        refs["spec.pii.keySaltSecretRef"] = lm.pii.key_salt_secret_ref.name
-    return refs
+    return {field: ref.name for field, ref in secret_key_refs(lm).items()}
 
 
 def usable_by(secret: Mapping[str, object], leadmodel: str) -> bool:
@@ -160,27 +172,56 @@ def usable_by(secret: Mapping[str, object], leadmodel: str) -> bool:
     return "*" in names or leadmodel in names
 
 
-def secret_problems(kube: Kube, namespace: str, leadmodel: str, lm: LeadModelSpec) -> list[str]:
-    problems = []
-    for field, name in secret_refs(lm).items():
-        secret = kube.get("Secret", namespace, name)
+@dataclass(frozen=True)
+class Findings:
+    """What a LeadModel asks for: `refused` it may not have (InvalidSpec); `missing`, Secrets
+    or keys that do not exist (yet): Pods that mount them could not start."""
+
+    refused: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def judge_secrets(
+    refs: Mapping[str, SecretKeyRef],
+    secrets: Mapping[str, Mapping[str, Any] | None],
+    *,
+    namespace: str,
+    leadmodel: str,
+) -> Findings:
+    """Pure: each named Secret (None: absent) must opt in to the LeadModel and hold its key."""
+    found = Findings()
+    for where, ref in refs.items():
+        secret = secrets.get(ref.name)
         if secret is None:
-            problems.append(f"{field}: Secret {namespace}/{name} does not exist")
+            found.missing.append(
+                f"{where}: Secret {namespace}/{ref.name} (key {ref.key!r}) does not exist"
+            )
         elif not usable_by(secret, leadmodel):
-            problems.append(
-                f"{field}: Secret {namespace}/{name} does not opt in to LeadModel {leadmodel} "
+            found.refused.append(
+                f"{where}: Secret {namespace}/{ref.name} does not opt in to LeadModel {leadmodel} "
                 f"(annotate it {USABLE_BY}={leadmodel}, or '*' for every LeadModel)"
             )
-    return problems
+        elif ref.key not in (secret.get("data") or {}):
+            found.missing.append(f"{where}: Secret {namespace}/{ref.name} has no key {ref.key!r}")
+    return found
+
+
+def secret_findings(kube: Kube, namespace: str, leadmodel: str, lm: LeadModelSpec) -> Findings:
+    refs = secret_key_refs(lm)
+    secrets = {
+        name: kube.get("Secret", namespace, name) for name in {r.name for r in refs.values()}
+    }
+    return judge_secrets(refs, secrets, namespace=namespace, leadmodel=leadmodel)
 
 
 def problems(
     kube: Kube, namespace: str, leadmodel: str, lm: LeadModelSpec, settings: OperatorSettings
-) -> list[str]:
-    """Everything this LeadModel asks for that its author may not have LeadOps do."""
-    found = name_problems(leadmodel)
-    found += image_problems(lm, settings.allowed_images)
-    found += metadata_problems(lm, extra=settings.extra_pod_annotations)
-    if not found:  # the Secrets are read only for a spec that is otherwise acceptable
-        found += secret_problems(kube, namespace, leadmodel, lm)
-    return found
+) -> Findings:
+    """Everything this LeadModel asks for that its author may not have LeadOps do, and the
+    Secrets it names that are missing."""
+    refused = name_problems(leadmodel)
+    refused += image_problems(lm, settings.allowed_images)
+    refused += metadata_problems(lm, extra=settings.extra_pod_annotations)
+    if refused:  # the Secrets are read only for a spec that is otherwise acceptable
+        return Findings(refused=refused)
+    return secret_findings(kube, namespace, leadmodel, lm)

@@ -79,5 +79,5 @@ class Wakeups:
         while (key := self._next()) is not None:
             try:
                 self._call(*key)
-            except Exception:  # the timer and the watches come back anyway
+            except Exception:  # the resync and the watches come back anyway
                 logger.warning("look-again at %s/%s failed", *key, exc_info=True)

@@ -12,12 +12,26 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 from starlette.types import Receive, Scope, Send
 
 from leadops import logsafety, pii
 from leadops.contract import artifact as contract_artifact
 from leadops.pii import chat_keys
-from leadops.scorer import fastpath, health, metrics, spool, store, tenancy, writer
+from leadops.redis_mode import RedisMode
+from leadops.scorer import (
+    cluster_store,
+    fastpath,
+    guardrails,
+    health,
+    metrics,
+    replicas,
+    spool,
+    store,
+    tenancy,
+    variants,
+    writer,
+)
 from leadops.scorer.auth import IngestKeys, KeyRing, KeysFileUnreadable
 from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.middleware import RequestGuard, RequestMetrics
@@ -42,15 +56,24 @@ def _make_store(settings: Settings) -> store.LeadStore:
             "chat_id can be confirmed; use this for dev and demos only",
             chat_keys.SALT_FILE_ENV,
         )
-    if settings.redis_url is None:
+    redis_url = settings.redis_url_value()
+    if redis_url is None:
         logger.warning(
-            "No Redis URL (LEADOPS_REDIS_URL / REDIS_URL): leads and outcomes are kept in "
-            "process memory and lost on restart; use this for dev and demos only"
+            "No Redis URL (LEADOPS_REDIS_URL / LEADOPS_REDIS_URL_FILE / REDIS_URL): leads and "
+            "outcomes are kept in process memory and lost on restart; use this for dev and "
+            "demos only"
         )
         return store.MemoryStore()
-    return store.RedisStore(
-        settings.redis_url.get_secret_value(), timeout=settings.redis_timeout_seconds
-    )
+    if settings.redis_mode is RedisMode.CLUSTER:
+        return cluster_store.ClusterStore(redis_url, timeout=settings.redis_timeout_seconds)
+    return store.RedisStore(redis_url, timeout=settings.redis_timeout_seconds)
+
+
+def _guardrail_sink(lead_store: store.LeadStore) -> guardrails.Sink:
+    """Where every replica's experiment guardrail counts add up: beside the leads."""
+    if isinstance(lead_store, store.RedisStore):
+        return guardrails.RedisSink(lead_store.client)
+    return guardrails.MemorySink()
 
 
 def _verify_keys(settings: Settings) -> contract_artifact.VerifyKeys | None:
@@ -70,6 +93,8 @@ def _load_at_start(state: ScorerState) -> None:
             expect_digest=settings.model_digest,
             drift_window=settings.drift_window,
             drift_min_samples=settings.drift_min_samples,
+            estimate_window=settings.estimate_window,
+            estimate_min_leads=settings.estimate_min_leads,
             probe_rows=settings.parity_probe_rows,
         )
     except ModelRejected as exc:
@@ -79,6 +104,28 @@ def _load_at_start(state: ScorerState) -> None:
     state.serve(model)
     state.metrics.reloads.labels(result="loaded", reason="").inc()
     logger.info("Serving model version %d (auc %.4f)", model.version, model.auc)
+
+
+async def _join_replicas(state: ScorerState) -> replicas.Announcer | None:
+    """With Redis: the announcer, after serving the group's last announced reload (a replica
+    that starts after a reload serves what the others serve)."""
+    settings = state.settings
+    url = settings.redis_url_value()
+    if url is None:
+        return None
+    announcer = replicas.Announcer(
+        url,
+        group=settings.replica_group,
+        timeout=settings.redis_timeout_seconds,
+        poll_seconds=settings.follow_poll_seconds,
+        cluster=settings.redis_mode is RedisMode.CLUSTER,
+    )
+    try:
+        await announcer.converge(state)
+    except (RedisError, OSError) as exc:
+        # Followed later by the background task; the file's model serves meanwhile.
+        logger.warning("Cannot read the reload announcement at start (%s)", type(exc).__name__)
+    return announcer
 
 
 def _warn_about_keys(state: ScorerState) -> None:
@@ -115,6 +162,12 @@ async def validation_error(request: Request, exc: Exception) -> Response:
         }
         for error in exc.errors()
     ]
+    if logger.isEnabledFor(logging.DEBUG):
+        # Where and why only: the refused values stay out of the log as they stay out of the
+        # body, and so do attribute names (loc's third part on), which are the caller's text.
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        where = "; ".join(f"{'.'.join(map(str, e['loc'][:2]))} ({e['type']})" for e in detail)
+        logger.debug("422 %s %s: %s", request.method, route, where)
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
@@ -188,14 +241,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         _warn_about_keys(state)
         _load_at_start(state)
+        state.announcer = await _join_replicas(state)
+        # Every variant model passes the gates before the first lead is bucketed.
+        state.experiment = variants.load(
+            settings, verify_keys=state.verify_keys, m=m, sink=_guardrail_sink(lead_store)
+        )
         app.state.scorer = state
         # Everything allocated so far (modules, the model) lives as long as the process: keep
         # it out of the cyclic GC's full collections, which otherwise rescan it under load.
         gc.freeze()
         await record_writer.start()
+        running = (
+            state.experiment if isinstance(state.experiment, variants.RunningExperiment) else None
+        )
+        if running is not None:
+            running.guardrails.start()
+        if state.announcer is not None:
+            state.announcer.start(state)
         try:
             yield
         finally:
+            if state.announcer is not None:
+                await state.announcer.close()
+            if running is not None:
+                await running.guardrails.stop()  # this replica's last counts
             await record_writer.stop()
             await lead_store.close()
 

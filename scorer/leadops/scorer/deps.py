@@ -40,6 +40,19 @@ async def get_model(request: Request) -> ServingModel:
 ModelDep = Annotated[ServingModel, Depends(get_model)]
 
 
+async def get_model_or_cold_start(request: Request) -> ServingModel | None:
+    """The serving model; None while none is loaded and cold start is on (the lead is stored
+    unscored), else the same 503 as ModelDep."""
+    state = cast(ScorerState, request.app.state.scorer)
+    model = state.model
+    if model is None and not state.settings.cold_start:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no model loaded")
+    return model
+
+
+ColdStartModelDep = Annotated[ServingModel | None, Depends(get_model_or_cold_start)]
+
+
 async def ingest_tenant(
     state: StateDep,
     x_api_key: Annotated[

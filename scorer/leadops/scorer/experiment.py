@@ -2,9 +2,13 @@
 
 Configured by `LEADOPS_EXPERIMENT` (JSON: name, unit, variants with weight and flags), the
 shape of `spec.experiment`. Bucketing is `leadops.contract.bucketing`: a stable hash of the
-experiment name and the unit id, the same on every replica and after restarts. This build
-serves flag variants only: a variant naming a model version is refused at start (loading
-and shadow-scoring variant models is the next step of issue #18).
+experiment name and the unit id, the same on every replica and after restarts. A variant
+naming a `modelVersion` is served by that model (leadops.scorer.variants loads it); one
+without is served by the serving model.
+
+A concluded experiment names its `winner`: nothing is bucketed any more, every lead's answer
+carries the winner's flags (its model, if it had one, is rolled out as the serving model by
+the operator), and no variant model is loaded.
 """
 
 from __future__ import annotations
@@ -27,16 +31,10 @@ class Variant(BaseModel):
     name: Name
     weight: int = Field(ge=1, le=99)
     flags: dict[FlagName, FlagValue] = Field(default_factory=dict, max_length=16)
-    model_version: str = Field(default="", alias="modelVersion", max_length=12)
-
-    @model_validator(mode="after")
-    def _flags_only(self) -> Variant:
-        if self.model_version:
-            raise ValueError(
-                f"variant {self.name!r} names modelVersion {self.model_version}: this scorer "
-                "serves flag variants only"
-            )
-        return self
+    # The prediction flag: "" = the serving model.
+    model_version: str = Field(
+        default="", alias="modelVersion", pattern=r"^([0-9]{1,12})?$", max_length=12
+    )
 
 
 class Experiment(BaseModel):
@@ -45,6 +43,8 @@ class Experiment(BaseModel):
     name: Name
     unit: Literal["lead", "chat", "tenant"] = "lead"
     variants: list[Variant] = Field(min_length=2, max_length=4)
+    # The variant that won: served to every lead (its flags), no bucketing.
+    winner: Name | None = None
 
     @model_validator(mode="after")
     def _split(self) -> Experiment:
@@ -52,7 +52,19 @@ class Experiment(BaseModel):
             raise ValueError("variant weights must sum to 100")
         if len({v.name for v in self.variants}) != len(self.variants):
             raise ValueError("variant names must be unique")
+        if self.winner is not None and self.winner not in {v.name for v in self.variants}:
+            raise ValueError(f"winner {self.winner!r} is not a variant")
         return self
+
+    def winning_variant(self) -> Variant | None:
+        return next((v for v in self.variants if v.name == self.winner), None)
+
+    def model_versions(self) -> list[str]:
+        """The distinct model versions the variants name, in variant order (none once
+        concluded: the winner's model, if any, is the serving model then)."""
+        if self.winner is not None:
+            return []
+        return list(dict.fromkeys(v.model_version for v in self.variants if v.model_version))
 
     def unit_id(self, *, lead_id: str, chat_id: str | None, tenant: str) -> str:
         """What is bucketed: this lead, its chat (all its leads together) or its tenant."""
@@ -64,9 +76,16 @@ class Experiment(BaseModel):
         return lead_id
 
     def assign(self, unit_id: str) -> Variant:
-        weights = [(v.name, v.weight) for v in self.variants]
-        chosen = bucketing.variant(self.name, unit_id, weights)
-        return next(v for v in self.variants if v.name == chosen)
+        return self.assign_bucket(bucketing.bucket(self.name, unit_id))
+
+    def assign_bucket(self, point: int) -> Variant:
+        """The variant whose cumulative weight range holds bucket `point` (0..99)."""
+        edge = 0
+        for v in self.variants:
+            edge += v.weight
+            if point < edge:
+                return v
+        raise AssertionError("unreachable: weights sum to 100")
 
 
 class LiveCounts:

@@ -34,7 +34,12 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.model_auc = Gauge("lead_model_auc", "Serving model's test AUC (0-1).", registry=r)
+        self.model_auc = Gauge(
+            "lead_model_auc", "Serving model's test AUC (0-1; NaN: no model loaded).", registry=r
+        )
+        # NaN, not 0, until a model loads: a cold-start scorer has no AUC, and a 0 would make
+        # LeadModelLowAuc and LeadModelCriticalAuc (`lead_model_auc < ...`) page for it.
+        self.model_auc.set(float("nan"))
         self.model_version = Gauge(
             "lead_model_version", "Serving model's version (unix seconds).", registry=r
         )
@@ -46,6 +51,19 @@ class Metrics:
             "Feature drift of recent leads vs training (standard deviations).",
             registry=r,
         )
+        # NaN until the serving model has an estimate (PromQL comparisons drop NaN samples).
+        self.model_estimated_auc = Gauge(
+            "lead_model_estimated_auc",
+            "AUC expected from the serving model's recent leads before their outcomes arrive "
+            "(confidence-based estimate from its calibration map, 0-1; NaN: none yet).",
+            registry=r,
+        )
+        self.model_estimated_auc_leads = Gauge(
+            "lead_model_estimated_auc_leads",
+            "Recent leads lead_model_estimated_auc rests on (0 while there is no estimate).",
+            registry=r,
+        )
+        self.model_estimated_auc.set(float("nan"))
         self.model_last_reload_ts = Gauge(
             "lead_model_last_reload_ts",
             "Unix time the serving model was (re)loaded.",
@@ -53,6 +71,12 @@ class Metrics:
         )
         self.model_loaded = Gauge(
             "lead_model_loaded", "1 when a model is loaded and serving.", registry=r
+        )
+        self.erasures = Counter(
+            "leadops_lead_erasures",
+            "DELETE /v1/lead/{id} calls by whether a lead record was found (true/false).",
+            ["found"],
+            registry=r,
         )
         self.requests = Counter(
             "leadops_http_requests",
@@ -106,6 +130,45 @@ class Metrics:
             "leadops_experiment_leads",
             "Leads bucketed into each variant of the running experiment.",
             ["experiment", "variant"],
+            registry=r,
+        )
+        self.experiment_outcomes = Counter(
+            "leadops_experiment_outcomes",
+            "Outcomes recorded (POST /v1/outcome) for leads of each variant of the experiment.",
+            ["experiment", "variant"],
+            registry=r,
+        )
+        self.experiment_conversions = Counter(
+            "leadops_experiment_conversions",
+            "Conversions recorded for leads of each variant of the experiment.",
+            ["experiment", "variant"],
+            registry=r,
+        )
+        self.experiment_failures = Counter(
+            "leadops_experiment_scoring_failures",
+            "Leads of each variant whose scoring raised (answered 500): error guardrail data.",
+            ["experiment", "variant"],
+            registry=r,
+        )
+        self.experiment_answer_seconds = Histogram(
+            "leadops_experiment_answer_duration_seconds",
+            "Time from a lead's arrival in the scorer to its answer, per variant (scoring, "
+            "queueing or storing the record), less other variants' models shadow-scoring it: "
+            "the latency guardrail's data.",
+            ["experiment", "variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.experiment_scores = Histogram(
+            "leadops_experiment_score",
+            "Scores served to each variant of the running experiment (its model's score).",
+            ["experiment", "variant"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.leads_unscored = Counter(
+            "leadops_leads_unscored",
+            "Leads stored unscored because no model was loaded (cold start).",
             registry=r,
         )
         self.store_up = Gauge(

@@ -27,6 +27,7 @@ from leadops.contract import featurize
 from leadops.contract.features import FeatureSpec
 from leadops.scorer import schemas, trees
 from leadops.scorer.drift import DriftWindow
+from leadops.scorer.estimate import ScoreWindow
 
 logger = logging.getLogger(__name__)
 
@@ -54,15 +55,18 @@ class ModelRejected(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ServingModel:
-    """One verified, compiled model and the drift window of the leads it scored."""
+    """One verified, compiled model and the drift and score windows of the leads it scored."""
 
     artifact: contract_artifact.Artifact
     spec: FeatureSpec
     ensemble: trees.TreeEnsemble
-    path: Path
+    # The file it was read from; None when its bytes came from another replica's announcement.
+    path: Path | None
     loaded_at: float
     signature: SignatureStatus
     drift: DriftWindow = field(repr=False)
+    # Its recent scores, for the AUC to expect before outcomes arrive (estimate.py).
+    estimate: ScoreWindow = field(repr=False)
     # The spec compiled once at load: scoring a lead then does no per-spec work.
     featurizer: featurize.Featurizer = field(repr=False)
 
@@ -116,7 +120,7 @@ class ServingModel:
 
 
 def load_serving_model(
-    path: Path,
+    source: Path | bytes,
     *,
     min_auc: float | None = None,
     verify_keys: contract_artifact.VerifyKeys | None = None,
@@ -124,17 +128,22 @@ def load_serving_model(
     drift_window: int = 500,
     drift_min_samples: int = 50,
     probe_rows: int = 256,
+    estimate_window: int = 5000,
+    estimate_min_leads: int = 100,
 ) -> ServingModel:
-    """Read, verify, compile and parity-check the artifact at `path`, or raise ModelRejected."""
+    """Read, verify, compile and parity-check the artifact at `source` (a file, or its bytes),
+    or raise ModelRejected."""
     try:
         return _load(
-            path,
+            source,
             min_auc=min_auc,
             verify_keys=verify_keys,
             expect_digest=expect_digest,
             drift_window=drift_window,
             drift_min_samples=drift_min_samples,
             probe_rows=probe_rows,
+            estimate_window=estimate_window,
+            estimate_min_leads=estimate_min_leads,
         )
     except RecursionError:  # a model nested deeper than any real one: refused, not an error
         raise ModelRejected(
@@ -143,7 +152,7 @@ def load_serving_model(
 
 
 def _load(
-    path: Path,
+    source: Path | bytes,
     *,
     min_auc: float | None,
     verify_keys: contract_artifact.VerifyKeys | None,
@@ -151,9 +160,11 @@ def _load(
     drift_window: int,
     drift_min_samples: int,
     probe_rows: int,
+    estimate_window: int,
+    estimate_min_leads: int,
 ) -> ServingModel:
     try:
-        art = contract_artifact.load_artifact(path, keys=verify_keys, expect_digest=expect_digest)
+        art = contract_artifact.load_artifact(source, keys=verify_keys, expect_digest=expect_digest)
     except contract_artifact.ArtifactError as exc:
         raise ModelRejected(
             exc.reason, _ARTIFACT_ERRORS.get(exc.reason, "Model file refused"), detail=exc.message
@@ -207,10 +218,11 @@ def _load(
         artifact=art,
         spec=spec,
         ensemble=ensemble,
-        path=path,
+        path=source if isinstance(source, Path) else None,
         loaded_at=time.time(),
         signature=signature,
         drift=window,
+        estimate=ScoreWindow(art.calibration, window=estimate_window, min_leads=estimate_min_leads),
         featurizer=featurize.compiled(spec),
     )
 
@@ -224,6 +236,17 @@ _ARTIFACT_ERRORS = {
     "SignatureInvalid": "Model signature is invalid",
     "UnsupportedFormat": "Model file format is not supported",
 }
+
+
+def read_artifact(path: Path) -> bytes:
+    """The artifact file's bytes (read once, so what is validated is what is announced), or
+    ModelRejected (ArtifactNotFound, ArtifactTooLarge)."""
+    try:
+        return contract_artifact.read_bytes(path)
+    except contract_artifact.ArtifactError as exc:
+        raise ModelRejected(
+            exc.reason, _ARTIFACT_ERRORS.get(exc.reason, "Model file refused"), detail=exc.message
+        ) from None
 
 
 def _parity_gap(model: dict[str, Any], ensemble: trees.TreeEnsemble, *, probe_rows: int) -> float:

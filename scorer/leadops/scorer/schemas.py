@@ -27,8 +27,13 @@ class ExperimentAnswer(BaseModel):
 
 class ScoreResponse(BaseModel):
     lead_id: str
-    score: float = Field(ge=0, le=1)
-    model_version: int
+    score: float | None = Field(
+        ge=0,
+        le=1,
+        description="Conversion probability; null while no model is loaded (cold start: the "
+        "lead is stored unscored and its outcome still counts for training).",
+    )
+    model_version: int | None = Field(description="Version that scored it; null unscored.")
     health: Health
     stored: Literal[True, "spooled", False] = Field(
         description='true: in Redis; "spooled": in the local spool, replayed to Redis once it is '
@@ -50,6 +55,9 @@ class ExperimentVariantCounts(BaseModel):
     name: str
     weight: int
     flags: dict[str, str]
+    model_version: int | None = Field(
+        description="The model this variant serves; null: the serving model."
+    )
     leads: int
 
 
@@ -59,8 +67,36 @@ class ExperimentStatus(BaseModel):
     running: bool
     name: str | None
     unit: str | None
+    invalid: str | None = Field(
+        default=None,
+        description="Why the configured experiment does not run (a variant model refused); "
+        "the serving model answers every lead.",
+    )
+    winner: str | None = Field(
+        default=None,
+        description="The variant that won (the experiment concluded): every lead is answered "
+        "with its flags and nothing is bucketed.",
+    )
     since: float = Field(description="Unix time the counts started (this process's start).")
     variants: list[ExperimentVariantCounts]
+
+
+class GuardrailVariantCounts(BaseModel):
+    name: str
+    answers: int = Field(description="Leads of this variant answered 200, every replica.")
+    failures: int = Field(description="Leads of this variant whose scoring raised (500).")
+    answer_seconds: list[int] = Field(
+        description="Answers per answer-time bucket (not cumulative), one per bound in "
+        "`bounds` and a last one above them all."
+    )
+
+
+class ExperimentGuardrailCounts(BaseModel):
+    """GET /ops/experiment/guardrails: the running experiment's counts over every replica."""
+
+    experiment: str | None = Field(description="The running experiment; null: none runs.")
+    bounds: list[float] = Field(description="Answer-time bucket upper bounds, in seconds.")
+    variants: list[GuardrailVariantCounts]
 
 
 class OutcomeRequest(BaseModel):
@@ -89,8 +125,49 @@ class MessageResponse(BaseModel):
     redacted: bool
 
 
+class ErasedParts(BaseModel):
+    record: bool
+    chat_memory: bool
+    contact: bool
+    follow_ups: int = Field(description="Scheduled follow-ups cancelled.")
+
+
+class EraseResponse(BaseModel):
+    """What this call erased; a second call erases nothing (all false, 0) and is still 200."""
+
+    ok: Literal[True] = True
+    lead_id: str
+    erased: ErasedParts
+
+
+class FollowUpQueue(BaseModel):
+    scheduled: int = Field(description="Follow-ups waiting for their time (fu:scheduled).")
+    due: int = Field(description="Due follow-ups no worker has read yet (stream lag).")
+    in_flight: int = Field(description="Read by a worker, not yet settled (pending entries).")
+    dead_lettered: int = Field(description="Entries in the dead-letter stream (fu:dlq).")
+
+
+class ChannelStats(BaseModel):
+    counts: dict[str, int] = Field(
+        description="Events by outcome (sent, delivered, failed, bounced, opened, clicked, "
+        "replied, suppressed, deferred, retried, dead_lettered, expired, ...)."
+    )
+    rates: dict[str, float | None] = Field(
+        description="delivery, failure, bounce and reply rates of sent; open and click rates "
+        "of delivered; null before the first send."
+    )
+
+
+class FollowUpsStatus(BaseModel):
+    queue: FollowUpQueue
+    tenants: dict[str, dict[str, ChannelStats]] = Field(
+        description="Tenant -> channel (sms, whatsapp, email) -> counts and rates."
+    )
+
+
 class ModelStatus(BaseModel):
-    """Exactly the operations guide's `/ops/model-status` fields."""
+    """Exactly the operations guide's `/ops/model-status` fields; with `?estimate=true`
+    also the estimated AUC (the route leaves fields that were not set out of the answer)."""
 
     loaded: bool
     version: int | None
@@ -101,6 +178,14 @@ class ModelStatus(BaseModel):
     age_hours: float | None
     drift_score: float | None
     health: Health
+    estimated_auc: float | None = Field(
+        default=None,
+        description="AUC expected from the serving model's recent leads before their outcomes "
+        "arrive (its calibration map applied to their scores); null: no map, or too few leads.",
+    )
+    estimated_auc_leads: int | None = Field(
+        default=None, description="Recent scored leads the estimate rests on (0: none)."
+    )
 
 
 class ReloadAccepted(BaseModel):
@@ -110,6 +195,8 @@ class ReloadAccepted(BaseModel):
     n_train: int
     previous_version: int | None
     load_time: float
+    # True when the other replicas were told to load it too (Redis; docs/operations.md).
+    announced: bool = False
 
 
 class ReloadRejected(BaseModel):

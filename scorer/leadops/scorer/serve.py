@@ -48,6 +48,7 @@ def main(argv: list[str]) -> int:
         raise cliutil.UsageError(f"bad setting {where}: {first['msg']}") from None
     if settings.model_path is not None and not settings.model_path.is_file():
         raise cliutil.UsageError(f"model file {settings.model_path} does not exist")
+    settings.redis_url_value()  # an unreadable or empty URL file stops the start, in one line
     logsafety.install()
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

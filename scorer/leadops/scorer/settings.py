@@ -8,11 +8,13 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadops.redis_mode import RedisMode
 from leadops.scorer import auth
 from leadops.scorer.experiment import Experiment
+from leadops.secret_env import read_secret_file
 
 
 class Durability(StrEnum):
@@ -21,6 +23,15 @@ class Durability(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # once Redis acknowledged the record; else 503
     SPOOLED = "spooled"  # once Redis or the local spool (fsync'd) holds it; else 503
     BEST_EFFORT = "bestEffort"  # at once; a record Redis cannot take is dropped and counted
+
+
+class VariantModelFile(BaseModel):
+    """Where an experiment variant's model artifact is, and the digest it must have."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
 
 class Settings(BaseSettings):
@@ -58,6 +69,16 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LEADOPS_REDIS_URL", "REDIS_URL", "redis_url"),
         description="Redis URL for leads, outcomes and chat memory; unset = in-process store.",
     )
+    redis_url_file: Path | None = Field(
+        default=None,
+        description="File holding the Redis URL (a mounted Secret; how the operator passes it); "
+        "LEADOPS_REDIS_URL wins when both are set.",
+    )
+    redis_mode: RedisMode = Field(
+        default=RedisMode.STANDALONE,
+        description="standalone (one Redis, or a primary with replicas behind one address) or "
+        "cluster (Redis Cluster or a cluster-mode managed Redis; the URL names any node).",
+    )
     redis_timeout_seconds: float = Field(
         default=0.5,
         gt=0,
@@ -87,6 +108,34 @@ class Settings(BaseSettings):
         description="The only artifact digest to serve (set by the operator to the version it "
         "validated); any other model file is refused with DigestMismatch, on start and reload.",
     )
+    replicas: int = Field(
+        default=1,
+        ge=1,
+        description="The most replicas this scorer runs as (the operator sets spec.scorer."
+        "replicas, or autoscaling.maxReplicas); above 1 without Redis, /ops/reload-model "
+        "answers 409, since a reload would reach one replica only.",
+    )
+    replica_group: str = Field(
+        default="scorer",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._/-]+$",
+        description="Names the replicas that serve one model together: a reload is announced "
+        "on Redis under this name and every replica of the group loads it (the operator sets "
+        "NAMESPACE/NAME).",
+    )
+    follow_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="How often a replica re-reads the reload announcement, in case it missed "
+        "the message (pub/sub delivers at most once).",
+    )
+    cold_start: bool = Field(
+        default=False,
+        description="While no model is loaded, accept and store leads unscored (score null, "
+        "health no_model) and report ready, so outcomes accumulate for the first training.",
+    )
     docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json.")
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="Largest accepted request body; larger -> 413."
@@ -96,6 +145,15 @@ class Settings(BaseSettings):
     )
     drift_min_samples: int = Field(
         default=50, gt=0, description="Scored leads needed before a drift score is reported."
+    )
+    estimate_window: int = Field(
+        default=5000,
+        gt=0,
+        le=1_000_000,
+        description="How many recent scores of the serving model the estimated AUC looks at.",
+    )
+    estimate_min_leads: int = Field(
+        default=100, gt=0, description="Scored leads needed before an estimated AUC is reported."
     )
     auc_warning: float = Field(
         default=0.65, ge=0, le=1, description="AUC below this -> warning_low_auc."
@@ -120,8 +178,14 @@ class Settings(BaseSettings):
     )
     experiment: Experiment | None = Field(
         default=None,
-        description="The A/B experiment as JSON (spec.experiment's name, unit and flag "
-        "variants); a malformed one stops the scorer at start.",
+        description="The A/B experiment as JSON (spec.experiment's name, unit and variants; "
+        "`winner` once concluded); "
+        "a malformed one stops the scorer at start.",
+    )
+    variant_models: dict[str, VariantModelFile] = Field(
+        default_factory=dict,
+        description="The model files of the experiment's model variants, as JSON: "
+        '{"VERSION": {"path": ..., "digest": "sha256:..."}}.',
     )
 
     @model_validator(mode="after")
@@ -131,12 +195,27 @@ class Settings(BaseSettings):
         if self.durability is Durability.SPOOLED and self.spool_dir is None:
             raise ValueError("spooled durability needs a spool directory (LEADOPS_SPOOL_DIR)")
         self.env_ingest_keys()  # a malformed entry is a bad setting at start
+        if self.experiment is not None:
+            for version in self.experiment.model_versions():
+                if version not in self.variant_models:
+                    raise ValueError(
+                        f"experiment variant modelVersion {version} has no file in "
+                        "LEADOPS_VARIANT_MODELS"
+                    )
         return self
 
     def env_ingest_keys(self) -> tuple[tuple[str, bytes], ...]:
         """(tenant, key) pairs from LEADOPS_INGEST_KEYS (the file's are read by auth.IngestKeys)."""
         raw = self.ingest_keys.get_secret_value() if self.ingest_keys is not None else ""
         return auth.parse_ingest_keys(raw, where="LEADOPS_INGEST_KEYS")
+
+    def redis_url_value(self) -> str | None:
+        """The Redis URL, from the value or the file; None when neither is set."""
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        if self.redis_url_file is not None:
+            return read_secret_file(self.redis_url_file, variable="LEADOPS_REDIS_URL_FILE")
+        return None
 
     def verify_key_material(self) -> bytes | None:
         """The signature verify key's bytes, from the value or the file; None when unset."""

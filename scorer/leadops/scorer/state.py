@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from leadops.contract import artifact as contract_artifact
 from leadops.scorer import health, metrics, store, writer
@@ -20,6 +22,10 @@ from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.experiment import LiveCounts
 from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings
+from leadops.scorer.variants import ConcludedExperiment, InvalidExperiment, RunningExperiment
+
+if TYPE_CHECKING:
+    from leadops.scorer.replicas import Announcer
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +54,14 @@ class ScorerState:
     error: bool = False
     # The latest scoring outcomes of the serving model, True where scoring raised.
     scoring_failed: deque[bool] = field(default_factory=lambda: deque(maxlen=SCORING_WINDOW))
+    # The experiment with its variant models, its winner, or why it does not run (set before
+    # serving).
+    experiment: RunningExperiment | ConcludedExperiment | InvalidExperiment | None = None
     experiment_leads: LiveCounts = field(default_factory=LiveCounts)
     started_at: float = field(default_factory=time.time)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Tells the other replicas about a reload and follows theirs (None without Redis).
+    announcer: Announcer | None = None
     _health_cache: tuple[float, ServingModel | None, bool, health.Health] | None = field(
         default=None, repr=False
     )
@@ -67,6 +78,8 @@ class ScorerState:
         m.model_n_train.set(model.n_train)
         m.model_last_reload_ts.set(model.loaded_at)
         m.model_drift_score.set(0)
+        m.model_estimated_auc.set(math.nan)
+        m.model_estimated_auc_leads.set(0)
         return previous
 
     @property
@@ -106,6 +119,10 @@ class ScorerState:
         return health.decide(observed, self.thresholds)
 
     def refresh_drift_metric(self) -> None:
+        """The drift and estimated-AUC gauges, brought up to date (computed on read)."""
         model = self.model
         if model is not None:
             self.metrics.model_drift_score.set(model.drift.score(fresh=True) or 0.0)
+            estimate = model.estimate.estimate()
+            self.metrics.model_estimated_auc.set(math.nan if estimate is None else estimate.auc)
+            self.metrics.model_estimated_auc_leads.set(0 if estimate is None else estimate.leads)

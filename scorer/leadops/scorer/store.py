@@ -3,13 +3,16 @@
 Layout (shared with the PII backfill job):
 - lead record: HASH `lead:{lead_id}`: the lead's row columns plus `score`,
   `model_version`, `tenant`, `chat_key` (the name of its chat memory list, never the
-  chat_id), `received_at`, and `converted` once known (records written before chat keys
-  were hashed hold `chat_id` instead, still read);
+  chat_id), `received_at`, and `converted` and `outcome_at` once known (records written
+  before chat keys were hashed hold `chat_id` instead, still read); a lead of an experiment
+  also holds `experiment`, `variant`, `scored_at` and `shadow_<variant>` scores;
 - chat memory: LIST `mem:{tenant}:k{keyed hash of chat_id}` of messages, redacted before
   they get here (the name never holds the chat_id: leadops.pii.chat_keys);
 - `leadops:outcomes`: ZSET of lead ids with a known outcome (scored by when it was
   recorded), so the export never scans the keyspace;
-- `leadops:columns`: SET of every row column ever stored (the export's header).
+- `leadops:columns`: SET of every row column ever stored (the export's header);
+- `leadops:experiment`: ZSET of the ids of leads bucketed into an experiment (scored by when
+  they were stored), so the experiment export lists every such lead, with an outcome or not.
 """
 
 from __future__ import annotations
@@ -33,9 +36,18 @@ logger = logging.getLogger(__name__)
 
 OUTCOMES_KEY = "leadops:outcomes"
 COLUMNS_KEY = "leadops:columns"
+EXPERIMENT_KEY = "leadops:experiment"
 # Fields the scorer adds to a lead record; not part of the training row.
 RECORD_META = frozenset({"score", "model_version", "chat_key", "chat_id", "converted", "lead_id"})
 EXPORT_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A recorded outcome's lead: its experiment and variant ("" when it had none)."""
+
+    experiment: str = ""
+    variant: str = ""
 
 
 class StoreUnavailable(Exception):
@@ -61,6 +73,8 @@ class LeadWrite:
     message: str | None
     # The lead id comes from the caller's Idempotency-Key: a retry of the request gets it again.
     keyed: bool = False
+    # The lead was bucketed into an experiment: listed in EXPERIMENT_KEY for its export.
+    experiment: bool = False
 
 
 def _first_line(exc: Exception) -> str:
@@ -104,13 +118,17 @@ class LeadStore(Protocol):
 
     async def record_outcome(
         self, lead_id: str, *, converted: bool, at: float, tenant: str
-    ) -> bool:
-        """Set the label; False when the lead is unknown (or another tenant's)."""
+    ) -> Outcome | None:
+        """Set the label; None when the lead is unknown (or another tenant's)."""
         ...
 
     async def columns(self) -> list[str]: ...
 
     def outcomes(self) -> AsyncIterator[dict[str, str]]: ...
+
+    def experiment_leads(self) -> AsyncIterator[dict[str, str]]:
+        """Every stored lead bucketed into an experiment (any experiment), oldest first."""
+        ...
 
     async def ping(self) -> bool: ...
 
@@ -120,10 +138,11 @@ class LeadStore(Protocol):
 # Set the label only on an existing record of the caller's tenant, atomically (no record
 # conjured for an unknown id, none labelled across tenants).
 _RECORD_OUTCOME = """
-if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[4] then return 0 end
-redis.call('HSET', KEYS[1], 'converted', ARGV[1])
+if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[4] then return false end
+redis.call('HSET', KEYS[1], 'converted', ARGV[1], 'outcome_at', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-return 1
+local bucket = redis.call('HMGET', KEYS[1], 'experiment', 'variant')
+return {bucket[1] or '', bucket[2] or ''}
 """
 
 
@@ -137,9 +156,10 @@ return 1
 # scorer would count it lost (or answer 503) although it was stored.
 # Lua's unpack() takes at most ~8,000 values (LUAI_MAXCSTACK): fields and columns go to HSET
 # and SADD in slices of UNPACK_SLICE, so a wide lead cannot fail the batch half-written.
-# KEYS: columns set, then (lead hash, memory list) per lead.
-# ARGV[1]: deadline; ARGV[2]: JSON array with one [field, value, ..., message or ""] array per
-# lead; then the columns. Returns the number of leads written, or -1 past the deadline.
+# KEYS: columns set, experiment index, then (lead hash, memory list) per lead.
+# ARGV[1]: deadline; ARGV[2]: JSON array with one [field, value, ..., message or "", lead id
+# to list in the experiment index or ""] array per lead; then the columns. Returns the number
+# of leads written, or -1 past the deadline.
 UNPACK_SLICE = 1000
 _SAVE_LEADS = f"""
 local now = redis.call('TIME')
@@ -150,13 +170,15 @@ local slice = {UNPACK_SLICE}
 local leads = cjson.decode(ARGV[2])
 local written = 0
 for i, fields in ipairs(leads) do
-  local key = KEYS[2 * i]
+  local key = KEYS[2 * i + 1]
   if redis.call('EXISTS', key) == 0 then
+    local indexed = table.remove(fields)
     local message = table.remove(fields)
     for j = 1, #fields, slice do
       redis.call('HSET', key, unpack(fields, j, math.min(j + slice - 1, #fields)))
     end
-    if message ~= '' then redis.call('RPUSH', KEYS[2 * i + 1], message) end
+    if message ~= '' then redis.call('RPUSH', KEYS[2 * i + 2], message) end
+    if indexed ~= '' then redis.call('ZADD', KEYS[2], now[1], indexed) end
     written = written + 1
   end
 end
@@ -188,6 +210,21 @@ return found
 DEADLINE_SHARE = 0.8
 
 
+def save_leads_command(
+    batch: Sequence[LeadWrite], *, deadline_ms: int
+) -> tuple[list[KeyT], list[EncodableT]]:
+    """The KEYS and ARGV of _SAVE_LEADS for `batch` (one JSON argument for all records)."""
+    columns = sorted({c for write in batch for c in write.columns})
+    keys: list[KeyT] = [COLUMNS_KEY, EXPERIMENT_KEY]
+    leads: list[list[str]] = []
+    for write in batch:
+        keys += (lead_key(write.lead_id), write.memory)
+        fields = [item for pair in write.record.items() for item in pair]
+        fields += (write.message or "", write.lead_id if write.experiment else "")
+        leads.append(fields)
+    return keys, [deadline_ms, json.dumps(leads, ensure_ascii=False), *columns]
+
+
 class RedisStore:
     """The production store (redis-py's asyncio client, one connection pool)."""
 
@@ -195,7 +232,14 @@ class RedisStore:
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self._timeout = timeout
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
+        self._client: aioredis.Redis = self._connect(url, timeout=timeout)
+        self._record_outcome = self._client.register_script(_RECORD_OUTCOME)
+        self._save_leads = self._client.register_script(_SAVE_LEADS)
+        self._confirm_leads = self._client.register_script(_CONFIRM_LEADS)
+
+    @staticmethod
+    def _connect(url: str, *, timeout: float) -> aioredis.Redis:
+        return aioredis.Redis.from_url(
             url,
             decode_responses=True,
             socket_timeout=timeout,
@@ -206,21 +250,15 @@ class RedisStore:
             # itself, with a fresh deadline.
             retry=Retry(NoBackoff(), 0),
         )
-        self._record_outcome = self._client.register_script(_RECORD_OUTCOME)
-        self._save_leads = self._client.register_script(_SAVE_LEADS)
-        self._confirm_leads = self._client.register_script(_CONFIRM_LEADS)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The connection pool, for what lives beside the leads (erasure, follow-ups' state)."""
+        return self._client
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
-        columns = sorted({c for write in batch for c in write.columns})
-        keys: list[KeyT] = [COLUMNS_KEY]
-        leads: list[list[str]] = []
-        for write in batch:
-            keys += (lead_key(write.lead_id), write.memory)
-            fields = [item for pair in write.record.items() for item in pair]
-            fields.append(write.message or "")
-            leads.append(fields)
         deadline = int((time.time() + DEADLINE_SHARE * self._timeout) * 1000)
-        args: list[EncodableT] = [deadline, json.dumps(leads, ensure_ascii=False), *columns]
+        keys, args = save_leads_command(batch, deadline_ms=deadline)
         try:
             written = await self._save_leads(keys=keys, args=args)
         except ResponseError as exc:
@@ -274,14 +312,17 @@ class RedisStore:
 
     async def record_outcome(
         self, lead_id: str, *, converted: bool, at: float, tenant: str
-    ) -> bool:
+    ) -> Outcome | None:
         try:
             done = await self._record_outcome(
                 keys=[lead_key(lead_id), OUTCOMES_KEY], args=[int(converted), at, lead_id, tenant]
             )
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
-        return bool(done)
+        if done is None:
+            return None
+        experiment, variant = done
+        return Outcome(experiment=_text(experiment), variant=_text(variant))
 
     async def columns(self) -> list[str]:
         try:
@@ -308,6 +349,24 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
+    async def experiment_leads(self) -> AsyncIterator[dict[str, str]]:
+        start = 0
+        try:
+            while True:
+                ids = await self._client.zrange(EXPERIMENT_KEY, start, start + EXPORT_BATCH - 1)
+                if not ids:
+                    return
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for lead_id in ids:
+                        pipe.hgetall(lead_key(_text(lead_id)))
+                    records = await pipe.execute()
+                for lead_id, record in zip(ids, records, strict=True):
+                    if record:  # a record retracted, scrubbed or expired since is skipped
+                        yield {"lead_id": _text(lead_id)} | record
+                start += EXPORT_BATCH
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
     async def ping(self) -> bool:
         try:
             return bool(await self._client.ping())
@@ -327,6 +386,7 @@ class MemoryStore:
         self.records: dict[str, dict[str, str]] = {}
         self.memory: dict[str, list[str]] = {}
         self.outcome_order: dict[str, float] = {}
+        self.experiment_order: list[str] = []
         self.column_names: set[str] = set()
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
@@ -334,6 +394,8 @@ class MemoryStore:
             if lead_key(write.lead_id) in self.records:
                 continue  # idempotent by lead id, as RedisStore
             self.records[lead_key(write.lead_id)] = dict(write.record)
+            if write.experiment:
+                self.experiment_order.append(write.lead_id)
             self.column_names.update(write.columns)
             if write.message:
                 self.memory.setdefault(write.memory, []).append(write.message)
@@ -357,21 +419,37 @@ class MemoryStore:
     async def append_message(self, memory: str, message: str) -> None:
         self.memory.setdefault(memory, []).append(message)
 
-    async def record_outcome(
-        self, lead_id: str, *, converted: bool, at: float, tenant: str
-    ) -> bool:
+    async def erase_lead(self, lead_id: str, *, tenant: str) -> tuple[bool, bool]:
+        """(record erased, chat memory erased) for the tenant's lead; dev only."""
         record = self.records.get(lead_key(lead_id))
         if record is None or record.get("tenant") != tenant:
-            return False
+            return False, False
+        del self.records[lead_key(lead_id)]
+        self.outcome_order.pop(lead_id, None)
+        return True, self.memory.pop(record.get("chat_key", ""), None) is not None
+
+    async def record_outcome(
+        self, lead_id: str, *, converted: bool, at: float, tenant: str
+    ) -> Outcome | None:
+        record = self.records.get(lead_key(lead_id))
+        if record is None or record.get("tenant") != tenant:
+            return None
         record["converted"] = str(int(converted))
+        record["outcome_at"] = repr(at)
         self.outcome_order[lead_id] = at
-        return True
+        return Outcome(experiment=record.get("experiment", ""), variant=record.get("variant", ""))
 
     async def columns(self) -> list[str]:
         return sorted(self.column_names)
 
     async def outcomes(self) -> AsyncIterator[dict[str, str]]:
         for lead_id in sorted(self.outcome_order, key=self.outcome_order.__getitem__):
+            record = self.records.get(lead_key(lead_id))
+            if record is not None:
+                yield {"lead_id": lead_id} | record
+
+    async def experiment_leads(self) -> AsyncIterator[dict[str, str]]:
+        for lead_id in list(self.experiment_order):
             record = self.records.get(lead_key(lead_id))
             if record is not None:
                 yield {"lead_id": lead_id} | record

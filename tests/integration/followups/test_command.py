@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +86,27 @@ def test_webhooks_command_serves_and_counts_refusals(
         )
     finally:
         terminate(server, timeout=10)
+
+
+def _leadops_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LEADOPS_REDIS_URL")}
+    return subprocess.run([sys.executable, "-m", "leadops.cli", "followups", *args],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env=clean | env)  # fmt: skip
+
+
+@pytest.mark.redis
+def test_redis_url_from_a_mounted_secret_file(redis_url: str, tmp_path: Path) -> None:
+    """How the operator's Deployment passes it: LEADOPS_REDIS_URL_FILE, never an env value."""
+    redis.Redis.from_url(redis_url).xadd(keys.DEAD_LETTER, {"tenant": TENANT, "reason": "x"})
+    url_file = tmp_path / "url"
+    url_file.write_text(redis_url + "\n")
+    result = _leadops_env({"LEADOPS_REDIS_URL_FILE": str(url_file)}, "dlq")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["reason"] == "x"
+
+
+def test_unreadable_redis_url_file_is_exit_2(tmp_path: Path) -> None:
+    result = _leadops_env({"LEADOPS_REDIS_URL_FILE": str(tmp_path / "missing")}, "dlq")
+    assert (result.returncode, result.stderr.count("\n")) == (2, 1)
+    assert "LEADOPS_REDIS_URL_FILE" in result.stderr

@@ -45,6 +45,19 @@ def test_weighted_auc_with_unit_weights_is_the_auc() -> None:
     assert quality.weighted_auc(y, order, group, doubled)[0] == pytest.approx(quality.auc(y2, s2))
 
 
+def test_weighted_auc_without_ties_takes_the_copy_path_and_equals_the_auc() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 400).astype(np.int64)
+    s = rng.normal(size=400) + y  # distinct scores: one row per tie group
+    order, group = quality._tie_groups(s)
+    assert int(group[-1]) + 1 == len(s)
+    weights = rng.integers(0, 3, size=(3, 400)).astype(np.float64)
+    for row in range(3):
+        listed = np.repeat(np.arange(400), weights[row].astype(np.int64))
+        expected = quality.auc(y[listed], s[listed])
+        assert quality.weighted_auc(y, order, group, weights)[row] == pytest.approx(expected)
+
+
 def test_bootstrap_interval_brackets_the_auc_and_narrows_with_n() -> None:
     rng = np.random.default_rng(5)
 

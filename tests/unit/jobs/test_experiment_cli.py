@@ -195,3 +195,161 @@ def test_reads_the_scorers_export_over_http_with_the_api_key(
     code, _, err = _run(capsys, "--input", export_url)
     assert code == 2
     assert "HTTP 401" in err
+
+
+def test_the_look_is_the_whole_days_since_the_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = _experiment(tmp_path / "e.csv", rates={"control": 0.3, "b": 0.3}, n=400)
+    looks = []
+    for days in (0.2, 5.5, 40):
+        code, out, err = _run(
+            capsys, "--input", str(data), "--now", str(NOW), "--of", "28",
+            "--started-at", str(NOW - days * DAY),
+        )  # fmt: skip
+        assert (code, err) == (0, "")
+        looks.append((out["look"], out["looks"]))
+    # At least look 1; then one per whole day; never past the planned looks.
+    assert looks == [(1, 28), (5, 28), (28, 28)]
+    code, _, err = _run(
+        capsys, "--input", str(data), "--started-at", str(NOW), "--look", "2", "--of", "5"
+    )
+    assert code == 2
+    assert (
+        err.strip()
+        == "leadops: error: experiment evaluate: --started-at needs --of and replaces --look"
+    )
+
+
+def test_a_score_psi_over_the_guardrail_aborts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # b's model scores its leads higher (strong shadow scores): its served scores shift.
+    data = _experiment(tmp_path / "e.csv", rates={"control": 0.30, "b": 0.40}, n=6000)
+    base = ["--input", str(data), "--look", "3", "--of", "5", "--now", str(NOW)]
+    code, loose, _ = _run(capsys, *base, "--max-score-psi", "100")
+    assert code == 0
+    (comparison,) = loose["comparisons"]
+    assert comparison["score_psi"] > 0.05
+    assert loose["verdict"] == "promote"  # a winner on conversions...
+    code, tight, _ = _run(capsys, *base, "--max-score-psi", "0.05")
+    assert code == 0
+    # ...is aborted when its scores breach the guardrail.
+    assert (tight["verdict"], tight["reason"], tight["variant"]) == (
+        "abort",
+        "ScorePsiGuardrail",
+        None,
+    )
+    assert tight["message"].startswith("variant b: score PSI ")
+    code, _, err = _run(capsys, *base, "--max-score-psi", "0")
+    assert (code, err.strip()) == (
+        2,
+        "leadops: error: experiment evaluate: --max-score-psi must be above 0",
+    )
+
+
+def _counts(path: Path, **variants: tuple[int, int, dict[int, int]]) -> Path:
+    """A scorer's GET /ops/experiment/guardrails answer: (answers, failures, {bucket: n})."""
+    bounds = [0.001 * 2**k for k in range(8)]  # 1 ms .. 128 ms
+    body = {
+        "experiment": "t",
+        "bounds": bounds,
+        "variants": [
+            {
+                "name": name,
+                "answers": answers,
+                "failures": failures,
+                "answer_seconds": [hist.get(i, 0) for i in range(len(bounds) + 1)],
+            }
+            for name, (answers, failures, hist) in variants.items()
+        ],
+    }
+    path.write_text(json.dumps(body))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("b", "reason", "words"),
+    [
+        # 300 leads answered within 2 ms, as the control's: no guardrail.
+        ((300, 3, {1: 300}), "promote", ""),
+        # 10 of 310 leads failed: 3.2 % > 2 %.
+        ((300, 10, {1: 300}), "ErrorRateGuardrail", "variant b: error rate 0.0323 (10 of 310"),
+        # Its p99 in the 8-16 ms bucket, the control's in 1-2 ms: far over 1.5 x.
+        ((300, 0, {1: 200, 4: 100}), "P99LatencyGuardrail", "variant b: p99 answer time"),
+        # Too few leads to judge either way (under --min-guardrail-leads 100).
+        ((50, 40, {4: 50}), "promote", ""),
+    ],
+)
+def test_error_rate_and_p99_latency_guardrails_abort_naming_the_variant(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    b: tuple[int, int, dict[int, int]],
+    reason: str,
+    words: str,
+) -> None:
+    data = _experiment(tmp_path / "e.csv", rates={"control": 0.30, "b": 0.40}, n=6000)
+    counts = _counts(tmp_path / "g.json", control=(300, 0, {1: 300}), b=b)
+    code, result, err = _run(
+        capsys,
+        *("--input", str(data), "--look", "3", "--of", "5", "--now", str(NOW)),
+        *("--guardrails", str(counts), "--max-error-rate", "0.02"),
+        *("--max-p99-latency-ratio", "1.5", "--min-guardrail-leads", "100"),
+    )
+    assert code == 0, err
+    assert (result["verdict"] == "abort") == (reason != "promote")
+    assert result["reason"] == ("SignificantlyBetter" if reason == "promote" else reason)
+    assert result["message"].startswith(words)
+    assert [g["variant"] for g in result["guardrails"]] == ["control", "b"]
+
+
+def test_a_failing_variant_is_an_error_rate_abort_not_a_split_mismatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # b's failed leads are never stored: the export shows a skewed split.
+    data = _experiment(tmp_path / "e.csv", rates={"control": 0.3, "b": 0.3}, n=4000, share_b=0.3)
+    counts = _counts(tmp_path / "g.json", control=(2800, 0, {1: 2800}), b=(1200, 800, {1: 1200}))
+    argv = ["--input", str(data), "--now", str(NOW), "--guardrails", str(counts)]
+    code, without, _ = _run(capsys, *argv)
+    assert (code, without["verdict"]) == (0, "invalid")  # no limit given: the split speaks
+    code, result, _ = _run(
+        capsys, *argv, "--max-error-rate", "0.02", "--output", str(tmp_path / "v.json")
+    )
+    assert (code, result["verdict"], result["reason"]) == (0, "abort", "ErrorRateGuardrail")
+    assert (
+        "variant b: error rate 0.4000 (800 of 2000 leads failed) above maxErrorRate 0.02"
+        in (result["message"])
+    )
+    assert json.loads((tmp_path / "v.json").read_text()) == result
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--max-error-rate", "0.1"],
+            "--max-error-rate and --max-p99-latency-ratio need --guardrails",
+        ),
+        (
+            ["--guardrails", "g.json", "--max-error-rate", "2"],
+            "--max-error-rate must be between 0 and 1",
+        ),
+        (["--guardrails", "nope.json"], "--guardrails nope.json is not a file"),
+        (["--guardrails", "bad.json"], "--guardrails bad.json: not the scorer's guardrail counts"),
+    ],
+)
+def test_bad_guardrail_input_is_one_line_and_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    data = _experiment(tmp_path / "e.csv", rates={"control": 0.3, "b": 0.3}, n=200)
+    _counts(tmp_path / "g.json", control=(1, 0, {}), b=(1, 0, {}))
+    (tmp_path / "bad.json").write_text('{"bounds": [1, 0.5], "variants": []}')
+    code, _, err = _run(capsys, "--input", str(data), *extra)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"experiment evaluate: {message}" in err

@@ -15,6 +15,7 @@ from leadops.contract import quality
 from leadops.contract.artifact import VerifyKeys, load_artifact
 from leadops.jobs import synth
 from leadops.jobs.training import command as train
+from leadops.stats import cbpe
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, object], str]:
@@ -319,6 +320,12 @@ def test_artifact_model_reproduces_the_reported_holdout_auc(
     scores = booster.predict(xgb.DMatrix(matrix(artifact.features, test)))
     labels = [int(row["converted"]) for row in test]
     assert quality.auc(labels, scores) == pytest.approx(artifact.metrics.auc, abs=1e-6)
+    # The calibration map (for estimating AUC before outcomes arrive) is fitted on the same
+    # hold-out: monotone, and its expected AUC there is the measured one.
+    calibration = artifact.calibration
+    assert calibration is not None
+    probabilities = cbpe.calibrate(calibration.scores, calibration.probabilities, scores)
+    assert cbpe.expected_auc(scores, probabilities) == pytest.approx(artifact.metrics.auc, abs=0.02)
 
 
 def test_console_script_reports_bad_input_as_exit_2_and_one_line(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from leadops.operator import apply, builders, registry
 
 from .test_builders import FULL, OWNER, ROLLOUT
@@ -40,3 +42,27 @@ def test_rolling_back_to_no_model_removes_the_unpack_init_container() -> None:
     again = apply._with_removals(serving, serving)
     assert "initContainers" in again["spec"]["template"]["spec"]
     assert None not in again["spec"]["template"]["spec"].values()
+
+
+class _Recorder:
+    """Just enough of Kube for `ensure`: what it would create or patch."""
+
+    def __init__(self) -> None:
+        self.patches: list[dict[str, object]] = []
+
+    def patch(
+        self, kind: str, namespace: str, name: str, body: dict[str, object], **_: object
+    ) -> None:
+        self.patches.append(body)
+
+
+def test_an_annotation_no_longer_wanted_is_removed_even_when_nothing_else_changed() -> None:
+    refusing = replace(ROLLOUT, rolled_back_image="x/scorer:bad")
+    live = builders.scorer_deployment(OWNER, FULL, refusing)
+    wanted = builders.scorer_deployment(OWNER, FULL, ROLLOUT)
+    assert apply.contains(wanted, live), "every wanted field is already there"
+    kube = _Recorder()
+    assert apply.ensure(kube, wanted, live, uid=OWNER.uid) == "patched"  # type: ignore[arg-type]
+    (body,) = kube.patches
+    assert body["metadata"]["annotations"][builders.ANN_ROLLED_BACK_IMAGE] is None  # type: ignore[index]
+    assert apply.ensure(kube, wanted, wanted, uid=OWNER.uid) == "unchanged"  # type: ignore[arg-type]

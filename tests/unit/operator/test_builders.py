@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from leadops.operator import builders
+from leadops.operator.spec import Autoscaling
 
 from .worlds import spec
 
@@ -27,6 +28,30 @@ FULL = spec(
     gates={"signature": "Required"},
     piiBackfill={"dryRun": True, "keyPattern": "mem:acme:*"},
 )
+BOOTSTRAP_CM = spec(
+    scorer={"apiKeySecretRef": {"name": "scorer-api", "key": "key"}},
+    training={"bootstrap": {"configMapKeyRef": {"name": "history", "key": "outcomes.csv"}}},
+)
+AUTOSCALED = spec(
+    scorer={
+        "autoscaling": {"minReplicas": 3, "maxReplicas": 12, "targetCPUUtilizationPercentage": 60}
+    }
+)
+AUTOSCALING = Autoscaling.model_validate(
+    {"minReplicas": 3, "maxReplicas": 12, "targetCPUUtilizationPercentage": 60}
+)
+S3 = spec(
+    scorer={"image": "registry.example/leadops/scorer:1.2.3"},
+    artifacts={
+        "s3": {
+            "bucket": "leadops-models",
+            "prefix": "prod/",
+            "endpoint": "https://minio.storage.svc:9000",
+            "region": "eu-west-1",
+            "credentialsSecretRef": {"name": "leadops-s3", "key": "credentials"},
+        }
+    },
+)
 DIGEST = "sha256:" + "ab" * 32
 PREVIOUS_DIGEST = "sha256:" + "cd" * 32
 ROLLOUT = builders.Rollout(
@@ -38,10 +63,21 @@ ROLLOUT = builders.Rollout(
 )
 
 
-def _cases() -> dict[str, dict[str, Any]]:
+def _cases() -> dict[str, dict[str, Any] | None]:
     return {
         "scorer-deployment-serving": builders.scorer_deployment(OWNER, FULL, ROLLOUT),
         "scorer-deployment-no-model": builders.scorer_deployment(OWNER, spec(), builders.Rollout()),
+        "scorer-deployment-cold-start": builders.scorer_deployment(
+            OWNER, spec(scorer={"coldStart": "AcceptUnscored"}), builders.Rollout()
+        ),
+        "scorer-deployment-s3": builders.scorer_deployment(
+            OWNER,
+            S3,
+            ROLLOUT,
+            objects={1764158400: "s3://leadops-models/prod/sales/acme/1764158400.json.gz"},
+        ),
+        "training-cronjob-s3": builders.training_cronjob(OWNER, S3),
+        "bootstrap-job-configmap": builders.bootstrap_job(OWNER, BOOTSTRAP_CM),
         "scorer-service": builders.scorer_service(OWNER),
         "training-cronjob": builders.training_cronjob(OWNER, FULL),
         "backfill-cronjob": builders.backfill_cronjob(OWNER, FULL),
@@ -52,6 +88,18 @@ def _cases() -> dict[str, dict[str, Any]]:
                 builders.role_binding(OWNER),
             ]
         },
+        "pod-accounts": {
+            "items": [
+                builders.tokenless_service_account(
+                    OWNER, account="scorer_account", component="scorer"
+                ),
+                builders.tokenless_service_account(
+                    OWNER, account="backfill_account", component="pii-backfill"
+                ),
+            ]
+        },
+        "scorer-autoscaler": builders.scorer_autoscaler(OWNER, AUTOSCALING),
+        "scorer-disruption-budget": builders.scorer_disruption_budget(OWNER),
         "service-monitor": builders.service_monitor(OWNER),
         "prometheus-rule": builders.prometheus_rule(OWNER),
     }
@@ -67,9 +115,15 @@ def test_golden(name: str) -> None:
     assert rendered == path.read_text(), f"{name} differs from {path}"
 
 
-def test_jobs_may_only_create_configmaps() -> None:
+def test_jobs_may_only_create_configmaps_and_read_their_own_leadmodel() -> None:
     assert builders.role(OWNER)["rules"] == [
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        {
+            "apiGroups": ["leadops.io"],
+            "resources": ["leadmodels"],
+            "resourceNames": ["acme"],
+            "verbs": ["get"],
+        },
     ]
 
 
@@ -143,3 +197,75 @@ def test_other_durabilities_mount_no_spool() -> None:
     assert env["LEADOPS_DURABILITY"] == "bestEffort"
     assert "LEADOPS_SPOOL_DIR" not in env
     assert all(v["name"] != "spool" for v in pod["volumes"])
+
+
+def _container(job: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = job["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_cold_start_is_set_only_while_nothing_serves() -> None:
+    cold = spec(scorer={"coldStart": "AcceptUnscored"})
+
+    def env(rollout: builders.Rollout) -> dict[str, str]:
+        deployment = builders.scorer_deployment(OWNER, cold, rollout)
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        return {e["name"]: e.get("value", "") for e in container["env"]}
+
+    assert env(builders.Rollout())["LEADOPS_COLD_START"] == "true"
+    assert "LEADOPS_COLD_START" not in env(ROLLOUT)
+    refuse = builders.scorer_deployment(OWNER, spec(), builders.Rollout())
+    names = [e["name"] for e in refuse["spec"]["template"]["spec"]["containers"][0]["env"]]
+    assert "LEADOPS_COLD_START" not in names
+
+
+def test_bootstrap_is_the_training_template_on_the_historical_outcomes() -> None:
+    cron = builders.training_cronjob(OWNER, BOOTSTRAP_CM)["spec"]["jobTemplate"]["spec"]
+    job = builders.bootstrap_job(OWNER, BOOTSTRAP_CM)
+    assert job is not None
+    assert job["metadata"]["name"] == "acme-bootstrap"
+    assert job["metadata"]["ownerReferences"] == [OWNER.reference()]
+    assert "ttlSecondsAfterFinished" not in job["spec"]  # the record that it ran
+    assert job["spec"]["activeDeadlineSeconds"] == cron["activeDeadlineSeconds"]
+    container = _container(job)
+    script = container["command"][2]
+    assert f"--input {builders.BOOTSTRAP_DIR}/outcomes.csv" in script
+    assert "leadops publish" in script
+    assert container["image"] == _container({"spec": cron})["image"]
+    # The scorer's API key is not handed to the bootstrap input.
+    assert "env" not in container
+
+
+def test_bootstrap_from_a_url_or_a_secret() -> None:
+    by_url = builders.bootstrap_job(
+        OWNER,
+        spec(
+            scorer={"apiKeySecretRef": {"name": "scorer-api", "key": "key"}},
+            training={"bootstrap": {"url": "https://data.example/outcomes.csv"}},
+        ),
+    )
+    assert by_url is not None
+    assert "--input https://data.example/outcomes.csv" in _container(by_url)["command"][2]
+    assert [v["name"] for v in by_url["spec"]["template"]["spec"]["volumes"]] == ["work"]
+    assert "env" not in _container(by_url)
+    by_secret = builders.bootstrap_job(
+        OWNER, spec(training={"bootstrap": {"secretKeyRef": {"name": "hist", "key": "o.csv"}}})
+    )
+    assert by_secret is not None
+    volumes = by_secret["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "bootstrap", "secret": {"secretName": "hist"}} in volumes
+    assert builders.bootstrap_job(OWNER, spec()) is None
+
+
+def test_with_autoscaling_the_deployment_never_names_replicas() -> None:
+    """The HorizontalPodAutoscaler owns them: a merge patch without the field leaves its value."""
+    assert "replicas" not in builders.scorer_deployment(OWNER, AUTOSCALED, ROLLOUT)["spec"]
+    assert builders.scorer_deployment(OWNER, FULL, ROLLOUT)["spec"]["replicas"] == 3
+    made = builders.children(
+        OWNER, AUTOSCALED, ROLLOUT, prometheus_operator=False, alert_rules=False
+    )
+    kinds = [(m["kind"], m["metadata"]["name"]) for m in made]
+    assert ("HorizontalPodAutoscaler", "acme-scorer") in kinds
+    assert kinds == builders.child_keys(
+        "acme", prometheus_operator=False, alert_rules=False, autoscaling=True
+    )

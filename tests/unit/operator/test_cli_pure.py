@@ -13,7 +13,9 @@ def test_status_table_columns_line_up() -> None:
     items: list[dict[str, Any]] = [
         {
             "metadata": {"namespace": "sales", "name": "acme"},
+            "spec": {"modelVersion": "1730483820"},
             "status": {
+                "awaitingPromotion": "1730490000",
                 "servingVersion": "1730483820",
                 "auc": "0.78",
                 "health": "ok",
@@ -25,11 +27,12 @@ def test_status_table_columns_line_up() -> None:
         {"metadata": {"namespace": "sales", "name": "b"}, "status": {}},
     ]
     lines = cli.render_table(cli.status_rows(items)).splitlines()
-    assert lines[0].split() == [*cli.COLUMNS[:7], "LAST", "ROLLOUT"]
+    assert lines[0].split() == [*cli.COLUMNS[:9], "LAST", "ROLLOUT"]
     assert lines[1].split() == [
-        "sales", "acme", "1730483820", "0.78", "ok", "1.2", "True/Serving", "2026-11-26T12:00:00Z",
+        "sales", "acme", "1730483820", "0.78", "ok", "1.2", "True/Serving", "1730483820",
+        "1730490000", "2026-11-26T12:00:00Z",
     ]  # fmt: skip
-    assert lines[2].split() == ["sales", "b", "-", "-", "-", "-", "-", "-"]
+    assert lines[2].split() == ["sales", "b", "-", "-", "-", "-", "-", "-", "-", "-"]
     assert lines[0].index("SERVING") == lines[1].index("1730483820")
 
 

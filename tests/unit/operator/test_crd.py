@@ -80,7 +80,22 @@ def test_names_group_version_printer_columns_and_status_subresource() -> None:
     assert version["name"] == "v1alpha1"
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Serving", "AUC", "Health", "Drift", "Ready", "Age"]
+    assert columns == [
+        "Serving", "AUC", "Health", "Drift", "Ready", "Experiment", "Reason", "Pinned",
+        "Awaiting", "Reported", "Age",
+    ]  # fmt: skip
+    # What a person needs when something is off show with `kubectl get lm -o wide`.
+    wide = {
+        c["name"]: c["jsonPath"]
+        for c in version["additionalPrinterColumns"]
+        if c.get("priority") == 1
+    }
+    assert wide == {
+        "Reason": '.status.conditions[?(@.type=="Ready")].reason',
+        "Pinned": ".spec.modelVersion",
+        "Awaiting": ".status.awaitingPromotion",
+        "Reported": ".status.scorerPodsReported",
+    }
 
 
 def test_cross_field_rule_is_cel_and_matches_the_model() -> None:

@@ -17,11 +17,16 @@ PURE = [
     "leadops.operator.registry",
     "leadops.operator.artifact_facts",
     "leadops.operator.builders",
+    "leadops.operator.followups_builders",
+    "leadops.operator.followups_check",
+    "leadops.operator.network_policy",
     "leadops.operator.world",
     "leadops.operator.actions",
     "leadops.operator.settings",
     "leadops.operator.plan",
     "leadops.operator.trust",
+    "leadops.operator.rollbacks",
+    "leadops.operator.early_auc",
     "leadops.contract.health",
 ]
 FORBIDDEN = [

@@ -268,8 +268,11 @@ def test_every_child_is_ensured_with_an_owner() -> None:
         ("ServiceAccount", "lm-jobs"),
         ("Role", "lm-jobs"),
         ("RoleBinding", "lm-jobs"),
+        ("ServiceAccount", "lm-scorer"),
+        ("ServiceAccount", "lm-pii-backfill"),
         ("Service", "lm-scorer"),
         ("Deployment", "lm-scorer"),
+        ("PodDisruptionBudget", "lm-scorer"),
         ("CronJob", "lm-train"),
         ("CronJob", "lm-pii-backfill"),
     }
@@ -411,3 +414,12 @@ def test_children_apply_in_dependency_order() -> None:
     kinds = [a.kind for a in plan(spec(), world(), NOW).of(Ensure)]
     assert kinds.index("ServiceAccount") < kinds.index("Role") < kinds.index("RoleBinding")
     assert kinds.index("Service") < kinds.index("Deployment")
+
+
+def test_a_candidate_awaiting_manual_promotion_is_in_the_status() -> None:
+    obs = world(entry(V1), entry(V2), deployment=deployed(V1))
+    assert plan(spec(promotion="Manual"), obs, NOW).status.awaiting_promotion == str(V2)
+    # Automatic promotes it itself; a pin is a person's decision already.
+    assert plan(spec(), obs, NOW).status.awaiting_promotion == ""
+    pinned = plan(spec(promotion="Manual", modelVersion=str(V1)), obs, NOW)
+    assert pinned.status.awaiting_promotion == ""

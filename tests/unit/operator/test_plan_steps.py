@@ -394,6 +394,16 @@ def test_a_rollout_the_namespace_refuses_is_reported_not_rolled_back() -> None:
     assert p.status.serving_version == str(V1)
 
 
+def test_a_spec_edit_rolling_the_serving_version_again_keeps_it_serving() -> None:
+    """Unschedulable new Pods of the same version (a resources edit): old Pods still serve it."""
+    unplaced = deployed(V1, complete=False, blocked=Blocked(reasons.UNSCHEDULABLE, "no node"))
+    obs = world(entry(V1), deployment=unplaced, status={"servingVersion": str(V1)})
+    p = plan.plan(spec(), obs, NOW)
+    assert p.status.serving_version == str(V1)
+    assert _ready(p) == ("False", reasons.UNSCHEDULABLE)
+    assert not p.of(RollBack)
+
+
 def test_a_rollout_whose_pods_fail_is_the_versions_fault() -> None:
     stuck = deployed(V2, previous=V1, deadline=True)
     p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)

@@ -3,6 +3,9 @@ tests/integration/test_trust.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
 from leadops.operator import apply, builders, settings, spec, trust
@@ -119,3 +122,25 @@ def test_an_admin_may_add_annotation_keys_but_never_loosen_confinement() -> None
         scorer={"podAnnotations": {"container.apparmor.security.beta.kubernetes.io/scorer": "x"}}
     )
     assert trust.metadata_problems(loose, extra=extra)
+
+
+def test_a_missing_secret_or_key_is_missing_naming_both_and_one_not_opted_in_is_refused() -> None:
+    lm = make_spec(scorer={"apiKeySecretRef": {"name": "api", "key": "token"}})
+    refs = trust.secret_key_refs(lm)
+    redis_ok = {"metadata": {"annotations": {trust.USABLE_BY: "*"}}, "data": {"url": "eA=="}}
+
+    def judge(**secrets: Mapping[str, Any] | None) -> trust.Findings:
+        return trust.judge_secrets(refs, secrets, namespace="ns", leadmodel="acme")
+
+    assert judge(redis=redis_ok, api=redis_ok) == trust.Findings(
+        missing=["spec.scorer.apiKeySecretRef: Secret ns/api has no key 'token'"]
+    )
+    assert judge(redis=redis_ok, api=None) == trust.Findings(
+        missing=["spec.scorer.apiKeySecretRef: Secret ns/api (key 'token') does not exist"]
+    )
+    with_token = {**redis_ok, "data": {"token": "eA=="}}
+    assert judge(redis=redis_ok, api=with_token) == trust.Findings()
+    closed = {"metadata": {}, "data": {"token": "eA=="}}
+    refused = judge(redis=redis_ok, api=closed)
+    assert refused.missing == []
+    assert "does not opt in to LeadModel acme" in refused.refused[0]

@@ -18,7 +18,11 @@ from prometheus_client.metrics import MetricWrapperBase
 ROOT = Path(__file__).resolve().parents[3]
 OPERATIONS_DOC = ROOT / "docs" / "operations.md"
 # Components whose metrics module is the source of truth once it exists.
-METRICS_MODULES = {"scorer": "leadops.scorer.metrics", "operator": "leadops.operator.metrics"}
+METRICS_MODULES = {
+    "scorer": "leadops.scorer.metrics",
+    "operator": "leadops.operator.metrics",
+    "followups": "leadops.followups.metrics",
+}
 
 FUNCTIONS = {
     "abs", "absent", "absent_over_time", "avg", "avg_over_time", "bottomk", "ceil", "changes",

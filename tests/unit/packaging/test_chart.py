@@ -16,6 +16,7 @@ ALL_TOGGLES = (
     "metrics.serviceMonitor.enabled=true",
     "prometheusRule.enabled=true",
     "grafanaDashboard.enabled=true",
+    "networkPolicy.enabled=true",
     "ingestKeys.create=true",
     "ingestKeys.usableBy=acme",
     "ingestKeys.tenants.acme=acme-ingest-key-0123456789",
@@ -114,7 +115,7 @@ def test_schema_rejects_typos_and_bad_values_with_a_clear_error(helm_bin: Path) 
         "operator.replicas=2": "additional properties 'replicas' not allowed",
         "image.digest=sha256:abc": "/image/digest",
         "operator.workers=0": "/operator/workers",
-        "replicaCount=3": "/replicaCount",
+        "replicaCount=9": "/replicaCount",
     }
     for pair, message in cases.items():
         result = helm(helm_bin, "template", "lo", str(CHART), "--set", pair)
@@ -162,21 +163,25 @@ def test_rbac_is_split_into_framework_and_application_rules_without_wildcards(
     assert app[("", "events")] == {"create"}
     # Merge patches only: nothing is ever replaced whole; and no way to grant more than held.
     assert not any(v & {"update", "escalate", "bind", "impersonate"} for v in app.values())
-    assert not any(r in {"jobs", "pods/exec", "pods/log"} for _, r in app)
+    assert not any(r in {"pods/exec", "pods/log"} for _, r in app)
+    # Jobs: only the bootstrap Job, read and created once; never patched or deleted.
+    assert app[("batch", "jobs")] == {"get", "create"}
     # Pods and ReplicaSets are read for rollout state (why Pods are unready), never written.
     assert app[("", "pods")] == {"get", "list", "watch"}
     assert app[("apps", "replicasets")] == {"get", "list", "watch"}
     for watched in [("apps", "deployments"), ("", "configmaps")]:
         assert {"list", "watch"} <= app[watched], watched
+    # The follow-ups Service, Deployment and ServiceMonitor go when spec.followUps is removed.
+    assert app[("", "services")] == {"get", "create", "patch", "delete"}
+    assert "delete" in app[("apps", "deployments")]
     for child in [
         ("batch", "cronjobs"),
-        ("", "services"),
         ("", "serviceaccounts"),
         ("rbac.authorization.k8s.io", "roles"),
         ("rbac.authorization.k8s.io", "rolebindings"),
-        ("monitoring.coreos.com", "servicemonitors"),
     ]:
         assert app[child] == {"get", "create", "patch"}, child
+    assert app[("monitoring.coreos.com", "servicemonitors")] == {"get", "create", "patch", "delete"}
     bindings = by_kind(objects, "ClusterRoleBinding")
     assert {b["roleRef"]["name"] for b in bindings} == {
         "lo-leadops-framework",
@@ -193,7 +198,9 @@ def test_watching_namespaces_binds_application_rules_only_there(helm_bin: Path) 
     assert [b["roleRef"]["name"] for b in by_kind(objects, "ClusterRoleBinding")] == [
         "lo-leadops-framework"
     ]
-    role_bindings = by_kind(objects, "RoleBinding")
+    role_bindings = [
+        b for b in by_kind(objects, "RoleBinding") if b["metadata"]["name"].endswith("-application")
+    ]
     assert sorted(b["metadata"]["namespace"] for b in role_bindings) == ["ops", "sales"]
     assert all(b["roleRef"]["name"] == "lo-leadops-application" for b in role_bindings)
     args = _container(objects)["args"]
@@ -219,7 +226,11 @@ def test_operator_pod_is_hardened_and_takes_scheduling_and_env_overrides(helm_bi
     deployment = one(objects, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     container = _container(objects)
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # Two replicas by default: leader election keeps the second idle, so rolling is safe.
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 0},
+    }
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
@@ -269,6 +280,34 @@ def test_static_prometheus_rule_is_the_operator_rule_file(
     assert _env(objects)["LEADOPS_ALERT_RULES"] == "false"
 
 
+def test_prometheus_rule_for_sets_the_static_rule_and_the_operators_rules(
+    helm_bin: Path,
+) -> None:
+    objects = render(
+        helm_bin,
+        "prometheusRule.enabled=true",
+        "prometheusRule.for.LeadModelHighDrift=30s",
+        "prometheusRule.for.LeadModelCriticalAuc=10s",
+    )
+    rules = one(objects, "PrometheusRule")["spec"]["groups"]
+    fors = {r["alert"]: r.get("for") for g in rules for r in g["rules"]}
+    assert (fors["LeadModelHighDrift"], fors["LeadModelCriticalAuc"]) == ("30s", "10s")
+    assert fors["LeadModelStale"] == "15m"
+    env = _env(objects)
+    assert env["LEADOPS_ALERT_FOR"] == "LeadModelCriticalAuc=10s,LeadModelHighDrift=30s"
+    assert "LEADOPS_ALERT_FOR" not in _env(render(helm_bin))
+
+
+def test_prometheus_rule_for_refuses_an_unknown_alert_or_a_bad_duration(helm_bin: Path) -> None:
+    args = ["template", "lo", str(CHART)]
+    unknown = helm(helm_bin, *args, "--set", "prometheusRule.for.HighDrift=1m")
+    assert unknown.returncode != 0
+    assert "prometheusRule.for: HighDrift is not a LeadOps alert" in unknown.stderr
+    bad = helm(helm_bin, *args, "--set", "prometheusRule.for.LeadModelHighDrift=an-hour")
+    assert bad.returncode != 0
+    assert "prometheusRule/for/LeadModelHighDrift" in bad.stderr
+
+
 def test_dashboard_configmap_is_labelled_for_the_grafana_sidecar(helm_bin: Path) -> None:
     objects = render(helm_bin, "grafanaDashboard.namespace=monitoring")
     configmap = one(objects, "ConfigMap", "-dashboard")
@@ -302,7 +341,10 @@ def _notes(helm_bin: Path, *sets: str) -> str:
 def test_notes_name_what_was_installed_and_where_to_look(helm_bin: Path) -> None:
     notes = _notes(helm_bin)
     assert 'release "lo" in namespace "leadops-system"' in notes
-    assert "Deployment lo-leadops (1 replica, image docker.io/leadops/operator:" in notes
+    assert (
+        "Deployment lo-leadops (2 replicas, one leading (Lease lo-leadops), "
+        "image docker.io/leadops/operator:" in notes
+    )
     assert "reconciling LeadModels in every namespace" in notes
     assert "kubectl apply -k examples/tenants/acme" in notes
     assert "kubectl -n leadops-system logs deployment/lo-leadops" in notes
@@ -338,3 +380,35 @@ def test_ingest_keys_secret_is_opt_in_and_holds_one_tenant_key_line_each(helm_bi
     refused = helm(helm_bin, "template", "lo", str(CHART), "--set", "ingestKeys.create=true")
     assert refused.returncode != 0
     assert "ingestKeys.tenants" in refused.stderr
+
+
+def test_two_replicas_elect_a_leader_on_a_lease_only_they_may_update(helm_bin: Path) -> None:
+    objects = render(helm_bin)
+    args = _container(objects)["args"]
+    at = args.index("--leader-elect-lease")
+    assert "--leader-elect" in args
+    assert args[at + 1] == "leadops-system/lo-leadops"
+    assert args[args.index("--lease-duration") + 1] == "15"
+    role = next(
+        r for r in by_kind(objects, "Role") if r["metadata"]["name"] == "lo-leadops-leader-election"
+    )
+    assert role["metadata"]["namespace"] == "leadops-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["lo-leadops"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    single = render(helm_bin, "replicaCount=1")
+    assert "--leader-elect" not in _container(single)["args"]
+    assert one(single, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+    assert not [r for r in by_kind(single, "Role") if "leader" in r["metadata"]["name"]]
+
+
+def test_selector_value_shards_the_fleet(helm_bin: Path) -> None:
+    args = _container(render(helm_bin, "operator.selector=leadops.io/shard=a"))["args"]
+    assert args[args.index("--selector") + 1] == "leadops.io/shard=a"
+    assert "--selector" not in _container(render(helm_bin))["args"]

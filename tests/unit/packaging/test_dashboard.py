@@ -89,3 +89,13 @@ def test_documented_metrics_exist_in_the_metrics_modules_once_merged() -> None:
     for source, names in documented_metrics().items():
         missing = names - known
         assert not missing, f"docs/operations.md lists {missing} ({source}) not in {origin[source]}"
+
+
+def test_follow_up_panels_show_the_alert_thresholds_and_the_latency_target() -> None:
+    rates = _exprs("Follow-up failure and bounce rate")
+    assert any(e.endswith("* 0 + 0.10") for e in rates)
+    assert any(e.endswith("* 0 + 0.05") and 'channel="email"' in e for e in rates)
+    assert any(e.endswith("* 0 + 0.1") for e in _exprs("Follow-up enqueue-to-send p99"))
+    replies = _exprs("Follow-up open, click and reply rate")
+    assert any('outcome=~"replied"' in e for e in replies)
+    assert metric_names(_exprs("Dead-lettered follow-ups")[0]) == {"leadops_followups_total"}

@@ -13,12 +13,16 @@ K8S = "tests/integration/test_packaging_k8s.py"
 SERVICES = "tests/integration/test_operations_guide_services.py"
 NOT_YET = "NOT EXERCISED"
 CHAT_KEYS = "tests/integration/test_chat_keys.py::test_operations_guide_chat_key_runbook"
+MONITORING = "tests/e2e/test_monitoring.py (real Prometheus Operator and Prometheus)"
 
 # (pattern, where it runs). Patterns match a whole command line (continuations joined).
 COVERAGE: list[tuple[str, str]] = [
     (r"(NS|LM)=\w+", f"{K8S} (sets NS and LM for every guide command)"),
     (r"SCORER=\S+", f"{SERVICES} (SCORER = a real scorer; no port-forward: kwok runs no pods)"),
-    (r"kubectl get leadmodels -A", f"{K8S}::test_operations_guide_model_status_commands"),
+    (
+        r"kubectl get leadmodels -A( -o wide)?",
+        f"{K8S}::test_operations_guide_model_status_commands",
+    ),
     (r"kubectl describe leadmodel .*", f"{K8S}::test_operations_guide_model_status_commands"),
     (r"(PREVIOUS=\$\()?kubectl (get|patch) leadmodel .*", f"{K8S}::test_operations_guide_*"),
     (r"kubectl create job .*", f"{K8S}::test_operations_guide_manual_retrain_and_dry_run_*"),
@@ -40,6 +44,18 @@ COVERAGE: list[tuple[str, str]] = [
     (r"kubectl patch leadmodel .*keySaltSecretRef.*", f"{NOT_YET}: spec.pii in test_builders_pii"),
     (r"kubectl get secret \S+-key-salt .*", f"{NOT_YET}: the Secret comes from the line above"),
     (r"KEY=.*leadops chat-key .*|redis-cli LRANGE .*|rm key-salt", f"{CHAT_KEYS} (real Redis)"),
+    (
+        r"helm upgrade leadops charts/leadops .*--set prometheusRule\.for\..*",
+        "tests/unit/packaging/test_chart.py::test_prometheus_rule_for_*; "
+        f"{MONITORING} (the chart installed with prometheusRule.for, then upgraded)",
+    ),
+    (r"M=\$\(dirname .*build\.sh monitoring.*", f"{MONITORING} (monitoring_home)"),
+    (r"kubectl create namespace monitoring", f"{MONITORING} (a namespace per run)"),
+    (r"kubectl apply (--server-side|-n monitoring) -f \"\$M/.*", f"{MONITORING}::install_*"),
+    (r"kubectl apply -f prometheus\.yaml", f"{MONITORING} (create_prometheus)"),
+    (r"P=/api/v1/namespaces/monitoring/pods/.*", f"{MONITORING} (Prometheus.get)"),
+    (r"kubectl -n \w+ get servicemonitor,prometheusrule", f"{MONITORING} (both read)"),
+    (r"kubectl get --raw \"\$P/.*", f"{MONITORING} (query, rules, alerts)"),
 ]
 
 

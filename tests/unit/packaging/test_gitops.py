@@ -96,6 +96,7 @@ def test_a_spec_edit_not_yet_observed_is_progressing() -> None:
         (reasons.NAME_CONFLICT, "Degraded"),
         (reasons.APPLY_FAILED, "Degraded"),
         (reasons.NO_MODEL, "Progressing"),
+        (reasons.COLD_START, "Progressing"),
         (reasons.AWAITING_PROMOTION, "Progressing"),
     ],
 )

@@ -1,4 +1,5 @@
-"""Dockerfile.operator and Dockerfile.scorer: lint, conventions, and their locked package sets.
+"""Dockerfile.operator, Dockerfile.scorer and Dockerfile.jobs: lint, conventions, and their
+locked package sets.
 
 No Docker engine runs here, so the images are checked by hadolint and by installing (or
 resolving) exactly what each Dockerfile installs, in a clean virtualenv.
@@ -16,11 +17,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-DOCKERFILES = {"operator": ROOT / "Dockerfile.operator", "scorer": ROOT / "Dockerfile.scorer"}
+DOCKERFILES = {name: ROOT / f"Dockerfile.{name}" for name in ("operator", "scorer", "jobs")}
 CONSTRAINTS = ROOT / "constraints"
 OCI_LABELS = {"title", "description", "version", "revision", "created", "source", "licenses"}
 LOCK_OPERATOR = CONSTRAINTS / "operator.txt"
 GPU_OR_TRAINING = ("xgboost", "numpy", "scipy", "nvidia-")
+# What only the jobs need (publishing, the follow-ups' providers): never in the serving image.
+JOBS_ONLY = ("kubernetes", "kopf", "twilio", "sendgrid", "jinja2")
 
 
 def _stages(dockerfile: Path) -> list[str]:
@@ -49,7 +52,7 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def test_hadolint_passes_on_both_dockerfiles() -> None:
+def test_hadolint_passes_on_every_dockerfile() -> None:
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
         "hadolint"
     )
@@ -85,6 +88,9 @@ def test_dockerfile_is_multi_stage_slim_non_root_and_labelled(image: str) -> Non
     uid = user.group(1).split(":")[0]
     assert uid.isdigit(), "numeric USER so runAsNonRoot can verify it"
     assert int(uid) != 0
+    # Any UID in group 0 runs it (OpenShift): the user's group is 0, its work dir group-writable.
+    assert user.group(1).split(":")[1:] == ["0"], "USER uid:0"
+    assert "groupadd" not in final, "no group of its own: group 0"
     labels = set(re.findall(r"org\.opencontainers\.image\.([a-z.]+)=", final))
     assert labels >= OCI_LABELS
     assert 'ENTRYPOINT ["leadops"]' in final
@@ -92,24 +98,22 @@ def test_dockerfile_is_multi_stage_slim_non_root_and_labelled(image: str) -> Non
     assert "compileall" in build, "bytecode is compiled at build time instead"
 
 
-def test_lock_files_pin_every_package_exactly_and_keep_the_operator_lean() -> None:
-    operator, scorer, build = _pins("operator"), _pins("scorer"), _pins("build")
+def test_lock_files_pin_every_package_exactly_and_keep_operator_and_scorer_lean() -> None:
+    operator, scorer, jobs = _pins("operator"), _pins("scorer"), _pins("jobs")
+    build = _pins("build")
     assert {"kopf", "kubernetes", "pydantic", "cryptography", "prometheus-client"} <= set(operator)
     assert not [n for n in operator if n.startswith(GPU_OR_TRAINING)], "operator image stays lean"
-    assert {
-        "xgboost-cpu",
-        "numpy",
-        "fastapi",
-        "uvicorn",
-        "redis",
-        "kubernetes",
-        "onnxruntime",
-    } <= set(scorer)
-    assert "xgboost" not in scorer, "the CPU-only build of xgboost"
-    assert not [n for n in scorer if n.startswith("nvidia-")]
+    assert {"xgboost-cpu", "numpy", "fastapi", "uvicorn", "redis", "onnxruntime"} <= set(scorer)
+    assert not [n for n in scorer if n.startswith(JOBS_ONLY)], "the scorer serves, nothing else"
+    assert {"xgboost-cpu", "scipy", "kubernetes", "redis", "hiredis"} <= set(jobs)
+    assert set(scorer) <= set(jobs), "the jobs run everything the scorer does (train, backfill)"
+    for pins in (scorer, jobs):
+        assert "xgboost" not in pins, "the CPU-only build of xgboost"
+        assert not [n for n in pins if n.startswith("nvidia-")]
     assert "hatchling" in build
-    shared = set(operator) & set(scorer)
-    assert {n for n in shared if operator[n] != scorer[n]} == set(), "one version per package"
+    for one, other in ((operator, scorer), (operator, jobs), (scorer, jobs)):
+        shared = set(one) & set(other)
+        assert {n for n in shared if one[n] != other[n]} == set(), "one version per package"
 
 
 @pytest.mark.slow

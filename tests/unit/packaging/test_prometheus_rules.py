@@ -23,10 +23,13 @@ EXPECTED_ALERTS = {
     "LeadModelStale",
     "LeadModelLowAuc",
     "LeadModelCriticalAuc",
+    "LeadModelEstimatedAucLow",
     "LeadModelReloadFailed",
     "LeadModelBackfillFailed",
     "LeadStoreDown",
     "LeadRecordsDropped",
+    "LeadFollowUpFailureRateHigh",
+    "LeadFollowUpBounceRateHigh",
 }
 RUNBOOK_PREFIX = "https://github.com/leadops/leadops/blob/main/docs/operations.md#"
 
@@ -126,17 +129,87 @@ def test_chart_ships_an_identical_copy_of_the_rules() -> None:
     )
 
 
-def _scoped(namespace: str, leadmodel: str) -> dict[str, Any]:
+def _scoped(
+    namespace: str, leadmodel: str, durations: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
     owner = builders.Owner(name=leadmodel, namespace=namespace, uid="uid-1")
-    rule: dict[str, Any] = builders.prometheus_rule(owner)["spec"]
+    rule: dict[str, Any] = builders.prometheus_rule(owner, durations=durations)["spec"]
     return rule
+
+
+def _drift_annotations(where: str) -> dict[str, str]:
+    """LeadModelHighDrift's annotations as Prometheus renders them for drift 4.5 at `where`."""
+    return {
+        "summary": f"Lead model drift above 3.0 for an hour ({where})",
+        "description": f"Production features served by {where} are 4.50 standard deviations "
+        "from the training distribution (threshold 3.0). Lead patterns changed; retrain with "
+        "recent data.",
+        "runbook_url": RUNBOOK_PREFIX + "leadmodelhighdrift",
+    }
+
+
+def test_for_overrides_change_only_the_named_alerts_and_promtool_accepts_them(
+    tmp_path: Path,
+) -> None:
+    durations = (("LeadModelCriticalAuc", "10s"), ("LeadModelHighDrift", "20s"))
+    scoped = _scoped("sales", "acme", durations)
+    fors = {r["alert"]: r.get("for") for g in scoped["groups"] for r in g["rules"]}
+    shipped = {r["alert"]: r.get("for") for r in _alerts()}
+    assert shipped["LeadModelHighDrift"] == "1h"
+    assert shipped["LeadModelCriticalAuc"] == "5m"
+    assert fors == {**shipped, "LeadModelCriticalAuc": "10s", "LeadModelHighDrift": "20s"}
+    rules = tmp_path / "acme-rules.yaml"
+    rules.write_text(yaml.safe_dump(scoped))
+    check = subprocess.run(
+        [_promtool(), "check", "rules", str(rules)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    # promtool evaluates the shortened hold: drift 4.5 fires after 20 s, not after an hour.
+    series = 'lead_model_drift_score{namespace="sales", service="acme-scorer", pod="p"}'
+    tests = {
+        "rule_files": [rules.name],
+        "evaluation_interval": "5s",
+        "tests": [
+            {
+                "interval": "5s",
+                "input_series": [{"series": series, "values": "4.5x20"}],
+                "alert_rule_test": [
+                    {"alertname": "LeadModelHighDrift", "eval_time": "15s", "exp_alerts": []},
+                    {
+                        "alertname": "LeadModelHighDrift",
+                        "eval_time": "25s",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "warning",
+                                    "namespace": "sales",
+                                    "service": "acme-scorer",
+                                },
+                                "exp_annotations": _drift_annotations("sales/acme-scorer"),
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    spec = tmp_path / "acme-rules.test.yaml"
+    spec.write_text(yaml.safe_dump(tests))
+    result = subprocess.run(
+        [_promtool(), "test", "rules", spec.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_leadmodels_rule_names_only_its_own_series() -> None:
     for group in _scoped("sales", "acme")["groups"]:
         for rule in group["rules"]:
             for metric in metric_names(rule["expr"]):
-                selectors = re.findall(rf"\b{metric}(\{{[^}}]*\}})?", rule["expr"])
+                selectors = re.findall(rf"\b{metric}(?![\w:])(\{{[^}}]*\}})?", rule["expr"])
                 assert selectors, (rule["alert"], metric)
                 for selector in selectors:
                     assert 'namespace="sales"' in selector, (rule["alert"], selector)

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from leadops.contract import quality
 from leadops.stats import paired_auc
 
 
@@ -84,3 +85,26 @@ def test_a_clearly_better_model_has_an_interval_above_zero() -> None:
 def test_one_class_only_is_refused() -> None:
     with pytest.raises(ValueError, match="both"):
         paired_auc.compare([1, 1, 1], [0.1, 0.2, 0.3], [0.3, 0.2, 0.1])
+
+
+def test_one_models_interval_matches_the_definition_and_a_bootstrap_on_a_large_hold_out() -> None:
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 150)
+    s = np.round(rng.normal(size=150) + 0.8 * y, 1)  # rounded: ties
+    pos, neg = s[y == 1], s[y == 0]
+    v10 = np.array([np.mean([_kernel(p, q) for q in neg]) for p in pos])
+    v01 = np.array([np.mean([_kernel(p, q) for p in pos]) for q in neg])
+    se = np.sqrt(np.var(v10, ddof=1) / len(pos) + np.var(v01, ddof=1) / len(neg))
+    low, high = paired_auc.auc_interval(y, s)
+    assert low == pytest.approx(v10.mean() - 1.959964 * se, abs=1e-6)
+    assert high == pytest.approx(v10.mean() + 1.959964 * se, abs=1e-6)
+
+    # Training switches from the bootstrap to DeLong above 50,000 hold-out rows: there the
+    # two intervals agree to the third decimal.
+    y = rng.integers(0, 2, 60_000)
+    s = rng.normal(size=60_000) + 1.2 * y
+    delong = paired_auc.auc_interval(y, s)
+    boot = quality.auc_bootstrap_ci(y, s, resamples=200, seed=1)
+    assert delong[0] == pytest.approx(boot[0], abs=1.5e-3)
+    assert delong[1] == pytest.approx(boot[1], abs=1.5e-3)
+    assert delong[1] - delong[0] > 0.005  # a real interval, not a point

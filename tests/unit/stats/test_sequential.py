@@ -10,10 +10,10 @@ import pytest
 from leadops.stats import sequential
 
 # Lan-DeMets O'Brien-Fleming-type spending, two-sided alpha = 0.05 (alpha/2 per side),
-# equally spaced looks: the boundaries printed by the Lan-DeMets programs of Reboussin,
-# DeMets, Kim & Lan (2000), "Computations for group sequential boundaries using the
-# Lan-DeMets spending function method", Controlled Clinical Trials 21:190-207 (also the
-# R package ldbounds, which ports them).
+# equally spaced looks: the boundaries the Lan-DeMets program ld98 computes (described in
+# Reboussin, DeMets, Kim & Lan (2000), "Computations for group sequential boundaries using
+# the Lan-DeMets spending function method", Controlled Clinical Trials 21:190-207; ported to
+# R as ldbounds). Cited for the program, not for a printed table of these cases.
 LAN_DEMETS_OBF = {
     3: [3.7103, 2.5114, 1.9930],
     4: [4.3326, 2.9631, 2.3590, 2.0141],

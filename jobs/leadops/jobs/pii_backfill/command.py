@@ -16,7 +16,6 @@ from __future__ import annotations
 import concurrent.futures.process
 import json
 import logging
-import os
 import sys
 import time
 import urllib.parse
@@ -24,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from leadops import cliutil
+from leadops import cliutil, redis_mode
 from leadops.jobs.pii_backfill.cpu_quota import default_workers
 from leadops.jobs.pii_backfill.pacer import Pacer
 from leadops.jobs.pii_backfill.progress_bar import ProgressBar
@@ -35,10 +36,13 @@ from leadops.jobs.pii_backfill.scrubber import Scrubber
 from leadops.jobs.pii_backfill.stats import Stats
 from leadops.jobs.region_option import add_region_option, detector_for
 from leadops.pii import chat_keys
+from leadops.secret_env import secret_from_env
 
 logger = logging.getLogger(__name__)
 
 URL_ENVS = ("REDIS_URL", "LEADOPS_REDIS_URL")
+# Tries of a command through a cluster failover (cluster-node-timeout plus an election).
+CLUSTER_RETRIES = 6
 
 
 def _positive_int(text: str) -> int:
@@ -55,6 +59,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _redis_mode(text: str) -> redis_mode.RedisMode:
+    return redis_mode.parse_mode(text)
+
+
+_redis_mode.__name__ = "Redis mode (standalone or cluster)"
 _positive_int.__name__ = "positive integer"
 _positive_float.__name__ = "positive number"
 
@@ -96,16 +105,28 @@ def _parser() -> cliutil.ArgumentParser:
         f"(default: ${chat_keys.SALT_FILE_ENV}; without one they are only counted)",
     )
     parser.add_argument(
-        "--redis-url", help="Redis URL (default: $REDIS_URL, then $LEADOPS_REDIS_URL)"
+        "--redis-url",
+        help="Redis URL (default: $REDIS_URL, then $LEADOPS_REDIS_URL; or the file a *_FILE "
+        "variable names)",
+    )
+    parser.add_argument(
+        "--redis-mode",
+        type=_redis_mode,
+        default=None,
+        help=f"standalone or cluster (Redis Cluster: the URL names any node; default: "
+        f"${redis_mode.MODE_ENV}, else standalone)",
     )
     add_region_option(parser)
     return parser
 
 
 def _redis_url(explicit: str | None) -> str:
-    url = explicit or next((os.environ[name] for name in URL_ENVS if os.environ.get(name)), None)
+    # Each name, then its _FILE twin (the operator's Jobs mount the Secret as a file).
+    url = explicit or next(filter(None, (secret_from_env(name) for name in URL_ENVS)), None)
     if not url:
-        raise cliutil.UsageError("no Redis URL: set REDIS_URL or pass --redis-url")
+        raise cliutil.UsageError(
+            "no Redis URL: set REDIS_URL (or LEADOPS_REDIS_URL_FILE) or pass --redis-url"
+        )
     if urllib.parse.urlsplit(url).scheme not in {"redis", "rediss", "unix"}:
         raise cliutil.UsageError("--redis-url must be a redis://, rediss:// or unix:// URL")
     return url
@@ -166,6 +187,38 @@ def _write_report(path: Path, summary: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
+def _client(url: str, mode: redis_mode.RedisMode | None) -> redis.Redis | RedisCluster:
+    """The client for `url` in `mode` (None: $LEADOPS_REDIS_MODE, else standalone)."""
+    try:
+        mode = mode or redis_mode.mode_from_env()
+    except ValueError as exc:
+        raise cliutil.UsageError(f"{redis_mode.MODE_ENV}: {exc}") from None
+    if mode is redis_mode.RedisMode.CLUSTER:
+        # A cluster fails a master over to its replica: redis-py refreshes the slot map and
+        # retries there (a few tries, with backoff), so the run goes on if the cluster does;
+        # if it cannot, the run ends (exit 1) and a rerun picks up the rest.
+        try:
+            return RedisCluster.from_url(
+                url,
+                retry=Retry(ExponentialBackoff(cap=1.0, base=0.1), CLUSTER_RETRIES),
+                socket_timeout=30,
+                socket_connect_timeout=5,
+            )
+        except (redis.ConnectionError, redis.TimeoutError, RedisClusterException) as exc:
+            raise cliutil.UsageError(
+                f"pii-backfill: cannot connect to the Redis Cluster at {_where(url)}: {exc}"
+            ) from None
+    # No silent reconnects: a Redis that goes away mid-run ends the run (exit 1), and the
+    # rerun (or the Job's retry) picks up the rest safely.
+    return redis.Redis.from_url(
+        url,
+        retry=Retry(NoBackoff(), 0),
+        socket_timeout=30,
+        socket_connect_timeout=5,
+        redis_connect_func=_FirstConnectOnly(),
+    )
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     url = _redis_url(args.redis_url)
@@ -181,15 +234,7 @@ def main(argv: list[str]) -> int:
     except chat_keys.KeySaltError as exc:
         raise cliutil.UsageError(str(exc)) from None
 
-    # No silent reconnects: a Redis that goes away mid-run ends the run (exit 1), and the
-    # rerun (or the Job's retry) picks up the rest safely.
-    client = redis.Redis.from_url(
-        url,
-        retry=Retry(NoBackoff(), 0),
-        socket_timeout=30,
-        socket_connect_timeout=5,
-        redis_connect_func=_FirstConnectOnly(),
-    )
+    client = _client(url, args.redis_mode)
     try:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError) as exc:

@@ -24,8 +24,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import redis
+from redis.cluster import RedisCluster
 
-from leadops import pii
+from leadops import pii, redis_mode
 from leadops.jobs.pii_backfill import key_migration
 from leadops.jobs.pii_backfill.cas_scripts import CAS_CHUNK, CAS_HASH, CAS_LIST
 from leadops.jobs.pii_backfill.detection_pool import DetectionPool, Redaction, redact_values
@@ -91,7 +92,7 @@ class Scrubber:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | RedisCluster,
         *,
         detector: pii.Detector,
         patterns: Sequence[str] = ("mem:*",),
@@ -106,6 +107,10 @@ class Scrubber:
             # Values are compared byte for byte; decoded replies could not round-trip.
             raise ValueError("Scrubber needs a Redis client without decode_responses")
         self.client = client
+        # Redis Cluster: SCAN each master, pipelines through redis-py's ClusterPipeline (it
+        # sends each node its share and follows MOVED, ASK and a failover), and every
+        # compare-and-set call keeps to one hash slot.
+        self.cluster = isinstance(client, RedisCluster)
         self.detector = detector
         self.patterns = tuple(patterns)
         self.batch = batch
@@ -147,20 +152,42 @@ class Scrubber:
         total a progress bar needs. Keys added later are scrubbed too, so a run may do more."""
         counted: set[bytes] = set()  # SCAN may return a key twice
         for pattern in self.patterns:
-            cursor = 0
-            while True:
-                self.pacer.take(1)
-                cursor, keys = self.client.scan(cursor, match=pattern, count=max(self.batch, 1000))
-                counted.update(key for key in keys if isinstance(key, bytes))
-                if cursor == 0:
-                    break
+            for target in self._scan_targets():
+                options = {} if target is None else {"target_nodes": target}
+                cursor = 0
+                while True:
+                    self.pacer.take(1)
+                    cursor, keys = self._scan_page(cursor, pattern, max(self.batch, 1000), options)
+                    counted.update(key for key in keys if isinstance(key, bytes))
+                    if cursor == 0:
+                        break
         return len(counted)
 
+    def _scan_targets(self) -> list[Any]:
+        """Where to SCAN: each master of a cluster (a cursor is one node's), else the server."""
+        if isinstance(self.client, RedisCluster):
+            return list(self.client.get_primaries())  # type: ignore[no-untyped-call]
+        return [None]
+
+    def _scan_page(
+        self, cursor: int, pattern: str, count: int, options: dict[str, Any]
+    ) -> tuple[int, list[Any]]:
+        reply = self.client.scan(cursor, match=pattern, count=count, **options)
+        following, keys = reply
+        if isinstance(following, dict):  # RedisCluster: {node name: cursor} of the one node
+            following = next(iter(following.values()))
+        return int(following), list(keys)
+
     def _scan(self, pattern: str) -> None:
+        for target in self._scan_targets():
+            self._scan_node(pattern, target)
+
+    def _scan_node(self, pattern: str, target: Any) -> None:
+        options = {} if target is None else {"target_nodes": target}
         cursor = 0
         while True:
             self.pacer.take(1)
-            cursor, keys = self.client.scan(cursor, match=pattern, count=self.batch)
+            cursor, keys = self._scan_page(cursor, pattern, self.batch, options)
             # The client is made without decode_responses: keys and values are bytes.
             fresh = [key for key in keys if isinstance(key, bytes) and key not in self._seen]
             self._seen.update(fresh)
@@ -263,6 +290,16 @@ class Scrubber:
         if self.key_salt is None:  # counted in the summary (`unhashed_keys`), left as they are
             self.stats.unhashed_keys = len(self._unhashed)
             return
+        if self.cluster and self._unhashed:
+            # An old name and its hashed name are on different slots: no one atomic move.
+            self.stats.unhashed_keys = len(self._unhashed)
+            logger.warning(
+                "Left %d chat key(s) under their old names: a Redis Cluster cannot move a key "
+                "to another slot atomically; run the backfill once on standalone Redis first",
+                len(self._unhashed),
+            )
+            return
+        assert isinstance(self.client, redis.Redis)
         moved = key_migration.migrate(
             self.client,
             self._unhashed,
@@ -326,22 +363,13 @@ class Scrubber:
         if self.dry_run:
             self._record_done(rewrites)
             return
-        # Rewrites come grouped by key (the order they were read in); each call takes up to
-        # CAS_CHUNK of them, whatever keys they belong to.
-        calls = [rewrites[i : i + CAS_CHUNK] for i in range(0, len(rewrites), CAS_CHUNK)]
+        calls = self._calls(rewrites)
         for start in range(0, len(calls), self.batch):
             window = calls[start : start + self.batch]
             self.pacer.take(sum(len(call) for call in window))
-            pipe = self.client.pipeline(transaction=False)
+            pipe: Any = self.client.pipeline(transaction=False)
             for call in window:
-                keys = list(dict.fromkeys(rewrite.key for rewrite in call))
-                number = {key: str(n).encode() for n, key in enumerate(keys, start=1)}
-                args = [
-                    part
-                    for r in call
-                    for part in (number[r.key], _where_arg(r.where), r.original, r.replacement)
-                ]
-                script(keys=keys, args=args, client=pipe)
+                self._queue_call(pipe, script, call)
             results = pipe.execute(raise_on_error=False)
             done: list[Rewrite] = []
             for call, result in zip(window, results, strict=True):
@@ -361,6 +389,34 @@ class Scrubber:
                         self.stats.conflicts += 1
                         self.stats.pattern(rewrite.key).conflicts += 1
             self._record_done(done)
+
+    def _queue_call(self, pipe: Any, script: Any, call: list[Rewrite]) -> None:
+        keys = list(dict.fromkeys(rewrite.key for rewrite in call))
+        number = {key: str(n).encode() for n, key in enumerate(keys, start=1)}
+        args = [
+            part
+            for r in call
+            for part in (number[r.key], _where_arg(r.where), r.original, r.replacement)
+        ]
+        if self.cluster:  # EVAL: a master promoted by a failover has no script cache
+            pipe.execute_command("EVAL", script.script, len(keys), *keys, *args)
+        else:
+            script(keys=keys, args=args, client=pipe)
+
+    def _calls(self, rewrites: list[Rewrite]) -> list[list[Rewrite]]:
+        """Rewrites in script calls of up to CAS_CHUNK each. They come grouped by key (the
+        order they were read in); on one Redis a call takes them whatever keys they belong
+        to, on a cluster only keys of one hash slot (a script cannot reach another slot)."""
+        if not self.cluster:
+            return [rewrites[i : i + CAS_CHUNK] for i in range(0, len(rewrites), CAS_CHUNK)]
+        by_slot: dict[int, list[Rewrite]] = collections.defaultdict(list)
+        for rewrite in rewrites:
+            by_slot[redis_mode.slot(rewrite.key)].append(rewrite)
+        return [
+            group[i : i + CAS_CHUNK]
+            for group in by_slot.values()
+            for i in range(0, len(group), CAS_CHUNK)
+        ]
 
     def _record_done(self, rewrites: list[Rewrite]) -> None:
         # Counted in bulk: per key, not per value (a round rewrites many values of few keys).
@@ -384,6 +440,8 @@ class Scrubber:
         detected, written) after the commands are sent and before their replies are read:
         Redis works on the next round meanwhile, on another CPU, instead of us waiting."""
         self.pacer.take(len(commands))
+        if isinstance(self.client, RedisCluster):
+            return self._cluster_pipelined(self.client, commands, overlap=overlap)
         pool = self.client.connection_pool
         connection: Any = pool.get_connection()  # redis-py's connection API is untyped
         parse: Any = self.client.parse_response
@@ -402,4 +460,18 @@ class Scrubber:
             raise
         finally:
             pool.release(connection)
+        return replies
+
+    def _cluster_pipelined(
+        self, client: RedisCluster, commands: list[tuple[Any, ...]], *, overlap: bool
+    ) -> list[Any]:
+        """`_pipelined` on a cluster: redis-py's ClusterPipeline writes every node its share
+        before reading any reply, so the nodes work in parallel; the last round is looked at
+        before, not while, they answer."""
+        if overlap:
+            self._look_pending()
+        pipe = client.pipeline(transaction=False)  # type: ignore[no-untyped-call]
+        for command in commands:
+            pipe.execute_command(*command)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
         return replies

@@ -14,22 +14,41 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from leadops import cliutil
 from leadops.contract.artifact import ArtifactError, seal, signing_key_from_env, write_artifact
-from leadops.jobs.training import fit, outcomes_csv
+from leadops.jobs.training import device, fit, outcomes_csv
+from leadops.secret_env import secret_from_env
 
 logger = logging.getLogger(__name__)
 
 
+USAGE = """leadops train --input CSV|URL --output model.json [options]
+       leadops train NAME [-n NAMESPACE] [--kubeconfig FILE]"""
+DESCRIPTION = f"""Two modes:
+
+  here:        leadops train --input CSV|URL --output model.json
+               trains a model artifact on this machine from an outcomes CSV (label last).
+               With an http(s) URL (e.g. a scorer's /ops/export/outcomes.csv) the API key
+               is read from ${outcomes_csv.API_KEY_ENV} and sent as x-api-key.
+  in cluster:  leadops train NAME [-n NAMESPACE] [--kubeconfig FILE]
+               starts a training Job now from the LeadModel NAME's training CronJob
+               (`leadops train NAME --help` for its options).
+
+The options below are those of training here."""
+
+
 def _parser() -> cliutil.ArgumentParser:
-    parser = cliutil.ArgumentParser(
-        prog="leadops train",
-        description="Train a lead-scoring model artifact from an outcomes CSV or a scorer URL.",
+    parser = cliutil.ArgumentParser(prog="leadops train", usage=USAGE, description=DESCRIPTION)
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="CSV path or http(s)://.../outcomes.csv; a URL gets the API key from "
+        f"${outcomes_csv.API_KEY_ENV}",
     )
-    parser.add_argument("--input", required=True, help="CSV path or http(s)://.../outcomes.csv")
     parser.add_argument("--output", required=True, help="artifact path (written atomically)")
     parser.add_argument("--label", help="label column (default: the last column)")
     parser.add_argument("--segment", help="column to report AUC per value of (fairness notes)")
@@ -38,16 +57,27 @@ def _parser() -> cliutil.ArgumentParser:
     )
     parser.add_argument("--min-samples", type=int, default=100, help="gate: labelled rows")
     parser.add_argument("--test-size", type=float, default=0.25, help="hold-out share")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (split and boosting)")
     parser.add_argument("--trees", type=int, default=300, help="most boosting rounds")
-    parser.add_argument("--depth", type=int, default=5)
-    parser.add_argument("--learning-rate", type=float, default=0.05)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--depth", type=int, default=5, help="most tree depth")
+    parser.add_argument("--learning-rate", type=float, default=0.05, help="boosting step size")
+    parser.add_argument("--threads", type=int, default=2, help="xgboost threads")
+    parser.add_argument(
+        "--device",
+        choices=device.CHOICES,
+        default="auto",
+        help="where xgboost fits: auto (a visible GPU, else CPU), cpu, or cuda (fail without one)",
+    )
+    parser.add_argument(
+        "--dask-scheduler",
+        metavar="ADDRESS",
+        help="fit on this Dask cluster (tcp://host:8786) with xgboost.dask; needs leadops[dask]",
+    )
     parser.add_argument(
         "--max-input-mb",
         type=int,
         default=outcomes_csv.DEFAULT_MAX_BYTES >> 20,
-        help="refuse larger",
+        help="refuse a larger input (MiB)",
     )
     parser.add_argument(
         "--signing-key-file",
@@ -86,9 +116,21 @@ def _check_numbers(args: argparse.Namespace) -> str | None:
     return next((message for ok, message in checks if not ok), None)
 
 
+def _cluster_mode(argv: list[str]) -> bool:
+    """A LeadModel NAME and no --input/--output: start a Job in the cluster."""
+    local = any(a.split("=")[0] in {"--input", "--output"} for a in argv)
+    named = any(not a.startswith("-") for a in argv)
+    return named and not local and argv[0] not in {"-h", "--help"}
+
+
 def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented outcome
-    if argv and not argv[0].startswith("-") and not any(a.startswith("--input") for a in argv):
+    if _cluster_mode(argv):
         return _cluster_train(argv)
+    if not argv:
+        return cliutil.fail(
+            "train: give --input CSV|URL --output model.json to train here, "
+            "or a LeadModel NAME to start a training Job in the cluster"
+        )
     args = _parser().parse_args(argv)
     problem = _check_numbers(args)
     if problem:
@@ -101,10 +143,12 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented ou
             key = signing_key_from_env({"LEADOPS_SIGNING_KEY_FILE": args.signing_key_file})
         else:
             key = signing_key_from_env()
+        where = device.resolve(args.device)
+        started = time.perf_counter()
         data = outcomes_csv.read_table(
             args.input,
             max_bytes=args.max_input_mb << 20,
-            api_key=os.environ.get(outcomes_csv.API_KEY_ENV) or None,
+            api_key=secret_from_env(outcomes_csv.API_KEY_ENV),
         )
         options = fit.TrainOptions(
             label=args.label,
@@ -117,8 +161,12 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented ou
             depth=args.depth,
             learning_rate=args.learning_rate,
             threads=args.threads,
+            device=where,
+            dask_scheduler=args.dask_scheduler,
         )
+        read_seconds = time.perf_counter() - started
         result = fit.train(data, options)
+        result.seconds = {"read": read_seconds, **result.seconds}
     except cliutil.UsageError as exc:
         return cliutil.fail(f"train: {exc}")
     except ArtifactError as exc:
@@ -146,6 +194,7 @@ def main(argv: list[str]) -> int:  # noqa: PLR0911 -- one exit per documented ou
         "digest": artifact.digest,
         "signed": artifact.signature.algorithm if artifact.signature else None,
         "warnings": result.warnings,
+        "leakage": [s.model_dump(mode="json") for s in artifact.card.leakage],
         "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
         **fit.spec_summary(artifact.features),
     }

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -28,9 +28,10 @@ import xgboost as xgb
 
 from leadops.cliutil import UsageError
 from leadops.contract import quality
-from leadops.contract.artifact import Artifact, Metrics, TrainingInfo
+from leadops.contract.artifact import Artifact, Calibration, Metrics, TrainingInfo
 from leadops.contract.card import MIN_SEGMENT_ROWS, build_card, segment_table
 from leadops.contract.drift import compute_feature_stats
+from leadops.contract.encoded import EncodedColumn
 from leadops.contract.features import (
     ExcludedColumn,
     FeatureSpec,
@@ -40,7 +41,9 @@ from leadops.contract.features import (
     parse_timestamp,
 )
 from leadops.contract.featurize import matrix_from_columns
+from leadops.jobs.training import dask_fit, leakage
 from leadops.jobs.training.outcomes_csv import Table
+from leadops.stats import cbpe, paired_auc
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ MAX_CLASS_SHARE: Final = 0.90  # the seed: "class imbalance >90%"
 # Refitting on the validation slice too helps small data; past this many rows the extra 15 %
 # barely moves AUC and the second fit would double training time.
 REFIT_MAX_ROWS: Final = 50_000
+# Hold-outs above this many rows get DeLong's AUC interval instead of a bootstrap (_auc_ci95).
+DELONG_ABOVE: Final = 50_000
+Floats = npt.NDArray[np.float64]
 
 
 class DataQualityError(UsageError):
@@ -68,6 +74,8 @@ class TrainOptions:
     depth: int = 5
     learning_rate: float = 0.05
     threads: int = 2
+    device: Literal["cpu", "cuda"] = "cpu"  # resolved by leadops.jobs.training.device
+    dask_scheduler: str | None = None  # fit on this Dask cluster (leadops.jobs.training.dask_fit)
     early_stopping: int = 30
     bootstrap: int = 1000
 
@@ -81,20 +89,26 @@ class TrainResult:
 
 def parse_labels(cells: Sequence[str], *, column: str, defaulted: bool) -> list[int | None]:
     """1/0 per row, None where the outcome is missing; a non-binary column is a UsageError."""
-    out: list[int | None] = []
+    codes = label_codes(cells, column=column, defaulted=defaulted)
+    return [None if code < 0 else code for code in codes.tolist()]
+
+
+def label_codes(cells: Sequence[str], *, column: str, defaulted: bool) -> npt.NDArray[np.int8]:
+    """`parse_labels` as an array, worked per distinct cell: 1, 0, or -1 for missing."""
+    encoded = EncodedColumn.of(cells)
     odd: dict[str, None] = {}
-    for cell in cells:
+    per_value: list[int] = []
+    for cell in encoded.values:
         value = normalize(cell)
+        folded = None if value is None else value.casefold()
         if value is None:
-            out.append(None)
-            continue
-        folded = value.casefold()
-        if folded in POSITIVE:
-            out.append(1)
+            per_value.append(-1)
+        elif folded in POSITIVE:
+            per_value.append(1)
         elif folded in NEGATIVE:
-            out.append(0)
+            per_value.append(0)
         else:
-            out.append(None)
+            per_value.append(-1)
             odd.setdefault(value[:30], None)
     if odd:
         examples = ", ".join(repr(v) for v in list(odd)[:3])
@@ -105,7 +119,7 @@ def parse_labels(cells: Sequence[str], *, column: str, defaulted: bool) -> list[
             f"unusable label: column {column!r} is not binary, it has values like {examples}; "
             f"expected yes/no, true/false or 1/0{hint}"
         )
-    return out
+    return np.array(per_value, dtype=np.int8)[encoded.codes]
 
 
 def quality_gate(labels: Sequence[int], *, min_samples: int) -> None:
@@ -138,15 +152,17 @@ def _stratified(
     return chosen
 
 
-def _by_time(times: Sequence[float], share: float) -> npt.NDArray[np.bool_]:
+def _by_time(times: Floats, share: float) -> npt.NDArray[np.bool_]:
     order = np.argsort(np.asarray(times), kind="stable")
     chosen = np.zeros(len(times), dtype=bool)
     chosen[order[len(times) - round(len(times) * share) :]] = True
     return chosen
 
 
-def _take(columns: dict[str, list[str]], rows: npt.NDArray[np.int64]) -> dict[str, list[str]]:
-    return {name: [cells[i] for i in rows] for name, cells in columns.items()}
+def _take(
+    columns: Mapping[str, Sequence[str]], rows: npt.NDArray[np.int64]
+) -> dict[str, EncodedColumn]:
+    return {name: EncodedColumn.of(cells).take(rows) for name, cells in columns.items()}
 
 
 def _epoch(cell: str) -> float:
@@ -157,6 +173,30 @@ def _epoch(cell: str) -> float:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
+
+
+# Whole-second UTC stamps (what exports write): Arrow parses these for the whole column; any
+# other spelling (offsets, fractions, dates only, Feb 30) goes through _epoch, value by value.
+_PLAIN_UTC = r"^[1-9]\d{3}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$"
+
+
+def _epochs(cells: EncodedColumn) -> Floats:
+    """`_epoch` of every row's cell, computed per distinct value."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    values = pa.array(cells.values, type=pa.string())
+    stamps = pc.strptime(values, format="%Y-%m-%dT%H:%M:%SZ", unit="s", error_is_null=True)
+    # Arrow rolls Feb 30 over to March; the round trip keeps only real calendar dates.
+    again = pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
+    plain = pc.and_(pc.match_substring_regex(values, _PLAIN_UTC), pc.equal(again, values))
+    plain = pc.fill_null(plain, False)
+    fast = plain.to_numpy(zero_copy_only=False)
+    seconds = pc.fill_null(stamps.cast(pa.int64()), 0).to_numpy().astype(np.float64)
+    for i in np.flatnonzero(~fast).tolist():
+        seconds[i] = _epoch(cells.values[i])
+    out: Floats = seconds[cells.codes]
+    return out
 
 
 def _importance(booster: xgb.Booster, n_features: int) -> list[float]:
@@ -204,11 +244,11 @@ class Split:
     test: npt.NDArray[np.int64]
     holdout: Literal["time", "stratified"]
     timestamp: str | None
-    times: list[float]
+    times: Floats  # per labelled row; empty without a timestamp column
 
 
 def _split(
-    columns: dict[str, list[str]],
+    columns: Mapping[str, Sequence[str]],
     labels: npt.NDArray[np.int64],
     options: TrainOptions,
     rng: np.random.Generator,
@@ -216,7 +256,11 @@ def _split(
 ) -> Split:
     # The newest rows when time is known: that is what production will see next.
     timestamp = infer_timestamp_column(columns)
-    times = [_epoch(c) for c in columns[timestamp]] if timestamp else []
+    times: Floats = (
+        _epochs(EncodedColumn.of(columns[timestamp]))
+        if timestamp
+        else np.zeros(0, dtype=np.float64)
+    )
     holdout: Literal["time", "stratified"] = "stratified"
     is_test = None
     if timestamp:
@@ -236,7 +280,7 @@ def _split(
 
 
 def _fit_spec(
-    train_cols: dict[str, list[str]], label: str, options: TrainOptions, warnings: list[str]
+    train_cols: Mapping[str, Sequence[str]], label: str, options: TrainOptions, warnings: list[str]
 ) -> FeatureSpec:
     spec = fit_feature_spec(train_cols, exclude=options.exclude)
     note = ExcludedColumn(column=label, reason="label", detail="the label")
@@ -256,9 +300,9 @@ def train(table: Table, options: TrainOptions, *, now: float | None = None) -> T
     clock = time.perf_counter()
     warnings: list[str] = []
     label = _check_columns(table, options)
-    parsed = parse_labels(table.columns[label], column=label, defaulted=options.label is None)
-    keep = np.array([i for i, y in enumerate(parsed) if y is not None], dtype=np.int64)
-    labels = np.array([parsed[i] for i in keep], dtype=np.int64)
+    codes = label_codes(table.columns[label], column=label, defaulted=options.label is None)
+    keep = np.flatnonzero(codes >= 0)
+    labels = codes[keep].astype(np.int64)
     quality_gate(labels.tolist(), min_samples=options.min_samples)
     if len(keep) < table.n_rows:
         warnings.append(f"{table.n_rows - len(keep)} rows without an outcome were left out")
@@ -272,25 +316,30 @@ def train(table: Table, options: TrainOptions, *, now: float | None = None) -> T
     x_test = matrix_from_columns(spec, test_cols, n_rows=len(split.test))
     seconds = {"featurize": time.perf_counter() - clock}
 
-    val_times = [split.times[i] for i in split.train] if split.times else []
+    val_times = split.times[split.train] if len(split.times) else split.times
     booster, params = _fit(x_train, y_train, val_times=val_times, options=options, rng=rng)
     seconds["fit"] = time.perf_counter() - clock - seconds["featurize"]
 
     scores = booster.predict(xgb.DMatrix(x_test, nthread=options.threads)).astype(np.float64)
-    # The interval's cost grows with rows x resamples; large hold-outs have tight intervals
-    # whose 2.5/97.5 % points 200 resamples already place well.
-    resamples = max(200, min(options.bootstrap, options.bootstrap * 5_000 // len(y_test)))
-    low, high = quality.auc_bootstrap_ci(y_test, scores, resamples=resamples, seed=options.seed)
+    low, high = _auc_ci95(y_test, scores, options)
     importance = _importance(booster, len(spec.feature_names))
+    suspects = leakage.suspects(
+        spec, importance, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test
+    )
+    warnings += [
+        f"possible leak: column {s.column!r}: {s.why}; is it known before the outcome?"
+        for s in suspects
+    ]
     segments = []
     if options.segment is not None:
         seg_cells = [normalize(c) or "(missing)" for c in table.columns[options.segment]]
         seg_values = [seg_cells[keep[i]] for i in split.test]
         aucs = _segment_aucs(seg_values, y_test, scores)
         segments = segment_table(seg_values, y_test.tolist(), aucs)
-    window = [t for t in split.times if t != float("-inf")]
-    start = datetime.fromtimestamp(min(window), UTC) if window else None
-    end = datetime.fromtimestamp(max(window), UTC) if window else None
+    knot_scores, knot_probabilities = cbpe.fit_isotonic(scores, y_test)
+    window = split.times[split.times != float("-inf")]
+    start = datetime.fromtimestamp(float(window.min()), UTC) if len(window) else None
+    end = datetime.fromtimestamp(float(window.max()), UTC) if len(window) else None
     created = int(time.time() if now is None else now)
     positive_rate = float(y_train.mean())
     artifact = Artifact(
@@ -329,17 +378,33 @@ def train(table: Table, options: TrainOptions, *, now: float | None = None) -> T
             positive_rate=positive_rate,
             segment_column=options.segment,
             segments=segments,
+            leakage=suspects,
         ),
+        calibration=Calibration(scores=knot_scores, probabilities=knot_probabilities),
     )
     seconds["total"] = time.perf_counter() - clock
     return TrainResult(artifact=artifact, warnings=warnings, seconds=seconds)
+
+
+def _auc_ci95(
+    y: npt.NDArray[np.int64], scores: Floats, options: TrainOptions
+) -> tuple[float, float]:
+    """The hold-out AUC's 95 % interval: a percentile bootstrap up to DELONG_ABOVE rows, DeLong's
+    above, where the bootstrap's rows x resamples cost seconds (3 s of a 1M-row job) and the
+    two agree to the third decimal (tests/unit/stats/test_paired_auc.py)."""
+    if len(y) > DELONG_ABOVE:
+        return paired_auc.auc_interval(y, scores)
+    # The bootstrap's cost grows with rows x resamples; large hold-outs have tight intervals
+    # whose 2.5/97.5 % points 200 resamples already place well.
+    resamples = max(200, min(options.bootstrap, options.bootstrap * 5_000 // len(y)))
+    return quality.auc_bootstrap_ci(y, scores, resamples=resamples, seed=options.seed)
 
 
 def _fit(
     x: npt.NDArray[np.float32],
     y: npt.NDArray[np.int64],
     *,
-    val_times: Sequence[float],
+    val_times: Floats,
     options: TrainOptions,
     rng: np.random.Generator,
 ) -> tuple[xgb.Booster, dict[str, Any]]:
@@ -355,23 +420,37 @@ def _fit(
         "min_child_weight": 1.0,
         "nthread": options.threads,
         "seed": options.seed,
+        "device": options.device,
     }
-    is_val = _by_time(val_times, 0.15) if val_times else _stratified(y, 0.15, rng)
+    is_val = _by_time(val_times, 0.15) if len(val_times) else _stratified(y, 0.15, rng)
     if len(set(y[is_val].tolist())) < 2 or len(set(y[~is_val].tolist())) < 2:
         is_val = _stratified(y, 0.15, rng)
-    fit = xgb.DMatrix(x[~is_val], label=y[~is_val], nthread=options.threads)
-    val = xgb.DMatrix(x[is_val], label=y[is_val], nthread=options.threads)
-    probe = xgb.train(
-        params,
-        fit,
-        num_boost_round=options.trees,
-        evals=[(val, "validation")],
-        early_stopping_rounds=options.early_stopping,
-        verbose_eval=False,
-    )
+    if options.dask_scheduler:
+        probe = dask_fit.train(
+            options.dask_scheduler,
+            params,
+            [(x[~is_val], y[~is_val]), (x[is_val], y[is_val])],
+            rounds=options.trees,
+            early_stopping=options.early_stopping,
+        )
+    else:
+        fit = xgb.DMatrix(x[~is_val], label=y[~is_val], nthread=options.threads)
+        val = xgb.DMatrix(x[is_val], label=y[is_val], nthread=options.threads)
+        probe = xgb.train(
+            params,
+            fit,
+            num_boost_round=options.trees,
+            evals=[(val, "validation")],
+            early_stopping_rounds=options.early_stopping,
+            verbose_eval=False,
+        )
     rounds = int(probe.best_iteration) + 1
     refit = len(y) <= REFIT_MAX_ROWS
-    if refit:
+    if refit and options.dask_scheduler:
+        booster = dask_fit.train(
+            options.dask_scheduler, params, [(x, y)], rounds=rounds, early_stopping=None
+        )
+    elif refit:
         booster = xgb.train(
             params, xgb.DMatrix(x, label=y, nthread=options.threads), num_boost_round=rounds
         )

@@ -21,7 +21,9 @@ async def liveness() -> schemas.Liveness:
 async def readiness(state: StateDep, response: Response) -> schemas.Readiness:
     model = state.model
     now_health = state.health_now()
-    ready = now_health not in health.NOT_READY
+    # Cold start: no model yet, but leads are stored unscored, so traffic is welcome.
+    cold = model is None and state.settings.cold_start and now_health is health.Health.NO_MODEL
+    ready = cold or now_health not in health.NOT_READY
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     # A store outage does not make the scorer unready: scoring still answers.

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 
 from leadops import pii
 from leadops.contract.lead import Lead
-from leadops.scorer import schemas, scoring, store, tenancy
-from leadops.scorer.deps import ModelDep, StateDep, TenantDep
+from leadops.scorer import erasure, schemas, scoring, store, tenancy
+from leadops.scorer.deps import ColdStartModelDep, StateDep, TenantDep
 from leadops.scorer.state import ScorerState
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 async def score_lead(
     lead: Lead,
     state: StateDep,
-    model: ModelDep,
+    model: ColdStartModelDep,
     tenant: TenantDep,
     idempotency_key: Annotated[
         str | None,
@@ -94,9 +94,26 @@ async def record_outcome(
         state.metrics.records_dropped.labels(kind="outcome").inc()
         logger.error("Outcome not recorded: store unavailable (%s)", exc)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN) from None
-    if not found:
+    if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, UNKNOWN_LEAD)
+    _count_outcome(state, found, converted=body.converted)
     return schemas.OutcomeResponse(lead_id=body.lead_id, converted=body.converted)
+
+
+def _count_outcome(state: ScorerState, outcome: store.Outcome, *, converted: bool) -> None:
+    """Per-variant outcome and conversion counts, for a lead of the running experiment."""
+    configured = state.experiment
+    if configured is None or not outcome.variant:
+        return
+    experiment = configured.experiment
+    if outcome.experiment != experiment.name:
+        return  # a lead of an earlier experiment
+    if not any(v.name == outcome.variant for v in experiment.variants):
+        return  # labels only ever name the configured variants
+    m = state.metrics
+    m.experiment_outcomes.labels(experiment.name, outcome.variant).inc()
+    if converted:
+        m.experiment_conversions.labels(experiment.name, outcome.variant).inc()
 
 
 @router.post(
@@ -123,3 +140,40 @@ async def add_message(
         logger.error("Message not recorded: store unavailable (%s)", exc)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN) from None
     return schemas.MessageResponse(lead_id=lead_id, redacted=text != body.text)
+
+
+@router.delete(
+    "/lead/{lead_id}",
+    response_model=schemas.EraseResponse,
+    responses={**_REFUSALS},
+)
+async def erase_lead(
+    lead_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
+    state: StateDep,
+    tenant: TenantDep,
+) -> schemas.EraseResponse:
+    """Right to erasure: the caller's tenant's lead record, chat memory, sealed contact and
+    scheduled follow-ups. Idempotent; another tenant's lead is left alone and not revealed."""
+    await state.writer.flushed(lead_id)
+    _not_yet_replayed(state, lead_id)
+    try:
+        if isinstance(state.store, store.RedisStore):
+            done = await erasure.erase_lead(state.store.client, lead_id, tenant=tenant)
+            parts = schemas.ErasedParts(
+                record=done.record,
+                chat_memory=done.chat_memory,
+                contact=done.contact,
+                follow_ups=done.follow_ups,
+            )
+        else:
+            if not isinstance(state.store, store.MemoryStore):
+                raise TypeError(f"unknown store {type(state.store).__name__}")
+            record, memory = await state.store.erase_lead(lead_id, tenant=tenant)
+            parts = schemas.ErasedParts(
+                record=record, chat_memory=memory, contact=False, follow_ups=0
+            )
+    except store.StoreUnavailable as exc:
+        logger.error("Lead not erased: store unavailable (%s)", exc)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN) from None
+    state.metrics.erasures.labels(found=str(parts.record).lower()).inc()
+    return schemas.EraseResponse(lead_id=lead_id, erased=parts)

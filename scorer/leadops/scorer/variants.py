@@ -1,0 +1,167 @@
+"""The running experiment's models: loaded through the serving gates, or the experiment stops.
+
+Every model a variant names (`modelVersion`) is loaded with `load_serving_model`, the path the
+serving model takes (digest, signature, AUC floor, compiled-tree parity), before any lead is
+bucketed. One that fails makes the experiment `Invalid`: no lead is bucketed and the serving
+model answers every lead, as without an experiment. Variants without a model version are served
+by the serving model of the moment (a reload changes it for them too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram
+
+from leadops.contract import artifact as contract_artifact
+from leadops.contract import bucketing
+from leadops.scorer import guardrails, metrics, schemas
+from leadops.scorer.experiment import Experiment, Variant
+from leadops.scorer.model import ModelRejected, ServingModel, load_serving_model
+from leadops.scorer.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SHADOW_PREFIX = "shadow_"
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """One variant as a lead meets it, built once: the answer's part and its metric series."""
+
+    variant: Variant
+    answer: schemas.ExperimentAnswer
+    leads: Counter  # its series of leadops_experiment_leads_total
+    scores: Histogram  # its series of leadops_experiment_score
+    failures: Counter  # leadops_experiment_scoring_failures_total
+    answer_seconds: Histogram  # leadops_experiment_answer_duration_seconds
+    tally: guardrails.Tally  # the same two, summed over replicas for the guardrails
+
+    def answered(self, seconds: float) -> None:
+        self.answer_seconds.observe(seconds)
+        self.tally.answered(seconds)
+
+    def failed(self) -> None:
+        self.failures.inc()
+        self.tally.failed()
+
+
+@dataclass(frozen=True, slots=True)
+class RunningExperiment:
+    """An experiment whose every variant model passed the gates."""
+
+    experiment: Experiment
+    models: Mapping[str, ServingModel]  # model version -> its loaded model
+    # The arm of each of the 100 buckets: assigning a lead is one hash and one index.
+    arms: tuple[Arm, ...]
+    guardrails: guardrails.GuardrailCounts
+
+    @property
+    def has_models(self) -> bool:
+        return bool(self.models)
+
+    def model_of(self, variant: Variant, serving: ServingModel) -> ServingModel:
+        return self.models[variant.model_version] if variant.model_version else serving
+
+    def arm(self, unit_id: str) -> Arm:
+        return self.arms[bucketing.bucket(self.experiment.name, unit_id)]
+
+
+def _arms(
+    exp: Experiment, m: metrics.Metrics, counts: guardrails.GuardrailCounts
+) -> tuple[Arm, ...]:
+    """Each bucket's arm (metric labels only from the configured variants)."""
+    by_name = {
+        v.name: Arm(
+            variant=v,
+            answer=schemas.ExperimentAnswer(name=exp.name, variant=v.name, flags=dict(v.flags)),
+            leads=m.experiment_leads.labels(exp.name, v.name),
+            scores=m.experiment_scores.labels(exp.name, v.name),
+            failures=m.experiment_failures.labels(exp.name, v.name),
+            answer_seconds=m.experiment_answer_seconds.labels(exp.name, v.name),
+            tally=counts.tallies[v.name],
+        )
+        for v in exp.variants
+    }
+    return tuple(by_name[exp.assign_bucket(point).name] for point in range(bucketing.BUCKETS))
+
+
+@dataclass(frozen=True, slots=True)
+class ConcludedExperiment:
+    """An experiment with a winner: every lead is answered with the winner's flags (the answer
+    part built once); nothing is bucketed, no variant model is loaded."""
+
+    experiment: Experiment
+    answer: schemas.ExperimentAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidExperiment:
+    """An experiment that does not run: a variant model failed the gates (reason, message)."""
+
+    experiment: Experiment
+    reason: str
+    message: str
+
+
+def load(
+    settings: Settings,
+    *,
+    verify_keys: contract_artifact.VerifyKeys | None,
+    m: metrics.Metrics,
+    sink: guardrails.Sink,
+) -> RunningExperiment | ConcludedExperiment | InvalidExperiment | None:
+    """The configured experiment with its variant models loaded; None when none is set.
+    `sink`: where the guardrail counts of every replica add up."""
+    experiment = settings.experiment
+    if experiment is None:
+        return None
+    winner = experiment.winning_variant()
+    if winner is not None:
+        answer = schemas.ExperimentAnswer(
+            name=experiment.name, variant=winner.name, flags=dict(winner.flags)
+        )
+        logger.info("Experiment %s concluded: serving variant %s", experiment.name, winner.name)
+        return ConcludedExperiment(experiment=experiment, answer=answer)
+    models: dict[str, ServingModel] = {}
+    for version in experiment.model_versions():
+        where = settings.variant_models[version]  # Settings refuses a version without a file
+        try:
+            model = load_serving_model(
+                where.path,
+                min_auc=settings.auc_critical,
+                verify_keys=verify_keys,
+                expect_digest=where.digest,
+                drift_window=settings.drift_window,
+                drift_min_samples=settings.drift_min_samples,
+                estimate_window=settings.estimate_window,
+                estimate_min_leads=settings.estimate_min_leads,
+                probe_rows=settings.parity_probe_rows,
+            )
+        except ModelRejected as exc:
+            return _invalid(experiment, version, exc.reason, exc.error)
+        if str(model.version) != version:
+            return _invalid(
+                experiment,
+                version,
+                "VersionMismatch",
+                f"the file holds model version {model.version}",
+            )
+        models[version] = model
+    counts = guardrails.GuardrailCounts(
+        experiment.name, [v.name for v in experiment.variants], sink
+    )
+    return RunningExperiment(
+        experiment=experiment,
+        models=models,
+        arms=_arms(experiment, m, counts),
+        guardrails=counts,
+    )
+
+
+def _invalid(experiment: Experiment, version: str, reason: str, error: str) -> InvalidExperiment:
+    message = f"variant model {version} refused ({reason}: {error}); the serving model answers"
+    logger.error("Experiment %s not started: %s", experiment.name, message)
+    return InvalidExperiment(experiment=experiment, reason=reason, message=message)
