@@ -217,10 +217,6 @@ build_seaweedfs() {
   install_binary "$dir/out/weed" weed
 }
 
-if [[ $what == s3 ]]; then
-  find_go
-  build_seaweedfs
-  "$bin/weed" version >/dev/null || die "built weed does not run"
 # The Prometheus Operator and its config reloader from one module. Its go.mod replaces its
 # own pkg/apis/monitoring and pkg/client with local paths, published at the same version.
 # The CRDs come from the same module download (never written here).
@@ -281,6 +277,11 @@ build_prometheus() {
   install_binary "$dir/out/prometheus" prometheus
 }
 
+
+if [[ $what == s3 ]]; then
+  find_go
+  build_seaweedfs
+  "$bin/weed" version >/dev/null || die "built weed does not run"
 elif [[ $what == monitoring ]]; then
   find_go
   build_prometheus_operator
