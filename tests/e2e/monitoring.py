@@ -114,7 +114,8 @@ def create_prometheus(
             "ruleSelector": {},
             "ruleNamespaceSelector": {},
             "scrapeInterval": "5s",
-            "evaluationInterval": "5s",
+            # Every second: the critical-AUC Pod lives seconds (test 4).
+            "evaluationInterval": "1s",
             "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}},
         },
     }

@@ -46,6 +46,9 @@ REPLICAS = 2
 # Seconds instead of the shipped 1h / 5m, through the chart (prometheusRule.for).
 DRIFT_FOR = "10s"
 CRITICAL_FOR = "1h"  # it stays pending: the critical model is rolled back long before
+# The operator rolls a critical model back about 9 s after it starts: scraped every 2 s (the
+# chart's scorerMonitor.interval), its Pod is seen before it goes.
+SCRAPE_INTERVAL = "2s"
 LEADOPS_ALERTS = alerts.alert_names()
 
 
@@ -138,6 +141,7 @@ def stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) 
         "--set", "image.pullPolicy=Never",
         "--set", f"operator.watchNamespaces={{{ns}}}",
         "--set", "operator.resyncSeconds=5",
+        "--set", f"scorerMonitor.interval={SCRAPE_INTERVAL}",
         "--set", f"prometheusRule.for.LeadModelHighDrift={DRIFT_FOR}",
         "--set", f"prometheusRule.for.LeadModelCriticalAuc={CRITICAL_FOR}",
     )  # fmt: skip
@@ -338,8 +342,9 @@ def test_a_critical_auc_model_makes_lead_model_critical_auc_pending(
     bad = build_artifact(tmp_path / "critical.json", auc=0.50, version=int(time.time()))
     _publish(real_cluster, ns, bad.path)
     published = time.monotonic()
-    # The unready Pod is scraped until the rollback removes it, so the alert may be pending
-    # only for a while: Prometheus's own ALERTS series keeps that it was.
+    # The critical Pod is scraped until the rollback removes it, so the alert may be pending
+    # only for a while: Prometheus's own ALERTS series keeps that it was. (No earlier pending:
+    # a no-model scorer exports NaN, which no AUC rule matches.)
     selector = f'alertname="LeadModelCriticalAuc", alertstate="pending", namespace="{ns}"'
     stack.prometheus.wait_for(
         "LeadModelCriticalAuc pending",

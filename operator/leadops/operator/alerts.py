@@ -68,12 +68,17 @@ def parse_for(raw: str) -> ForDurations:
             raise AlertForError(
                 f"{name!r} is not a LeadOps alert ({', '.join(sorted(alert_names()))})"
             )
-        if not _DURATION.match(duration) or not any(c.isdigit() for c in duration):
+        if not is_duration(duration):
             raise AlertForError(
                 f"{duration!r} for {name} is not a Prometheus duration (e.g. 30s, 5m, 1h)"
             )
         pairs[name] = duration
     return tuple(sorted(pairs.items()))
+
+
+def is_duration(text: str) -> bool:
+    """A Prometheus duration with at least one number (30s, 5m, 1h30m)."""
+    return bool(_DURATION.match(text)) and any(c.isdigit() for c in text)
 
 
 def with_for(doc: dict[str, Any], durations: ForDurations) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from leadops.operator import alerts, network_policy, registry, spec
 from leadops.operator import experiment as experiments
 
 SCORER_PORT = 8080
+# How often Prometheus scrapes each scorer Pod unless the operator is told otherwise.
+DEFAULT_SCRAPE_INTERVAL = "30s"
 MODEL_DIR = "/var/lib/leadops/model"
 SPOOL_DIR = "/var/lib/leadops/spool"
 REGISTRY_DIR = "/var/lib/leadops/registry"
@@ -912,14 +914,16 @@ def scorer_service(owner: Owner) -> dict[str, Any]:
     }
 
 
-def service_monitor(owner: Owner) -> dict[str, Any]:
+def service_monitor(owner: Owner, *, interval: str = DEFAULT_SCRAPE_INTERVAL) -> dict[str, Any]:
+    """Prometheus scrapes every scorer Pod, ready or not (an unready one's metrics say why),
+    every `interval` (LEADOPS_SCRAPE_INTERVAL)."""
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": _metadata(owner, names(owner.name)["scorer"], "scorer"),
         "spec": {
             "selector": {"matchLabels": scorer_selector(owner)},
-            "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": interval}],
         },
     }
 
@@ -952,6 +956,7 @@ def children(
     jobs: str = "",
     objects: Mapping[int, str] | None = None,
     alert_for: alerts.ForDurations = (),
+    scrape_interval: str = DEFAULT_SCRAPE_INTERVAL,
 ) -> list[dict[str, Any]]:
     """Every child of one LeadModel, in the order they should be created.
 
@@ -961,7 +966,8 @@ def children(
     NetworkPolicies come before the Pods they fence, so no Pod runs unfenced.
     `jobs`: the operator's LEADOPS_JOBS_IMAGE (empty: derived from the scorer image);
     `objects`: the registry's versions stored in the bucket (see `scorer_deployment`).
-    `alert_for`: the operator's LEADOPS_ALERT_FOR (alerts' `for:` overrides).
+    `alert_for`: the operator's LEADOPS_ALERT_FOR (alerts' `for:` overrides);
+    `scrape_interval`: its LEADOPS_SCRAPE_INTERVAL (the ServiceMonitor's).
     """
     served = experiment.served if experiment is not None else None
     out = [
@@ -993,7 +999,7 @@ def children(
             )
         )
     if prometheus_operator:
-        out.append(service_monitor(owner))
+        out.append(service_monitor(owner, interval=scrape_interval))
         if alert_rules:
             out.append(prometheus_rule(owner, durations=alert_for))
     return out

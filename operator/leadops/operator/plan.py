@@ -585,6 +585,7 @@ def children(
         jobs=obs.jobs_image,
         objects=obs.objects,
         alert_for=obs.alert_for,
+        scrape_interval=obs.scrape_interval,
     ) + followups_builders.children(obs.owner, lm, prometheus_operator=obs.prometheus_operator):
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         if kind == "Deployment" and moving and name == builders.names(obs.name)["scorer"]:

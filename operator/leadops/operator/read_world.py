@@ -244,6 +244,7 @@ def read(
         prometheus_operator=prom,
         alert_rules=rules,
         alert_for=settings.alert_for,
+        scrape_interval=settings.scrape_interval,
         jobs_image=settings.jobs_image,
         # A key named but unreadable still counts: nothing unsigned passes while it is fixed.
         signing_key_configured=lm.signing.key_secret_ref is not None,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from leadops.operator import alerts, shard
+from leadops.operator.builders import DEFAULT_SCRAPE_INTERVAL
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -47,6 +48,9 @@ class OperatorSettings:
     # LEADOPS_ALERT_FOR: `ALERT=DURATION,...`, alerts' `for:` in the per-LeadModel rules
     # (the chart's prometheusRule.for; e.g. seconds in a test instead of an hour).
     alert_for: alerts.ForDurations = ()
+    # LEADOPS_SCRAPE_INTERVAL: how often the scorer ServiceMonitor has Prometheus scrape each
+    # scorer Pod (the chart's scorerMonitor.interval).
+    scrape_interval: str = DEFAULT_SCRAPE_INTERVAL
     # LEADOPS_ALLOWED_IMAGES: registry/repository prefixes a LeadModel's images must start
     # with (`*`: any); by default the project's own images.
     allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES
@@ -73,6 +77,15 @@ def _alert_for(raw: str) -> alerts.ForDurations:
         return alerts.parse_for(raw)
     except alerts.AlertForError as exc:
         raise SettingsError(f"LEADOPS_ALERT_FOR: {exc}") from exc
+
+
+def _scrape_interval(raw: str) -> str:
+    value = raw.strip() or DEFAULT_SCRAPE_INTERVAL
+    if not alerts.is_duration(value):
+        raise SettingsError(
+            f"LEADOPS_SCRAPE_INTERVAL: {raw!r} is not a Prometheus duration (e.g. 15s, 30s, 1m)"
+        )
+    return value
 
 
 def _flag(name: str, raw: str) -> bool:
@@ -111,6 +124,7 @@ def load(env: Mapping[str, str] | None = None) -> OperatorSettings:
         scorer_pods=pods,
         alert_rules=_flag("LEADOPS_ALERT_RULES", env.get("LEADOPS_ALERT_RULES", "true")),
         alert_for=_alert_for(env.get("LEADOPS_ALERT_FOR", "")),
+        scrape_interval=_scrape_interval(env.get("LEADOPS_SCRAPE_INTERVAL", "")),
         allowed_images=_list(env.get("LEADOPS_ALLOWED_IMAGES", "")) or DEFAULT_ALLOWED_IMAGES,
         extra_pod_annotations=frozenset(_list(env.get("LEADOPS_ALLOWED_POD_ANNOTATIONS", ""))),
         jobs_image=env.get("LEADOPS_JOBS_IMAGE", "").strip(),

@@ -111,6 +111,7 @@ class Observed:
     prometheus_operator: bool = False
     alert_rules: bool = False  # the operator should keep a PrometheusRule for this LeadModel
     alert_for: tuple[tuple[str, str], ...] = ()  # LEADOPS_ALERT_FOR: alerts' `for:` overrides
+    scrape_interval: str = builders.DEFAULT_SCRAPE_INTERVAL  # LEADOPS_SCRAPE_INTERVAL
     jobs_image: str = ""  # LEADOPS_JOBS_IMAGE (empty: derived from the scorer image)
     signing_key_configured: bool = False
     scorer: ScorerReport | None = None

@@ -297,6 +297,17 @@ def test_monitoring_children_only_with_prometheus_operator() -> None:
     }
 
 
+def test_the_service_monitor_scrapes_at_the_operators_interval() -> None:
+    def interval(obs: Observed) -> str:
+        (monitor,) = [a for a in plan(spec(), obs, NOW).of(Ensure) if a.kind == "ServiceMonitor"]
+        (endpoint,) = monitor.manifest["spec"]["endpoints"]
+        return str(endpoint["interval"])
+
+    prom = replace(world(), prometheus_operator=True)
+    assert interval(prom) == "30s"
+    assert interval(replace(prom, scrape_interval="5s")) == "5s"
+
+
 def _with_alert_rule(*, controller_uid: str, alert_rules: bool) -> Observed:
     """A world with the Prometheus Operator and a live `lm-alerts` rule controlled by the uid."""
     owner = {"kind": "LeadModel", "uid": controller_uid, "controller": True}

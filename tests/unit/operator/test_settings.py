@@ -57,6 +57,7 @@ def test_explicit_values_win() -> None:
             "LEADOPS_ALERT_FOR: 'an hour' for LeadModelHighDrift is not a Prometheus duration",
         ),
         ({"LEADOPS_ALERT_FOR": "LeadStoreDown=s"}, "'s' for LeadStoreDown is not a Prometheus"),
+        ({"LEADOPS_SCRAPE_INTERVAL": "often"}, "LEADOPS_SCRAPE_INTERVAL: 'often' is not a Prom"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], words: str) -> None:
@@ -70,6 +71,11 @@ def test_alert_for_durations_are_read_sorted_by_alert() -> None:
         {"LEADOPS_ALERT_FOR": " LeadModelHighDrift=30s, LeadModelCriticalAuc=1m30s ,"}
     )
     assert got.alert_for == (("LeadModelCriticalAuc", "1m30s"), ("LeadModelHighDrift", "30s"))
+
+
+def test_scrape_interval_defaults_to_30s() -> None:
+    assert settings.load({}).scrape_interval == "30s"
+    assert settings.load({"LEADOPS_SCRAPE_INTERVAL": " 5s "}).scrape_interval == "5s"
 
 
 def test_cli_namespace() -> None:

@@ -298,6 +298,12 @@ def test_prometheus_rule_for_sets_the_static_rule_and_the_operators_rules(
     assert "LEADOPS_ALERT_FOR" not in _env(render(helm_bin))
 
 
+def test_scorer_monitor_interval_reaches_the_operator(helm_bin: Path) -> None:
+    assert _env(render(helm_bin))["LEADOPS_SCRAPE_INTERVAL"] == "30s"
+    set_ = _env(render(helm_bin, "scorerMonitor.interval=5s"))
+    assert set_["LEADOPS_SCRAPE_INTERVAL"] == "5s"
+
+
 def test_prometheus_rule_for_refuses_an_unknown_alert_or_a_bad_duration(helm_bin: Path) -> None:
     args = ["template", "lo", str(CHART)]
     unknown = helm(helm_bin, *args, "--set", "prometheusRule.for.HighDrift=1m")
