@@ -567,6 +567,14 @@ def _redis_mode(lm: spec.LeadModelSpec) -> Items:
     return []
 
 
+def _retention(lm: spec.LeadModelSpec) -> Items:
+    """How long the scorer's writes live in Redis (spec.retention, checked against its floor)."""
+    return [
+        {"name": "LEADOPS_RETENTION_DAYS", "value": str(lm.retention.lead_days)},
+        {"name": "LEADOPS_OUTCOME_RETENTION_DAYS", "value": str(lm.retention.outcome_days)},
+    ]
+
+
 def scorer_deployment(
     owner: Owner,
     lm: spec.LeadModelSpec,
@@ -593,6 +601,7 @@ def scorer_deployment(
         {"name": "LEADOPS_REPLICA_GROUP", "value": f"{owner.namespace}/{owner.name}"},
         *_cold_start(lm, rollout),
         *_redis_mode(lm),
+        *_retention(lm),
     ]
     mounts: list[dict[str, Any]] = [{"name": "model", "mountPath": MODEL_DIR}, url_mount]
     volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}, url_volume]

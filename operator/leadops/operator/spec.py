@@ -671,6 +671,26 @@ class Outcomes(_Model):
     )
 
 
+class Retention(_Model):
+    """How long Redis keeps leads (data minimisation: nothing is kept for ever)."""
+
+    lead_days: int = Field(
+        default=90,
+        ge=1,
+        le=36_500,
+        description="Days a lead record and its chat memory are kept after their last write; at "
+        "least the longest window that reads leads (outcomes.windowDays, experiment."
+        "maxDurationDays), or a statistic would miss its oldest leads.",
+    )
+    outcome_days: int = Field(
+        default=365,
+        ge=1,
+        le=36_500,
+        description="Days a lead record is kept once its outcome is recorded (training reads "
+        "it); at least leadDays.",
+    )
+
+
 class ExperimentUnit(StrEnum):
     LEAD = "lead"
     CHAT = "chat"
@@ -1365,6 +1385,11 @@ class LeadModelSpec(_Model):
         "and retention).",
         json_schema_extra={"default": {}},
     )
+    retention: Retention = Field(
+        default_factory=Retention,
+        description="How long Redis keeps leads and leads with an outcome.",
+        json_schema_extra={"default": {}},
+    )
     pod_security_context: PodSecurityContext = Field(
         default_factory=PodSecurityContext,
         description="UID, GID and fsGroup for every Pod the operator creates (all optional); "
@@ -1389,9 +1414,33 @@ class LeadModelSpec(_Model):
     def pinned_version(self) -> int | None:
         return int(self.model_version) if self.model_version else None
 
+    def retention_floor(self) -> tuple[int, str]:
+        """The longest window that reads stored leads, in days, and the field that sets it."""
+        floors = [(self.outcomes.window_days, "outcomes.windowDays")]
+        if self.experiment is not None:
+            floors.append((self.experiment.max_duration_days, "experiment.maxDurationDays"))
+        return max(floors, key=lambda floor: floor[0])
+
+    def retention_errors(self) -> list[str]:
+        """Retention never drops a lead a window still reads (that would bias the statistic);
+        a LeadModel's own fields only, so not a CEL rule: the operator says why, as InvalidSpec."""
+        errors: list[str] = []
+        days, field = self.retention_floor()
+        if self.retention.lead_days < days:
+            errors.append(
+                f"retention.leadDays {self.retention.lead_days} is below {days}, the longest "
+                f"window that reads leads ({field}): leads would expire before they are counted"
+            )
+        if self.retention.outcome_days < self.retention.lead_days:
+            errors.append(
+                f"retention.outcomeDays {self.retention.outcome_days} is below retention.leadDays "
+                f"{self.retention.lead_days}: a lead would expire sooner once its outcome is known"
+            )
+        return errors
+
     def semantic_errors(self) -> list[str]:
         """Rules the schema cannot express (kept in step with the CEL rules it can)."""
-        errors: list[str] = []
+        errors: list[str] = self.retention_errors()
         if self.gates.signature is SignaturePolicy.REQUIRED and self.signing.key_secret_ref is None:
             errors.append("gates.signature Required needs signing.keySecretRef")
         if self.experiment is not None:

@@ -26,6 +26,7 @@ from leadops.scorer import (
     health,
     metrics,
     replicas,
+    retention,
     spool,
     store,
     tenancy,
@@ -65,8 +66,20 @@ def _make_store(settings: Settings) -> store.LeadStore:
         )
         return store.MemoryStore()
     if settings.redis_mode is RedisMode.CLUSTER:
-        return cluster_store.ClusterStore(redis_url, timeout=settings.redis_timeout_seconds)
-    return store.RedisStore(redis_url, timeout=settings.redis_timeout_seconds)
+        return cluster_store.ClusterStore(
+            redis_url, timeout=settings.redis_timeout_seconds, keep=settings.retention()
+        )
+    return store.RedisStore(
+        redis_url, timeout=settings.redis_timeout_seconds, keep=settings.retention()
+    )
+
+
+def _trimmer(settings: Settings, lead_store: store.LeadStore) -> retention.Trimmer | None:
+    """The export indexes' trim, where records expire."""
+    keep = settings.retention()
+    if not keep.expires or not isinstance(lead_store, store.RedisStore):
+        return None
+    return retention.Trimmer(lead_store, every=keep.trim_every_seconds)
 
 
 def _guardrail_sink(lead_store: store.LeadStore) -> guardrails.Sink:
@@ -258,9 +271,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             running.guardrails.start()
         if state.announcer is not None:
             state.announcer.start(state)
+        trimmer = _trimmer(settings, lead_store)
+        if trimmer is not None:
+            trimmer.start()
         try:
             yield
         finally:
+            if trimmer is not None:
+                await trimmer.stop()
             if state.announcer is not None:
                 await state.announcer.close()
             if running is not None:

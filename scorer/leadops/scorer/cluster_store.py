@@ -13,9 +13,12 @@ node holds per slot:
   SADD and experiment leads by ZADD NX (both idempotent). A lead is stored once its record
   and its message are: a batch that failed on one node is retried for the leads not yet
   stored, and their 503 retracts the record and the message both;
-- an outcome is set by a script on the record's slot (the tenant check and the label, one
-  step), then the lead goes into the outcome index (ZADD, idempotent: a retried outcome
-  that failed between the two indexes it then).
+- an outcome is set by a script on the record's slot (the tenant check, the label and the
+  record's outcome TTL, one step), then the lead goes into the outcome index (ZADD,
+  idempotent: a retried outcome that failed between the two indexes it then);
+- retention: each script that writes a record or a chat list sets its TTL on that key, so TTLs
+  keep to the slot of their key; the index trim (store.RedisStore.trim_indexes) reads the
+  index on its slot and the records on theirs, and removes only ids whose records are gone.
 
 redis-py's RedisCluster routes every command and follows MOVED, ASK and a failover (it
 refreshes the slot map and retries on the new master).
@@ -44,7 +47,8 @@ MARKER_TTL_SECONDS = 86_400
 CLUSTER_RETRIES = 3
 
 # KEYS: lead hashes of one slot. ARGV[1]: deadline (ms, Redis's clock); ARGV[2]: JSON array of
-# each lead's [field, value, ...]. Returns -1 past the deadline, else the number written.
+# each lead's [field, value, ...]; ARGV[3]: TTL (s; 0: none). Returns -1 past the deadline,
+# else the number written.
 _SAVE_RECORDS = f"""
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
@@ -52,20 +56,23 @@ if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV
 end
 local slice = {store.UNPACK_SLICE}
 local leads = cjson.decode(ARGV[2])
+local ttl = tonumber(ARGV[3])
 local written = 0
 for i, fields in ipairs(leads) do
   if redis.call('EXISTS', KEYS[i]) == 0 then
     for j = 1, #fields, slice do
       redis.call('HSET', KEYS[i], unpack(fields, j, math.min(j + slice - 1, #fields)))
     end
+    if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
     written = written + 1
   end
 end
 return written
 """
 # KEYS: (chat list, its marker) pairs of one slot. ARGV[1]: deadline; ARGV[2]: marker TTL (s);
-# ARGV[2 + i]: the i-th pair's message. A message is pushed only if its marker is not set, and
-# the marker is set only once it is (a push refused, say WRONGTYPE, is tried again on retry).
+# ARGV[3]: the list's TTL (s; 0: none); ARGV[3 + i]: the i-th pair's message. A message is
+# pushed only if its marker is not set, and the marker is set only once it is (a push
+# refused, say WRONGTYPE, is tried again on retry).
 _PUSH_FIRST = """
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
@@ -74,7 +81,8 @@ end
 local pushed = 0
 for i = 1, #KEYS / 2 do
   if redis.call('EXISTS', KEYS[2 * i]) == 0 then
-    redis.call('RPUSH', KEYS[2 * i - 1], ARGV[2 + i])
+    redis.call('RPUSH', KEYS[2 * i - 1], ARGV[3 + i])
+    if ARGV[3] ~= '0' then redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[3]) end
     redis.call('SET', KEYS[2 * i], '1', 'EX', ARGV[2])
     pushed = pushed + 1
   end
@@ -103,10 +111,16 @@ for i = 1, #KEYS / 2 do
 end
 return found
 """
-# The tenant check and the label on the record's slot (KEYS[1]); the index is a ZADD after.
+# The tenant check, the label and the outcome TTL (ARGV[4] s; 0: until erased) on the record's
+# slot (KEYS[1]); the index is a ZADD after.
 _SET_OUTCOME = """
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[3] then return false end
 redis.call('HSET', KEYS[1], 'converted', ARGV[1], 'outcome_at', ARGV[2])
+if ARGV[4] == '0' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
 local bucket = redis.call('HMGET', KEYS[1], 'experiment', 'variant')
 return {bucket[1] or '', bucket[2] or ''}
 """
@@ -170,6 +184,7 @@ class ClusterStore(store.RedisStore):
                         *(records[i] for i in indexes),
                         deadline,
                         json.dumps(fields, ensure_ascii=False),
+                        self._keep.lead_seconds,
                     )
                     covers.append(indexes)
                 for group in _by_slot([memory for _, memory, _ in messages]).values():
@@ -180,11 +195,18 @@ class ClusterStore(store.RedisStore):
                         *(key for _, memory, marker in pairs for key in (memory, marker)),
                         deadline,
                         MARKER_TTL_SECONDS,
+                        self._keep.lead_seconds,
                         *(batch[i].message or "" for i, _, _ in pairs),
                     )
                     covers.append([i for i, _, _ in pairs])
                 for write in unguarded:
-                    pipe.rpush(write.memory, write.message or "")
+                    pipe.eval(
+                        store.APPEND_MESSAGE,
+                        1,
+                        write.memory,
+                        write.message or "",
+                        self._keep.lead_seconds,
+                    )
                     covers.append([])
                 columns = sorted({c for write in batch for c in write.columns})
                 if columns:
@@ -253,7 +275,13 @@ class ClusterStore(store.RedisStore):
     ) -> store.Outcome | None:
         try:
             done = await self._client.eval(
-                _SET_OUTCOME, 1, store.lead_key(lead_id), int(converted), at, tenant
+                _SET_OUTCOME,
+                1,
+                store.lead_key(lead_id),
+                int(converted),
+                at,
+                tenant,
+                self._keep.outcome_seconds,
             )
             if done is None:
                 return None

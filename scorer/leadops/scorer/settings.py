@@ -12,7 +12,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, mode
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadops.redis_mode import RedisMode
-from leadops.scorer import auth
+from leadops.scorer import auth, retention
 from leadops.scorer.experiment import Experiment
 from leadops.secret_env import read_secret_file
 
@@ -83,6 +83,30 @@ class Settings(BaseSettings):
         default=0.5,
         gt=0,
         description="Per-operation Redis timeout; a lead batch gets two tries of it.",
+    )
+    retention_days: int = Field(
+        default=90,
+        ge=0,
+        le=36_500,
+        description="Days a lead record and its chat memory are kept after their last write; "
+        "0 keeps them until erased.",
+    )
+    outcome_retention_days: int = Field(
+        default=365,
+        ge=0,
+        le=36_500,
+        description="Days a lead record is kept once its outcome is recorded (training reads "
+        "it); at least retention_days; 0 keeps it until erased.",
+    )
+    retention_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Overrides retention_days, in seconds (tests and benchmarks).",
+    )
+    outcome_retention_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Overrides outcome_retention_days, in seconds (tests and benchmarks).",
     )
     durability: Durability = Field(
         default=Durability.ACKNOWLEDGED,
@@ -195,6 +219,8 @@ class Settings(BaseSettings):
         if self.durability is Durability.SPOOLED and self.spool_dir is None:
             raise ValueError("spooled durability needs a spool directory (LEADOPS_SPOOL_DIR)")
         self.env_ingest_keys()  # a malformed entry is a bad setting at start
+        for problem in self.retention().problems():
+            raise ValueError(problem)
         if self.experiment is not None:
             for version in self.experiment.model_versions():
                 if version not in self.variant_models:
@@ -203,6 +229,17 @@ class Settings(BaseSettings):
                         "LEADOPS_VARIANT_MODELS"
                     )
         return self
+
+    def retention(self) -> retention.Retention:
+        """How long Redis keeps a lead, and a lead with an outcome."""
+        lead = self.retention_seconds
+        outcome = self.outcome_retention_seconds
+        return retention.Retention(
+            lead_seconds=self.retention_days * retention.DAY_SECONDS if lead is None else lead,
+            outcome_seconds=(
+                self.outcome_retention_days * retention.DAY_SECONDS if outcome is None else outcome
+            ),
+        )
 
     def env_ingest_keys(self) -> tuple[tuple[str, bytes], ...]:
         """(tenant, key) pairs from LEADOPS_INGEST_KEYS (the file's are read by auth.IngestKeys)."""

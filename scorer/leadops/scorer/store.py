@@ -13,6 +13,10 @@ Layout (shared with the PII backfill job):
 - `leadops:columns`: SET of every row column ever stored (the export's header);
 - `leadops:experiment`: ZSET of the ids of leads bucketed into an experiment (scored by when
   they were stored), so the experiment export lists every such lead, with an outcome or not.
+
+Retention (leadops.scorer.retention): a lead record and its chat memory list get their TTL in
+the script that writes them; an outcome re-arms the record's TTL; the indexes are trimmed of
+the ids whose records expired.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.typing import EncodableT, KeyT
 
 from leadops.pii import chat_keys
+from leadops.scorer import retention
 
 logger = logging.getLogger(__name__)
 
@@ -130,16 +135,26 @@ class LeadStore(Protocol):
         """Every stored lead bucketed into an experiment (any experiment), oldest first."""
         ...
 
+    async def trim_indexes(self) -> int:
+        """Remove the ids of expired records from the export indexes; how many were removed."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
 
 
 # Set the label only on an existing record of the caller's tenant, atomically (no record
-# conjured for an unknown id, none labelled across tenants).
+# conjured for an unknown id, none labelled across tenants); the record is then kept for the
+# outcome retention (ARGV[5] seconds; 0: until erased).
 _RECORD_OUTCOME = """
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[4] then return false end
 redis.call('HSET', KEYS[1], 'converted', ARGV[1], 'outcome_at', ARGV[2])
+if ARGV[5] == '0' then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 local bucket = redis.call('HMGET', KEYS[1], 'experiment', 'variant')
 return {bucket[1] or '', bucket[2] or ''}
@@ -156,10 +171,12 @@ return {bucket[1] or '', bucket[2] or ''}
 # scorer would count it lost (or answer 503) although it was stored.
 # Lua's unpack() takes at most ~8,000 values (LUAI_MAXCSTACK): fields and columns go to HSET
 # and SADD in slices of UNPACK_SLICE, so a wide lead cannot fail the batch half-written.
+# The record and the chat list get their TTL here, in the same step as the write (a TTL set
+# by a second call could be lost with it).
 # KEYS: columns set, experiment index, then (lead hash, memory list) per lead.
-# ARGV[1]: deadline; ARGV[2]: JSON array with one [field, value, ..., message or "", lead id
-# to list in the experiment index or ""] array per lead; then the columns. Returns the number
-# of leads written, or -1 past the deadline.
+# ARGV[1]: deadline; ARGV[2]: TTL in seconds (0: none); ARGV[3]: JSON array with one [field,
+# value, ..., message or "", lead id to list in the experiment index or ""] array per lead;
+# then the columns. Returns the number of leads written, or -1 past the deadline.
 UNPACK_SLICE = 1000
 _SAVE_LEADS = f"""
 local now = redis.call('TIME')
@@ -167,7 +184,8 @@ if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV
   return -1
 end
 local slice = {UNPACK_SLICE}
-local leads = cjson.decode(ARGV[2])
+local ttl = tonumber(ARGV[2])
+local leads = cjson.decode(ARGV[3])
 local written = 0
 for i, fields in ipairs(leads) do
   local key = KEYS[2 * i + 1]
@@ -177,12 +195,16 @@ for i, fields in ipairs(leads) do
     for j = 1, #fields, slice do
       redis.call('HSET', key, unpack(fields, j, math.min(j + slice - 1, #fields)))
     end
-    if message ~= '' then redis.call('RPUSH', KEYS[2 * i + 2], message) end
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+    if message ~= '' then
+      redis.call('RPUSH', KEYS[2 * i + 2], message)
+      if ttl > 0 then redis.call('EXPIRE', KEYS[2 * i + 2], ttl) end
+    end
     if indexed ~= '' then redis.call('ZADD', KEYS[2], now[1], indexed) end
     written = written + 1
   end
 end
-for j = 3, #ARGV, slice do
+for j = 4, #ARGV, slice do
   redis.call('SADD', KEYS[1], unpack(ARGV, j, math.min(j + slice - 1, #ARGV)))
 end
 return written
@@ -205,13 +227,19 @@ for i = 1, #KEYS / 2 do
 end
 return found
 """
+# A chat message and its list's TTL (ARGV[2] seconds; 0: none), in one step. KEYS[1]: the list.
+APPEND_MESSAGE = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+if ARGV[2] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1
+"""
 # The deadline is this share of the client timeout after the call is made: the client gives
 # up no earlier than the whole timeout after sending, so clocks may differ by the rest.
 DEADLINE_SHARE = 0.8
 
 
 def save_leads_command(
-    batch: Sequence[LeadWrite], *, deadline_ms: int
+    batch: Sequence[LeadWrite], *, deadline_ms: int, ttl_seconds: int = 0
 ) -> tuple[list[KeyT], list[EncodableT]]:
     """The KEYS and ARGV of _SAVE_LEADS for `batch` (one JSON argument for all records)."""
     columns = sorted({c for write in batch for c in write.columns})
@@ -222,7 +250,7 @@ def save_leads_command(
         fields = [item for pair in write.record.items() for item in pair]
         fields += (write.message or "", write.lead_id if write.experiment else "")
         leads.append(fields)
-    return keys, [deadline_ms, json.dumps(leads, ensure_ascii=False), *columns]
+    return keys, [deadline_ms, ttl_seconds, json.dumps(leads, ensure_ascii=False), *columns]
 
 
 class RedisStore:
@@ -230,8 +258,11 @@ class RedisStore:
 
     kind: Literal["redis", "memory"] = "redis"
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(
+        self, url: str, *, timeout: float, keep: retention.Retention = retention.KEEP_FOREVER
+    ) -> None:
         self._timeout = timeout
+        self._keep = keep
         self._client: aioredis.Redis = self._connect(url, timeout=timeout)
         self._record_outcome = self._client.register_script(_RECORD_OUTCOME)
         self._save_leads = self._client.register_script(_SAVE_LEADS)
@@ -258,7 +289,9 @@ class RedisStore:
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
         deadline = int((time.time() + DEADLINE_SHARE * self._timeout) * 1000)
-        keys, args = save_leads_command(batch, deadline_ms=deadline)
+        keys, args = save_leads_command(
+            batch, deadline_ms=deadline, ttl_seconds=self._keep.lead_seconds
+        )
         try:
             written = await self._save_leads(keys=keys, args=args)
         except ResponseError as exc:
@@ -306,7 +339,7 @@ class RedisStore:
 
     async def append_message(self, memory: str, message: str) -> None:
         try:
-            await self._client.rpush(memory, message)
+            await self._client.eval(APPEND_MESSAGE, 1, memory, message, self._keep.lead_seconds)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -315,7 +348,8 @@ class RedisStore:
     ) -> Outcome | None:
         try:
             done = await self._record_outcome(
-                keys=[lead_key(lead_id), OUTCOMES_KEY], args=[int(converted), at, lead_id, tenant]
+                keys=[lead_key(lead_id), OUTCOMES_KEY],
+                args=[int(converted), at, lead_id, tenant, self._keep.outcome_seconds],
             )
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
@@ -364,6 +398,49 @@ class RedisStore:
                     if record:  # a record retracted, scrubbed or expired since is skipped
                         yield {"lead_id": _text(lead_id)} | record
                 start += EXPORT_BATCH
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    async def trim_indexes(self) -> int:
+        # An id is old enough to check once its record's TTL could have run out: the outcome
+        # index is scored by the outcome's time, the experiment index by the lead's.
+        removed = 0
+        for index, seconds in (
+            (OUTCOMES_KEY, self._keep.outcome_seconds),
+            (EXPERIMENT_KEY, self._keep.lead_seconds),
+        ):
+            if seconds > 0:
+                removed += await self._trim(index, before=time.time() - seconds)
+        return removed
+
+    async def _trim(self, index: str, *, before: float) -> int:
+        """Remove from `index` the ids scored before `before` whose records are gone, at most
+        TRIM_BATCH per round trip. Ids of records still there (an experiment lead with an
+        outcome) are skipped past, not removed."""
+        removed = kept = 0
+        try:
+            while True:
+                ids = [
+                    _text(i)
+                    for i in await self._client.zrangebyscore(
+                        index, "-inf", before, start=kept, num=retention.TRIM_BATCH
+                    )
+                ]
+                if not ids:
+                    return removed
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for lead_id in ids:
+                        pipe.exists(lead_key(lead_id))
+                    found = await pipe.execute()
+                gone = [i for i, n in zip(ids, found, strict=True) if not n]
+                if gone:
+                    # Not one step with the EXISTS (the records are on other slots): a lead
+                    # stored again under its id and labelled in between is left unindexed.
+                    await self._client.zrem(index, *gone)
+                removed += len(gone)
+                kept += len(ids) - len(gone)
+                if len(ids) < retention.TRIM_BATCH:
+                    return removed
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
@@ -453,6 +530,9 @@ class MemoryStore:
             record = self.records.get(lead_key(lead_id))
             if record is not None:
                 yield {"lead_id": lead_id} | record
+
+    async def trim_indexes(self) -> int:
+        return 0  # nothing expires in process memory
 
     async def ping(self) -> bool:
         return True

@@ -49,3 +49,23 @@ def test_inconsistent_thresholds_are_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("LEADOPS_AUC_WARNING", "0.6")
     with pytest.raises(ValidationError, match="auc_critical"):
         Settings()
+
+
+def test_retention_defaults_overrides_and_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("LEADOPS_RETENTION_DAYS", "LEADOPS_OUTCOME_RETENTION_DAYS"):
+        monkeypatch.delenv(key, raising=False)
+    keep = Settings().retention()
+    assert (keep.lead_seconds, keep.outcome_seconds) == (90 * 86_400, 365 * 86_400)
+    assert keep.trim_every_seconds == 300  # a tenth of the shortest, at most five minutes
+    monkeypatch.setenv("LEADOPS_RETENTION_SECONDS", "5")
+    monkeypatch.setenv("LEADOPS_OUTCOME_RETENTION_SECONDS", "20")
+    keep = Settings().retention()
+    assert (keep.lead_seconds, keep.outcome_seconds, keep.trim_every_seconds) == (5, 20, 1)
+    # 0 keeps for ever: a lead with an outcome is then kept for ever too.
+    monkeypatch.setenv("LEADOPS_RETENTION_SECONDS", "0")
+    monkeypatch.setenv("LEADOPS_OUTCOME_RETENTION_SECONDS", "0")
+    assert not Settings().retention().expires
+    with pytest.raises(ValidationError, match="at least the lead retention"):
+        Settings(retention_seconds=20, outcome_retention_seconds=5)
+    with pytest.raises(ValidationError, match="needs lead retention"):
+        Settings(retention_seconds=0, outcome_retention_seconds=5)
