@@ -172,7 +172,7 @@ def test_dry_run_writes_nothing_and_predicts_the_real_run(redis_url: str, tmp_pa
     assert predicted["dry_run"] is True
 
     real = _summary(_run(redis_url, "--pattern", "*", "--batch", "100"))
-    timing = {"seconds", "dry_run"}
+    timing = {"seconds", "finished_at", "dry_run"}
     assert {k: v for k, v in predicted.items() if k not in timing} == {
         k: v for k, v in real.items() if k not in timing
     }
