@@ -172,7 +172,7 @@ def test_dry_run_writes_nothing_and_predicts_the_real_run(redis_url: str, tmp_pa
     assert predicted["dry_run"] is True
 
     real = _summary(_run(redis_url, "--pattern", "*", "--batch", "100"))
-    timing = {"seconds", "dry_run"}
+    timing = {"seconds", "finished_at", "dry_run"}
     assert {k: v for k, v in predicted.items() if k not in timing} == {
         k: v for k, v in real.items() if k not in timing
     }
@@ -483,3 +483,34 @@ def test_a_dead_detection_worker_is_exit_1_with_the_summary_and_rerun_completes(
     for key, scrubbed in expected.items():
         assert client.lrange(key, 0, -1) == scrubbed
     assert client.lrange("mem:tenant9:chat9", 0, -1) == [f"{DEATH_MARK}: [REDACTED]"]
+
+
+def test_the_termination_log_holds_the_result_in_a_few_bytes(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """What the operator reads from the Pod (pii_gate.run_of): the counts, complete and the
+    finish time, small enough for the kubelet's 4096 bytes; a stopped run says complete=false."""
+    client = redis.Redis.from_url(redis_url)
+    _seed(client, chats=20)
+    log = tmp_path / "termination-log"
+    result = _run(redis_url, "--termination-log", str(log))
+    assert result.returncode == 0, result.stderr
+    said = json.loads(log.read_text(encoding="utf-8"))
+    summary = _summary(result)
+    assert set(said) == set(pii_backfill.TERMINATION_FIELDS)
+    assert {k: summary[k] for k in said} == said
+    assert said["complete"] is True
+    assert said["redacted_items"] > 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", said["finished_at"])
+    assert len(log.read_bytes()) < 4096
+
+    client.acl_setuser(
+        "no-scan", enabled=True, passwords=["+s3cret-pw"], keys=["*"], commands=["+@all", "-scan"]
+    )
+    try:
+        host_port = redis_url.split("//", 1)[1]
+        refused = _run(f"redis://no-scan:s3cret-pw@{host_port}", "--termination-log", str(log))
+    finally:
+        client.acl_deluser("no-scan")
+    assert refused.returncode == 1
+    assert json.loads(log.read_text(encoding="utf-8"))["complete"] is False

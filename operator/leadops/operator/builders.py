@@ -409,9 +409,18 @@ def bootstrap_job(owner: Owner, lm: spec.LeadModelSpec, *, jobs: str = "") -> di
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": job_spec}
 
 
+TERMINATION_LOG = "/dev/termination-log"
+
+
 def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec, *, jobs: str = "") -> dict[str, Any]:
     """Weekly PII scrub of what is already in Redis (`jobs`: as for `training_cronjob`)."""
-    args = ["pii-backfill", "--pattern", lm.pii_backfill.key_pattern]
+    # The run's summary becomes the Pod's termination message: how the operator reads the
+    # result (pii_gate.py) without the Job holding any API rights.
+    args = [
+        "pii-backfill",
+        "--pattern", lm.pii_backfill.key_pattern,
+        "--termination-log", TERMINATION_LOG,
+    ]  # fmt: skip
     if lm.pii_backfill.dry_run:
         args.append("--dry-run")
     if lm.redis.mode is spec.RedisMode.CLUSTER:
@@ -433,6 +442,9 @@ def backfill_cronjob(owner: Owner, lm: spec.LeadModelSpec, *, jobs: str = "") ->
         "resources": _resources(lm.pii_backfill.resources, spec.BACKFILL_RESOURCES),
         "securityContext": _security(),
         "volumeMounts": mounts,
+        "terminationMessagePath": TERMINATION_LOG,
+        # A run killed before it wrote its summary still says why: the log's last lines.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     cronjob = _cronjob(
         owner,

@@ -3,8 +3,8 @@
 No API client, no clock of its own, no I/O. `plan()` runs named steps in the order a person
 would reason about a LeadModel:
 
-    rollout_failure -> (roll_back | target -> move) -> children -> candidate -> readiness
-    -> registry_gc -> status
+    rollout_failure -> (roll_back | target -> pii_hold -> move) -> children -> candidate
+    -> readiness -> registry_gc -> status
 
 Each step is a pure function of the spec, the observed world and the clock (plus what the
 steps before it decided), returning the actions and conditions it is responsible for.
@@ -28,6 +28,7 @@ from leadops.operator import (
     followups_builders,
     gates,
     network_policy,
+    pii_gate,
     reasons,
     registry,
 )
@@ -58,6 +59,8 @@ from leadops.operator.spec import (
     HistoryEntry,
     LeadModelSpec,
     LeadModelStatus,
+    PiiGateOverride,
+    PiiGateStatus,
     Promotion,
     Verdict,
 )
@@ -92,6 +95,8 @@ class Target:
 
     version: int | None
     blocked: Condition | None = None
+    # A promotion to this version waits for the PII gate (`version` stays the current one).
+    held: int | None = None
 
 
 @dataclass(frozen=True)
@@ -318,6 +323,106 @@ def _pinned_target(lm: LeadModelSpec, obs: Observed, now: datetime, pin: int) ->
             ),
         )
     return Target(pin)
+
+
+# Step 2b: the PII gate -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PiiHold:
+    """The target after the PII gate, its Events, the PiiCompliant condition and status."""
+
+    goal: Target
+    step: Step
+    status: PiiGateStatus
+    requeue_after: float | None = None
+
+
+def _last_override(obs: Observed) -> PiiGateOverride | None:
+    gate = obs.status.get("piiGate")
+    found = gate.get("lastOverride") if isinstance(gate, dict) else None
+    if not isinstance(found, dict):
+        return None
+    try:
+        return PiiGateOverride.model_validate(found)
+    except ValueError:
+        return None
+
+
+def pii_hold(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> PiiHold:
+    """While PiiCompliant is False a promotion (a version newer than the serving one) waits;
+    a rollback (an older version) never does, nor a LeadModel's first promotion (nothing
+    serves). `leadops.io/pii-gate-override: <reason>` lets promotions pass; each one that
+    passes only by it is recorded in status and a Warning Event."""
+    gate = pii_gate.judge(lm, obs, now)
+    current = obs.deployment.version
+    override = obs.annotations.get(pii_gate.OVERRIDE_ANNOTATION, "").strip()
+    before = obs.status.get("piiGate")
+    before = before if isinstance(before, dict) else {}
+    cond = gate.condition
+    if gate.closed and override:
+        cond = conditions.false(
+            reasons.PII_COMPLIANT,
+            reasons.OVERRIDDEN,
+            f"{cond.message}; promotions pass anyway ({pii_gate.OVERRIDE_ANNOTATION}: {override})",
+        )
+    promoting = (
+        goal.blocked is None
+        and goal.version is not None
+        and current is not None
+        and goal.version > current
+    )
+    actions: list[Action] = []
+    last_override = _last_override(obs)
+    held: int | None = None
+    requeue: float | None = None
+    if promoting and gate.closed and override:
+        assert goal.version is not None
+        last_override = PiiGateOverride(
+            version=str(goal.version),
+            reason=override,
+            at=rfc3339(now),
+            gate_reason=gate.condition.reason,
+        )
+        actions.append(
+            EmitEvent(
+                "Warning",
+                reasons.PII_GATE_OVERRIDDEN,
+                f"Promoting version {goal.version} although PiiCompliant is False "
+                f"({gate.condition.reason}): {pii_gate.OVERRIDE_ANNOTATION}: {override}",
+                once_key=_move_key(obs, "pii-override", goal.version),
+            )
+        )
+    elif promoting and gate.closed:
+        held, goal = goal.version, Target(current, held=goal.version)
+        requeue = pii_gate.HOLD_POLL_SECONDS
+        said_before = (str(before.get("heldVersion") or ""), _pii_reason(obs))
+        if said_before != (str(held), cond.reason):  # once per held version and reason
+            actions.append(
+                EmitEvent(
+                    "Warning",
+                    cond.reason,
+                    f"Promotion of version {held} waits for the PII gate: {cond.message}; to "
+                    f"promote anyway: kubectl annotate leadmodel {obs.name} "
+                    f"{pii_gate.OVERRIDE_ANNOTATION}='<reason>'",
+                )
+            )
+    status = PiiGateStatus(
+        last_run=gate.last_run,
+        period_seconds=gate.period_seconds,
+        stale_at=gate.stale_at,
+        held_version=str(held) if held is not None else "",
+        override=override,
+        last_override=last_override,
+    )
+    return PiiHold(goal, Step(tuple(actions), (cond,)), status, requeue)
+
+
+def _pii_reason(obs: Observed) -> str:
+    for c in obs.status.get("conditions") or []:
+        if c.get("type") == reasons.PII_COMPLIANT:
+            return str(c.get("reason") or "")
+    return ""
 
 
 # Step 3: move the scorer towards the target ---------------------------------------------
@@ -917,6 +1022,7 @@ def status(
     found: Candidate | None,
     conds: Iterable[Condition],
     experiment: ExperimentStatus | None = None,
+    pii: PiiGateStatus | None = None,
 ) -> LeadModelStatus:
     entry = obs.entry(serving)
     report = obs.scorer if obs.scorer is not None and obs.scorer.version == serving else None
@@ -957,6 +1063,7 @@ def status(
             conds, obs.status.get("conditions") or [], generation=obs.generation, now=now
         ),
         experiment=experiment,
+        pii_gate=pii,
     )
 
 
@@ -1009,10 +1116,14 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
     failure = rollout_failure(lm, obs)
     if failure is not None:
         goal = Target(obs.deployment.version)
+        # Rollbacks never wait for the PII gate: it is judged, not applied.
+        gated = pii_hold(lm, obs, goal, now)
         moved = roll_back(lm, obs, failure, now)
         serving = obs.deployment.previous
     else:
         goal = target(lm, obs, now, trial)
+        gated = pii_hold(lm, obs, goal, now)
+        goal = gated.goal
         moved = move(lm, obs, goal, now)
         serving = serving_version(obs)
     moved = with_experiment(lm, obs, moved, trial.served)
@@ -1026,6 +1137,8 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
         said = {c.type for c in boot.conditions}
         judged = Step(judged.actions, tuple(c for c in judged.conditions if c.type not in said))
     ready = readiness(lm, obs, goal, serving, found)
+    if goal.held is not None:
+        ready = Step(ready.actions, tuple(_held_said(c, goal.held) for c in ready.conditions))
     d = obs.deployment
     gc = registry_gc(
         lm,
@@ -1036,6 +1149,7 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
     actions = (
         ensures
         + boot.actions
+        + gated.step.actions
         + moved.step.actions
         + removals
         + judged.actions
@@ -1045,7 +1159,13 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
     )
     if trial.stale:
         actions += (GarbageCollect(trial.stale),)
-    conds = moved.step.conditions + boot.conditions + judged.conditions + ready.conditions
+    conds = (
+        moved.step.conditions
+        + boot.conditions
+        + judged.conditions
+        + ready.conditions
+        + gated.step.conditions
+    )
     if trial.condition is not None:
         conds += (trial.condition,)
     actions += early_auc.events(conds, obs.status.get("conditions") or [])
@@ -1062,6 +1182,20 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
             found=found,
             conds=conds,
             experiment=trial.status,
+            pii=gated.status,
         ),
-        requeue_after=moved.requeue_after,
+        requeue_after=_sooner(moved.requeue_after, gated.requeue_after),
     )
+
+
+def _sooner(a: float | None, b: float | None) -> float | None:
+    return min((x for x in (a, b) if x is not None), default=None)
+
+
+def _held_said(cond: Condition, held: int) -> Condition:
+    """Ready's message names the promotion the PII gate holds (Ready itself is unchanged:
+    the serving version still serves)."""
+    if cond.type != reasons.READY:
+        return cond
+    said = f"version {held} waits for the PII gate (PiiCompliant)"
+    return cond.model_copy(update={"message": f"{cond.message}; {said}" if cond.message else said})

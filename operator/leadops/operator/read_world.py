@@ -22,6 +22,7 @@ from leadops.operator import (
     builders,
     followups_builders,
     network_policy,
+    pii_gate,
     reasons,
     registry,
 )
@@ -30,7 +31,7 @@ from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.kube import Kube, KubeError
 from leadops.operator.rollout import RolloutState, rollout_state
 from leadops.operator.settings import OperatorSettings
-from leadops.operator.spec import LeadModelSpec
+from leadops.operator.spec import LeadModelSpec, PiiBackfillRun
 from leadops.operator.world import Observed, ScorerReport
 
 logger = logging.getLogger(__name__)
@@ -184,6 +185,21 @@ def _rollout(
     return rollout_state(deployment, pods=pods, now=now)
 
 
+def _backfill_pods(
+    kube: Kube, owner: builders.Owner
+) -> tuple[tuple[PiiBackfillRun, ...], tuple[str, ...]]:
+    """The PII-backfill Pods' finished runs and the names of those still running."""
+    selector = ",".join(f"{k}={v}" for k, v in builders.labels(owner, pii_gate.COMPONENT).items())
+    try:
+        pods = kube.list("Pod", owner.namespace, selector=selector)
+    except KubeError as exc:  # the gate goes by the run the status recorded
+        logger.warning("cannot list PII-backfill Pods in %s: %s", owner.namespace, exc)
+        return (), ()
+    runs = tuple(r for pod in pods if (r := pii_gate.run_of(pod)) is not None)
+    running = tuple(sorted(str(p["metadata"]["name"]) for p in pods if pii_gate.is_running(p)))
+    return runs, running
+
+
 def read(
     kube: Kube,
     body: Mapping[str, Any],
@@ -233,6 +249,7 @@ def read(
         if live is not None:
             children[(kind, child)] = live
     deployment = children.get(("Deployment", builders.names(name)["scorer"]))
+    backfill_runs, backfill_running = _backfill_pods(kube, owner)
     return Observed(
         name=name,
         namespace=namespace,
@@ -256,4 +273,7 @@ def read(
         annotations=MappingProxyType(
             {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
         ),
+        backfill_runs=backfill_runs,
+        backfill_running=backfill_running,
+        created=registry.parse_time(str(meta.get("creationTimestamp") or "")),
     )

@@ -15,7 +15,16 @@ VALIDATED: Final = "Validated"
 ROLLED_OUT: Final = "RolledOut"
 DEGRADED: Final = "Degraded"
 EXPERIMENT: Final = "Experiment"
-CONDITION_TYPES: Final = (READY, TRAINED, VALIDATED, ROLLED_OUT, DEGRADED, EXPERIMENT)
+PII_COMPLIANT: Final = "PiiCompliant"
+CONDITION_TYPES: Final = (
+    READY,
+    TRAINED,
+    VALIDATED,
+    ROLLED_OUT,
+    DEGRADED,
+    PII_COMPLIANT,
+    EXPERIMENT,
+)
 
 # Experiment (True while it runs); Events: Experiment<Phase> on every new verdict.
 EXPERIMENT_RUNNING: Final = "Running"
@@ -85,6 +94,18 @@ STALE_MODEL: Final = "StaleModel"
 ROLLBACK_NOT_AVAILABLE: Final = "RollbackNotAvailable"
 # The AUC expected from recent leads (CBPE) is below spec.gates.minAuc: a warning, no rollback.
 ESTIMATED_AUC_LOW: Final = "EstimatedAucLow"
+
+# PiiCompliant: the PII gate (pii_gate.py). False holds promotions (never rollbacks).
+BACKFILL_SUCCEEDED: Final = "BackfillSucceeded"
+BACKFILL_FAILED: Final = "BackfillFailed"
+BACKFILL_INCOMPLETE: Final = "BackfillIncomplete"
+BACKFILL_STALE: Final = "BackfillStale"
+NO_BACKFILL_RESULT: Final = "NoBackfillResult"  # none seen, and one is due by now
+NOT_YET_DUE: Final = "NotYetDue"  # none seen, the LeadModel is younger than one period
+OVERRIDDEN: Final = "Overridden"  # False, but a person's annotation lets promotions pass
+# Events: a promotion held by the gate (Warning, the gate's reason) or let through by the
+# override annotation (Warning).
+PII_GATE_OVERRIDDEN: Final = "PiiGateOverridden"
 
 # Events only
 ROLLED_OUT_EVENT: Final = "RolledOut"

@@ -1560,6 +1560,65 @@ class ExperimentStatus(_Model):
     )
 
 
+class BackfillResult(StrEnum):
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    INCOMPLETE = "Incomplete"
+
+
+class PiiBackfillRun(_Model):
+    """One finished PII-backfill run, as its Pod's status and termination message say."""
+
+    pod: str = Field(description="The run's Pod.")
+    result: BackfillResult = Field(
+        description="Succeeded; Failed (the Pod failed with no summary: killed, crashed, "
+        "Redis unreachable); Incomplete (it stopped early or some keys failed)."
+    )
+    finished_at: str = Field(default="", description="When it ended (RFC 3339).")
+    exit_code: int = Field(default=0, description="The container's exit code.")
+    scanned_keys: int = Field(default=0, ge=0, description="Keys it looked at.")
+    redacted_items: int = Field(default=0, ge=0, description="Values it redacted.")
+    errors: int = Field(default=0, ge=0, description="Keys it could not scrub.")
+    message: str = Field(default="", description="Why it failed, in words.")
+
+
+class PiiGateOverride(_Model):
+    """A promotion the PII gate would have held, let through by a person's annotation."""
+
+    version: str = Field(description="The version promoted.")
+    reason: str = Field(description="The leadops.io/pii-gate-override annotation's value.")
+    at: str = Field(description="When (RFC 3339).")
+    gate_reason: str = Field(default="", description="Why the gate was closed then.")
+
+
+class PiiGateStatus(_Model):
+    """The PII gate: the last backfill result and what it holds (condition PiiCompliant)."""
+
+    last_run: PiiBackfillRun | None = Field(
+        default=None, description="The newest finished PII-backfill run (dry runs aside)."
+    )
+    period_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="The longest gap between two runs of spec.piiBackfill.schedule; a result "
+        "older than twice this is stale, and a LeadModel younger than it has none due yet.",
+    )
+    stale_at: str = Field(
+        default="", description="When the last run's result turns stale (RFC 3339)."
+    )
+    held_version: str = Field(
+        default="", description="A version whose promotion waits for the gate to open."
+    )
+    override: str = Field(
+        default="",
+        description="The leadops.io/pii-gate-override annotation's reason while it is set: "
+        "promotions pass the gate.",
+    )
+    last_override: PiiGateOverride | None = Field(
+        default=None, description="The last promotion that passed the gate by the override."
+    )
+
+
 class LeadModelStatus(_Model):
     observed_generation: int = Field(default=0, description="Last generation reconciled.")
     serving_version: str = Field(default="", description="Model version the scorer serves.")
@@ -1605,6 +1664,9 @@ class LeadModelStatus(_Model):
     )
     experiment: ExperimentStatus | None = Field(
         default=None, description="The A/B experiment of spec.experiment, if any."
+    )
+    pii_gate: PiiGateStatus | None = Field(
+        default=None, description="The PII gate: the last backfill result and what it holds."
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from leadops.operator import builders
 from leadops.operator.registry import Entry
 from leadops.operator.rollout import RolloutState
+from leadops.operator.spec import PiiBackfillRun
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,11 @@ class Observed:
     # LeadModel's annotations (a person's `leadops experiment promote|abort`).
     experiment_verdicts: tuple[Mapping[str, Any], ...] = ()
     annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The PII gate's inputs (pii_gate.py): finished real backfill runs from their Pods, the
+    # Pods of runs still going, and when the LeadModel was created (None: not known).
+    backfill_runs: tuple[PiiBackfillRun, ...] = ()
+    backfill_running: tuple[str, ...] = ()
+    created: datetime | None = None
 
     @property
     def owner(self) -> builders.Owner:

@@ -27,6 +27,8 @@ PURE = [
     "leadops.operator.trust",
     "leadops.operator.rollbacks",
     "leadops.operator.early_auc",
+    "leadops.operator.pii_gate",
+    "leadops.operator.cron_period",
     "leadops.contract.health",
 ]
 FORBIDDEN = [

@@ -9,6 +9,11 @@ Exit codes: 0 done; 2 bad arguments or Redis unreachable at the start (one line
 on stderr); 1 partial failure (Redis lost mid-run or some keys failed) with the
 summary printed, `"complete": false` when the run stopped early. A rerun is
 always safe: values already clean are never written again.
+
+In a Pod the summary's counts, `complete` and `finished_at` also go to the
+container's termination message (`--termination-log`, the kubelet's
+/dev/termination-log): the operator reads the result from the Pod's status, so the
+Job needs no API rights to report it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import logging
 import sys
 import time
 import urllib.parse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +49,22 @@ logger = logging.getLogger(__name__)
 URL_ENVS = ("REDIS_URL", "LEADOPS_REDIS_URL")
 # Tries of a command through a cluster failover (cluster-node-timeout plus an election).
 CLUSTER_RETRIES = 6
+# Where the kubelet reads a container's termination message (it creates the file in a Pod).
+TERMINATION_LOG = Path("/dev/termination-log")
+# The summary fields the termination message keeps: the kubelet keeps 4096 bytes at most, so
+# no per-pattern or per-type maps (their size grows with the data).
+TERMINATION_FIELDS = (
+    "complete",
+    "dry_run",
+    "scanned_keys",
+    "scanned_items",
+    "redacted_items",
+    "skipped",
+    "conflicts",
+    "errors",
+    "seconds",
+    "finished_at",
+)
 
 
 def _positive_int(text: str) -> int:
@@ -98,6 +120,13 @@ def _parser() -> cliutil.ArgumentParser:
         help="processes running the detector (default: one per CPU; 1: none, all in this one)",
     )
     parser.add_argument("--report", type=Path, help="also write the JSON summary to this file")
+    parser.add_argument(
+        "--termination-log",
+        type=Path,
+        default=None,
+        help=f"write the summary's counts, complete and finished_at here as one JSON line "
+        f"(default: {TERMINATION_LOG} when it exists, as the kubelet makes it in a Pod)",
+    )
     parser.add_argument(
         "--key-salt-file",
         type=Path,
@@ -185,6 +214,21 @@ def _write_report(path: Path, summary: dict[str, Any]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     temporary.replace(path)
+
+
+def _termination_log(explicit: Path | None) -> Path | None:
+    """The explicit path, else the kubelet's file when this runs in a Pod, else none."""
+    if explicit is not None:
+        return explicit
+    return TERMINATION_LOG if TERMINATION_LOG.is_file() else None
+
+
+def _write_termination_log(path: Path, summary: dict[str, Any]) -> None:
+    brief = {field: summary[field] for field in TERMINATION_FIELDS if field in summary}
+    try:
+        path.write_text(json.dumps(brief, separators=(",", ":")) + "\n", encoding="utf-8")
+    except OSError as exc:  # the summary is on stdout anyway; the exit code still says it all
+        logger.warning("cannot write the termination log %s: %s", path, exc)
 
 
 def _client(url: str, mode: redis_mode.RedisMode | None) -> redis.Redis | RedisCluster:
@@ -275,11 +319,15 @@ def main(argv: list[str]) -> int:
         "seconds": round(time.monotonic() - started, 3),
         "dry_run": args.dry_run,
         "complete": failure is None,
+        "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if failure is not None:
         print(f"leadops: error: pii-backfill: {failure}; rerun to finish", file=sys.stderr)
     print(json.dumps(summary), flush=True)
     if args.report is not None:
         _write_report(args.report, summary)
+    termination_log = _termination_log(args.termination_log)
+    if termination_log is not None:
+        _write_termination_log(termination_log, summary)
     partial = failure is not None or scrubber.stats.errors > 0
     return cliutil.EXIT_PARTIAL if partial else cliutil.EXIT_OK
