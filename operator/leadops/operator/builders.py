@@ -886,6 +886,7 @@ def experiment_cronjob(
         "--started-at", started_at,
         "--of", str(exp.max_duration_days),
         "--output", verdict,
+        "--metric", str(exp.primary_metric),
     ]  # fmt: skip
     publish = [
         "leadops", "experiment", "publish",

@@ -2,10 +2,13 @@
 and a real redis-server. A scored lead with a phone or e-mail gets its job on the queue with
 its band's channel and delay (or its variant's `followUpDelayMinutes`), its contact sealed in
 the vault and nowhere else in Redis, the metrics or the log; a full buffer drops follow-ups,
-counted, while every lead is answered 200; the worker then sends one to the twin."""
+counted, while every lead is answered 200; the worker then sends one to the twin, and a
+signed reply to it shows in the experiment export (a reply as the primary metric)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from collections.abc import Callable
@@ -21,10 +24,11 @@ from leadops.followups import keys
 from leadops.followups.keys import Keys
 from leadops.followups.queue import Job
 from leadops.followups.vault import Contact
+from leadops.followups.webhooks import create_app
 from tests.fixtures.artifacts import Built
-from tests.fixtures.followups import Stack, config_data, load_config, tenant_spec
+from tests.fixtures.followups import Stack, WebhookServer, config_data, load_config, tenant_spec
 from tests.fixtures.metrics import metric_value
-from tests.fixtures.provider_twins import Twin
+from tests.fixtures.provider_twins import ACCOUNT_SID, Twin
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.scorer import KEY_SALT, ScorerServer, StartScorer
 from tests.integration.followups.test_privacy import _everything
@@ -260,3 +264,56 @@ def test_the_worker_sends_what_the_scorer_scheduled(
         _person(7)["phone"],
         "Hi Plantedname7, thanks for your interest!",
     )
+
+
+# Both variants follow up at once (the fast one by its flag of 0 minutes).
+NOW_EXPERIMENT = {
+    "name": "follow-up-now",
+    "variants": [
+        {"name": "control", "weight": 50},
+        {"name": "fast", "weight": 50, "flags": {"followUpDelayMinutes": "0"}},
+    ],
+}
+
+
+def test_a_reply_to_the_follow_up_shows_in_the_experiment_export(
+    start_scorer: StartScorer,
+    good_model: Built,
+    redis_url: str,
+    tmp_path: Path,
+    provider_twin: Twin,
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    app_holder: dict[str, Any] = {}
+
+    async def late_app(scope: Any, receive: Any, send: Any) -> None:
+        await app_holder["app"](scope, receive, send)
+
+    with WebhookServer(late_app) as hooks:
+        rules = [{"minScore": "0.0", "channel": "sms", "template": "hot"}]  # due at once
+        spec = tenant_spec(tmp_path, provider_twin, name=TENANT, rules=rules)
+        config_path = tmp_path / "followups.json"
+        config = load_config(config_data({TENANT: spec}, statusCallbackBase=hooks.url), config_path)
+        app_holder["app"] = create_app(config, client, KEYS)
+        server = start_scorer(
+            model=good_model.path,
+            redis_url=redis_url,
+            followups_config=str(config_path),
+            experiment=json.dumps(NOW_EXPERIMENT),
+        )
+        with server.client(api_key=None) as http:
+            replying, silent = (_score(http, HOT | _person(i))["lead_id"] for i in (1, 2))
+        _await(lambda: len(_jobs(client)) == 2)
+        Stack(client, config, KEYS).drain(until=lambda: len(provider_twin.accepted) >= 2)
+        assert len(provider_twin.accepted) == 2
+        reply = {"AccountSid": ACCOUNT_SID, "From": _person(1)["phone"], "To": "+15005550006",
+                 "Body": "Yes, call me tomorrow", "MessageSid": "SM" + "3" * 32,
+                 "SmsStatus": "received"}  # fmt: skip
+        inbound = f"{hooks.url}/v1/webhooks/twilio/{TENANT}"
+        assert provider_twin.post_callbacks([(inbound, reply)]) == [200]
+        with server.client() as http:
+            export = http.get("/ops/export/experiment.csv")
+    assert export.status_code == 200, export.text
+    rows = {row["lead_id"]: row for row in csv.DictReader(io.StringIO(export.text))}
+    assert float(rows[replying]["replied_at"]) >= float(rows[replying]["scored_at"])
+    assert rows[silent]["replied_at"] == ""

@@ -17,7 +17,13 @@ from leadops.followups import config as followups_config
 from leadops.operator import followups_builders as fb
 from leadops.operator import followups_check, reconcile, trust
 from leadops.operator.actions import Ensure, RemoveChild
-from leadops.operator.builders import Owner, Rollout, prometheus_rule, scorer_deployment
+from leadops.operator.builders import (
+    Owner,
+    Rollout,
+    experiment_cronjob,
+    prometheus_rule,
+    scorer_deployment,
+)
 from leadops.operator.plan import plan
 
 from .worlds import NOW, spec, world
@@ -304,3 +310,29 @@ def test_a_leadmodels_follow_up_alerts_select_its_follow_ups_service() -> None:
         selectors = re.findall(r"leadops_followups_total\{[^}]*\}", expr)
         assert selectors
         assert all('service="acme-followups"' in s and 'namespace="sales"' in s for s in selectors)
+
+
+EXPERIMENT = {
+    "name": "fast-follow-up",
+    "primaryMetric": "reply",
+    "variants": [
+        {"name": "control", "weight": 50},
+        {"name": "fast", "weight": 50, "flags": {"followUpDelayMinutes": "1"}},
+    ],
+}
+
+
+def test_a_reply_as_primary_metric_needs_follow_ups_and_reaches_the_evaluation() -> None:
+    assert "experiment.primaryMetric reply needs spec.followUps" in (
+        spec(experiment=EXPERIMENT).semantic_errors()
+    )
+    lm = spec(
+        scorer={"image": "registry.example/leadops/scorer:1.2.3"},
+        pii={"keySaltSecretRef": {"name": "key-salt", "key": "salt"}},
+        followUps={"tenants": [tenant()]},
+        experiment=EXPERIMENT,
+    )
+    assert lm.semantic_errors() == []
+    cronjob = experiment_cronjob(OWNER, lm, started_at="2026-12-01T00:00:00Z", active=True)
+    command = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--metric reply" in command[-1]
