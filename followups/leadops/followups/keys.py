@@ -47,6 +47,17 @@ class Keys:
         return f"fu:{tenant}:wa-session:{address_ref}"
 
     @staticmethod
+    def sent_to(tenant: str, address_ref: str) -> str:
+        """The lead whose follow-up was last sent to the address: whom a reply is from."""
+        return f"fu:{tenant}:sent-to:{address_ref}"
+
+    @staticmethod
+    def replies(tenant: str) -> str:
+        """HASH lead reference -> when the lead first replied (unix seconds): a reply as an
+        experiment's primary metric (the scorer's experiment export reads it)."""
+        return f"fu:{tenant}:replies"
+
+    @staticmethod
     def stats(tenant: str) -> str:
         """Delivery counts of a tenant: HASH of `{channel}:{outcome}` -> count."""
         return f"fu:{tenant}:stats"

@@ -90,6 +90,19 @@ class Keyring:
         return cls(current=current, keys={kid: load_key(path) for kid, path in files.items()})
 
 
+def _aad(tenant: str, lead_ref: str) -> bytes:
+    return f"{tenant}\0{lead_ref}".encode()
+
+
+def seal(ring: Keyring, tenant: str, lead_ref: str, contact: Contact) -> bytes:
+    """The contact encrypted with the tenant's current key: `key id:nonce+ciphertext`."""
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(ring.keys[ring.current]).encrypt(
+        nonce, contact.to_json(), _aad(tenant, lead_ref)
+    )
+    return ring.current.encode() + b":" + nonce + sealed
+
+
 class ContactVault:
     def __init__(
         self, client: redis.Redis, keys: Keys, keyrings: Mapping[str, Keyring], *, ttl_s: int
@@ -107,15 +120,10 @@ class ContactVault:
 
     @staticmethod
     def _aad(tenant: str, lead_ref: str) -> bytes:
-        return f"{tenant}\0{lead_ref}".encode()
+        return _aad(tenant, lead_ref)
 
     def seal(self, tenant: str, lead_ref: str, contact: Contact) -> bytes:
-        ring = self._keyring(tenant)
-        nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(ring.keys[ring.current]).encrypt(
-            nonce, contact.to_json(), self._aad(tenant, lead_ref)
-        )
-        return ring.current.encode() + b":" + nonce + sealed
+        return seal(self._keyring(tenant), tenant, lead_ref, contact)
 
     def open(self, tenant: str, lead_ref: str, blob: bytes) -> Contact:
         key_id, sep, rest = blob.partition(b":")

@@ -74,6 +74,10 @@ class _Secrets:
                 self.whatsapp_verify[tenant] = read_secret(hooks.whatsapp_verify_token_file)
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _forbidden(provider: str) -> Response:
     metrics.WEBHOOKS.labels(provider=provider, verdict="forbidden").inc()
     return JSONResponse({"error": "signature missing or invalid"}, status_code=403)
@@ -93,16 +97,20 @@ def create_app(  # noqa: PLR0915 (the three handlers share the app's state)
         return JSONResponse({"ok": True, "recorded": verdicts.count("recorded")})
 
     def inbound(tenant: str, sender: str, text: str, *, channel: str) -> str:
-        """A reply from a lead: opens the WhatsApp session; an opt-out word suppresses."""
+        """A reply from a lead: opens the WhatsApp session; an opt-out word suppresses; any
+        other reply is the replying lead's (its first reply time, for experiments)."""
+        ref = keys_.address_ref(tenant, normalize_address(sender))
         if channel == "whatsapp":
-            ref = keys_.address_ref(tenant, normalize_address(sender))
             client.set(Keys.session(tenant, ref), str(time.time()), ex=24 * 3600)
         outcome: metrics.Outcome = "suppressed" if text.strip().upper() in OPT_OUT else "replied"
         if outcome == "suppressed":
             suppression.add(tenant, sender)
+        lead = client.get(Keys.sent_to(tenant, ref)) if outcome == "replied" else None
         metrics.count(tenant, channel, outcome)
         with client.pipeline(transaction=True) as tx:
             metrics.tally(tx, tenant, channel, outcome)
+            if lead is not None:
+                tx.hsetnx(Keys.replies(tenant), _text(lead), f"{time.time():.3f}")
             tx.execute()
         return "recorded" if outcome == "replied" else outcome
 

@@ -235,7 +235,7 @@ class Worker:
                 self._dead(entry_id, job, "in_doubt")
                 return False
             if isinstance(found, str):
-                self._sent(entry_id, job, provider.name, found)
+                self._sent(entry_id, job, provider.name, found, to=message.to)
                 return False
         self.client.set(Keys.claim(job.tenant, job.lead, job.step), f"pending:{job.attempt}",
                         ex=self.config.horizon_hours * 3600)  # fmt: skip
@@ -338,7 +338,7 @@ class Worker:
                 except InDoubt:
                     self._dead(entry_id, job, "in_doubt")
                     return
-                self._sent(entry_id, job, provider.name, message_id)
+                self._sent(entry_id, job, provider.name, message_id, to=message.to)
                 return
         finally:
             if slot:
@@ -355,9 +355,12 @@ class Worker:
 
     # -- outcomes, each written with the acknowledgement in one transaction --------------
 
-    def _sent(self, entry_id: str, job: Job, provider: str, message_id: str) -> None:
+    def _sent(self, entry_id: str, job: Job, provider: str, message_id: str, *, to: str) -> None:
         ttl = self.config.horizon_hours * 3600
+        address_ref = self.keys.address_ref(job.tenant, normalize_address(to))
         with self.client.pipeline(transaction=True) as tx:
+            # A reply from this address is this lead's (the experiment's reply metric).
+            tx.set(Keys.sent_to(job.tenant, address_ref), job.lead, ex=ttl)
             claim = Keys.claim(job.tenant, job.lead, job.step)
             tx.set(claim, f"sent:{provider}:{message_id}", ex=ttl)
             tx.hset(Keys.message(message_id), mapping={

@@ -16,7 +16,7 @@ from typing import Any
 from leadops import objectstore
 from leadops.contract import artifact as contract
 from leadops.contract import health
-from leadops.operator import alerts, network_policy, registry, spec
+from leadops.operator import alerts, followups_builders, network_policy, registry, spec
 from leadops.operator import experiment as experiments
 
 SCORER_PORT = 8080
@@ -663,6 +663,7 @@ def scorer_deployment(
     env += durability_env
     volumes += spool_volumes
     mounts += spool_mounts
+    _add_follow_ups(owner, lm, env=env, volumes=volumes, mounts=mounts, annotations=annotations)
 
     def probe() -> dict[str, Any]:
         return {"httpGet": {"path": "/health", "port": "http"}, "periodSeconds": 5}
@@ -831,6 +832,27 @@ class _Source:
         return container
 
 
+def _add_follow_ups(
+    owner: Owner,
+    lm: spec.LeadModelSpec,
+    *,
+    env: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    annotations: dict[str, str],
+) -> None:
+    """With spec.followUps the scorer schedules scored leads' follow-ups: it reads the worker's
+    config and the vault keys (at start, so a changed config rolls the Pods)."""
+    fu = lm.follow_ups
+    if fu is None:
+        return
+    fu_env, fu_volumes, fu_mounts = followups_builders.scorer_files(owner, fu)
+    env += fu_env
+    volumes += fu_volumes
+    mounts += fu_mounts
+    annotations[followups_builders.ANN_CONFIG_DIGEST] = followups_builders.config_digest(fu)
+
+
 def _add_experiment(
     lm: spec.LeadModelSpec,
     served: experiments.Served,
@@ -887,6 +909,7 @@ def experiment_cronjob(
         "--started-at", started_at,
         "--of", str(exp.max_duration_days),
         "--output", verdict,
+        "--metric", str(exp.primary_metric),
     ]  # fmt: skip
     publish = [
         "leadops", "experiment", "publish",

@@ -226,6 +226,42 @@ def _env(lm: spec.LeadModelSpec) -> list[dict[str, Any]]:
     return env
 
 
+def config_digest(fu: spec.FollowUps) -> str:
+    return "sha256:" + hashlib.sha256(config_text(fu).encode()).hexdigest()
+
+
+def scorer_files(
+    owner: builders.Owner, fu: spec.FollowUps
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the scorer needs to schedule follow-ups: env (LEADOPS_FOLLOWUPS_CONFIG), volumes
+    and mounts of the config and of the vault keys only (at the paths the config names; no
+    provider credential reaches the scorer)."""
+    vault_keys: dict[str, set[str]] = {}
+    for tenant in fu.tenants:
+        for key in tenant.vault.keys:
+            vault_keys.setdefault(key.secret_ref.name, set()).add(key.secret_ref.key)
+    volumes: list[dict[str, Any]] = [
+        {"name": "followups-config", "configMap": {"name": name(owner.name)}}
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "followups-config", "mountPath": CONFIG_DIR, "readOnly": True}
+    ]
+    for i, secret in enumerate(sorted(vault_keys)):
+        items = [{"key": k, "path": k} for k in sorted(vault_keys[secret])]
+        volumes.append(
+            {"name": f"followups-vault-{i}", "secret": {"secretName": secret, "items": items}}
+        )
+        mounts.append(
+            {
+                "name": f"followups-vault-{i}",
+                "mountPath": f"{SECRETS_DIR}/{secret}",
+                "readOnly": True,
+            }
+        )
+    env = [{"name": "LEADOPS_FOLLOWUPS_CONFIG", "value": f"{CONFIG_DIR}/{CONFIG_KEY}"}]
+    return env, volumes, mounts
+
+
 def deployment(owner: builders.Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
     """The delivery worker and the webhooks app, one Pod, `spec.followUps.replicas` of them."""
     fu = lm.follow_ups
@@ -285,7 +321,6 @@ def deployment(owner: builders.Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
         },
         **common(),
     }
-    digest = hashlib.sha256(config_text(fu).encode()).hexdigest()
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -297,7 +332,7 @@ def deployment(owner: builders.Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": builders.labels(owner, COMPONENT),
-                    "annotations": {ANN_CONFIG_DIGEST: f"sha256:{digest}"},
+                    "annotations": {ANN_CONFIG_DIGEST: config_digest(fu)},
                 },
                 "spec": {
                     "automountServiceAccountToken": False,

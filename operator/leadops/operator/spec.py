@@ -699,6 +699,7 @@ class ExperimentUnit(StrEnum):
 
 class PrimaryMetric(StrEnum):
     CONVERSION = "conversion"
+    REPLY = "reply"  # the lead's first reply to a follow-up (needs spec.followUps)
 
 
 # Flag names the calling app reads (memory, enrichment, followUpDelayMinutes, ...).
@@ -804,7 +805,8 @@ class Experiment(_Model):
     )
     primary_metric: PrimaryMetric = Field(
         default=PrimaryMetric.CONVERSION,
-        description="What decides the experiment: conversion within spec.outcomes.windowDays.",
+        description="What decides the experiment, within spec.outcomes.windowDays: conversion "
+        "(a recorded outcome), or reply (the lead replied to a follow-up; needs spec.followUps).",
     )
     min_leads_per_variant: int = Field(
         default=1000, ge=1, le=100_000_000, description="Matured leads each variant needs."
@@ -1445,6 +1447,8 @@ class LeadModelSpec(_Model):
             errors.append("gates.signature Required needs signing.keySecretRef")
         if self.experiment is not None:
             errors += self.experiment.semantic_errors()
+            if self.experiment.primary_metric is PrimaryMetric.REPLY and self.follow_ups is None:
+                errors.append("experiment.primaryMetric reply needs spec.followUps")
         if self.follow_ups is not None:
             errors += self.follow_ups.semantic_errors()
             if self.redis.mode is RedisMode.CLUSTER:

@@ -22,6 +22,7 @@ from leadops.redis_mode import RedisMode
 from leadops.scorer import (
     cluster_store,
     fastpath,
+    followup_writer,
     guardrails,
     health,
     metrics,
@@ -87,6 +88,29 @@ def _guardrail_sink(lead_store: store.LeadStore) -> guardrails.Sink:
     if isinstance(lead_store, store.RedisStore):
         return guardrails.RedisSink(lead_store.client)
     return guardrails.MemorySink()
+
+
+def _followups(
+    settings: Settings, lead_store: store.LeadStore, m: metrics.Metrics
+) -> followup_writer.FollowUpWriter | None:
+    """The follow-up writer when LEADOPS_FOLLOWUPS_CONFIG is set; a bad config, a missing vault
+    key file or a store the worker cannot share stops the start."""
+    if settings.followups_config is None:
+        return None
+    if not isinstance(lead_store, store.RedisStore) or isinstance(
+        lead_store, cluster_store.ClusterStore
+    ):
+        raise RuntimeError(
+            "LEADOPS_FOLLOWUPS_CONFIG needs a standalone Redis (LEADOPS_REDIS_URL), the one the "
+            "follow-ups worker reads"
+        )
+    rules = followup_writer.FollowUpRules.load(
+        settings.followups_config, salt=chat_keys.process_salt()
+    )
+    logger.info("Scheduling follow-ups for %d tenant(s)", len(rules.config.tenants))
+    return followup_writer.FollowUpWriter(
+        lead_store.client, rules, m=m, capacity=settings.followups_queue_capacity
+    )
 
 
 def _verify_keys(settings: Settings) -> contract_artifact.VerifyKeys | None:
@@ -251,6 +275,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             columns=AttributeColumns(cap=settings.max_attribute_columns, m=m, redact=pii.redact),
             verify_keys=_verify_keys(settings),
+            followups=_followups(settings, lead_store, m),
         )
         _warn_about_keys(state)
         _load_at_start(state)
@@ -264,6 +289,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # it out of the cyclic GC's full collections, which otherwise rescan it under load.
         gc.freeze()
         await record_writer.start()
+        if state.followups is not None:
+            await state.followups.start()
         running = (
             state.experiment if isinstance(state.experiment, variants.RunningExperiment) else None
         )
@@ -284,6 +311,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if running is not None:
                 await running.guardrails.stop()  # this replica's last counts
             await record_writer.stop()
+            if state.followups is not None:
+                await state.followups.stop()
             await lead_store.close()
 
     docs = settings.docs

@@ -109,6 +109,7 @@ async def erase_lead(client: aioredis.Redis, lead_id: str, *, tenant: str) -> Er
                 keys=[store.lead_key(lead_id), store.OUTCOMES_KEY, memory], args=[tenant, lead_id]
             )
         contact = bool(await client.delete(fu_keys.Keys.contact(tenant, ref)))
+        await client.hdel(fu_keys.Keys.replies(tenant), ref)
         follow_ups = await _cancel_scheduled(client, tenant, ref)
         erased = Erased(bool(found), bool(memory_deleted), contact, follow_ups)
         entry: dict[EncodableT, EncodableT] = {
@@ -128,6 +129,24 @@ async def erase_lead(client: aioredis.Redis, lead_id: str, *, tenant: str) -> Er
         ref, tenant, erased.record, erased.chat_memory, erased.contact, erased.follow_ups,
     )  # fmt: skip
     return erased
+
+
+async def replied_at(client: aioredis.Redis, leads: list[tuple[str, str]]) -> list[str]:
+    """When each (tenant, lead id) first replied to a follow-up (unix seconds), "" if never;
+    StoreUnavailable on Redis errors."""
+    refs = [lead_ref(tenant, lead_id) for tenant, lead_id in leads]
+    by_tenant: dict[str, list[int]] = {}
+    for i, (tenant, _) in enumerate(leads):
+        by_tenant.setdefault(tenant, []).append(i)
+    out = [""] * len(leads)
+    try:
+        for tenant, rows in by_tenant.items():
+            found = await client.hmget(fu_keys.Keys.replies(tenant), [refs[i] for i in rows])
+            for i, value in zip(rows, found, strict=True):
+                out[i] = "" if value is None else str(value)
+    except (RedisError, OSError) as exc:
+        raise store.StoreUnavailable(type(exc).__name__) from exc
+    return out
 
 
 # -- GET /ops/followups --------------------------------------------------------------------

@@ -180,6 +180,27 @@ class Metrics:
             "answers (then counted dropped when missing, or retracted after a 503).",
             registry=r,
         )
+        # Follow-ups the scorer schedules (LEADOPS_FOLLOWUPS_CONFIG): closed label sets only.
+        self.followups_scheduled = Counter(
+            "leadops_followups_scheduled",
+            "Follow-ups of scored leads written to the queue (contact sealed in the vault).",
+            ["channel"],
+            registry=r,
+        )
+        self.followups_skipped = Counter(
+            "leadops_followups_skipped",
+            "Scored leads of a tenant with follow-up rules that get none: no phone or e-mail "
+            "(no_contact), or a score below every band (below_bands).",
+            ["reason"],
+            registry=r,
+        )
+        self.followups_dropped = Counter(
+            "leadops_followups_dropped",
+            "Follow-ups lost before reaching the queue: the scorer's buffer was full "
+            "(queue_full), Redis did not take the batch (store_error), or an error (error).",
+            ["reason"],
+            registry=r,
+        )
         self.spool_records = Gauge(
             "leadops_spool_records",
             "Lead records in the local spool, waiting to be replayed to the store.",

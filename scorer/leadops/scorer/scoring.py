@@ -162,6 +162,8 @@ async def answer_lead(
         # scores every lead that arrived together before it writes their answers, instead of
         # alternating scoring and socket writes: measured 19 % less CPU per request under load.
         await asyncio.sleep(0)
+    # Only once the record is stored (or queued, bestEffort): a 503's retry is a new lead.
+    _follow_up(state, lead, lead_id, score, experiment)
     answer = schemas.ScoreResponse(
         lead_id=lead_id,
         score=score,
@@ -182,6 +184,20 @@ async def answer_lead(
 
 
 _NO_EXPERIMENT = {"experiment"}
+
+
+def _follow_up(
+    state: ScorerState,
+    lead: Lead,
+    lead_id: str,
+    score: float | None,
+    experiment: schemas.ExperimentAnswer | None,
+) -> None:
+    """Hand the lead (its contact as sent) to the follow-up writer: never waits, never fails."""
+    if state.followups is None or score is None:
+        return
+    flags = None if experiment is None else experiment.flags
+    state.followups.submit(lead, lead_id=lead_id, score=score, flags=flags)
 
 
 def _score(

@@ -160,6 +160,19 @@ class Settings(BaseSettings):
         description="While no model is loaded, accept and store leads unscored (score null, "
         "health no_model) and report ready, so outcomes accumulate for the first training.",
     )
+    followups_config: Path | None = Field(
+        default=None,
+        description="The follow-ups config the worker reads (the LeadModel's `<name>-followups` "
+        "ConfigMap, vault key files mounted at its paths): a scored lead of a tenant in it gets "
+        "its follow-up scheduled (docs/followups.md); needs a standalone Redis.",
+    )
+    followups_queue_capacity: int = Field(
+        default=10_000,
+        gt=0,
+        le=1_000_000,
+        description="Follow-ups waiting to be written to Redis; past it a follow-up is dropped "
+        'and counted (leadops_followups_dropped_total{reason="queue_full"}).',
+    )
     docs: bool = Field(default=False, description="Serve /docs, /redoc and /openapi.json.")
     max_body_bytes: int = Field(
         default=64 * 1024, gt=0, description="Largest accepted request body; larger -> 413."

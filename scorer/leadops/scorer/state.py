@@ -25,6 +25,7 @@ from leadops.scorer.settings import Settings
 from leadops.scorer.variants import ConcludedExperiment, InvalidExperiment, RunningExperiment
 
 if TYPE_CHECKING:
+    from leadops.scorer.followup_writer import FollowUpWriter
     from leadops.scorer.replicas import Announcer
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class ScorerState:
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Tells the other replicas about a reload and follows theirs (None without Redis).
     announcer: Announcer | None = None
+    # Schedules scored leads' follow-ups (LEADOPS_FOLLOWUPS_CONFIG); None without.
+    followups: FollowUpWriter | None = None
     _health_cache: tuple[float, ServingModel | None, bool, health.Health] | None = field(
         default=None, repr=False
     )

@@ -97,6 +97,30 @@ def test_immature_leads_are_not_counted_as_no(
     assert all(abs(r - 0.3) < 0.04 for r in short_rates)  # not dragged down by fresh leads
 
 
+def test_a_reply_decides_with_metric_reply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scorer's export with follow-ups: `replied_at` is the success, conversions ignored."""
+    data = _experiment(tmp_path / "e.csv", rates={"control": 0.30, "b": 0.40}, n=6000)
+    with data.open() as handle:
+        rows = list(csv.reader(handle))
+    # The replies are the conversions' times; every lead also "converted" (ignored: reply).
+    renamed = [["variant", "scored_at", "replied_at", "converted"]]
+    renamed += [[r[0], r[1], r[2], "1"] for r in rows[1:]]
+    replies = _write(tmp_path / "replies.csv", renamed)
+    argv = ["--input", str(replies), "--now", str(NOW), "--window-days", "7"]
+    code, out, err = _run(capsys, *argv, "--metric", "reply")
+    assert (code, err) == (0, "")
+    assert (out["verdict"], out["variant"]) == ("promote", "b")
+    got = {v["name"]: (v["assigned"], v["leads"], v["conversions"]) for v in out["variants"]}
+    assert got == _expected_counts(data, 7)
+    _, by_conversion, _ = _run(capsys, *argv)  # every lead converted: no difference
+    assert by_conversion["verdict"] != "promote"
+    code, _, err = _run(capsys, "--input", str(data), "--metric", "reply")
+    assert code == 2
+    assert "no 'replied_at' column" in err
+
+
 def test_a_skewed_split_is_invalid_even_with_a_winner(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

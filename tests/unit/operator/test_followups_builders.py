@@ -17,7 +17,13 @@ from leadops.followups import config as followups_config
 from leadops.operator import followups_builders as fb
 from leadops.operator import followups_check, reconcile, trust
 from leadops.operator.actions import Ensure, RemoveChild
-from leadops.operator.builders import Owner, prometheus_rule
+from leadops.operator.builders import (
+    Owner,
+    Rollout,
+    experiment_cronjob,
+    prometheus_rule,
+    scorer_deployment,
+)
 from leadops.operator.plan import plan
 
 from .worlds import NOW, spec, world
@@ -94,6 +100,7 @@ def _cases() -> dict[str, dict[str, Any]]:
         "followups-service": fb.service(OWNER),
         "followups-service-monitor": fb.service_monitor(OWNER),
         "followups-deployment": fb.deployment(OWNER, FULL),
+        "scorer-deployment-followups": scorer_deployment(OWNER, FULL, Rollout()),
     }
 
 
@@ -120,6 +127,27 @@ def test_config_is_what_the_worker_loads_and_names_only_mounted_files() -> None:
     files = [str(acme.vault.key_files["k1"]), str(acme.providers["sms"][0].auth_token_file)]  # type: ignore[union-attr]
     for path in files:
         assert str(Path(path).parent) in mounts, f"{path} is not under a mounted Secret"
+
+
+def test_the_scorer_reads_the_config_and_the_vault_keys_but_no_provider_credential() -> None:
+    pod = scorer_deployment(OWNER, FULL, Rollout())["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["LEADOPS_FOLLOWUPS_CONFIG"] == f"{fb.CONFIG_DIR}/{fb.CONFIG_KEY}"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes[mounts[fb.CONFIG_DIR]]["configMap"]["name"] == fb.name(OWNER.name)
+    acme = followups_config.parse(fb.config(FULL.follow_ups)).tenants["acme"]
+    for path in acme.vault.key_files.values():  # each vault key file, where the config says
+        volume = volumes[mounts[str(path.parent)]]
+        assert {"key": path.name, "path": path.name} in volume["secret"]["items"]
+    secrets = {v["secret"]["secretName"] for v in volumes.values() if "secret" in v}
+    assert not secrets & {"twilio", "sendgrid", "smtp"}
+    # A changed spec.followUps (a rule, a rotated vault key) rolls the scorer too.
+    digest = pod["metadata"]["annotations"][fb.ANN_CONFIG_DIGEST]
+    assert digest == fb.config_digest(FULL.follow_ups)
+    without = scorer_deployment(OWNER, spec(), Rollout())["spec"]["template"]
+    assert "LEADOPS_FOLLOWUPS_CONFIG" not in str(without)
 
 
 def test_pod_meets_the_restricted_pod_security_standard() -> None:
@@ -282,3 +310,29 @@ def test_a_leadmodels_follow_up_alerts_select_its_follow_ups_service() -> None:
         selectors = re.findall(r"leadops_followups_total\{[^}]*\}", expr)
         assert selectors
         assert all('service="acme-followups"' in s and 'namespace="sales"' in s for s in selectors)
+
+
+EXPERIMENT = {
+    "name": "fast-follow-up",
+    "primaryMetric": "reply",
+    "variants": [
+        {"name": "control", "weight": 50},
+        {"name": "fast", "weight": 50, "flags": {"followUpDelayMinutes": "1"}},
+    ],
+}
+
+
+def test_a_reply_as_primary_metric_needs_follow_ups_and_reaches_the_evaluation() -> None:
+    assert "experiment.primaryMetric reply needs spec.followUps" in (
+        spec(experiment=EXPERIMENT).semantic_errors()
+    )
+    lm = spec(
+        scorer={"image": "registry.example/leadops/scorer:1.2.3"},
+        pii={"keySaltSecretRef": {"name": "key-salt", "key": "salt"}},
+        followUps={"tenants": [tenant()]},
+        experiment=EXPERIMENT,
+    )
+    assert lm.semantic_errors() == []
+    cronjob = experiment_cronjob(OWNER, lm, started_at="2026-12-01T00:00:00Z", active=True)
+    command = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--metric reply" in command[-1]

@@ -36,6 +36,13 @@ def _parser() -> cliutil.ArgumentParser:
     )
     parser.add_argument("--input", required=True, help="CSV path or http(s)://.../experiment.csv")
     parser.add_argument(
+        "--metric",
+        choices=("conversion", "reply"),
+        default="conversion",
+        help="what counts as a success: a conversion (outcome_at, converted) or the lead's "
+        "first reply to a follow-up (replied_at), within --window-days",
+    )
+    parser.add_argument(
         "--alpha", type=float, default=verdict.DEFAULT_ALPHA, help="overall false-positive rate"
     )
     parser.add_argument("--look", type=int, help="this look's number K (1-based)")
@@ -288,7 +295,7 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
         max_bytes=args.max_input_mb << 20,
         api_key=secret_from_env(outcomes_csv.API_KEY_ENV),
     )
-    rows = records.from_table(table)
+    rows = records.from_table(table, metric=args.metric)
     weights = _weights(args.weights, rows.variants)
     if args.control not in weights:
         raise cliutil.UsageError(

@@ -81,16 +81,26 @@ def _converted_at(
     raise UsageError(f"{where} row {row} converted: {flag[:20]!r} is not 1/0, true/false or yes/no")
 
 
-def from_table(table: Table) -> Records:
+def from_table(table: Table, *, metric: str = "conversion") -> Records:
+    """The leads and their outcomes: a conversion (`outcome_at`, `converted`), or with metric
+    "reply" the lead's first reply to a follow-up (`replied_at`, as the scorer exports it)."""
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise UsageError(f"input {table.source} has no {missing[0]!r} column")
-    if "outcome_at" not in table.columns and "converted" not in table.columns:
-        raise UsageError(f"input {table.source} has neither an 'outcome_at' nor 'converted' column")
+    flags: Sequence[str | None] = [None] * table.n_rows
+    if metric == "reply":
+        if "replied_at" not in table.columns:
+            raise UsageError(f"input {table.source} has no 'replied_at' column (--metric reply)")
+        outcomes: Sequence[str | None] = table.columns["replied_at"]
+    else:
+        if "outcome_at" not in table.columns and "converted" not in table.columns:
+            raise UsageError(
+                f"input {table.source} has neither an 'outcome_at' nor 'converted' column"
+            )
+        outcomes = table.columns.get("outcome_at") or [None] * table.n_rows
+        flags = table.columns.get("converted") or flags
     variants: list[str] = []
     leads: list[LeadOutcome] = []
-    outcomes: Sequence[str | None] = table.columns.get("outcome_at") or [None] * table.n_rows
-    flags: Sequence[str | None] = table.columns.get("converted") or [None] * table.n_rows
     for i, (variant, scored_text) in enumerate(
         zip(table.columns["variant"], table.columns["scored_at"], strict=True)
     ):

@@ -335,6 +335,7 @@ class ExportInterrupted(Exception):
     """Raised inside the export's stream so the server aborts it instead of ending it cleanly."""
 
 
+REPLIED_AT = "replied_at"
 EXPERIMENT_COLUMNS = (
     LEAD_ID,
     "variant",
@@ -357,7 +358,9 @@ async def export_experiment(state: StateDep) -> StreamingResponse:
     `leadops experiment evaluate`. No lead contents. Without an experiment: the header only."""
     configured = state.experiment
     variants = configured.experiment.variants if configured is not None else []
-    header = [*EXPERIMENT_COLUMNS, *(SHADOW_PREFIX + v.name for v in variants)]
+    # With follow-ups: when each lead first replied to one (a reply as the primary metric).
+    replies = [REPLIED_AT] if state.followups is not None else []
+    header = [*EXPERIMENT_COLUMNS, *replies, *(SHADOW_PREFIX + v.name for v in variants)]
     lines = (
         _experiment_lines(state, configured.experiment.name, header)
         if configured is not None
@@ -375,23 +378,35 @@ async def _header_only(header: list[str]) -> AsyncIterator[str]:
 
 
 async def _experiment_lines(state: ScorerState, name: str, header: list[str]) -> AsyncIterator[str]:
-    lines = [csv_line(header)]
+    yield csv_line(header)
     rows = 0
+    chunk: list[dict[str, str]] = []
     try:
         async for record in state.store.experiment_leads():
             if record.get("experiment") != name:
                 continue  # a lead of an earlier experiment
-            lines.append(csv_line([record.get(column, "") for column in header]))
+            chunk.append(record)
             rows += 1
-            if len(lines) == 200:
-                yield "".join(lines)
-                lines = []
+            if len(chunk) == 200:
+                yield await _experiment_chunk(state, chunk, header)
+                chunk = []
+        yield await _experiment_chunk(state, chunk, header)
     except store.StoreUnavailable as exc:
         logger.error(
             "Experiment export interrupted after %d rows: store unavailable (%s)", rows, exc
         )
         raise ExportInterrupted from None
-    yield "".join(lines)
+
+
+async def _experiment_chunk(
+    state: ScorerState, records: list[dict[str, str]], header: list[str]
+) -> str:
+    if REPLIED_AT in header and records and isinstance(state.store, store.RedisStore):
+        replied = await erasure.replied_at(
+            state.store.client, [(r.get("tenant", ""), r.get(LEAD_ID, "")) for r in records]
+        )
+        records = [r | {REPLIED_AT: at} for r, at in zip(records, replied, strict=True)]
+    return "".join(csv_line([r.get(column, "") for column in header]) for r in records)
 
 
 @router.get(
