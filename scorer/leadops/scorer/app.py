@@ -239,6 +239,36 @@ class ScorerAPI(FastAPI):
         return state
 
 
+@asynccontextmanager
+async def _background_work(state: ScorerState) -> AsyncIterator[None]:
+    """The scorer's background tasks, started once its state is served and stopped after the
+    last request: the record writer, follow-ups, guardrail counts, replicas, retention trims."""
+    settings = state.settings
+    running = state.experiment if isinstance(state.experiment, variants.RunningExperiment) else None
+    trimmer = _trimmer(settings, state.store)
+    await state.writer.start()
+    if state.followups is not None:
+        await state.followups.start()
+    if running is not None:
+        running.guardrails.start()
+    if state.announcer is not None:
+        state.announcer.start(state)
+    if trimmer is not None:
+        trimmer.start()
+    try:
+        yield
+    finally:
+        if trimmer is not None:
+            await trimmer.stop()
+        if state.announcer is not None:
+            await state.announcer.close()
+        if running is not None:
+            await running.guardrails.stop()  # this replica's last counts
+        await state.writer.stop()
+        if state.followups is not None:
+            await state.followups.stop()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A scorer app; each app has its own metrics registry, store and model reference."""
     settings = settings if settings is not None else Settings()
@@ -288,31 +318,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Everything allocated so far (modules, the model) lives as long as the process: keep
         # it out of the cyclic GC's full collections, which otherwise rescan it under load.
         gc.freeze()
-        await record_writer.start()
-        if state.followups is not None:
-            await state.followups.start()
-        running = (
-            state.experiment if isinstance(state.experiment, variants.RunningExperiment) else None
-        )
-        if running is not None:
-            running.guardrails.start()
-        if state.announcer is not None:
-            state.announcer.start(state)
-        trimmer = _trimmer(settings, lead_store)
-        if trimmer is not None:
-            trimmer.start()
         try:
-            yield
+            async with _background_work(state):
+                yield
         finally:
-            if trimmer is not None:
-                await trimmer.stop()
-            if state.announcer is not None:
-                await state.announcer.close()
-            if running is not None:
-                await running.guardrails.stop()  # this replica's last counts
-            await record_writer.stop()
-            if state.followups is not None:
-                await state.followups.stop()
             await lead_store.close()
 
     docs = settings.docs
