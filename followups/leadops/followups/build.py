@@ -1,5 +1,5 @@
 """Builds the worker's parts from a loaded config: providers (credentials read from their
-Secret files now, so a missing Secret stops the start) and the vault keyrings."""
+Secret files now, so a missing Secret stops the start)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from leadops.followups.config import (
     read_secret,
 )
 from leadops.followups.providers import Provider, SendGridMail, SmtpMail, TwilioMessages
-from leadops.followups.vault import Keyring
 
 
 def provider(spec: ProviderSpec, *, channel: str) -> Provider:
@@ -52,7 +51,3 @@ def providers(config: FollowUpsConfig) -> dict[str, dict[str, list[Provider]]]:
         }
         for tenant, spec in config.tenants.items()
     }
-
-
-def keyrings(config: FollowUpsConfig) -> dict[str, Keyring]:
-    return {tenant: spec.vault.keyring() for tenant, spec in config.tenants.items()}

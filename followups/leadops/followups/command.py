@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
         config = config_mod.load(args.config)
         salt = salt_from_env()
         vault = ContactVault(
-            client, Keys(salt), build.keyrings(config), ttl_s=config.horizon_hours * 3600
+            client, Keys(salt), config_mod.keyrings(config), ttl_s=config.horizon_hours * 3600
         )
         providers = build.providers(config)
     except (config_mod.ConfigError, VaultKeyError, KeySaltError) as exc:

@@ -153,3 +153,9 @@ def load(path: Path) -> FollowUpsConfig:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"config file {path}: not JSON (line {exc.lineno})") from None
     return parse(data)
+
+
+def keyrings(config: FollowUpsConfig) -> dict[str, Keyring]:
+    """Each tenant's vault keyring (its key files read now). Here, not in `build`, so the
+    scorer seals contacts without importing the provider SDKs."""
+    return {tenant: spec.vault.keyring() for tenant, spec in config.tenants.items()}

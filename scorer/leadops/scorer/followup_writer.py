@@ -26,8 +26,8 @@ from typing import Final
 from redis import asyncio as aioredis
 
 from leadops.contract.lead import Lead
-from leadops.followups import build, schedule
 from leadops.followups import config as followups_config
+from leadops.followups import schedule
 from leadops.followups.keys import SCHEDULED, STREAM, Keys
 from leadops.followups.vault import Contact, Keyring
 from leadops.scorer import metrics
@@ -69,7 +69,7 @@ class FollowUpRules:
     def load(cls, path: Path, *, salt: bytes | None) -> FollowUpRules:
         """Raises ConfigError or VaultKeyError (a bad config or key file stops the start)."""
         config = followups_config.load(path)
-        return cls(config=config, keyrings=build.keyrings(config), keys=Keys(salt))
+        return cls(config=config, keyrings=followups_config.keyrings(config), keys=Keys(salt))
 
 
 def delay_flag(flags: dict[str, str] | None) -> int | None:

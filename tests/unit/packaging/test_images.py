@@ -23,7 +23,8 @@ OCI_LABELS = {"title", "description", "version", "revision", "created", "source"
 LOCK_OPERATOR = CONSTRAINTS / "operator.txt"
 GPU_OR_TRAINING = ("xgboost", "numpy", "scipy", "nvidia-")
 # What only the jobs need (publishing, the follow-ups' providers): never in the serving image.
-JOBS_ONLY = ("kubernetes", "kopf", "twilio", "sendgrid", "jinja2")
+# (jinja2 is in both: the scorer loads the follow-ups config, templates checked, as the worker.)
+JOBS_ONLY = ("kubernetes", "kopf", "twilio", "sendgrid")
 
 
 def _stages(dockerfile: Path) -> list[str]:
@@ -196,3 +197,20 @@ def test_lock_files_match_what_pip_resolves_for_the_project_now() -> None:
         env=_clean_env(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_scorer_schedules_follow_ups_without_the_worker_only_packages() -> None:
+    """The scorer image has no provider SDKs or Kubernetes client (Dockerfile.scorer checks
+    they are absent), so the serving path, follow-up scheduling included, must not import
+    them: importing the worker's `build` module (its providers) once broke `make images`."""
+    probe = (
+        "import sys\n"
+        "import leadops.scorer.app, leadops.scorer.followup_writer\n"
+        "print(' '.join(sorted(m for m in ('twilio', 'sendgrid', 'kopf', 'kubernetes')"
+        " if m in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"imported by the scorer: {result.stdout.strip()}"
