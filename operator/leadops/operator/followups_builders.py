@@ -262,12 +262,14 @@ def scorer_files(
     return env, volumes, mounts
 
 
-def deployment(owner: builders.Owner, lm: spec.LeadModelSpec) -> dict[str, Any]:
-    """The delivery worker and the webhooks app, one Pod, `spec.followUps.replicas` of them."""
+def deployment(owner: builders.Owner, lm: spec.LeadModelSpec, *, jobs: str = "") -> dict[str, Any]:
+    """The delivery worker and the webhooks app, one Pod, `spec.followUps.replicas` of them.
+    Its image: `spec.followUps.image`, else the jobs image (`jobs`: LEADOPS_JOBS_IMAGE), which
+    holds the provider SDKs; the scorer image does not."""
     fu = lm.follow_ups
     if fu is None:
         raise ValueError("spec.followUps is not set")
-    image = fu.image or lm.scorer.image
+    image = fu.image or builders.jobs_image(lm.scorer.image, jobs)
     volumes, mounts = _volumes(lm, fu)
     volumes[0]["configMap"]["name"] = name(owner.name)
     config_path = f"{CONFIG_DIR}/{CONFIG_KEY}"
@@ -371,12 +373,12 @@ def service_monitor(owner: builders.Owner) -> dict[str, Any]:
 
 
 def children(
-    owner: builders.Owner, lm: spec.LeadModelSpec, *, prometheus_operator: bool
+    owner: builders.Owner, lm: spec.LeadModelSpec, *, prometheus_operator: bool, jobs: str = ""
 ) -> list[dict[str, Any]]:
     """The follow-ups' children (none without spec.followUps), in `child_keys()` order."""
     if lm.follow_ups is None:
         return []
-    out = [configmap(owner, lm.follow_ups), service(owner), deployment(owner, lm)]
+    out = [configmap(owner, lm.follow_ups), service(owner), deployment(owner, lm, jobs=jobs)]
     if prometheus_operator:
         out.append(service_monitor(owner))
     return out

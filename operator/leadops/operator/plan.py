@@ -691,7 +691,9 @@ def children(
         objects=obs.objects,
         alert_for=obs.alert_for,
         scrape_interval=obs.scrape_interval,
-    ) + followups_builders.children(obs.owner, lm, prometheus_operator=obs.prometheus_operator):
+    ) + followups_builders.children(
+        obs.owner, lm, prometheus_operator=obs.prometheus_operator, jobs=obs.jobs_image
+    ):
         kind, name = manifest["kind"], manifest["metadata"]["name"]
         if kind == "Deployment" and moving and name == builders.names(obs.name)["scorer"]:
             continue

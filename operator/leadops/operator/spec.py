@@ -1245,7 +1245,8 @@ class FollowUps(_Model):
     """Follow-ups by SMS, WhatsApp and e-mail: the operator runs the worker and webhooks app."""
 
     image: ImageRef | None = Field(
-        default=None, description="Image of the worker and webhooks app; defaults to the scorer's."
+        default=None,
+        description="Image of the worker and webhooks app; defaults to the jobs image (SDKs).",
     )
     replicas: int = Field(default=1, ge=0, le=20, description="Worker Pods to run.")
     resources: Resources = Field(

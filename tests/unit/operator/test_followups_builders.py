@@ -336,3 +336,15 @@ def test_a_reply_as_primary_metric_needs_follow_ups_and_reaches_the_evaluation()
     cronjob = experiment_cronjob(OWNER, lm, started_at="2026-12-01T00:00:00Z", active=True)
     command = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
     assert "--metric reply" in command[-1]
+
+
+def test_the_worker_runs_the_jobs_image_unless_the_spec_names_one() -> None:
+    def images(lm: Any, jobs: str = "") -> set[str]:
+        pod = fb.deployment(OWNER, lm, jobs=jobs)["spec"]["template"]["spec"]
+        return {c["image"] for c in pod["containers"]}
+
+    # The scorer image has no provider SDKs: the worker would not start on it.
+    assert images(FULL) == {"registry.example/leadops/jobs:1.2.3"}
+    assert images(FULL, jobs="registry.example/tools:7") == {"registry.example/tools:7"}
+    named = with_followups(tenant(), image="registry.example/leadops/worker:2")
+    assert images(named, jobs="registry.example/tools:7") == {"registry.example/leadops/worker:2"}
