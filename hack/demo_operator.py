@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shlex
 import subprocess
 import sys
@@ -68,6 +69,14 @@ class OperatorStage:
     def show(self, *args: str) -> None:
         print(_indent(self.run(*args)), flush=True)
 
+    def _crd_established(self) -> bool:
+        found = self.run(
+            "kubectl", "get", "crd", "leadmodels.leadops.io", "-o",
+            'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+            check=False, quiet=True,
+        )  # fmt: skip
+        return found.strip() == "True"
+
     def leadmodel(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(
             self.run("kubectl", "get", "lm", NAME, "-n", NAMESPACE, "-o", "json", quiet=True)
@@ -99,7 +108,20 @@ class OperatorStage:
                 self.say(f"  ... {what} after {time.monotonic() - started:.1f}s")
                 return found
             time.sleep(0.3)
-        raise SystemExit(f"demo: timed out after {TIMEOUT:.0f}s waiting for {what}")
+        raise SystemExit(f"demo: timed out after {TIMEOUT:.0f}s waiting for {what}{self._ready()}")
+
+    def _ready(self) -> str:
+        """The LeadModel's Ready condition, to say where a wait stopped (or "" before it exists)."""
+        found = self.run("kubectl", "get", "lm", NAME, "-n", NAMESPACE, "-o", "json",
+                         check=False, quiet=True)  # fmt: skip
+        try:
+            conditions = (json.loads(found).get("status") or {}).get("conditions") or []
+        except json.JSONDecodeError:
+            return ""
+        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        if ready is None:
+            return "; the LeadModel has no Ready condition yet"
+        return f"; Ready={ready.get('status')}/{ready.get('reason')}: {ready.get('message')}"
 
     def serving(self, version: int) -> bool:
         status = self.leadmodel().get("status") or {}
@@ -140,10 +162,9 @@ class OperatorStage:
     def install(self) -> None:
         self.say("Install the LeadModel CRD and start the operator for the namespace 'sales'")
         self.show("kubectl", "apply", "-f", str(ROOT / "crds" / "leadmodel.yaml"))
-        self.show(
-            "kubectl", "wait", "--for=condition=Established", "crd/leadmodels.leadops.io",
-            "--timeout=30s",
-        )  # fmt: skip
+        # Polled, not `kubectl wait --for=condition=Established`: that fails outright when it
+        # reads the CRD before the API server wrote any status (seen on a loaded machine).
+        self.wait_for(self._crd_established, what="the LeadModel CRD Established")
         args = ["--namespace", NAMESPACE, "--metrics-port", "0", "--health-address", ""]
         print(f"          $ leadops operator {_shown(args)} &", flush=True)
         log = (self.out / "operator.log").open("wb")
@@ -156,6 +177,27 @@ class OperatorStage:
             stderr=subprocess.STDOUT,
         )
         log.close()
+
+    def create_secrets(self) -> None:
+        """The acme example's Secrets, made out of band as its comments say: the LeadModel
+        refuses to start (Ready=False/MissingSecret) without them."""
+        self.say("Create the tenant's Secrets out of band and let the LeadModel 'acme' use them")
+        tenant = ROOT / "examples" / "tenants" / "acme"
+        self.show("kubectl", "apply", "-f", str(tenant / "namespace.yaml"))
+        values = {
+            # The scorer Pods run on kwok's fake node here, so nothing dials this URL.
+            ("acme-redis", "url"): "redis://redis.sales.svc:6379/0",
+            ("acme-scorer-api-key", "key"): secrets.token_urlsafe(24),
+            ("acme-key-salt", "salt"): secrets.token_hex(32),
+        }
+        for (name, key), value in values.items():
+            self.run("kubectl", "-n", NAMESPACE, "create", "secret", "generic", name,
+                     f"--from-literal={key}={value}", quiet=True)  # fmt: skip
+            print(f"          $ kubectl -n {NAMESPACE} create secret generic {name} "
+                  f"--from-literal={key}=...", flush=True)  # fmt: skip
+        names = [name for name, _ in values]
+        self.show("kubectl", "-n", NAMESPACE, "annotate", "secret", *names,
+                  f"leadops.io/usable-by={NAME}")  # fmt: skip
 
     def apply_tenant(self) -> None:
         self.say("Apply the acme tenant as GitOps would; the operator creates its children")
@@ -234,6 +276,7 @@ def run(*, out: Path, say: Say, good: Path, newer: Path, bad: Path) -> None:
     try:
         stage.start_cluster()
         stage.install()
+        stage.create_secrets()
         stage.apply_tenant()
         first = stage.promote(
             good, why="Publish the trained model as the training Job does: validated, promoted"

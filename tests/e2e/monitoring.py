@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tests.e2e.pods import apply, wait_for
-from tests.fixtures.control_plane import LocalCluster
+from tests.fixtures.control_plane import LocalCluster, wait_established
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_NAME = "leadops"  # the Prometheus object; its Pod is prometheus-leadops-0
@@ -53,9 +53,7 @@ def install_operator(cluster: LocalCluster, home: Path, namespace: str) -> None:
     """The CRDs (server-side: the Prometheus CRD is over kubectl's annotation limit), then
     the module's operator RBAC and Deployment, on our image, in `namespace`."""
     cluster.run_kubectl("apply", "--server-side", "-f", str(home / "crds"))
-    cluster.run_kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "-f", str(home / "crds")
-    )
+    wait_established(cluster, "-f", str(home / "crds"))
     objects = []
     for doc in _documents(home / "rbac" / "prometheus-operator"):
         if doc["kind"] == "ServiceMonitor":  # the operator's own metrics: not needed here

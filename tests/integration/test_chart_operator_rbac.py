@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from leadops.contract import artifact as contract
-from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.control_plane import KubeCluster, wait_established
 from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.ports import free_port
 from tests.fixtures.processes import terminate
@@ -69,9 +69,7 @@ def chart_operator(
         "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
         "-f", str(ROOT / "crds" / "leadmodel.yaml"),
     )  # fmt: skip
-    k8s_cluster.run_kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
-    )
+    wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
     release = f"rb-{secrets.token_hex(3)}"
     metrics_port, health_port = free_port(), free_port()
     values = [

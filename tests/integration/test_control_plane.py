@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.fixtures.control_plane import KubeCluster, LocalCluster
+from tests.fixtures.control_plane import KubeCluster, LocalCluster, wait_established
 from tests.fixtures.control_plane.binaries import minor_of, pinned_versions
 from tests.fixtures.control_plane.cluster import wait_until
 
@@ -157,9 +157,7 @@ WIDGET_CRD = {
 @pytest.fixture
 def widget_crd(k8s_cluster: KubeCluster) -> Iterator[None]:
     k8s_cluster.run_kubectl("apply", "-f", "-", input_text=json.dumps(WIDGET_CRD))
-    k8s_cluster.run_kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/widgets.smoke.leadops.io"
-    )
+    wait_established(k8s_cluster, "crd/widgets.smoke.leadops.io")
     try:
         yield
     finally:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.control_plane import KubeCluster, wait_established
 
 pytestmark = pytest.mark.k8s
 
@@ -22,9 +22,7 @@ def leadmodel_crd(k8s_cluster: KubeCluster) -> None:
         "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
         "-f", str(CRD),
     )  # fmt: skip
-    k8s_cluster.run_kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
-    )
+    wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
 
 
 def _dry_run(cluster: KubeCluster, ns: str, experiment: dict[str, Any]) -> tuple[int, str]:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from leadops.operator import kube, registry
-from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.control_plane import KubeCluster, wait_established
 from tests.fixtures.job_here import run_job_here
 from tests.integration.guide import GETTING_STARTED, bash_blocks
 
@@ -91,9 +91,7 @@ def guide_env(k8s_cluster: KubeCluster, tmp_path: Path) -> Iterator[tuple[dict[s
     finally:
         if had_crd and not _crd_exists(k8s_cluster):
             k8s_cluster.run_kubectl("apply", "-f", str(CRD))
-            k8s_cluster.run_kubectl(
-                "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
-            )
+            wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
 
 
 def _exists(api: kube.Kube, path: str) -> bool:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.control_plane import KubeCluster, wait_established
 from tests.integration.guide import bash_blocks
 
 pytestmark = pytest.mark.k8s
@@ -37,9 +37,7 @@ def leadmodel_crd(k8s_cluster: KubeCluster) -> None:
         "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
         "-f", str(CRD),
     )  # fmt: skip
-    k8s_cluster.run_kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
-    )
+    wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
 
 
 def _helm(k8s_cluster: KubeCluster, *args: str) -> subprocess.CompletedProcess[str]:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fixtures.control_plane import KubeCluster
+from tests.fixtures.control_plane import KubeCluster, wait_established
 from tests.fixtures.ports import free_port
 from tests.fixtures.processes import terminate
 from tests.integration.test_chart_operator_rbac import _helm, _service_account_kubeconfig
@@ -106,9 +106,7 @@ def test_operator_uninstalled_first_then_the_namespace_is_gone_within_a_minute(
         "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
         "-f", str(ROOT / "crds" / "leadmodel.yaml"),
     )  # fmt: skip
-    cluster.run_kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/leadmodels.leadops.io"
-    )
+    wait_established(cluster, "crd/leadmodels.leadops.io")
     cluster.run_kubectl(
         "create", "secret", "generic", "redis", "-n", ns, "--from-literal=url=redis://r:6379/0"
     )
