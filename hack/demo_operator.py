@@ -37,6 +37,16 @@ def _shown(args: list[str]) -> str:
     return " ".join(shlex.quote(a.replace(str(ROOT) + "/", "")) for a in args)
 
 
+def tenant_secrets() -> dict[tuple[str, str], str]:
+    """(Secret, key) -> value for every Secret the acme example's LeadModel names."""
+    return {
+        # The scorer Pods run on kwok's fake node here, so nothing dials this URL.
+        ("acme-redis", "url"): "redis://redis.sales.svc:6379/0",
+        ("acme-scorer-api-key", "key"): secrets.token_urlsafe(24),
+        ("acme-key-salt", "salt"): secrets.token_hex(32),
+    }
+
+
 class OperatorStage:
     """Owns the cluster and operator processes so `close()` can always stop them."""
 
@@ -184,12 +194,7 @@ class OperatorStage:
         self.say("Create the tenant's Secrets out of band and let the LeadModel 'acme' use them")
         tenant = ROOT / "examples" / "tenants" / "acme"
         self.show("kubectl", "apply", "-f", str(tenant / "namespace.yaml"))
-        values = {
-            # The scorer Pods run on kwok's fake node here, so nothing dials this URL.
-            ("acme-redis", "url"): "redis://redis.sales.svc:6379/0",
-            ("acme-scorer-api-key", "key"): secrets.token_urlsafe(24),
-            ("acme-key-salt", "salt"): secrets.token_hex(32),
-        }
+        values = tenant_secrets()
         for (name, key), value in values.items():
             self.run("kubectl", "-n", NAMESPACE, "create", "secret", "generic", name,
                      f"--from-literal={key}={value}", quiet=True)  # fmt: skip
