@@ -113,8 +113,8 @@ def report(results: dict[str, list[Run]], *, args: argparse.Namespace) -> None:
         f"{', '.join(f'{r:.0%}' for r in ratios)} (median {median:.0%}; goal >= 90 %: {verdict}).",
         f"- Server CPU per request, standalone / cluster, same round: "
         f"{', '.join(f'{r:.0%}' for r in cpu)} (median {statistics.median(cpu):.0%}): "
-        "the cluster client's extra Python work per batch (one script per slot: a batch of "
-        "n leads is about n record scripts plus the message scripts, routed by redis-py).",
+        "a batch costs one script per master (three pipelines, three sends) where one "
+        "redis-server takes one script (leadops.scorer.cluster_send).",
         f"- Machine load (1-minute load average after each run): "
         f"{', '.join(f'{r.load_average:.1f}' for rs in results.values() for r in rs)}.",
     ]

@@ -5,7 +5,8 @@ list, the outcome index and the columns set each hash to their own slot, and a L
 only touch keys of one slot. So each script covers one slot, and what held in one step on one
 node holds per slot:
 
-- a batch is one pipelined round trip (redis-py sends each node its share at once): per slot
+- a batch is one pipelined round trip (each master gets its share at once, see
+  leadops.scorer.cluster_send): per slot
   of lead records, one script writes the records that do not exist yet (idempotent by lead
   id, refused past the deadline); per slot of chat lists, one script pushes each lead's first
   message once, guarded by a marker key on the list's slot (`leadops:first:{LIST}:LEAD`,
@@ -20,8 +21,9 @@ node holds per slot:
   keep to the slot of their key; the index trim (store.RedisStore.trim_indexes) reads the
   index on its slot and the records on theirs, and removes only ids whose records are gone.
 
-redis-py's RedisCluster routes every command and follows MOVED, ASK and a failover (it
-refreshes the slot map and retries on the new master).
+Batches go to the masters as plain pipelines (leadops.scorer.cluster_send); whatever a master
+did not answer, and every other command, goes through redis-py's RedisCluster, which follows
+MOVED, ASK and a failover (it refreshes the slot map and retries on the new master).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
@@ -38,7 +41,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from leadops import redis_mode
-from leadops.scorer import store
+from leadops.scorer import cluster_send, retention, store
 
 # A retry of the same batch (same lead ids) comes within seconds; the markers need not outlive it.
 MARKER_TTL_SECONDS = 86_400
@@ -64,6 +67,34 @@ for i, fields in ipairs(leads) do
       redis.call('HSET', KEYS[i], unpack(fields, j, math.min(j + slice - 1, #fields)))
     end
     if ttl > 0 then redis.call('EXPIRE', KEYS[i], ttl) end
+    written = written + 1
+  end
+end
+return written
+"""
+# The same on one master for leads of any slot it serves (Redis >= 7: the shebang's flag lets a
+# script reach keys of several slots of its node; the keys go in ARGV, so the node that gets
+# it runs it). ARGV[1..3] as above, ARGV[3 + i]: the i-th lead's hash. Every key is read
+# before any is written: a key this master does not serve (the slot map moved) fails the
+# script there, having written nothing, and the caller sends those leads slot by slot.
+_SAVE_RECORDS_ON_MASTER = f"""#!lua flags=allow-cross-slot-keys
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
+  return -1
+end
+local slice = {store.UNPACK_SLICE}
+local leads = cjson.decode(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local fresh = {{}}
+for i = 1, #leads do fresh[i] = redis.call('EXISTS', ARGV[3 + i]) == 0 end
+local written = 0
+for i, fields in ipairs(leads) do
+  if fresh[i] then
+    local key = ARGV[3 + i]
+    for j = 1, #fields, slice do
+      redis.call('HSET', key, unpack(fields, j, math.min(j + slice - 1, #fields)))
+    end
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
     written = written + 1
   end
 end
@@ -141,8 +172,49 @@ def _by_slot(keys: Sequence[str]) -> dict[int, list[int]]:
     return groups
 
 
+@dataclass(frozen=True)
+class _Write:
+    """A command of a batch, the batch indexes it stores (none: it stores no lead alone) and
+    whether it is one master's records script (retried slot by slot when it fails)."""
+
+    key: str  # its slot's master runs it
+    command: tuple[Any, ...]
+    stores: list[int]
+    records_of_master: bool = False
+
+
+def _check(batch: Sequence[store.LeadWrite], answered: Sequence[tuple[list[int], Any]]) -> None:
+    """Raise StoreUnavailable when no lead was stored, PartlyWritten when some were; a reply
+    that failed (or came past the deadline) fails the leads it stores, or all of them."""
+    failed: set[int] = set()
+    first_error = ""
+    for indexes, reply in answered:
+        if isinstance(reply, Exception) or reply == -1:
+            failed.update(indexes if indexes else range(len(batch)))
+            first_error = first_error or (
+                "deadline passed before Redis ran the batch"
+                if reply == -1
+                else type(reply).__name__
+            )
+    if not failed:
+        return
+    written = frozenset(w.lead_id for i, w in enumerate(batch) if i not in failed)
+    if not written:
+        raise store.StoreUnavailable(first_error)
+    raise store.PartlyWritten(first_error, written=written)
+
+
 class ClusterStore(store.RedisStore):
     """RedisStore on a Redis Cluster: every script keeps to one hash slot."""
+
+    def __init__(
+        self, url: str, *, timeout: float, keep: retention.Retention = retention.KEEP_FOREVER
+    ) -> None:
+        super().__init__(url, timeout=timeout, keep=keep)
+        # RedisStore types its client as the standalone one; _connect made a RedisCluster.
+        self._masters = cluster_send.MasterPipelines(cast(RedisCluster, self._client))
+        # One script per master while the server takes script flags (Redis >= 7).
+        self._cross_slot = True
 
     @staticmethod
     def _connect(url: str, *, timeout: float) -> Any:
@@ -163,101 +235,123 @@ class ClusterStore(store.RedisStore):
             if write.message and (marker := marker_key(write.memory, write.lead_id)) is not None
         ]
 
+    def _save_records(
+        self, batch: Sequence[store.LeadWrite], indexes: list[int], deadline: int, *,
+        on_master: bool,
+    ) -> _Write:  # fmt: skip
+        """The command that writes these leads' records: one script for leads of one master
+        (`on_master`, keys in ARGV) or of one slot (keys declared)."""
+        keys = [store.lead_key(batch[i].lead_id) for i in indexes]
+        fields = json.dumps(
+            [[item for pair in batch[i].record.items() for item in pair] for i in indexes],
+            ensure_ascii=False,
+        )
+        ttl = self._keep.lead_seconds
+        if on_master:
+            script = ("EVAL", _SAVE_RECORDS_ON_MASTER, 0, deadline, fields, ttl, *keys)
+            return _Write(keys[0], script, indexes, records_of_master=True)
+        return _Write(keys[0], ("EVAL", _SAVE_RECORDS, len(keys), *keys, deadline, fields, ttl),
+                      indexes)  # fmt: skip
+
+    async def _record_writes(self, batch: Sequence[store.LeadWrite], deadline: int) -> list[_Write]:
+        """One script per master (per slot where the master is not known, or Redis < 7)."""
+        every = list(range(len(batch)))
+        groups = (
+            await self._masters.by_master([store.lead_key(w.lead_id) for w in batch])
+            if self._cross_slot
+            else {cluster_send.UNKNOWN_MASTER: every}
+        )
+        writes = [
+            self._save_records(batch, indexes, deadline, on_master=True)
+            for master, indexes in groups.items()
+            if master != cluster_send.UNKNOWN_MASTER
+        ]
+        unknown = groups.get(cluster_send.UNKNOWN_MASTER, [])
+        return writes + self._per_slot(batch, unknown, deadline)
+
+    def _per_slot(
+        self, batch: Sequence[store.LeadWrite], indexes: list[int], deadline: int
+    ) -> list[_Write]:
+        slots = _by_slot([store.lead_key(batch[i].lead_id) for i in indexes]).values()
+        return [
+            self._save_records(batch, [indexes[i] for i in part], deadline, on_master=False)
+            for part in slots
+        ]
+
+    def _other_writes(self, batch: Sequence[store.LeadWrite], deadline: int) -> list[_Write]:
+        """The first messages (per slot), the columns and the experiment index."""
+        keep = self._keep.lead_seconds
+        writes = []
+        messages = self._messages(batch)
+        for group in _by_slot([memory for _, memory, _ in messages]).values():
+            pairs = [messages[g] for g in group]
+            keys = [key for _, memory, marker in pairs for key in (memory, marker)]
+            texts = [batch[i].message or "" for i, _, _ in pairs]
+            script = ("EVAL", _PUSH_FIRST, len(keys), *keys, deadline, MARKER_TTL_SECONDS, keep)
+            writes.append(_Write(keys[0], (*script, *texts), [i for i, _, _ in pairs]))
+        for w in batch:
+            if w.message and marker_key(w.memory, w.lead_id) is None:  # pushed unguarded
+                script = ("EVAL", store.APPEND_MESSAGE, 1, w.memory, w.message, keep)
+                writes.append(_Write(w.memory, script, []))
+        columns = sorted({c for write in batch for c in write.columns})
+        if columns:
+            writes.append(_Write(store.COLUMNS_KEY, ("SADD", store.COLUMNS_KEY, *columns), []))
+        now = time.time()
+        scored = [item for w in batch if w.experiment for item in (now, w.lead_id)]
+        if scored:
+            zadd = ("ZADD", store.EXPERIMENT_KEY, "NX", *scored)
+            writes.append(_Write(store.EXPERIMENT_KEY, zadd, []))
+        return writes
+
     async def save_leads(self, batch: Sequence[store.LeadWrite]) -> None:
         deadline = int((time.time() + store.DEADLINE_SHARE * self._timeout) * 1000)
-        records = [store.lead_key(write.lead_id) for write in batch]
-        messages = self._messages(batch)
-        unguarded = [
-            w for w in batch if w.message and marker_key(w.memory, w.lead_id) is None
-        ]  # fmt: skip
-        # What each reply of the pipeline covers: the batch indexes it stores.
-        covers: list[list[int]] = []
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for indexes in _by_slot(records).values():
-                    fields = [
-                        [item for pair in batch[i].record.items() for item in pair] for i in indexes
-                    ]
-                    pipe.eval(
-                        _SAVE_RECORDS,
-                        len(indexes),
-                        *(records[i] for i in indexes),
-                        deadline,
-                        json.dumps(fields, ensure_ascii=False),
-                        self._keep.lead_seconds,
-                    )
-                    covers.append(indexes)
-                for group in _by_slot([memory for _, memory, _ in messages]).values():
-                    pairs = [messages[g] for g in group]
-                    pipe.eval(
-                        _PUSH_FIRST,
-                        2 * len(pairs),
-                        *(key for _, memory, marker in pairs for key in (memory, marker)),
-                        deadline,
-                        MARKER_TTL_SECONDS,
-                        self._keep.lead_seconds,
-                        *(batch[i].message or "" for i, _, _ in pairs),
-                    )
-                    covers.append([i for i, _, _ in pairs])
-                for write in unguarded:
-                    pipe.eval(
-                        store.APPEND_MESSAGE,
-                        1,
-                        write.memory,
-                        write.message or "",
-                        self._keep.lead_seconds,
-                    )
-                    covers.append([])
-                columns = sorted({c for write in batch for c in write.columns})
-                if columns:
-                    pipe.sadd(store.COLUMNS_KEY, *columns)
-                    covers.append([])
-                experiment = [w.lead_id for w in batch if w.experiment]
-                if experiment:
-                    pipe.zadd(store.EXPERIMENT_KEY, dict.fromkeys(experiment, time.time()), nx=True)
-                    covers.append([])
-                replies = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError) as exc:
+            writes = await self._record_writes(batch, deadline)
+        except (RedisError, OSError) as exc:  # no slot map: the cluster is not reachable
             raise store.StoreUnavailable(type(exc).__name__) from exc
-        failed: set[int] = set()
-        first_error = ""
-        for indexes, reply in zip(covers, replies, strict=True):
-            if isinstance(reply, Exception) or reply == -1:
-                failed.update(indexes if indexes else range(len(batch)))
-                first_error = first_error or (
-                    "deadline passed before Redis ran the batch"
-                    if reply == -1
-                    else type(reply).__name__
-                )
-        if not failed:
-            return
-        written = frozenset(w.lead_id for i, w in enumerate(batch) if i not in failed)
-        if not written:
-            raise store.StoreUnavailable(first_error)
-        raise store.PartlyWritten(first_error, written=written)
+        writes += self._other_writes(batch, deadline)
+        replies = await self._masters.send([(w.key, w.command) for w in writes])
+        # What a master did not answer goes again through the cluster client (which follows
+        # redirects and failovers), a master's records slot by slot.
+        answered = [(w.stores, r) for w, r in zip(writes, replies, strict=True)]
+        again: list[_Write] = []
+        for write, reply in zip(writes, replies, strict=True):
+            if not isinstance(reply, Exception):
+                continue
+            if not write.records_of_master:
+                again.append(write)
+                continue
+            if "compiling script" in str(reply):  # Redis < 7 knows no script flags
+                self._cross_slot = False
+            again += self._per_slot(batch, write.stores, deadline)
+        retried = await self._masters.through_cluster([w.command for w in again])
+        answered = [(i, r) for i, r in answered if not isinstance(r, Exception)]
+        answered += [(w.stores, r) for w, r in zip(again, retried, strict=True)]
+        _check(batch, answered)
 
     async def confirm(self, batch: Sequence[store.LeadWrite], *, retract: bool) -> frozenset[str]:
         flag = "1" if retract else "0"
         records = [store.lead_key(write.lead_id) for write in batch]
         messages = self._messages(batch)
-        try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                record_groups = list(_by_slot(records).values())
-                for indexes in record_groups:
-                    pipe.eval(_FIND_RECORDS, len(indexes), *(records[i] for i in indexes), flag)
-                message_groups = list(_by_slot([m for _, m, _ in messages]).values())
-                for group in message_groups:
-                    pairs = [messages[g] for g in group]
-                    pipe.eval(
-                        _FIND_FIRST,
-                        2 * len(pairs),
-                        *(key for _, memory, marker in pairs for key in (memory, marker)),
-                        flag,
-                        *(batch[i].message or "" for i, _, _ in pairs),
-                    )
-                replies = await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise store.StoreUnavailable(type(exc).__name__) from exc
+        commands: list[cluster_send.Command] = []
+        record_groups = list(_by_slot(records).values())
+        for indexes in record_groups:
+            keys = [records[i] for i in indexes]
+            commands.append((keys[0], ("EVAL", _FIND_RECORDS, len(keys), *keys, flag)))
+        message_groups = list(_by_slot([m for _, m, _ in messages]).values())
+        for group in message_groups:
+            pairs = [messages[g] for g in group]
+            keys = [key for _, memory, marker in pairs for key in (memory, marker)]
+            texts = [batch[i].message or "" for i, _, _ in pairs]
+            commands.append((keys[0], ("EVAL", _FIND_FIRST, len(keys), *keys, flag, *texts)))
+        replies = await self._masters.send(commands)
+        again = [at for at, reply in enumerate(replies) if isinstance(reply, Exception)]
+        retried = await self._masters.through_cluster([commands[at][1] for at in again])
+        for at, reply in zip(again, retried, strict=True):
+            replies[at] = reply
+        failure = next((reply for reply in replies if isinstance(reply, Exception)), None)
+        if failure is not None:  # what is stored must be known for every lead, or none
+            raise store.StoreUnavailable(type(failure).__name__) from failure
         has_record: set[int] = set()
         for indexes, found in zip(record_groups, replies, strict=False):
             has_record.update(i for i, hit in zip(indexes, found, strict=True) if int(hit))
@@ -269,6 +363,10 @@ class ClusterStore(store.RedisStore):
         if retract:  # retracted whatever part was found: the caller was answered 503
             return frozenset(batch[i].lead_id for i in has_record)
         return frozenset(batch[i].lead_id for i in has_record - missing_message)
+
+    async def close(self) -> None:
+        await self._masters.close()
+        await super().close()
 
     async def record_outcome(
         self, lead_id: str, *, converted: bool, at: float, tenant: str
