@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit integration system venv clean control-plane cluster-up cluster-down \
-	node-system node monitoring images e2e scan s3-server
+	node-system node monitoring flux images e2e scan s3-server
 
 venv: $(STAMP)
 
@@ -46,13 +46,19 @@ node: venv control-plane
 monitoring:
 	@hack/control-plane/build.sh monitoring >/dev/null
 
+# Flux's source-controller, kustomize-controller and helm-controller, built like the control
+# plane from one wrapper module, and their CRDs from their modules (hack/control-plane/build.sh
+# flux; ~/.cache/leadops/flux; cold: docs/benchmarks.md). tests/e2e/test_flux.py runs them.
+flux:
+	@hack/control-plane/build.sh flux >/dev/null
+
 # The base, scorer, operator, Redis and pause images, built with mmdebstrap and buildah
 # (no Docker, no registry) into ~/.cache/leadops/images as archives the node imports.
 images: node-system monitoring
 	@hack/images/build.sh >/dev/null
 
 # End-to-end tests on a real node in the local cluster (root: namespaces, cgroups).
-e2e: venv node-system control-plane node images
+e2e: venv node-system control-plane node images flux
 	LEADOPS_E2E=1 $(BIN)/pytest -m e2e tests/e2e
 
 # The policy scanner in its own tool environment (its many pins stay out of the project's):
@@ -84,7 +90,7 @@ typecheck: venv
 # Includes the end-to-end tests on a real node (tests/e2e), which need the node's programs
 # and the images; LEADOPS_E2E=0 make test skips them (and says so) for a quicker local run.
 LEADOPS_E2E ?= 1
-test: venv node-system control-plane s3-server node images lint typecheck scan
+test: venv node-system control-plane s3-server node images flux lint typecheck scan
 	LEADOPS_E2E=$(LEADOPS_E2E) $(BIN)/pytest
 
 # The two halves of `make test`, without lint and typecheck. Unit tests start no services but

@@ -4,7 +4,8 @@
 #
 #   ensure-system.sh        redis-server, redis-benchmark, promtool
 #   ensure-system.sh node   also the real node's and the image build's (containerd, runc,
-#                           CNI plugins, iptables, buildah, mmdebstrap, a C compiler)
+#                           CNI plugins, iptables, buildah, mmdebstrap, a C compiler, and git,
+#                           whose http-backend serves the Flux e2e test's repository)
 set -euo pipefail
 
 need=()
@@ -22,6 +23,8 @@ if [[ ${1:-} == node ]]; then
   command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
   # The Pod sandbox's pause binary is built statically (hack/node/pause.c).
   command -v gcc >/dev/null || need+=(gcc libc6-dev)
+  # tests/e2e/test_flux.py: `git http-backend` serves the repository Flux syncs.
+  [[ -x /usr/lib/git-core/git-http-backend ]] || need+=(git)
 fi
 
 if ((${#need[@]})); then

@@ -10,11 +10,13 @@
 #   build.sh monitoring  Prometheus, the Prometheus Operator and its config reloader; from the
 #                    operator's module, its CRDs (example/prometheus-operator-crd) in <dest>/crds and
 #                    its RBAC and Deployment examples (example/rbac) in <dest>/rbac
+#   build.sh flux    Flux's source-controller, kustomize-controller and helm-controller from one
+#                    wrapper module; their CRDs (each module's config/crd/bases) in <dest>/crds
 #   build.sh WHAT --cached   print the bin directory only if it is complete, else exit 1
 #
 # Cache: ${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane/<hash of versions.env>/bin
 # (node: .../node/<hash>/bin, keyed by the Kubernetes and NODE_ pins; monitoring:
-# .../monitoring/<hash>/bin, keyed by the MONITORING_ pins),
+# .../monitoring/<hash>/bin, keyed by the MONITORING_ pins; flux: .../flux/<hash>/bin, by FLUX_),
 # outside the repo so every clone on this machine reuses it. Each binary is
 # written under a temporary name and renamed, so an interrupted build resumes
 # where it stopped and never leaves a half-written binary behind.
@@ -22,8 +24,8 @@ set -euo pipefail
 
 what=${1:-all}
 case $what in
-  all | tools | node | s3 | monitoring) ;;
-  *) echo "usage: build.sh [all|tools|node|s3|monitoring]" >&2; exit 2 ;;
+  all | tools | node | s3 | monitoring | flux) ;;
+  *) echo "usage: build.sh [all|tools|node|s3|monitoring|flux]" >&2; exit 2 ;;
 esac
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,9 +37,9 @@ log() { echo "control-plane: $*" >&2; }
 die() { echo "control-plane: $*" >&2; exit 1; }
 
 # Only the pinned values (not comments) decide the cache directory; the images', the
-# node's, the S3 server's and the monitoring stack's pins (IMAGE_, NODE_, S3_, MONITORING_)
+# node's, the S3 server's, the monitoring stack's and Flux's pins (IMAGE_, NODE_, S3_, MONITORING_, FLUX_)
 # key their own caches.
-versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | grep -vE '^(IMAGE|NODE|S3|MONITORING)_' | sort | sha256sum | cut -c1-16)
+versions_hash=$(grep -E '^[A-Z_]+=' "$versions_file" | grep -vE '^(IMAGE|NODE|S3|MONITORING|FLUX)_' | sort | sha256sum | cut -c1-16)
 cache_root="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/control-plane"
 dest="$cache_root/$versions_hash"
 if [[ $what == node ]]; then
@@ -50,6 +52,9 @@ fi
 if [[ $what == monitoring ]]; then
   versions_hash=$(grep -E '^(RECIPE|MONITORING_[A-Z_]+)=' "$versions_file" | sort | sha256sum | cut -c1-16)
   dest="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/monitoring/$versions_hash"
+elif [[ $what == flux ]]; then
+  versions_hash=$(grep -E '^(RECIPE|FLUX_[A-Z_]+)=' "$versions_file" | sort | sha256sum | cut -c1-16)
+  dest="${LEADOPS_CACHE_DIR:-$HOME/.cache/leadops}/flux/$versions_hash"
 fi
 bin="$dest/bin"
 
@@ -277,6 +282,60 @@ build_prometheus() {
   install_binary "$dir/out/prometheus" prometheus
 }
 
+# Flux's three controllers from one wrapper module, so the packages they share (client-go,
+# controller-runtime, Helm, kustomize) are resolved to one version and compiled once. Each
+# controller's go.mod replaces its own api/ with a local path (published at the same version)
+# and pins go-digest and kustomize with module replaces that a wrapper would ignore: repeated
+# here. The CRDs come from each module's own config/crd/bases (never written here).
+build_flux() {
+  local dir="$dest/src/flux" org=github.com/fluxcd
+  local -A versions=(
+    [source-controller]=$FLUX_SOURCE_CONTROLLER_VERSION
+    [kustomize-controller]=$FLUX_KUSTOMIZE_CONTROLLER_VERSION
+    [helm-controller]=$FLUX_HELM_CONTROLLER_VERSION
+  )
+  local name needed=()
+  for name in source-controller kustomize-controller helm-controller; do
+    [[ -x $bin/$name ]] || needed+=("$name")
+  done
+  if ((${#needed[@]})); then
+    log "building Flux's ${needed[*]} (several minutes on a cold cache)"
+    new_wrapper "$dir" "$org/source-controller" "${versions[source-controller]}"
+    local gets=()
+    {
+      echo
+      echo "replace ("
+      for name in source-controller kustomize-controller helm-controller; do
+        echo "	$org/$name/api => $org/$name/api ${versions[$name]}"
+        gets+=("$org/$name@${versions[$name]}")
+      done
+      # The one module the proxy here does not serve at the version source-controller names.
+      echo "	$org/pkg/artifact => $org/pkg/artifact $FLUX_PKG_ARTIFACT_VERSION"
+      # helm-controller's go-digest pin (the newest of the three) and kustomize-controller's.
+      grep -hE '^replace github.com/opencontainers/go-digest ' "$(go_mod_file "$org/helm-controller@${versions[helm-controller]}")" | sed 's/^replace /\t/'
+      sed -n 's#^[[:space:]]*\(sigs\.k8s\.io/kustomize/[a-z]*\|gopkg\.in/yaml\.v3\) => \([^ ]*\) \(v[^ ]*\)$#\t\1 => \2 \3#p;s#^replace \(gopkg\.in/yaml\.v3\) => \([^ ]*\) \(v[^ ]*\)$#\t\1 => \2 \3#p' \
+        "$(go_mod_file "$org/kustomize-controller@${versions[kustomize-controller]}")"
+      echo ")"
+    } >>"$dir/go.mod"
+    (
+      cd "$dir"
+      "$go_bin" get "${gets[@]}" >/dev/null
+      "$go_bin" build -ldflags "-s -w" -o "$dir/out/" "${gets[@]%@*}"
+    )
+    for name in "${needed[@]}"; do install_binary "$dir/out/$name" "$name"; done
+  fi
+  rm -rf "$dest/crds"
+  mkdir -p "$dest/crds"
+  local moddir
+  for name in source-controller kustomize-controller helm-controller; do
+    moddir=$("$go_bin" mod download -json "$org/$name@${versions[$name]}" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+    [[ -d $moddir/config/crd/bases ]] || die "no CRDs in $moddir/config/crd/bases"
+    cp "$moddir"/config/crd/bases/*.yaml "$dest/crds/"
+  done
+  chmod -R u+w "$dest/crds"
+}
+
 
 if [[ $what == s3 ]]; then
   find_go
@@ -288,6 +347,10 @@ elif [[ $what == monitoring ]]; then
   build_prometheus
   "$bin/prometheus" --version >/dev/null || die "built Prometheus does not run"
   "$bin/operator" --version >/dev/null || die "built Prometheus Operator does not run"
+elif [[ $what == flux ]]; then
+  find_go
+  build_flux
+  "$bin/source-controller" --help >/dev/null 2>&1 || die "built source-controller does not run"
 elif [[ $what == node ]]; then
   find_go
   build_kubernetes kubelet kube-proxy

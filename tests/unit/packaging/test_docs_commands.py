@@ -14,6 +14,7 @@ SERVICES = "tests/integration/test_operations_guide_services.py"
 NOT_YET = "NOT EXERCISED"
 CHAT_KEYS = "tests/integration/test_chat_keys.py::test_operations_guide_chat_key_runbook"
 MONITORING = "tests/e2e/test_monitoring.py (real Prometheus Operator and Prometheus)"
+FLUX = "tests/e2e/test_flux.py (Flux's real controllers, examples/flux applied)"
 
 # (pattern, where it runs). Patterns match a whole command line (continuations joined).
 COVERAGE: list[tuple[str, str]] = [
@@ -31,7 +32,19 @@ COVERAGE: list[tuple[str, str]] = [
     (r"kubectl get (jobs|events) .*", f"{K8S}::test_operations_guide_*"),
     (r"kubectl logs .*", f"{NOT_YET}: kwok pods have no containers, so no logs"),
     (r"kubectl -n argocd patch configmap argocd-cm .*", f"{K8S}::test_argocd_cm_patch_*"),
-    (r"kubectl apply -f examples/(argocd|flux)/.*", f"{NOT_YET}: needs Argo CD / Flux CRDs"),
+    (r"kubectl apply -f examples/argocd/.*", f"{NOT_YET}: needs Argo CD's CRDs"),
+    (r"kubectl apply -f examples/flux/.*", f"{FLUX}::_user_applies_the_examples"),
+    (
+        r"kubectl -n flux-system annotate --overwrite gitrepository leadops .*requestedAt.*",
+        f"{FLUX} (Flux.reconcile, after each push)",
+    ),
+    (r"kubectl get kustomization leadops-tenant-acme .*", f"{FLUX} (Flux.ready_at)"),
+    (r"sed -i \"s/modelVersion: .*leadmodel\.yaml", f"{FLUX} (_pin: the same edit)"),
+    (r"kubectl get pods -n sales -l .*model-version", f"{FLUX} (_serving_on_pods)"),
+    (
+        r"kubectl get leadmodel acme -n sales --show-managed-fields .*",
+        f"{FLUX}::test_flux_reports_no_drift_the_operator_never_writes_the_spec",
+    ),
     (r"curl .*/ops/.*", f"{SERVICES} (real scorer over HTTP)"),
     (r"wc -l outcomes\.csv|awk .*outcomes\.csv.*", f"{SERVICES}::test_outcome_data_checks_*"),
     (r"leadops (status -A|rollback .*|backfill .*)", f"{K8S}::test_operations_guide_leadops_cli_*"),
