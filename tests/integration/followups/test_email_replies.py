@@ -343,6 +343,19 @@ def test_an_email_reply_shows_in_the_experiment_export(
         assert response.json()["recorded"] == 1
         with server.client() as http:
             export = http.get("/ops/export/experiment.csv")
+        # Erasure takes the reply record with the lead: a later reply belongs to no lead.
+        ref = KEYS.lead_ref("default", replying)
+        record = Keys.reply("default", KEYS.reply_token("default", ref, "1"))
+        assert client.exists(record)
+        with server.client(api_key=None) as http:
+            assert http.delete(f"/v1/lead/{replying}").status_code == 200
+        assert not client.exists(record)
+        assert not client.hexists(Keys.replies("default"), ref)
+        late = _reply(_person(1)["email"], to=mail.reply_to, subject="x", text="hello again")
+        again = inbound_parse_post(
+            f"{url}/v1/webhooks/sendgrid-inbound/default", late, envelope_to=mail.reply_to
+        )
+        assert (again.status_code, again.json()["recorded"]) == (200, 0)
     assert export.status_code == 200, export.text
     rows = {row["lead_id"]: row for row in csv.DictReader(io.StringIO(export.text))}
     assert float(rows[replying]["replied_at"]) >= float(rows[replying]["scored_at"])
