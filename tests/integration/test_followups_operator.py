@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kopf.testing import KopfRunner
 
-from leadops.operator import kube, read_world
+from leadops.operator import handlers, kube, read_world
 from leadops.operator.kube import crd_established
 from tests.fixtures.control_plane import KubeCluster
 from tests.integration import test_operator as base
@@ -185,3 +185,115 @@ def test_with_the_prometheus_operator_follow_ups_are_scraped_and_alerted_on(
                 what="monitoring CRDs removed",
             )
             read_world._PROM.clear()
+
+
+def _with_configmap_template() -> dict[str, Any]:
+    spec = _followups()
+    acme = spec["tenants"][0]
+    acme["rules"].append({"minScore": "0.0", "channel": "email", "template": "warm"})
+    acme["templates"].append(
+        {
+            "name": "warm",
+            "configMapRef": {"name": "fu-templates", "key": "warm.txt", "subjectKey": "subject"},
+        }
+    )
+    acme["providers"]["email"] = [
+        {
+            "type": "sendgrid",
+            "apiKeySecretRef": {"name": "fu-sendgrid", "key": "key"},
+            "from": "hi@example.com",
+        }
+    ]
+    acme["emailReplies"] = {
+        "domain": "reply.example.com",
+        "credentialsSecretRef": {"name": "fu-inbound", "key": "credentials"},
+    }
+    return spec
+
+
+def test_templates_from_a_configmap_are_checked_followed_and_refused_when_broken(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner
+) -> None:
+    ns = k8s_namespace
+    _secret(api, ns, "fu-vault", {"k1": "ab" * 32})
+    _secret(api, ns, "fu-twilio", {"token": "twilio-token"})
+    _secret(api, ns, "fu-sendgrid", {"key": "SG.key"})
+    _secret(api, ns, "fu-inbound", {"credentials": "parse:secret-pass"})
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "fu-templates", "namespace": ns},
+            "data": {"warm.txt": "Dear {{ name }},\nmore soon.\n", "subject": "Hello {{ name }}"},
+        }
+    )
+    api.create(leadmodel(ns, followUps=_with_configmap_template()))
+
+    def config() -> dict[str, Any]:
+        cm = api.get("ConfigMap", ns, FU)
+        return json.loads(cm["data"]["config.json"]) if cm else {}
+
+    def warm() -> dict[str, str]:
+        return dict((config().get("tenants") or {}).get("acme", {}).get("templates", {}).get("warm")
+                    or {})  # fmt: skip
+
+    def digest() -> str:
+        dep = api.get("Deployment", ns, FU) or {}
+        annotations = dep.get("spec", {}).get("template", {}).get("metadata", {}).get("annotations")
+        return str((annotations or {}).get("leadops.io/followups-config-digest", ""))
+
+    # The ConfigMap's text, checked on a sample lead, is in the worker's config.
+    wait_for(warm, what="the ConfigMap template in the follow-ups config")
+    assert warm() == {"body": "Dear {{ name }},\nmore soon.\n", "subject": "Hello {{ name }}"}
+    replies = config()["tenants"]["acme"]["emailReplies"]
+    assert replies["inboundParseCredentialsFile"].endswith("/fu-inbound/credentials")
+    assert "secret-pass" not in json.dumps(config())
+    first = wait_for(digest, what="follow-ups Deployment")
+    pod = api.get("Deployment", ns, FU)["spec"]["template"]["spec"]  # type: ignore[index]
+    assert "fu-inbound" in {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert condition(api, ns, "Ready").get("reason") != "InvalidSpec"
+    # The operator (in this process) watches the ConfigMap for this LeadModel. The resync here
+    # is 2 s, so the steps below would also pass without the watch; this shows it is set up.
+    assert NAME in handlers._template_users[(ns, "fu-templates")]
+
+    # The ConfigMap edited (the LeadModel untouched): the config follows and the Pods roll.
+    api.patch("ConfigMap", ns, "fu-templates", {"data": {"warm.txt": "Dear {{ name }}, news"}})
+    wait_for(lambda: warm().get("body") == "Dear {{ name }}, news", what="the edit followed")
+    second = wait_for(lambda: (d := digest()) != first and d, what="the Pods rolled")
+
+    # Edited into a template that does not render: InvalidSpec with a Warning Event naming
+    # the ConfigMap, the key and the error; the worker keeps the last good templates.
+    api.patch("ConfigMap", ns, "fu-templates", {"data": {"warm.txt": "Dear {{ nmae }}"}})
+    ready = wait_for(
+        lambda: (c := condition(api, ns, "Ready")).get("reason") == "InvalidSpec" and c,
+        what="InvalidSpec",
+    )
+    assert "ConfigMap fu-templates key 'warm.txt' does not render" in ready["message"]
+    assert "'nmae' is undefined" in ready["message"]
+    [event] = [e for e in events(api, ns, "InvalidSpec") if "fu-templates" in e["message"]]
+    assert (event["type"], "'warm.txt'" in event["message"]) == ("Warning", True)
+    assert warm().get("body") == "Dear {{ name }}, news"
+    assert digest() == second
+
+    # Deleted: InvalidSpec saying so; fixed by creating it again.
+    api.delete("ConfigMap", ns, "fu-templates")
+    wait_for(
+        lambda: (
+            f"ConfigMap {ns}/fu-templates does not exist"
+            in condition(api, ns, "Ready").get("message", "")
+        ),
+        what="missing ConfigMap reported",
+    )
+    assert digest() == second
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "fu-templates", "namespace": ns},
+            "data": {"warm.txt": "Dear {{ name }}, back", "subject": "Hi"},
+        }
+    )
+    wait_for(lambda: warm().get("body") == "Dear {{ name }}, back", what="recreated ConfigMap")
+    wait_for(
+        lambda: condition(api, ns, "Ready").get("reason") != "InvalidSpec", what="no InvalidSpec"
+    )

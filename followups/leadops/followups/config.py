@@ -88,6 +88,30 @@ class WebhookSecrets(BaseModel):
     whatsapp_verify_token_file: Path | None = Field(default=None, alias="whatsappVerifyTokenFile")
 
 
+class EmailReplies(BaseModel):
+    """Replies to e-mail follow-ups: sent with Reply-To `reply+<token>@domain`, received
+    through SendGrid's Inbound Parse (the domain's MX), authenticated by basic auth."""
+
+    model_config = _STRICT
+    domain: str = Field(
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)+$"
+    )
+    # `user:password`, one pair a line (several while rotating): what the Inbound Parse URL
+    # carries as https://user:password@host/...
+    inbound_parse_credentials_file: Path = Field(alias="inboundParseCredentialsFile")
+
+    def credentials(self) -> list[bytes]:
+        pairs = [
+            line.strip() for line in read_secret(self.inbound_parse_credentials_file).splitlines()
+        ]
+        pairs = [p for p in pairs if p]
+        if not pairs or any(":" not in p or p.startswith(":") for p in pairs):
+            raise ConfigError(
+                f"secret file {self.inbound_parse_credentials_file}: want user:password lines"
+            )
+        return [p.encode() for p in pairs]
+
+
 class TenantSpec(BaseModel):
     model_config = _STRICT
     rate_limit_per_second: int | None = Field(default=None, alias="rateLimitPerSecond", ge=1)
@@ -97,6 +121,7 @@ class TenantSpec(BaseModel):
     templates: dict[str, Template]
     providers: dict[Channel, list[ProviderSpec]]
     webhooks: WebhookSecrets = Field(default_factory=WebhookSecrets)
+    email_replies: EmailReplies | None = Field(default=None, alias="emailReplies")
 
     @model_validator(mode="after")
     def _consistent(self) -> TenantSpec:

@@ -29,6 +29,24 @@ class Keys:
         """The suppression list's entry for a normalized phone number or e-mail address."""
         return keyed_hash(self.salt, "address", tenant, address)
 
+    def reply_token(self, tenant: str, lead_ref: str, step: str) -> str:
+        """The opaque token of an e-mail follow-up's reply address (reply+<token>@domain)."""
+        return keyed_hash(self.salt, "reply", tenant, lead_ref, step)
+
+    def inbound_ref(self, tenant: str, message_id: str) -> str:
+        """An inbound e-mail's Message-ID, hashed: redeliveries of one reply count once."""
+        return keyed_hash(self.salt, "inbound", tenant, message_id)
+
+    @staticmethod
+    def reply(tenant: str, token: str) -> str:
+        """HASH of an e-mail follow-up's reply token: `lead`, `step`, `to` (keyed hash of the
+        address it went to), `replied_at` once answered. Written before the send."""
+        return f"fu:{tenant}:reply:{token}"
+
+    @staticmethod
+    def inbound_seen(tenant: str, inbound_ref: str) -> str:
+        return f"fu:{tenant}:inbound-seen:{inbound_ref}"
+
     @staticmethod
     def contact(tenant: str, lead_ref: str) -> str:
         return f"fu:{tenant}:contact:{lead_ref}"

@@ -49,6 +49,11 @@ class OutboundMessage:
     content_sid: str | None = None
     status_callback: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # E-mail: where replies go (reply+<token>@domain) and the Message-ID and List-Unsubscribe
+    # headers carrying the same token (leadops.followups.inbound_email).
+    reply_to: str | None = None
+    message_id: str | None = None
+    list_unsubscribe: str | None = None
 
 
 class NotAccepted(Exception):
@@ -208,6 +213,18 @@ class SendGridMail:
         }
         if message.tags:
             body["custom_args"] = message.tags
+        if message.reply_to:
+            body["reply_to"] = {"email": message.reply_to}
+        headers = {
+            name: value
+            for name, value in (
+                ("Message-ID", message.message_id),
+                ("List-Unsubscribe", message.list_unsubscribe),
+            )
+            if value
+        }
+        if headers:
+            body["headers"] = headers
         try:
             response = self._client.send(body)
         except http_errors.HTTPError as exc:
@@ -253,8 +270,14 @@ class SmtpMail:
     def send(self, message: OutboundMessage) -> str:
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = self._sender, message.to, message.subject
-        message_id = make_msgid(domain=self._sender.rpartition("@")[2] or None)
+        message_id = message.message_id or make_msgid(
+            domain=self._sender.rpartition("@")[2] or None
+        )
         mail["Message-ID"] = message_id
+        if message.reply_to:
+            mail["Reply-To"] = message.reply_to
+        if message.list_unsubscribe:
+            mail["List-Unsubscribe"] = message.list_unsubscribe
         mail.set_content(message.body)
         try:
             smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout_s)

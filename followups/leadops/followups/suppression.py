@@ -33,6 +33,10 @@ class SuppressionList:
         """Suppress `address` for every channel of `tenant`; True if it was not yet suppressed."""
         return bool(self.client.sadd(Keys.suppressed(tenant), self._ref(tenant, address)))
 
+    def add_ref(self, tenant: str, address_ref: str) -> bool:
+        """Suppress an address known only by its keyed hash (an e-mail reply's recipient)."""
+        return bool(self.client.sadd(Keys.suppressed(tenant), address_ref))
+
     def contains(self, tenant: str, address: str) -> bool:
         return bool(self.client.sismember(Keys.suppressed(tenant), self._ref(tenant, address)))
 

@@ -7,11 +7,14 @@
   the SDK's EventWebhook (ECDSA P-256) against the tenant's verification key.
 - WhatsApp Cloud API (`POST /v1/webhooks/whatsapp/{tenant}`): X-Hub-Signature-256, an
   HMAC-SHA256 of the raw body with the app secret; `GET` answers Meta's subscription check.
+- SendGrid Inbound Parse (`POST /v1/webhooks/sendgrid-inbound/{tenant}`): replies to e-mail
+  follow-ups (multipart/form-data), authenticated by the basic-auth credentials the URL
+  configured in SendGrid carries (leadops.followups.inbound_email).
 
-Unsigned or wrongly signed: 403 and nothing recorded. The tenant in the path only chooses
-which tenant's secret must have signed the request, so a caller cannot speak for a tenant
-whose secret it does not hold. STOP-like replies, unsubscribes, spam reports and bounces feed
-the suppression list.
+Unsigned, wrongly signed or unauthenticated: 403 and nothing recorded. The tenant in the
+path only chooses which tenant's secret must have signed the request, so a caller cannot
+speak for a tenant whose secret it does not hold. STOP-like replies, unsubscribes, spam
+reports and bounces feed the suppression list.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
-from leadops.followups import metrics
+from leadops.followups import inbound_email, metrics
 from leadops.followups.config import FollowUpsConfig, TwilioProvider, read_secret
 from leadops.followups.keys import Keys
 from leadops.followups.statuses import StatusBook
@@ -41,13 +44,14 @@ from leadops.followups.suppression import SuppressionList, normalize_address
 
 logger = logging.getLogger(__name__)
 
-# Twilio's own opt-out keywords (Advanced Opt-Out defaults), compared case-insensitively.
-OPT_OUT: Final = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT",
-                            "REVOKE", "STOP ALL"})  # fmt: skip
+OPT_OUT: Final = inbound_email.OPT_OUT
 SUPPRESSING_EVENTS: Final = frozenset(
     {"unsubscribe", "group_unsubscribe", "spamreport", "bounce", "dropped"}
 )
 MAX_BODY: Final = 1_000_000
+# An Inbound Parse post carries the whole e-mail, attachments too (up to 30 MB): the reply's
+# fields come first in practice, and only they are read.
+MAX_INBOUND: Final = 4 * 1024 * 1024
 
 
 class _Secrets:
@@ -58,6 +62,8 @@ class _Secrets:
         self.sendgrid: dict[str, EventWebhook] = {}
         self.whatsapp: dict[str, bytes] = {}
         self.whatsapp_verify: dict[str, str] = {}
+        self.inbound: dict[str, list[bytes]] = {}  # basic-auth user:password pairs
+        self.reply_domain: dict[str, str] = {}
         for tenant, spec in config.tenants.items():
             self.twilio[tenant] = sorted({
                 read_secret(p.auth_token_file)
@@ -72,10 +78,24 @@ class _Secrets:
                 self.whatsapp[tenant] = read_secret(hooks.whatsapp_app_secret_file).encode()
             if hooks.whatsapp_verify_token_file:
                 self.whatsapp_verify[tenant] = read_secret(hooks.whatsapp_verify_token_file)
+            if spec.email_replies is not None:
+                self.inbound[tenant] = spec.email_replies.credentials()
+                self.reply_domain[tenant] = spec.email_replies.domain
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    """The body's first `limit` bytes; the rest (attachments) is read and dropped."""
+    kept: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        if size < limit:
+            kept.append(chunk[: limit - size])
+        size += len(chunk)
+    return b"".join(kept)
 
 
 def _forbidden(provider: str) -> Response:
@@ -176,6 +196,68 @@ def create_app(  # noqa: PLR0915 (the three handlers share the app's state)
                 verdicts.append(book.record(message_id, kind, tenant=tenant))
         return done("sendgrid", verdicts)
 
+    def email_reply(tenant: str, mail: inbound_email.InboundMail) -> str:
+        """A reply to an e-mail follow-up (found by its token): the lead's first reply time
+        and the step's; an opt-out suppresses the address the follow-up went to (or, with no
+        token, the sender). Neither address is stored: only keyed hashes."""
+        ttl = config.horizon_hours * 3600
+        seen = None
+        if mail.message_id:  # SendGrid redelivers a post it did not see answered 2xx
+            seen = Keys.inbound_seen(tenant, keys_.inbound_ref(tenant, mail.message_id))
+            if not client.set(seen, "1", nx=True, ex=ttl):
+                return "duplicate"
+        try:
+            return _email_reply(tenant, mail)
+        except redis.RedisError:
+            if seen is not None:
+                client.delete(seen)  # not recorded: a redelivery must try again
+            raise
+
+    def _email_reply(tenant: str, mail: inbound_email.InboundMail) -> str:
+        token, record = "", {}
+        for candidate in mail.tokens:
+            found: Any = client.hgetall(Keys.reply(tenant, candidate))
+            if found.get(b"lead"):
+                token, record = candidate, found
+                break
+        if mail.opt_out:
+            if record:
+                suppression.add_ref(tenant, _text(record[b"to"]))
+            elif mail.sender:
+                suppression.add(tenant, mail.sender)
+            else:
+                return "unknown"
+            metrics.count(tenant, "email", "suppressed")
+            with client.pipeline(transaction=True) as tx:
+                metrics.tally(tx, tenant, "email", "suppressed")
+                tx.execute()
+            return "suppressed"
+        if not record:  # not an answer to one of our e-mails (or past the horizon)
+            return "unknown"
+        now = f"{time.time():.3f}"
+        with client.pipeline(transaction=True) as tx:
+            metrics.tally(tx, tenant, "email", "replied")
+            tx.hsetnx(Keys.replies(tenant), _text(record[b"lead"]), now)
+            tx.hsetnx(Keys.reply(tenant, token), "replied_at", now)
+            tx.execute()
+        metrics.count(tenant, "email", "replied")
+        return "recorded"
+
+    async def sendgrid_inbound(request: Request) -> Response:
+        tenant = request.path_params["tenant"]
+        credentials = secrets.inbound.get(tenant)
+        if not credentials or not inbound_email.authorized(
+            request.headers.get("authorization", ""), credentials
+        ):
+            return _forbidden("sendgrid_inbound")
+        body = await _read_capped(request, MAX_INBOUND)
+        try:
+            fields = inbound_email.parse_form(body, request.headers.get("content-type", ""))
+        except ValueError:
+            return JSONResponse({"error": "not an Inbound Parse post"}, status_code=400)
+        mail = inbound_email.read(fields, secrets.reply_domain[tenant])
+        return done("sendgrid_inbound", [email_reply(tenant, mail)])
+
     async def whatsapp(request: Request) -> Response:
         tenant = request.path_params["tenant"]
         if request.method == "GET":
@@ -216,6 +298,7 @@ def create_app(  # noqa: PLR0915 (the three handlers share the app's state)
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/v1/webhooks/twilio/{tenant}", twilio, methods=["POST"]),
             Route("/v1/webhooks/sendgrid/{tenant}", sendgrid, methods=["POST"]),
+            Route("/v1/webhooks/sendgrid-inbound/{tenant}", sendgrid_inbound, methods=["POST"]),
             Route("/v1/webhooks/whatsapp/{tenant}", whatsapp, methods=["GET", "POST"]),
         ]
     )

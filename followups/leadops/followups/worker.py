@@ -25,7 +25,7 @@ from typing import Any
 import jinja2
 import redis
 
-from leadops.followups import keys, metrics, templates
+from leadops.followups import inbound_email, keys, metrics, templates
 from leadops.followups.config import FollowUpsConfig, TenantSpec
 from leadops.followups.keys import Keys
 from leadops.followups.providers import (
@@ -43,11 +43,17 @@ from leadops.followups.vault import Contact, ContactUnreadable, ContactVault
 
 logger = logging.getLogger(__name__)
 
-# Takes the claim when it is free or only pending a retry; else returns what holds it.
+# Takes the claim when it is free or only pending a retry; else returns what holds it. An
+# e-mail with a reply address also records, before any provider sees it, whose reply token
+# it carries (KEYS[2]: lead, step, keyed hash of the address), so no reply finds it missing.
 _CLAIM = """
 local v = redis.call('GET', KEYS[1])
 if (not v) or string.sub(v, 1, 8) == 'pending:' then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+  if KEYS[2] then
+    redis.call('HSET', KEYS[2], 'lead', ARGV[3], 'step', ARGV[4], 'to', ARGV[5])
+    redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+  end
   return 'ok'
 end
 return v
@@ -285,6 +291,15 @@ class Worker:
         base = self.config.status_callback_base.rstrip("/")
         if base and job.channel in ("sms", "whatsapp"):
             callback = f"{base}/v1/webhooks/twilio/{job.tenant}"
+        reply: dict[str, str] = {}
+        if job.channel == "email" and tenant.email_replies is not None:
+            token = self.keys.reply_token(job.tenant, job.lead, job.step)
+            domain = tenant.email_replies.domain
+            reply = {
+                "reply_to": inbound_email.reply_address(token, domain),
+                "message_id": inbound_email.message_id(token, domain),
+                "list_unsubscribe": inbound_email.list_unsubscribe(token, domain),
+            }
         return OutboundMessage(
             to=address,
             body=body,
@@ -292,6 +307,7 @@ class Worker:
             content_sid=content_sid,
             status_callback=callback or None,
             tags={"tenant": job.tenant, "step": job.step},
+            **reply,
         )
 
     def _session_open(self, tenant: str, address: str) -> bool:
@@ -313,13 +329,7 @@ class Worker:
                 self._reschedule(entry_id, job, delay_s=delay, next_attempt=False,
                                  outcome="rate_limited")  # fmt: skip
                 return
-        claim_ttl = self.config.horizon_hours * 3600
-        held = _text(
-            self._claim(
-                keys=[Keys.claim(job.tenant, job.lead, job.step)],
-                args=[f"sending:{entry_id}:{time.time():.3f}", claim_ttl],
-            )
-        )
+        held = _text(self._claim(*self._claim_of(entry_id, job, message)))
         if held != "ok":
             if slot:
                 self.limiter.release(job.tenant, slot)
@@ -347,6 +357,22 @@ class Worker:
             self._reschedule(entry_id, job, delay_s=self._backoff(job.attempt), next_attempt=True)
         else:
             self._dead(entry_id, job, "attempts_exhausted" if retryable else "refused")
+
+    def _claim_of(
+        self, entry_id: str, job: Job, message: OutboundMessage
+    ) -> tuple[list[str], list[str | int]]:
+        """The claim script's keys and arguments (with the reply token's record for e-mail)."""
+        keys_ = [Keys.claim(job.tenant, job.lead, job.step)]
+        args: list[str | int] = [
+            f"sending:{entry_id}:{time.time():.3f}",
+            self.config.horizon_hours * 3600,
+        ]
+        if message.reply_to:
+            token = self.keys.reply_token(job.tenant, job.lead, job.step)
+            keys_.append(Keys.reply(job.tenant, token))
+            to_ref = self.keys.address_ref(job.tenant, normalize_address(message.to))
+            args += [job.lead, job.step, to_ref]
+        return keys_, args
 
     def _backoff(self, attempt: int) -> float:
         """Exponential, capped, with half of it jittered so retries of a burst spread out."""

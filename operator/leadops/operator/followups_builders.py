@@ -102,10 +102,7 @@ def _tenant(t: spec.FollowUpTenant) -> dict[str, Any]:
             }
             for r in t.rules
         ],
-        "templates": {
-            tpl.name: {"body": tpl.body, **({"subject": tpl.subject} if tpl.subject else {})}
-            for tpl in t.templates
-        },
+        "templates": {tpl.name: _template(tpl) for tpl in t.templates},
         "providers": {
             channel: [_provider(p) for p in getattr(t.providers, channel)]
             for channel in spec.FOLLOW_UP_CHANNELS
@@ -125,7 +122,20 @@ def _tenant(t: spec.FollowUpTenant) -> dict[str, Any]:
     }
     if hooks:
         out["webhooks"] = hooks
+    if t.email_replies is not None:
+        out["emailReplies"] = {
+            "domain": t.email_replies.domain,
+            "inboundParseCredentialsFile": _path(t.email_replies.credentials_secret_ref),
+        }
     return out
+
+
+def _template(tpl: spec.FollowUpTemplate) -> dict[str, str]:
+    """Inline text; a ConfigMap template's text is put in by `followups_templates.resolve`
+    (the operator read and validated it), so the worker's config is one consistent file."""
+    if tpl.body is None:
+        raise ValueError(f"template {tpl.name!r}: its ConfigMap text was not resolved")
+    return {"body": tpl.body, **({"subject": tpl.subject} if tpl.subject else {})}
 
 
 def config(fu: spec.FollowUps) -> dict[str, Any]:

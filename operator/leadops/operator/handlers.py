@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -98,9 +99,39 @@ def in_shard(labels: Mapping[str, str] | None = None, **_: Any) -> bool:
     return SELECTOR.matches(labels)
 
 
+# (namespace, ConfigMap) -> LeadModels whose follow-up templates it holds: a change of the
+# ConfigMap reconciles them now (re-validated, and the Pods roll), not at the next resync.
+_template_users: dict[tuple[str, str], set[str]] = {}
+_template_users_lock = threading.Lock()
+
+
+def _template_configmaps(body: Mapping[str, Any]) -> set[str]:
+    """The ConfigMaps `spec.followUps.tenants[].templates[].configMapRef` names (raw spec)."""
+    follow_ups = (body.get("spec") or {}).get("followUps") or {}
+    names = set()
+    for tenant in follow_ups.get("tenants") or []:
+        for template in (tenant or {}).get("templates") or []:
+            ref = (template or {}).get("configMapRef") or {}
+            if isinstance(ref, Mapping) and ref.get("name"):
+                names.add(str(ref["name"]))
+    return names
+
+
+def _remember_templates(namespace: str, name: str, configmaps: set[str]) -> None:
+    with _template_users_lock:
+        for key, users in list(_template_users.items()):
+            if key[0] == namespace and key[1] not in configmaps:
+                users.discard(name)
+                if not users:
+                    del _template_users[key]
+        for cm in configmaps:
+            _template_users.setdefault((namespace, cm), set()).add(name)
+
+
 def _run(body: Mapping[str, Any]) -> None:
     meta = body.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    _remember_templates(namespace, name, _template_configmaps(body))
     gone = False
     try:
         gone = _reconcile(namespace, name, body)
@@ -177,6 +208,23 @@ def on_registry_change(
     at the next resync."""
     if type in {"ADDED", "DELETED"}:
         _owner_changed(namespace, labels.get(registry.LABEL_LEADMODEL))
+
+
+def _uses_templates(namespace: str | None, name: str | None, **_: Any) -> bool:
+    with _template_users_lock:
+        return (str(namespace), str(name)) in _template_users
+
+
+@kopf.on.event("", "v1", "configmaps", id="on_template_change", when=_uses_templates)
+def on_template_change(type: str | None, namespace: str | None, name: str | None, **_: Any) -> None:
+    """A ConfigMap that follow-up templates are read from was made, changed or deleted:
+    check the templates again now (InvalidSpec, or a new config that rolls the Pods)."""
+    if type is None:  # the initial listing: resume reconciles every LeadModel anyway
+        return
+    with _template_users_lock:
+        users = sorted(_template_users.get((str(namespace), str(name)), set()))
+    for leadmodel in users:
+        _owner_changed(namespace, leadmodel)
 
 
 def _deployment_moment(body: Mapping[str, Any]) -> tuple[Any, ...] | None:

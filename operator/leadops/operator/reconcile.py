@@ -19,6 +19,7 @@ from leadops.operator import (
     apply,
     conditions,
     followups_check,
+    followups_templates,
     metrics,
     plan,
     read_world,
@@ -145,6 +146,12 @@ def reconcile(kube: Kube, body: Mapping[str, Any], *, now: datetime | None = Non
                 )
                 if found.refused:
                     raise InvalidSpec("; ".join(found.refused))
+                # Templates kept in ConfigMaps: read, put in and checked like inline ones.
+                lm, template_problems = followups_templates.read(
+                    kube, str(meta.get("namespace")), lm
+                )
+                if template_problems:
+                    raise InvalidSpec("; ".join(template_problems))
                 if found.missing:  # Pods that mount them could not start: roll nothing out
                     raise MissingSecret("; ".join(found.missing))
             except InvalidSpec as exc:

@@ -1126,17 +1126,70 @@ class FollowUpRule(_Model):
     )
 
 
+MAX_SUBJECT_CHARS = 998
+TEMPLATE_ONE_SOURCE_RULE = "has(self.body) != has(self.configMapRef)"
+TEMPLATE_ONE_SOURCE_MESSAGE = "a template has exactly one of body and configMapRef"
+TEMPLATE_ONE_SUBJECT_RULE = (
+    "!has(self.configMapRef) || !has(self.configMapRef.subjectKey) || "
+    "!has(self.subject) || self.subject == ''"
+)
+TEMPLATE_ONE_SUBJECT_MESSAGE = "a template has subject or configMapRef.subjectKey, not both"
+
+
+class TemplateConfigMapRef(_Model):
+    """Template text kept in a ConfigMap of the LeadModel's namespace (read by the operator,
+    validated, and written into the follow-ups config; docs/followups.md)."""
+
+    name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=253)] = Field(
+        description="Name of a ConfigMap in the LeadModel's namespace."
+    )
+    key: Annotated[str, StringConstraints(pattern=SECRET_KEY_PATTERN, max_length=253)] = Field(
+        description="Key of the ConfigMap's data holding the body (Jinja2)."
+    )
+    subject_key: (
+        Annotated[str, StringConstraints(pattern=SECRET_KEY_PATTERN, max_length=253)] | None
+    ) = Field(default=None, description="Key holding the e-mail subject (Jinja2); optional.")
+
+
 class FollowUpTemplate(_Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": TEMPLATE_ONE_SOURCE_RULE, "message": TEMPLATE_ONE_SOURCE_MESSAGE},
+                {"rule": TEMPLATE_ONE_SUBJECT_RULE, "message": TEMPLATE_ONE_SUBJECT_MESSAGE},
+            ]
+        }
+    )
+
     name: Annotated[str, StringConstraints(pattern=TEMPLATE_NAME_PATTERN)] = Field(
         description="Template name rules refer to."
     )
-    subject: Annotated[str, StringConstraints(max_length=998)] = Field(
+    subject: Annotated[str, StringConstraints(max_length=MAX_SUBJECT_CHARS)] = Field(
         default="", description="E-mail subject (Jinja2)."
     )
-    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEMPLATE_CHARS)] = Field(
-        description="Message body (Jinja2, sandboxed, StrictUndefined; variables name, score, "
-        "tenant); it must render on a sample lead or the spec is InvalidSpec."
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEMPLATE_CHARS)] | None = (
+        Field(
+            default=None,
+            description="Message body (Jinja2, sandboxed, StrictUndefined; variables name, score, "
+            "tenant); it must render on a sample lead or the spec is InvalidSpec. Exactly one of "
+            "body and configMapRef.",
+        )
     )
+    config_map_ref: TemplateConfigMapRef | None = Field(
+        default=None,
+        description="The body (and optionally the subject) from a ConfigMap instead of inline: "
+        "validated like an inline template when the spec is applied and whenever the "
+        "ConfigMap changes.",
+    )
+
+    def problems(self, where: str) -> list[str]:
+        errors = []
+        if (self.body is None) == (self.config_map_ref is None):
+            errors.append(f"{where} ({self.name}): {TEMPLATE_ONE_SOURCE_MESSAGE}")
+        ref = self.config_map_ref
+        if ref is not None and ref.subject_key is not None and self.subject:
+            errors.append(f"{where} ({self.name}): {TEMPLATE_ONE_SUBJECT_MESSAGE}")
+        return errors
 
 
 class QuietHoursSpec(_Model):
@@ -1180,6 +1233,25 @@ class FollowUpWebhooks(_Model):
     )
 
 
+class EmailReplies(_Model):
+    """Replies to e-mail follow-ups through SendGrid's Inbound Parse (docs/followups.md)."""
+
+    domain: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$",
+            max_length=200,
+        ),
+    ] = Field(
+        description="Receiving domain of the Inbound Parse (its MX is mx.sendgrid.net): "
+        "e-mails are sent with Reply-To reply+<token>@domain."
+    )
+    credentials_secret_ref: SecretKeyRef = Field(
+        description="Secret key holding user:password (one pair a line) that the Inbound "
+        "Parse URL carries as basic auth (https://user:password@host/...)."
+    )
+
+
 class FollowUpTenant(_Model):
     name: Annotated[str, StringConstraints(pattern=DNS_LABEL_PATTERN, max_length=63)] = Field(
         description="Tenant (the ingest key's)."
@@ -1197,7 +1269,12 @@ class FollowUpTenant(_Model):
         min_length=1, max_length=16, description="Channel, template and delay by score band."
     )
     templates: list[FollowUpTemplate] = Field(
-        min_length=1, max_length=32, description="Message templates, inline."
+        min_length=1, max_length=32, description="Message templates, inline or from ConfigMaps."
+    )
+    email_replies: EmailReplies | None = Field(
+        default=None,
+        description="Record replies to e-mail follow-ups (SendGrid Inbound Parse); unset: "
+        "e-mails carry no reply address of ours.",
     )
     providers: FollowUpProviders = Field(
         default_factory=FollowUpProviders,
@@ -1215,6 +1292,8 @@ class FollowUpTenant(_Model):
         names = [t.name for t in self.templates]
         if len(set(names)) != len(names):
             errors.append(f"{where}.templates: template names must be unique")
+        for j, template in enumerate(self.templates):
+            errors += template.problems(f"{where}.templates[{j}]")
         key_ids = [k.id for k in self.vault.keys]
         if len(set(key_ids)) != len(key_ids):
             errors.append(f"{where}.vault.keys: key ids must be unique")
@@ -1299,6 +1378,10 @@ class FollowUps(_Model):
                         if ref is not None:
                             alias = to_camel(f"{field_name}_secret_ref")
                             refs[f"{base}.providers.{channel}[{j}].{alias}"] = ref
+            if tenant.email_replies is not None:
+                refs[f"{base}.emailReplies.credentialsSecretRef"] = (
+                    tenant.email_replies.credentials_secret_ref
+                )
             for field_name in (
                 "sendgrid_public_key",
                 "whatsapp_app_secret",
@@ -1308,6 +1391,15 @@ class FollowUps(_Model):
                 if ref is not None:
                     refs[f"{base}.webhooks.{to_camel(field_name + '_secret_ref')}"] = ref
         return refs
+
+    def template_configmaps(self) -> set[str]:
+        """Names of the ConfigMaps templates are read from."""
+        return {
+            t.config_map_ref.name
+            for tenant in self.tenants
+            for t in tenant.templates
+            if t.config_map_ref is not None
+        }
 
 
 SIGNATURE_NEEDS_KEY_RULE = (

@@ -110,6 +110,10 @@ async def erase_lead(client: aioredis.Redis, lead_id: str, *, tenant: str) -> Er
             )
         contact = bool(await client.delete(fu_keys.Keys.contact(tenant, ref)))
         await client.hdel(fu_keys.Keys.replies(tenant), ref)
+        # The reply-token record of its e-mail follow-up (the scorer schedules step 1): a
+        # later reply to that e-mail then belongs to no lead.
+        token = fu_keys.Keys(chat_keys.process_salt()).reply_token(tenant, ref, "1")
+        await client.delete(fu_keys.Keys.reply(tenant, token))
         follow_ups = await _cancel_scheduled(client, tenant, ref)
         erased = Erased(bool(found), bool(memory_deleted), contact, follow_ups)
         entry: dict[EncodableT, EncodableT] = {

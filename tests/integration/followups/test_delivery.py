@@ -206,3 +206,21 @@ def test_wrong_credentials_are_refused_not_retried(
     reasons = sorted((d["channel"], d["reason"], d["attempts"]) for d in stack.queue.dead_letters())
     assert reasons == [("email", "refused", "1"), ("sms", "refused", "1")]
     assert provider_twin.rejected == {401: 2}
+
+
+def test_a_rotated_away_key_makes_the_contact_unreadable(
+    redis_url: str, tmp_path: Path, provider_twin: Twin
+) -> None:
+    stack = _stack(redis_url, tmp_path, provider_twin)
+    _schedule(stack, "lead-20", 0.9, Contact(phone="+14155550120", name="Ro"))
+    # The worker's keyring no longer holds k1 (removed before the horizon passed).
+    (tmp_path / "rotated").mkdir()
+    rotated = config_data({TENANT: tenant_spec(tmp_path / "rotated", provider_twin)})
+    rotated["tenants"][TENANT]["vault"]["current"] = "k2"
+    rotated["tenants"][TENANT]["vault"]["keyFiles"] = {
+        "k2": rotated["tenants"][TENANT]["vault"]["keyFiles"]["k1"]
+    }
+    later = Stack(stack.client, load_config(rotated, tmp_path / "rotated.json"))
+    later.drain(until=lambda: stack.client.xlen(keys.DEAD_LETTER), seconds=5)
+    assert provider_twin.accepted == []
+    assert stack.queue.dead_letters()[0]["reason"] == "contact_unreadable"

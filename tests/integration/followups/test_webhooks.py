@@ -201,3 +201,16 @@ def test_whatsapp_subscription_check_needs_the_verify_token(
         assert wrong.status_code == 403
         other = httpx.get(f"{server.url}/v1/webhooks/whatsapp/other", params=good)
         assert other.status_code == 403
+
+
+@pytest.mark.parametrize("event", ["spamreport", "unsubscribe", "group_unsubscribe", "dropped"])
+def test_sendgrid_consent_events_suppress_the_address(
+    hooked: tuple[Stack, str], provider_twin: Twin, event: str
+) -> None:
+    stack, url = hooked
+    body, headers = provider_twin.sendgrid_signed(
+        [{"email": "F@Example.org", "event": event, "sg_message_id": "m1.f"}]
+    )
+    assert httpx.post(f"{url}/v1/webhooks/sendgrid/{TENANT}", content=body,
+                      headers=headers).status_code == 200  # fmt: skip
+    assert SuppressionList(stack.client, stack.keys).contains(TENANT, "f@example.org")

@@ -19,6 +19,7 @@ PURE = [
     "leadops.operator.builders",
     "leadops.operator.followups_builders",
     "leadops.operator.followups_check",
+    "leadops.operator.followups_templates",
     "leadops.operator.network_policy",
     "leadops.operator.world",
     "leadops.operator.actions",
