@@ -2,16 +2,22 @@
 serving one on stored leads with known outcomes, as a JSON verdict (Pass, Fail, Inconclusive).
 
 Both artifacts score every lead of the outcomes CSV (the scorer's export, or `leadops synth`'s
-shape: label last); rows without an outcome are left out. The decision is
-`leadops.stats.replay.decide` (paired DeLong AUC difference, score PSI, minimum leads).
+shape: label last); rows without an outcome are left out, and with `--days N` rows received
+more than N days before `--now`. The decision is `leadops.stats.replay.decide` (paired DeLong
+AUC difference, score PSI, minimum leads). `--termination-log PATH` also writes the verdict
+there as one JSON line: in the operator's replay Job that is the Pod's termination message,
+which the operator reads (the Job holds no API rights).
 Exit codes: 0 a verdict was printed (whichever); 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +31,11 @@ from leadops.jobs.training.fit import label_codes
 from leadops.secret_env import secret_from_env
 from leadops.stats import replay
 
+logger = logging.getLogger(__name__)
+
 DEFAULTS = replay.Design()
+# The column `--days` reads: when the scorer received the lead (RFC 3339, UTC).
+RECEIVED_AT: Final = "received_at"
 
 
 def _parser() -> cliutil.ArgumentParser:
@@ -70,6 +80,21 @@ def _parser() -> cliutil.ArgumentParser:
         "larger PSI (unset: the PSI is reported, not judged)",
     )
     parser.add_argument(
+        "--days",
+        type=int,
+        help=f"replay only leads received in the N days before --now ({RECEIVED_AT}); "
+        "unset: every lead of the input",
+    )
+    parser.add_argument(
+        "--now",
+        help="the moment --days counts back from (RFC 3339; default: now)",
+    )
+    parser.add_argument(
+        "--termination-log",
+        type=Path,
+        help="also write the verdict here as one JSON line (a Pod's /dev/termination-log)",
+    )
+    parser.add_argument(
         "--max-input-mb",
         type=int,
         default=outcomes_csv.DEFAULT_MAX_BYTES >> 20,
@@ -86,6 +111,7 @@ def _design(args: Any) -> replay.Design:
         (args.min_conversions >= 1, "--min-conversions must be at least 1"),
         (args.max_psi is None or args.max_psi > 0, "--max-psi must be above 0"),
         (args.max_input_mb >= 1, "--max-input-mb must be at least 1"),
+        (args.days is None or args.days >= 1, "--days must be at least 1"),
     ]
     problem = next((message for ok, message in checks if not ok), None)
     if problem is not None:
@@ -113,6 +139,40 @@ def _scores(art: Artifact, table: outcomes_csv.Table) -> npt.NDArray[np.float64]
     booster.load_model(bytearray(json.dumps(art.model).encode()))
     booster.set_param({"nthread": 1})
     return np.asarray(booster.inplace_predict(matrix), dtype=np.float64)
+
+
+def _moment(text: str) -> datetime | None:
+    try:
+        found = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    found = _moment(text)
+    if found is None:
+        raise cliutil.UsageError(f"--now {text!r} is not an RFC 3339 time")
+    return found
+
+
+def recent(table: outcomes_csv.Table, *, days: int, now: datetime) -> npt.NDArray[np.bool_]:
+    """Rows received at most `days` before `now` (a row without a readable time is left out)."""
+    column = table.columns.get(RECEIVED_AT)
+    if column is None:
+        raise cliutil.UsageError(f"--days needs a {RECEIVED_AT} column in --input")
+    cutoff = now - timedelta(days=days)
+    kept: dict[str, bool] = {}
+    out = np.zeros(table.n_rows, dtype=np.bool_)
+    for i, text in enumerate(column):
+        keep = kept.get(text)
+        if keep is None:
+            moment = _moment(text)
+            keep = kept[text] = moment is not None and moment >= cutoff
+        out[i] = keep
+    return out
 
 
 def _round(value: float | None) -> float | None:
@@ -146,10 +206,18 @@ def report(
     }
 
 
+def _write_termination_log(path: Path, said: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(said, separators=(",", ":")) + "\n", encoding="utf-8")
+    except OSError as exc:  # the verdict is on stdout anyway
+        logger.warning("cannot write the termination log %s: %s", path, exc)
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         design = _design(args)
+        now = _now(args.now)
         candidate = _artifact(args.candidate, "--candidate")
         baseline = _artifact(args.baseline, "--baseline")
         table = outcomes_csv.read_table(
@@ -161,14 +229,22 @@ def main(argv: list[str]) -> int:
         if label not in table.columns:
             raise cliutil.UsageError(f"--input has no label column {label!r}")
         codes = label_codes(table.columns[label], column=label, defaulted=args.label is None)
+        wanted = codes >= 0
+        if args.days is not None:
+            wanted &= recent(table, days=args.days, now=now)
     except cliutil.UsageError as exc:
         return cliutil.fail(f"replay: {exc}")
-    known = np.flatnonzero(codes >= 0)
+    known = np.flatnonzero(wanted)
     found = replay.decide(
         codes[known],
         _scores(candidate, table)[known],
         _scores(baseline, table)[known],
         design,
     )
-    print(json.dumps(report(found, candidate, baseline, design), indent=2))
+    said = report(found, candidate, baseline, design)
+    if args.days is not None:
+        said["days"] = args.days
+    print(json.dumps(said, indent=2))
+    if args.termination_log is not None:
+        _write_termination_log(args.termination_log, said)
     return cliutil.EXIT_OK

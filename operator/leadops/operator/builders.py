@@ -7,6 +7,7 @@ deleting it removes its children. Tested against golden YAML in tests/unit/golde
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import shlex
 from collections.abc import Mapping
@@ -943,6 +944,113 @@ def experiment_cronjob(
         account="jobs",  # it publishes its verdict ConfigMap
         api_token=True,
     )
+
+
+# The replay Job's labels: which candidate it replays against which serving version.
+REPLAY_CANDIDATE = "leadops.io/replay-candidate"
+REPLAY_BASELINE = "leadops.io/replay-baseline"
+REPLAY_COMPONENT = "replay"
+# A finished replay Job goes an hour after it ends (its verdict is kept in status.replay): a
+# failed one is then run again while its candidate still waits.
+REPLAY_TTL_SECONDS = 3600
+
+
+def replay_job_name(leadmodel: str, candidate: int, baseline: int) -> str:
+    """One name per (candidate, baseline) pair, 63 characters at most: the candidate in
+    words, the baseline as a short digest (two unix-second versions do not both fit)."""
+    pair = hashlib.sha256(f"{candidate}/{baseline}".encode()).hexdigest()[:5]
+    return f"{leadmodel}-replay-{candidate}-{pair}"
+
+
+def replay_job(
+    owner: Owner,
+    lm: spec.LeadModelSpec,
+    *,
+    candidate: tuple[int, str],
+    baseline: tuple[int, str],
+    objects: Mapping[int, str] | None = None,
+    jobs: str = "",
+) -> dict[str, Any]:
+    """`leadops replay` of the candidate (version, validated digest) against the serving
+    version on the scorer's outcome export, its verdict in the Pod's termination message.
+
+    Init containers unpack both artifacts by digest, as the scorer's do; the replay runs on
+    the jobs image (numpy, xgboost; the operator image has neither) with the training Job's
+    image, resources, deadline and placement. The Pod holds no API token.
+    """
+    guard = lm.guards.replay
+    assert guard is not None
+    (c, c_digest), (b, b_digest) = candidate, baseline
+    volumes: list[dict[str, Any]] = [{"name": "model", "emptyDir": {}}]
+    source = _Source(owner, lm, objects or {}, image=lm.scorer.image, jobs=jobs)
+    init = [
+        source.unpack(c, volume="candidate", digest=c_digest, into=f"{MODEL_DIR}/candidate.json",
+                      volumes=volumes),
+        source.unpack(b, volume="baseline", digest=b_digest, into=f"{MODEL_DIR}/baseline.json",
+                      volumes=volumes),
+    ]  # fmt: skip
+    args = [
+        "replay",
+        "--candidate", f"{MODEL_DIR}/candidate.json",
+        "--baseline", f"{MODEL_DIR}/baseline.json",
+        "--input", f"{scorer_url(owner)}/ops/export/outcomes.csv",
+        "--days", str(guard.days),
+        "--max-drop", guard.max_drop,
+        "--alpha", guard.alpha,
+        "--min-leads", str(guard.min_leads),
+        "--min-conversions", str(guard.min_conversions),
+    ]  # fmt: skip
+    if guard.max_score_psi is not None:
+        args += ["--max-psi", guard.max_score_psi]
+    args += ["--termination-log", TERMINATION_LOG]
+    env, key_volumes, mounts = _export_reader(lm)
+    mounts.append({"name": "model", "mountPath": MODEL_DIR, "readOnly": True})
+    container: dict[str, Any] = {
+        "name": REPLAY_COMPONENT,
+        "image": lm.training.image or jobs_image(lm.scorer.image, jobs),
+        "command": ["leadops"],
+        "args": args,
+        "resources": _resources(lm.training.resources, spec.TRAINING_RESOURCES),
+        "securityContext": _security(),
+        "volumeMounts": mounts,
+        "terminationMessagePath": TERMINATION_LOG,
+        # A run that fails before its verdict still says why: the log's last lines.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    if env:
+        container["env"] = env
+    pair = {REPLAY_CANDIDATE: str(c), REPLAY_BASELINE: str(b)}
+    pod = _job_pod(
+        owner,
+        component=REPLAY_COMPONENT,
+        container=container,
+        volumes=[*volumes, *key_volumes],
+        lm=lm,
+        account="jobs",  # its token is not mounted: the replay never calls the API
+        api_token=False,
+    )
+    pod["metadata"]["labels"].update(pair)
+    pod["spec"]["initContainers"] = init
+    if lm.training.node_selector:
+        pod["spec"]["nodeSelector"] = dict(sorted(lm.training.node_selector.items()))
+    if lm.training.tolerations:
+        pod["spec"]["tolerations"] = [
+            t.model_dump(mode="json", by_alias=True, exclude_none=True)
+            for t in lm.training.tolerations
+        ]
+    meta = _metadata(owner, replay_job_name(owner.name, c, b), REPLAY_COMPONENT)
+    meta["labels"].update(pair)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "backoffLimit": 1,
+            "activeDeadlineSeconds": lm.training.active_deadline_seconds,
+            "ttlSecondsAfterFinished": REPLAY_TTL_SECONDS,
+            "template": pod,
+        },
+    }
 
 
 def scorer_service(owner: Owner) -> dict[str, Any]:

@@ -95,7 +95,9 @@ def _policy(
     }
 
 
-def scorer_policy(owner: builders.Owner, policy: spec.NetworkPolicy) -> dict[str, Any]:
+def scorer_policy(
+    owner: builders.Owner, policy: spec.NetworkPolicy, *, replays: bool = False
+) -> dict[str, Any]:
     """Ingress to the scorer: its port only, from the named clients and LeadOps' own callers."""
     sources = [_peer(p) for p in policy.scorer_clients]
     sources.append(_namespace(policy.monitoring_namespace))
@@ -105,8 +107,10 @@ def scorer_policy(owner: builders.Owner, policy: spec.NetworkPolicy) -> dict[str
             "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)},
         }
     )
-    # The training Job exports outcomes from the scorer.
+    # The training Job exports outcomes from the scorer; so does the replay Job (guards.replay).
     sources.append({"podSelector": {"matchLabels": _selector(owner, "train")}})
+    if replays:
+        sources.append({"podSelector": {"matchLabels": _selector(owner, "replay")}})
     return _policy(
         owner,
         names(owner.name)["scorer"],
@@ -195,7 +199,7 @@ def policies(owner: builders.Owner, lm: spec.LeadModelSpec) -> list[dict[str, An
     if not policy.enabled:
         return []
     out = [
-        scorer_policy(owner, policy),
+        scorer_policy(owner, policy, replays=lm.guards.replay is not None),
         training_policy(owner, policy, s3=lm.artifacts.s3),
         backfill_policy(owner, policy),
     ]

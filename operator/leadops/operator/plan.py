@@ -31,6 +31,7 @@ from leadops.operator import (
     pii_gate,
     reasons,
     registry,
+    replay_gate,
 )
 from leadops.operator import experiment as experiments
 from leadops.operator.actions import (
@@ -62,6 +63,7 @@ from leadops.operator.spec import (
     PiiGateOverride,
     PiiGateStatus,
     Promotion,
+    ReplayStatus,
     Verdict,
 )
 from leadops.operator.world import Observed
@@ -323,6 +325,42 @@ def _pinned_target(lm: LeadModelSpec, obs: Observed, now: datetime, pin: int) ->
             ),
         )
     return Target(pin)
+
+
+# Step 2a: the replay gate ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayHold:
+    """The target after the replay gate (spec.guards.replay), and the gate's decision."""
+
+    goal: Target
+    decision: replay_gate.Decision
+
+
+def replay_hold(
+    lm: LeadModelSpec, obs: Observed, goal: Target, experiment: experiments.Decision | None
+) -> ReplayHold:
+    """A promotion (a version newer than the serving one) waits for its replay against the
+    serving version and is refused by a worse verdict. Skipped: a first model (nothing to
+    replay against), an experiment's winner (the experiment is the stronger test) and a
+    version a person pinned. Rollbacks never replay."""
+    if lm.guards.replay is None:
+        return ReplayHold(goal, replay_gate.Decision())
+    current = obs.deployment.version
+    version = goal.version if goal.blocked is None else None
+    if version is None or (current is not None and version <= current):
+        return ReplayHold(goal, replay_gate.decide(lm, obs, None))
+    skip = ""
+    if current is None:
+        skip = f"version {version} is the first model: no version serves to replay it against"
+    elif experiment is not None and experiment.promote_version == version:
+        name = lm.experiment.name if lm.experiment is not None else ""
+        skip = f"version {version} won experiment {name}: the experiment is the stronger test"
+    elif lm.pinned_version == version:
+        skip = f"version {version} is pinned (spec.modelVersion): a person's choice"
+    decided = replay_gate.decide(lm, obs, version, skip=skip)
+    return ReplayHold(Target(current) if decided.held else goal, decided)
 
 
 # Step 2b: the PII gate -------------------------------------------------------------------
@@ -1025,6 +1063,7 @@ def status(
     conds: Iterable[Condition],
     experiment: ExperimentStatus | None = None,
     pii: PiiGateStatus | None = None,
+    replay: ReplayStatus | None = None,
 ) -> LeadModelStatus:
     entry = obs.entry(serving)
     report = obs.scorer if obs.scorer is not None and obs.scorer.version == serving else None
@@ -1066,6 +1105,7 @@ def status(
         ),
         experiment=experiment,
         pii_gate=pii,
+        replay=replay,
     )
 
 
@@ -1118,13 +1158,15 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
     failure = rollout_failure(lm, obs)
     if failure is not None:
         goal = Target(obs.deployment.version)
+        replayed = replay_hold(lm, obs, goal, trial)
         # Rollbacks never wait for the PII gate: it is judged, not applied.
         gated = pii_hold(lm, obs, goal, now)
         moved = roll_back(lm, obs, failure, now)
         serving = obs.deployment.previous
     else:
         goal = target(lm, obs, now, trial)
-        gated = pii_hold(lm, obs, goal, now)
+        replayed = replay_hold(lm, obs, goal, trial)
+        gated = pii_hold(lm, obs, replayed.goal, now)
         goal = gated.goal
         moved = move(lm, obs, goal, now)
         serving = serving_version(obs)
@@ -1141,6 +1183,11 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
     ready = readiness(lm, obs, goal, serving, found)
     if goal.held is not None:
         ready = Step(ready.actions, tuple(_held_said(c, goal.held) for c in ready.conditions))
+    if replayed.decision.said:
+        ready = Step(
+            ready.actions,
+            tuple(_replay_said(c, replayed.decision.said) for c in ready.conditions),
+        )
     d = obs.deployment
     gc = registry_gc(
         lm,
@@ -1151,6 +1198,7 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
     actions = (
         ensures
         + boot.actions
+        + replayed.decision.actions
         + gated.step.actions
         + moved.step.actions
         + removals
@@ -1168,6 +1216,8 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
         + ready.conditions
         + gated.step.conditions
     )
+    if replayed.decision.condition is not None:
+        conds += (replayed.decision.condition,)
     if trial.condition is not None:
         conds += (trial.condition,)
     actions += early_auc.events(conds, obs.status.get("conditions") or [])
@@ -1185,8 +1235,11 @@ def plan(lm: LeadModelSpec, obs: Observed, now: datetime) -> Plan:
             conds=conds,
             experiment=trial.status,
             pii=gated.status,
+            replay=replayed.decision.status,
         ),
-        requeue_after=_sooner(moved.requeue_after, gated.requeue_after),
+        requeue_after=_sooner(
+            _sooner(moved.requeue_after, gated.requeue_after), replayed.decision.requeue_after
+        ),
     )
 
 
@@ -1200,4 +1253,11 @@ def _held_said(cond: Condition, held: int) -> Condition:
     if cond.type != reasons.READY:
         return cond
     said = f"version {held} waits for the PII gate (PiiCompliant)"
+    return cond.model_copy(update={"message": f"{cond.message}; {said}" if cond.message else said})
+
+
+def _replay_said(cond: Condition, said: str) -> Condition:
+    """Ready's message names the promotion the replay gate holds (the serving version serves)."""
+    if cond.type != reasons.READY:
+        return cond
     return cond.model_copy(update={"message": f"{cond.message}; {said}" if cond.message else said})

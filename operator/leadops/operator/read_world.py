@@ -25,6 +25,7 @@ from leadops.operator import (
     pii_gate,
     reasons,
     registry,
+    replay_gate,
 )
 from leadops.operator import experiment as experiments
 from leadops.operator.artifact_facts import ArtifactFacts
@@ -32,7 +33,7 @@ from leadops.operator.kube import Kube, KubeError
 from leadops.operator.rollout import RolloutState, rollout_state
 from leadops.operator.settings import OperatorSettings
 from leadops.operator.spec import LeadModelSpec, PiiBackfillRun
-from leadops.operator.world import Observed, ScorerReport
+from leadops.operator.world import Observed, ReplayRun, ScorerReport
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +201,40 @@ def _backfill_pods(
     return runs, running
 
 
+def _replay_runs(
+    kube: Kube, owner: builders.Owner, lm: LeadModelSpec, status: Mapping[str, Any]
+) -> tuple[ReplayRun, ...]:
+    """The replay Jobs (spec.guards.replay) of this LeadModel's Pods, and the one status.replay
+    names (created, maybe no Pod yet), with their Pods' results. Jobs are read by name: the
+    operator may get and create Jobs, never list them."""
+    if lm.guards.replay is None:
+        return ()
+    selector = ",".join(
+        f"{k}={v}" for k, v in builders.labels(owner, builders.REPLAY_COMPONENT).items()
+    )
+    try:
+        pods = kube.list("Pod", owner.namespace, selector=selector)
+    except KubeError as exc:  # the gate goes by what the status recorded
+        logger.warning("cannot list replay Pods in %s: %s", owner.namespace, exc)
+        pods = []
+    names = {
+        str(((p.get("metadata") or {}).get("labels") or {}).get("job-name") or "") for p in pods
+    }
+    recorded = replay_gate.remembered(status)
+    if recorded is not None and recorded.job:
+        names.add(recorded.job)
+    jobs = []
+    for name in sorted(n for n in names if n):
+        try:
+            job = kube.get("Job", owner.namespace, name)
+        except KubeError as exc:
+            logger.warning("cannot read Job %s/%s: %s", owner.namespace, name, exc)
+            continue
+        if job is not None:
+            jobs.append(job)
+    return replay_gate.runs_of(jobs, pods)
+
+
 def read(
     kube: Kube,
     body: Mapping[str, Any],
@@ -276,4 +311,5 @@ def read(
         backfill_runs=backfill_runs,
         backfill_running=backfill_running,
         created=registry.parse_time(str(meta.get("creationTimestamp") or "")),
+        replay_runs=_replay_runs(kube, owner, lm, body.get("status") or {}),
     )

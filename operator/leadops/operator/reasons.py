@@ -16,6 +16,7 @@ ROLLED_OUT: Final = "RolledOut"
 DEGRADED: Final = "Degraded"
 EXPERIMENT: Final = "Experiment"
 PII_COMPLIANT: Final = "PiiCompliant"
+REPLAYED: Final = "Replayed"
 CONDITION_TYPES: Final = (
     READY,
     TRAINED,
@@ -23,6 +24,7 @@ CONDITION_TYPES: Final = (
     ROLLED_OUT,
     DEGRADED,
     PII_COMPLIANT,
+    REPLAYED,
     EXPERIMENT,
 )
 
@@ -106,6 +108,17 @@ OVERRIDDEN: Final = "Overridden"  # False, but a person's annotation lets promot
 # Events: a promotion held by the gate (Warning, the gate's reason) or let through by the
 # override annotation (Warning).
 PII_GATE_OVERRIDDEN: Final = "PiiGateOverridden"
+
+# Replayed: the replay gate (replay_gate.py). False holds the candidate's promotion.
+REPLAY_RUNNING: Final = "ReplayRunning"  # Unknown: its Job runs; the promotion waits
+REPLAY_PASSED: Final = "ReplayPassed"
+REPLAY_WORSE: Final = "ReplayWorse"  # Fail: worse beyond maxDrop (the stats' own reason)
+SCORE_SHIFT: Final = "ScoreShift"  # Fail: scores moved beyond maxScorePsi
+REPLAY_INCONCLUSIVE: Final = "ReplayInconclusive"  # True (Promote) or False (Hold)
+REPLAY_FAILED: Final = "ReplayFailed"  # the Job failed: no verdict, the promotion waits
+REPLAY_SKIPPED: Final = "ReplaySkipped"  # a first model, an experiment's winner, a pin
+# Event: a replay Job created.
+REPLAYING: Final = "Replaying"
 
 # Events only
 ROLLED_OUT_EVENT: Final = "RolledOut"

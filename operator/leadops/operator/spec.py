@@ -691,6 +691,93 @@ class Retention(_Model):
     )
 
 
+class OnInconclusive(StrEnum):
+    PROMOTE = "Promote"
+    HOLD = "Hold"
+
+
+REPLAY_ALPHA_RULE = "double(self.alpha) > 0.0 && double(self.alpha) <= 0.2"
+
+
+class ReplayGuard(_Model):
+    """Replay a candidate against the serving version on recent stored leads with known
+    outcomes before it takes any traffic (docs/operator.md, "The replay gate")."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": REPLAY_ALPHA_RULE,
+                    "message": "alpha must be above 0 and at most 0.2",
+                    "fieldPath": ".alpha",
+                },
+            ]
+        }
+    )
+
+    days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Replay the leads received in this many days before the replay, whose "
+        "outcome is recorded (the scorer's outcome export); at most retention.outcomeDays.",
+    )
+    on_inconclusive: OnInconclusive = Field(
+        default=OnInconclusive.PROMOTE,
+        description="Too few leads, or too wide an interval, to tell: Promote (the static gates "
+        "passed) or Hold the candidate until a newer one is replayed.",
+    )
+    max_drop: Ratio = Field(
+        default="0.02",
+        description="AUC the candidate may lose against the serving version and still pass; it "
+        "fails once the paired interval lies below 0 and the drop exceeds this (decimal string).",
+    )
+    alpha: Ratio = Field(
+        default="0.05",
+        description="1 - the paired interval's confidence level (decimal string, above 0 and "
+        "at most 0.2).",
+    )
+    min_leads: int = Field(
+        default=200,
+        ge=2,
+        le=100_000_000,
+        description="Leads with a known outcome needed for a verdict (fewer: Inconclusive).",
+    )
+    min_conversions: int = Field(
+        default=20,
+        ge=1,
+        le=100_000_000,
+        description="Converted and not-converted leads needed, each (fewer: Inconclusive).",
+    )
+    max_score_psi: Score | None = Field(
+        default=None,
+        description="Fail a candidate whose scores differ from the serving version's on the "
+        "same leads by a larger PSI; unset: the PSI is reported, not judged.",
+    )
+
+    def semantic_errors(self, retention: Retention) -> list[str]:
+        """The CEL rule above, and the window against retention (for any apiserver)."""
+        errors: list[str] = []
+        if not Decimal(0) < Decimal(self.alpha) <= Decimal("0.2"):
+            errors.append("guards.replay.alpha must be above 0 and at most 0.2")
+        if self.days > retention.outcome_days:
+            errors.append(
+                f"guards.replay.days {self.days} is above retention.outcomeDays "
+                f"{retention.outcome_days}: leads with outcomes expire before the replay reads them"
+            )
+        return errors
+
+
+class Guards(_Model):
+    """Outcome guards: checks on real leads' outcomes around a promotion."""
+
+    replay: ReplayGuard | None = Field(
+        default=None,
+        description="Set (`replay: {}` for the defaults): a candidate is replayed against the "
+        "serving version before it is promoted; a worse one is not promoted.",
+    )
+
+
 class ExperimentUnit(StrEnum):
     LEAD = "lead"
     CHAT = "chat"
@@ -1485,6 +1572,11 @@ class LeadModelSpec(_Model):
         description="How long Redis keeps leads and leads with an outcome.",
         json_schema_extra={"default": {}},
     )
+    guards: Guards = Field(
+        default_factory=Guards,
+        description="Outcome guards around a promotion (replay before any traffic).",
+        json_schema_extra={"default": {}},
+    )
     pod_security_context: PodSecurityContext = Field(
         default_factory=PodSecurityContext,
         description="UID, GID and fsGroup for every Pod the operator creates (all optional); "
@@ -1546,6 +1638,8 @@ class LeadModelSpec(_Model):
             errors += self.follow_ups.semantic_errors()
             if self.redis.mode is RedisMode.CLUSTER:
                 errors.append("followUps does not run on redis.mode cluster yet: use standalone")
+        if self.guards.replay is not None:
+            errors += self.guards.replay.semantic_errors(self.retention)
         errors += self.network_policy.semantic_errors()
         if self.scorer.autoscaling is not None:
             errors += self.scorer.autoscaling.semantic_errors()
@@ -1716,6 +1810,42 @@ class PiiGateStatus(_Model):
     )
 
 
+class ReplayStatus(_Model):
+    """The last replay of a candidate against the serving version (spec.guards.replay)."""
+
+    candidate: str = Field(description="The candidate version replayed.")
+    baseline: str = Field(description="The serving version it was replayed against.")
+    job: str = Field(default="", description="The replay Job.")
+    state: str = Field(
+        default="",
+        description="Running, Succeeded (a verdict), Failed (no verdict) or Skipped (a first "
+        "model, an experiment's winner, a pinned version: no replay).",
+    )
+    verdict: str = Field(default="", description="Pass, Fail or Inconclusive.")
+    reason: str = Field(
+        default="",
+        description="NotWorse, ReplayWorse, ScoreShift, TooFewLeads or Uncertain (of the "
+        "verdict); JobFailed.",
+    )
+    message: str = Field(default="", description="The verdict, or the failure, in words.")
+    candidate_auc: str = Field(default="", description="The candidate's AUC on the leads.")
+    baseline_auc: str = Field(default="", description="The serving version's AUC on them.")
+    difference: str = Field(default="", description="candidateAuc - baselineAuc.")
+    ci: list[str] = Field(
+        default_factory=list, description="The difference's paired (DeLong) interval: low, high."
+    )
+    confidence: str = Field(default="", description="The interval's confidence level.")
+    leads: int = Field(default=0, ge=0, description="Leads with a known outcome replayed.")
+    conversions: int = Field(default=0, ge=0, description="Of which converted.")
+    score_psi: str = Field(
+        default="", description="PSI of the candidate's scores against the serving version's."
+    )
+    finished_at: str = Field(default="", description="When the replay ended (RFC 3339).")
+    held: bool = Field(
+        default=False, description="The candidate's promotion waits or was refused by it."
+    )
+
+
 class LeadModelStatus(_Model):
     observed_generation: int = Field(default=0, description="Last generation reconciled.")
     serving_version: str = Field(default="", description="Model version the scorer serves.")
@@ -1764,6 +1894,11 @@ class LeadModelStatus(_Model):
     )
     pii_gate: PiiGateStatus | None = Field(
         default=None, description="The PII gate: the last backfill result and what it holds."
+    )
+    replay: ReplayStatus | None = Field(
+        default=None,
+        description="The replay gate (spec.guards.replay): the last candidate replayed against "
+        "the serving version, its verdict and whether it holds the promotion.",
     )
 
 

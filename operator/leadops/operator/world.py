@@ -100,6 +100,21 @@ def combine(reports: list[ScorerReport], *, asked: int) -> ScorerReport | None:
 
 
 @dataclass(frozen=True)
+class ReplayRun:
+    """One replay Job (spec.guards.replay) as the Job and its Pods say: Running, Succeeded
+    (`report`: the verdict JSON its Pod left as termination message) or Failed (`message`)."""
+
+    job: str
+    uid: str
+    candidate: int
+    baseline: int
+    state: str
+    report: Mapping[str, Any] | None = None
+    message: str = ""
+    finished_at: str = ""
+
+
+@dataclass(frozen=True)
 class Observed:
     name: str
     namespace: str
@@ -127,6 +142,8 @@ class Observed:
     backfill_runs: tuple[PiiBackfillRun, ...] = ()
     backfill_running: tuple[str, ...] = ()
     created: datetime | None = None
+    # The replay gate's input (replay_gate.py): the replay Jobs seen, with their Pods' results.
+    replay_runs: tuple[ReplayRun, ...] = ()
 
     @property
     def owner(self) -> builders.Owner:

@@ -162,6 +162,40 @@ def test_bad_input_exits_2_with_one_line(
     assert said in out.err
 
 
+def test_days_keeps_the_leads_received_in_the_window_and_the_termination_log_has_the_verdict(
+    capsys: pytest.CaptureFixture[str], models: dict[str, Path], tmp_path: Path
+) -> None:
+    """The operator's replay Job: `--days` counts back from `--now` over received_at (the
+    scorer's export has it); the verdict also goes to the termination log, as one line."""
+    lines = models["recent"].read_text().splitlines()
+    dated = tmp_path / "dated.csv"
+    old, recent = "2026-08-01T09:00:00Z", "2026-11-20T09:00:00Z"
+    rows = [f"received_at,{lines[0]}"]
+    rows += [f"{old if i < 1000 else recent},{line}" for i, line in enumerate(lines[1:])]
+    dated.write_text("\n".join(rows) + "\n")
+    log = tmp_path / "termination-log"
+    argv = ["replay", "--candidate", str(models["worse"]), "--baseline", str(models["baseline"])]
+    argv += ["--input", str(dated), "--days", "30", "--now", "2026-11-26T12:00:00Z"]
+    assert cli.main([*argv, "--termination-log", str(log)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["leads"], printed["days"]) == (5000, 30)
+    written = log.read_text()
+    assert written.count("\n") == 1
+    assert json.loads(written) == printed
+    assert len(written.encode()) < 4096  # what the kubelet keeps of a termination message
+    everything = ["--days", "365", "--now", "2026-11-26T12:00:00Z"]
+    assert cli.main([*argv[:-4], *everything]) == 0
+    assert json.loads(capsys.readouterr().out)["leads"] == 6000
+
+
+def test_days_needs_received_at(
+    capsys: pytest.CaptureFixture[str], models: dict[str, Path]
+) -> None:
+    argv = ["replay", "--candidate", str(models["worse"]), "--baseline", str(models["baseline"])]
+    assert cli.main([*argv, "--input", str(models["recent"]), "--days", "30"]) == 2
+    assert "--days needs a received_at column" in capsys.readouterr().err
+
+
 def test_decide_on_scores_of_known_quality() -> None:
     """The verdict rule alone: equal scorers pass, a 0.03-weaker one fails, a wide interval
     (few leads) is inconclusive rather than a pass."""

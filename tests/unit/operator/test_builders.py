@@ -52,6 +52,15 @@ S3 = spec(
         }
     },
 )
+REPLAYED = spec(
+    scorer={"apiKeySecretRef": {"name": "scorer-api", "key": "key"}},
+    guards={"replay": {"days": 14, "minLeads": 500, "maxScorePsi": "0.25"}},
+)
+REPLAYED_S3 = spec(
+    scorer={"image": "registry.example/leadops/scorer:1.2.3"},
+    artifacts=S3.artifacts.model_dump(by_alias=True, exclude_none=True),
+    guards={"replay": {}},
+)
 DIGEST = "sha256:" + "ab" * 32
 PREVIOUS_DIGEST = "sha256:" + "cd" * 32
 ROLLOUT = builders.Rollout(
@@ -77,6 +86,19 @@ def _cases() -> dict[str, dict[str, Any] | None]:
             objects={1764158400: "s3://leadops-models/prod/sales/acme/1764158400.json.gz"},
         ),
         "training-cronjob-s3": builders.training_cronjob(OWNER, S3),
+        "replay-job": builders.replay_job(
+            OWNER, REPLAYED, candidate=(1764158400, DIGEST), baseline=(1764072000, PREVIOUS_DIGEST)
+        ),
+        "replay-job-s3": builders.replay_job(
+            OWNER,
+            REPLAYED_S3,
+            candidate=(1764158400, DIGEST),
+            baseline=(1764072000, PREVIOUS_DIGEST),
+            objects={
+                1764158400: "s3://leadops-models/prod/sales/acme/1764158400.json.gz",
+                1764072000: "s3://leadops-models/prod/sales/acme/1764072000.json.gz",
+            },
+        ),
         "bootstrap-job-configmap": builders.bootstrap_job(OWNER, BOOTSTRAP_CM),
         "scorer-service": builders.scorer_service(OWNER),
         "training-cronjob": builders.training_cronjob(OWNER, FULL),

@@ -33,6 +33,12 @@ def _pods(lm: spec_module.LeadModelSpec) -> Iterator[tuple[str, dict[str, Any]]]
         elif child["kind"] == "CronJob":
             pod = child["spec"]["jobTemplate"]["spec"]["template"]["spec"]
             yield child["metadata"]["name"], pod
+    # The replay Job (spec.guards.replay), made per candidate by the plan, not a child.
+    guarded = lm.model_copy(update={"guards": spec_module.Guards(replay=spec_module.ReplayGuard())})
+    job = builders.replay_job(
+        OWNER, guarded, candidate=(1764158400, "sha256:" + "ab" * 32), baseline=(1, "sha256:00")
+    )
+    yield "acme-replay", job["spec"]["template"]["spec"]
 
 
 def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,7 +48,7 @@ def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("lm", [spec(), spec(**SECRETS)], ids=["minimal", "every-secret"])
 def test_every_pod_meets_the_restricted_profile(lm: spec_module.LeadModelSpec) -> None:
     pods = dict(_pods(lm))
-    assert sorted(pods) == ["acme-pii-backfill", "acme-scorer", "acme-train"]
+    assert sorted(pods) == ["acme-pii-backfill", "acme-replay", "acme-scorer", "acme-train"]
     for name, pod in pods.items():
         assert pod["securityContext"] == {
             "runAsNonRoot": True,
@@ -85,6 +91,8 @@ def test_the_scorer_has_no_cpu_limit_and_the_jobs_have_one() -> None:
     assert "cpu" not in limits["unpack-model"]
     assert limits["train"]["cpu"] == "2"
     assert limits["pii-backfill"]["cpu"] == "1"
+    assert limits["replay"]["cpu"] == "2"  # the training Job's resources
+    assert "cpu" not in limits["unpack-candidate"]
 
 
 def test_a_partial_override_keeps_the_other_defaults() -> None:
@@ -143,6 +151,7 @@ def test_secrets_are_files_never_env_values() -> None:
         "/var/run/secrets/leadops/redis-url/url"
     )
     assert env["train"]["LEADOPS_API_KEY_FILE"] == "/var/run/secrets/leadops/api-key/key"
+    assert env["replay"]["LEADOPS_API_KEY_FILE"] == "/var/run/secrets/leadops/api-key/key"
     for name, pod in pods.items():
         mounted = {m["name"] for c in _containers(pod) for m in c.get("volumeMounts", [])}
         secrets = {v["name"] for v in pod["volumes"] if "secret" in v}
@@ -152,12 +161,19 @@ def test_secrets_are_files_never_env_values() -> None:
 def test_only_the_training_pod_holds_an_api_token() -> None:
     pods = dict(_pods(spec()))
     tokens = {name: pod["automountServiceAccountToken"] for name, pod in pods.items()}
-    assert tokens == {"acme-scorer": False, "acme-train": True, "acme-pii-backfill": False}
+    # The replay runs as the jobs' account without its token: it never calls the API.
+    assert tokens == {
+        "acme-scorer": False,
+        "acme-train": True,
+        "acme-pii-backfill": False,
+        "acme-replay": False,
+    }
     accounts = {name: pod["serviceAccountName"] for name, pod in pods.items()}
     assert accounts == {
         "acme-scorer": "acme-scorer",
         "acme-train": "acme-jobs",
         "acme-pii-backfill": "acme-pii-backfill",
+        "acme-replay": "acme-jobs",
     }
     children = builders.children(
         OWNER, spec(), ROLLOUT, prometheus_operator=False, alert_rules=False

@@ -29,6 +29,7 @@ PURE = [
     "leadops.operator.rollbacks",
     "leadops.operator.early_auc",
     "leadops.operator.pii_gate",
+    "leadops.operator.replay_gate",
     "leadops.operator.cron_period",
     "leadops.contract.health",
 ]

@@ -259,3 +259,15 @@ def test_the_crd_carries_the_peer_rule() -> None:
         {"rule": spec.PEER_RULE, "message": spec.PEER_RULE_MESSAGE}
     ]
     assert peer["properties"]["podLabels"]["additionalProperties"]["type"] == "string"
+
+
+def test_the_scorer_admits_the_replay_job_only_with_the_replay_gate() -> None:
+    replay = {"app.kubernetes.io/instance": "acme", "app.kubernetes.io/component": "replay"}
+
+    def sources(lm: spec.LeadModelSpec) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = _by_name(lm)["acme-scorer"]["spec"]["ingress"][0]["from"]
+        return found
+
+    assert {"podSelector": {"matchLabels": replay}} not in sources(_lm())
+    guarded = lm_spec(networkPolicy=POLICY, guards={"replay": {}})
+    assert {"podSelector": {"matchLabels": replay}} in sources(guarded)
