@@ -10,8 +10,8 @@ node holds per slot:
   id, refused past the deadline); per slot of chat lists, one script pushes each lead's first
   message once, guarded by a marker key on the list's slot (`leadops:first:{LIST}:LEAD`,
   kept MARKER_TTL_SECONDS), so a retried batch never pushes it twice; the columns go in by
-  SADD and experiment leads by ZADD NX (both idempotent). A lead is stored once its record
-  and its message are: a batch that failed on one node is retried for the leads not yet
+  SADD, experiment and guarded leads by ZADD NX (all idempotent). A lead is stored once its
+  record and its message are: a batch that failed on one node is retried for the leads not yet
   stored, and their 503 retracts the record and the message both;
 - an outcome is set by a script on the record's slot (the tenant check, the label and the
   record's outcome TTL, one step), then the lead goes into the outcome index (ZADD,
@@ -215,6 +215,10 @@ class ClusterStore(store.RedisStore):
                 experiment = [w.lead_id for w in batch if w.experiment]
                 if experiment:
                     pipe.zadd(store.EXPERIMENT_KEY, dict.fromkeys(experiment, time.time()), nx=True)
+                    covers.append([])
+                guarded = [w.lead_id for w in batch if w.guarded]
+                if guarded:
+                    pipe.zadd(store.GUARD_KEY, dict.fromkeys(guarded, time.time()), nx=True)
                     covers.append([])
                 replies = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
