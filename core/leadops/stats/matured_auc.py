@@ -10,7 +10,8 @@ were scored) that reach both `min_leads` and `min_conversions`, never on more. S
 does not move as later leads mature, every replica computing it from the same store agrees,
 and the chance of rolling back a model equal to its predecessor is that of one test: the
 upper bound of the two-sided (1 - alpha) DeLong interval of (serving - previous) falls below
--max_drop at most alpha / 2 of the time (less with max_drop > 0). Pure module.
+-max_drop nominally alpha / 2 of the time with max_drop 0, less above 0 (bench/matured_auc.py
+measures it). Pure module.
 """
 
 from __future__ import annotations

@@ -708,7 +708,7 @@ class MaturedAucGuard(_Model):
         Field(
             default="0.05",
             description="The interval is two-sided 1 - alpha (DeLong, paired): an equal model is "
-            "rolled back at most alpha / 2 of the time (decimal string, 0-1 exclusive).",
+            "rolled back nominally alpha / 2 of the time with maxDrop 0, less above (0-1).",
         )
     )
     max_days: int = Field(
