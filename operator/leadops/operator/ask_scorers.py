@@ -5,6 +5,7 @@ on another version could go unseen. So each pass lists the Service's EndpointSli
 `/ops/model-status?estimate=true` from every ready endpoint (in parallel, 1.5 s each) and
 `world.combine`s the answers: the worst health wins, drift is the highest, the estimated AUC
 is weighted by leads, and the report says how many Pods answered of how many were asked.
+While the matured-AUC guard runs, each Pod's `/ops/matured-auc` is asked too.
 Impure module (network).
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 from leadops.operator import builders
 from leadops.operator.kube import Kube, KubeError
-from leadops.operator.world import ScorerReport, combine
+from leadops.operator.world import MaturedReport, ScorerReport, combine
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +54,46 @@ def endpoint_urls(slices: Sequence[Mapping[str, Any]]) -> list[str]:
     return urls
 
 
-def ask(url: str, headers: Mapping[str, str]) -> ScorerReport | None:
-    """One scorer's /ops/model-status; None when it does not answer usably."""
-    request = urllib.request.Request(  # noqa: S310 (an http(s) URL we built)
-        url.rstrip("/") + "/ops/model-status?estimate=true", headers=dict(headers)
-    )
+def _get(url: str, headers: Mapping[str, str]) -> Any:
+    request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310 (URL we built)
+    with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def ask_matured(url: str, headers: Mapping[str, str]) -> MaturedReport | None:
+    """One scorer's /ops/matured-auc; None without a guard (Off, or an older scorer: 404)."""
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            body = json.loads(response.read())
+        body = _get(url.rstrip("/") + "/ops/matured-auc", headers)
+        if body.get("state") in (None, "Off"):
+            return None
+
+        def text(name: str) -> str:
+            return "" if body.get(name) is None else str(body[name])
+
+        return MaturedReport(
+            state=str(body["state"]),
+            serving_version=int(body["serving_version"]),
+            previous_version=int(body["previous_version"]),
+            leads=int(body.get("leads") or 0),
+            conversions=int(body.get("conversions") or 0),
+            serving_auc=text("serving_auc"),
+            previous_auc=text("previous_auc"),
+            difference=text("difference"),
+            ci_low=text("ci_low"),
+            ci_high=text("ci_high"),
+            max_drop=text("max_drop"),
+            alpha=text("alpha"),
+        )
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        logger.debug("no matured-AUC verdict from %s", url)
+        return None
+
+
+def ask(url: str, headers: Mapping[str, str], *, matured: bool = False) -> ScorerReport | None:
+    """One scorer's /ops/model-status (and, with `matured`, its /ops/matured-auc); None when
+    it does not answer usably."""
+    try:
+        body = _get(url.rstrip("/") + "/ops/model-status?estimate=true", headers)
         version = body.get("version")
         return ScorerReport(
             version=int(version) if version not in (None, "") else None,
@@ -70,18 +103,22 @@ def ask(url: str, headers: Mapping[str, str]) -> ScorerReport | None:
             # An older scorer ignores `estimate` and answers without these: no estimate.
             estimated_auc="" if body.get("estimated_auc") is None else str(body["estimated_auc"]),
             estimated_auc_leads=int(body.get("estimated_auc_leads") or 0),
+            matured=ask_matured(url, headers) if matured else None,
         )
     except (OSError, ValueError, TypeError, AttributeError):
         logger.debug("scorer not reachable at %s", url)
         return None
 
 
-def ask_all(urls: list[str], headers: Mapping[str, str]) -> ScorerReport | None:
-    """Every URL asked (in parallel), the answers combined; None when none answered."""
+def ask_all(
+    urls: list[str], headers: Mapping[str, str], *, matured: bool = False
+) -> ScorerReport | None:
+    """Every URL asked (in parallel), the answers combined; None when none answered.
+    `matured`: the matured-AUC guard runs, ask its verdict too."""
     if not urls:
         return None
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(urls))) as pool:
-        answers = list(pool.map(lambda url: ask(url, headers), urls))
+        answers = list(pool.map(lambda url: ask(url, headers, matured=matured), urls))
     return combine([a for a in answers if a is not None], asked=len(urls))
 
 

@@ -638,6 +638,7 @@ def scorer_deployment(
                 volumes=volumes,
             )
         )
+        _add_matured_auc(lm, rollout, source=source, env=env, volumes=volumes, init=init)
     if experiment is not None:
         source = _Source(owner, lm, objects or {}, image=image, jobs=jobs)
         _add_experiment(lm, experiment, source=source, env=env, volumes=volumes, init=init)
@@ -852,6 +853,68 @@ def _add_follow_ups(
     volumes += fu_volumes
     mounts += fu_mounts
     annotations[followups_builders.ANN_CONFIG_DIGEST] = followups_builders.config_digest(fu)
+
+
+def _add_matured_auc(
+    lm: spec.LeadModelSpec,
+    rollout: Rollout,
+    *,
+    source: _Source,
+    env: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    init: list[dict[str, Any]],
+) -> None:
+    """After a promotion, the previous version unpacked (by its validated digest) beside the
+    serving one and the matured-AUC guard's settings: the scorer scores every lead with both
+    (docs/operator.md, "Matured-AUC guard"). Not after a rollback or an image rollout (no
+    version replaced another), nor with the guard Off."""
+    guard = lm.guards.matured_auc
+    started = registry.parse_time(rollout.started_at)
+    if (
+        guard.action is spec.MaturedAucAction.OFF
+        or rollout.kind != ROLLOUT_FORWARD
+        or rollout.version is None
+        or rollout.previous is None
+        or rollout.previous == rollout.version
+        or not rollout.previous_digest
+        or started is None
+    ):
+        return
+    path = f"{MODEL_DIR}/previous.json"
+    init.append(
+        source.unpack(
+            rollout.previous,
+            volume="previous",
+            digest=rollout.previous_digest,
+            into=path,
+            volumes=volumes,
+        )
+    )
+    config = {
+        "servingVersion": rollout.version,
+        "previousVersion": rollout.previous,
+        "since": int(started.timestamp()),
+        "minLeads": guard.min_leads,
+        "minConversions": guard.min_conversions,
+        "maxDrop": guard.max_drop,
+        "alpha": guard.alpha,
+        "maxDays": guard.max_days,
+        "windowDays": lm.outcomes.window_days,
+    }
+    env += [
+        {
+            "name": "LEADOPS_PREVIOUS_MODEL",
+            "value": json.dumps(
+                {"path": path, "digest": rollout.previous_digest},
+                sort_keys=True,
+                separators=(",", ":"),
+            ),
+        },
+        {
+            "name": "LEADOPS_MATURED_AUC",
+            "value": json.dumps(config, sort_keys=True, separators=(",", ":")),
+        },
+    ]
 
 
 def _add_experiment(

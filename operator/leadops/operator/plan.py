@@ -27,6 +27,7 @@ from leadops.operator import (
     early_auc,
     followups_builders,
     gates,
+    matured_guard,
     network_policy,
     pii_gate,
     reasons,
@@ -154,6 +155,10 @@ def rollout_failure(lm: LeadModelSpec, obs: Observed) -> Failure | None:
         return Failure(
             reasons.SCORER_UNHEALTHY, f"scorer reports {report.health} for version {current}"
         )
+    # Its matured leads say it is worse than the version it replaced (the outcome guard).
+    dropped = matured_guard.drop(lm, obs)
+    if dropped is not None:
+        return Failure(reasons.MATURED_AUC_DROP, dropped)
     return None
 
 
@@ -637,8 +642,11 @@ def _rolled_back(lm: LeadModelSpec, obs: Observed) -> Condition | None:
         if d.previous != d.version:
             failed = obs.entry(d.previous)
             why = failed.rollback_reason if failed and failed.rollback_reason else "rollout failed"
+            said = why
+            if failed is not None and why == reasons.MATURED_AUC_DROP:
+                said = failed.rollback_message or why  # both AUCs and the interval
             return conditions.true(
-                reasons.DEGRADED, why, f"version {d.previous} was rolled back: {why}"
+                reasons.DEGRADED, why, f"version {d.previous} was rolled back: {said}"
             )
         if refused_image(lm, d):
             return conditions.true(
@@ -1106,6 +1114,7 @@ def status(
         experiment=experiment,
         pii_gate=pii,
         replay=replay,
+        matured_auc=matured_guard.status(lm, obs, obs.status.get("maturedAuc") or []),
     )
 
 

@@ -32,7 +32,7 @@ from leadops.operator.artifact_facts import ArtifactFacts
 from leadops.operator.kube import Kube, KubeError
 from leadops.operator.rollout import RolloutState, rollout_state
 from leadops.operator.settings import OperatorSettings
-from leadops.operator.spec import LeadModelSpec, PiiBackfillRun
+from leadops.operator.spec import LeadModelSpec, MaturedAucAction, PiiBackfillRun
 from leadops.operator.world import Observed, ReplayRun, ScorerReport
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,8 @@ def _scorer_report(
         key = _secret_value(kube, namespace, ref.name, ref.key)
         if key:
             headers["x-api-key"] = key.decode().strip().split(",")[0]
-    return ask_scorers.ask_all(urls, headers)
+    guarded = lm.guards.matured_auc.action is not MaturedAucAction.OFF
+    return ask_scorers.ask_all(urls, headers, matured=guarded)
 
 
 def _rollout(

@@ -96,6 +96,9 @@ STALE_MODEL: Final = "StaleModel"
 ROLLBACK_NOT_AVAILABLE: Final = "RollbackNotAvailable"
 # The AUC expected from recent leads (CBPE) is below spec.gates.minAuc: a warning, no rollback.
 ESTIMATED_AUC_LOW: Final = "EstimatedAucLow"
+# The serving version's AUC on matured leads is below its predecessor's on the same leads by
+# more than spec.guards.maturedAuc.maxDrop (the interval's upper bound): rolled back.
+MATURED_AUC_DROP: Final = "MaturedAucDrop"
 
 # PiiCompliant: the PII gate (pii_gate.py). False holds promotions (never rollbacks).
 BACKFILL_SUCCEEDED: Final = "BackfillSucceeded"

@@ -671,6 +671,63 @@ class Outcomes(_Model):
     )
 
 
+class MaturedAucAction(StrEnum):
+    ROLLBACK = "Rollback"  # shadow-score, judge, roll back on a drop
+    OFF = "Off"  # no shadow scoring, no verdict
+
+
+class MaturedAucGuard(_Model):
+    """After a promotion: serving vs previous version, paired on the same matured leads."""
+
+    action: MaturedAucAction = Field(
+        default=MaturedAucAction.ROLLBACK,
+        description="Rollback: after each promotion the scorer also scores every lead with the "
+        "previous version (in shadow), and once minLeads leads have matured the serving "
+        "version is rolled back if it is worse by more than maxDrop. Off: neither.",
+    )
+    min_leads: int = Field(
+        default=2000,
+        ge=2,
+        le=10_000_000,
+        description="Matured leads (older than outcomes.windowDays) the verdict rests on: the "
+        "first ones after the promotion.",
+    )
+    min_conversions: int = Field(
+        default=100,
+        ge=1,
+        le=10_000_000,
+        description="Conversions among them the verdict needs too (more leads are taken until "
+        "there are this many).",
+    )
+    max_drop: Ratio = Field(
+        default="0.02",
+        description="Roll back when the upper bound of the interval of (serving AUC - previous "
+        "AUC) is below minus this (decimal string, 0-1).",
+    )
+    alpha: Annotated[str, StringConstraints(pattern=r"^0?\.[0-9]*[1-9][0-9]*$", max_length=8)] = (
+        Field(
+            default="0.05",
+            description="The interval is two-sided 1 - alpha (DeLong, paired): an equal model is "
+            "rolled back nominally alpha / 2 of the time with maxDrop 0, less above (0-1).",
+        )
+    )
+    max_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days after the promotion the previous version keeps scoring in shadow "
+        "when no verdict is reached sooner; leads scored by then are still judged once matured.",
+    )
+
+    @property
+    def max_drop_value(self) -> Decimal:
+        return Decimal(self.max_drop)
+
+    @property
+    def alpha_value(self) -> Decimal:
+        return Decimal(self.alpha)
+
+
 class Retention(_Model):
     """How long Redis keeps leads (data minimisation: nothing is kept for ever)."""
 
@@ -775,6 +832,12 @@ class Guards(_Model):
         default=None,
         description="Set (`replay: {}` for the defaults): a candidate is replayed against the "
         "serving version before it is promoted; a worse one is not promoted.",
+    )
+    matured_auc: MaturedAucGuard = Field(
+        default_factory=MaturedAucGuard,
+        description="Roll back a promoted version whose AUC on matured leads is worse than "
+        "its predecessor's on the same leads.",
+        json_schema_extra={"default": {}},
     )
 
 
@@ -1567,14 +1630,15 @@ class LeadModelSpec(_Model):
         "and retention).",
         json_schema_extra={"default": {}},
     )
+    guards: Guards = Field(
+        default_factory=Guards,
+        description="Outcome guards around a promotion: a replay before any traffic, a "
+        "rollback on matured AUC (docs/operator.md).",
+        json_schema_extra={"default": {}},
+    )
     retention: Retention = Field(
         default_factory=Retention,
         description="How long Redis keeps leads and leads with an outcome.",
-        json_schema_extra={"default": {}},
-    )
-    guards: Guards = Field(
-        default_factory=Guards,
-        description="Outcome guards around a promotion (replay before any traffic).",
         json_schema_extra={"default": {}},
     )
     pod_security_context: PodSecurityContext = Field(
@@ -1846,6 +1910,22 @@ class ReplayStatus(_Model):
     )
 
 
+class MaturedAucStatus(_Model):
+    version: str = Field(description="The promoted version the guard judged.")
+    previous_version: str = Field(description="The version it replaced, scored in shadow.")
+    verdict: str = Field(
+        description="Collecting, Drop, NoDrop, Inconclusive (one class only) or Expired (too "
+        "few leads within maxDays), as the scorer says it."
+    )
+    auc: str = Field(default="", description="Its AUC on the matured leads.")
+    previous_auc: str = Field(default="", description="The previous version's, same leads.")
+    difference: str = Field(default="", description="auc - previousAuc.")
+    ci_low: str = Field(default="", description="Lower bound of the difference's interval.")
+    ci_high: str = Field(default="", description="Upper bound of the difference's interval.")
+    leads: int = Field(default=0, ge=0, description="Matured leads it rests on (so far).")
+    conversions: int = Field(default=0, ge=0, description="Conversions among them.")
+
+
 class LeadModelStatus(_Model):
     observed_generation: int = Field(default=0, description="Last generation reconciled.")
     serving_version: str = Field(default="", description="Model version the scorer serves.")
@@ -1899,6 +1979,10 @@ class LeadModelStatus(_Model):
         default=None,
         description="The replay gate (spec.guards.replay): the last candidate replayed against "
         "the serving version, its verdict and whether it holds the promotion.",
+    )
+    matured_auc: list[MaturedAucStatus] = Field(
+        default_factory=list,
+        description="The matured-AUC guard's verdict per promoted version, newest first.",
     )
 
 

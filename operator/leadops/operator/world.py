@@ -19,6 +19,37 @@ from leadops.operator.spec import PiiBackfillRun
 
 
 @dataclass(frozen=True)
+class MaturedReport:
+    """What a scorer's /ops/matured-auc said: the guard's verdict for one promotion (numbers
+    as the scorer wrote them, "" when it has none)."""
+
+    state: str
+    serving_version: int
+    previous_version: int
+    leads: int = 0
+    conversions: int = 0
+    serving_auc: str = ""
+    previous_auc: str = ""
+    difference: str = ""
+    ci_low: str = ""
+    ci_high: str = ""
+    max_drop: str = ""
+    alpha: str = ""
+
+
+# A final verdict over one still collecting; a drop over the rest (the Pods read one store, so
+# they agree once final; one that has not computed it yet says Collecting).
+_MATURED_RANK = {"Drop": 0, "NoDrop": 1, "Inconclusive": 1, "Expired": 1}
+
+
+def _matured(reports: list[ScorerReport]) -> MaturedReport | None:
+    found = [r.matured for r in reports if r.matured is not None]
+    if not found:
+        return None
+    return min(found, key=lambda m: (_MATURED_RANK.get(m.state, 2), -m.leads))
+
+
+@dataclass(frozen=True)
 class ScorerReport:
     """What the scorer's /ops/model-status said (None in Observed when unreachable); from
     several Pods, `combine()`d: `pods` answered of `asked` ready ones."""
@@ -33,6 +64,8 @@ class ScorerReport:
     # on; combined: the mean of the Pods' estimates weighted by their leads.
     estimated_auc: str = ""
     estimated_auc_leads: int = 0
+    # The matured-AUC guard's verdict (/ops/matured-auc); None: no guard, or not asked.
+    matured: MaturedReport | None = None
 
 
 # Worst first: the precedence of leadops.contract.health (no_model > error > critical > ...).
@@ -96,6 +129,7 @@ def combine(reports: list[ScorerReport], *, asked: int) -> ScorerReport | None:
         asked=asked,
         estimated_auc=estimated_auc,
         estimated_auc_leads=estimated_leads,
+        matured=_matured(same),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from leadops.scorer import (
     followup_writer,
     guardrails,
     health,
+    matured,
     metrics,
     replicas,
     retention,
@@ -239,6 +241,47 @@ class ScorerAPI(FastAPI):
         return state
 
 
+def _load_guard(state: ScorerState) -> None:
+    """The previous model, through the serving path, for the matured-AUC guard; a refused one
+    turns the guard off (said in /ops/matured-auc), the serving model serves all the same."""
+    settings = state.settings
+    config, where = settings.matured_auc, settings.previous_model
+    if config is None or where is None:
+        return
+    try:
+        previous = load_serving_model(
+            where.path,
+            min_auc=settings.auc_critical,
+            verify_keys=state.verify_keys,
+            expect_digest=where.digest,
+            drift_window=settings.drift_window,
+            drift_min_samples=settings.drift_min_samples,
+            estimate_window=settings.estimate_window,
+            estimate_min_leads=settings.estimate_min_leads,
+            probe_rows=settings.parity_probe_rows,
+        )
+    except ModelRejected as exc:
+        state.guard_error = f"previous model refused ({exc.reason}: {exc.error})"
+        logger.error("Matured-AUC guard off: %s", state.guard_error)
+        return
+    if previous.version != config.previous_version:
+        state.guard_error = f"the previous model file holds version {previous.version}"
+        logger.error("Matured-AUC guard off: %s", state.guard_error)
+        return
+    state.guard = matured.Guard(
+        config=config,
+        previous=previous,
+        window_seconds=matured.window_seconds(config, settings.matured_auc_window_seconds),
+        max_seconds=matured.max_seconds(config, settings.matured_auc_max_seconds),
+        refresh_seconds=settings.matured_auc_refresh_seconds,
+    )
+    logger.info(
+        "Matured-AUC guard: version %d scored beside previous version %d",
+        config.serving_version,
+        config.previous_version,
+    )
+
+
 @asynccontextmanager
 async def _background_work(state: ScorerState) -> AsyncIterator[None]:
     """The scorer's background tasks, started once its state is served and stopped after the
@@ -314,6 +357,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.experiment = variants.load(
             settings, verify_keys=state.verify_keys, m=m, sink=_guardrail_sink(lead_store)
         )
+        _load_guard(state)
         app.state.scorer = state
         # Everything allocated so far (modules, the model) lives as long as the process: keep
         # it out of the cyclic GC's full collections, which otherwise rescan it under load.
@@ -347,6 +391,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def prometheus_metrics() -> Response:
         state: ScorerState = app.state.scorer
         state.refresh_drift_metric()
+        if state.guard is not None:
+            # The guard's verdict, at most once per its refresh interval; a store down leaves
+            # it out, the other metrics are still worth a scrape.
+            with contextlib.suppress(store.StoreUnavailable):
+                state.guard.publish(m, await state.guard.report(state.store))
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -11,8 +11,8 @@ node holds per slot:
   id, refused past the deadline); per slot of chat lists, one script pushes each lead's first
   message once, guarded by a marker key on the list's slot (`leadops:first:{LIST}:LEAD`,
   kept MARKER_TTL_SECONDS), so a retried batch never pushes it twice; the columns go in by
-  SADD and experiment leads by ZADD NX (both idempotent). A lead is stored once its record
-  and its message are: a batch that failed on one node is retried for the leads not yet
+  SADD, experiment and guarded leads by ZADD NX (all idempotent). A lead is stored once its
+  record and its message are: a batch that failed on one node is retried for the leads not yet
   stored, and their 503 retracts the record and the message both;
 - an outcome is set by a script on the record's slot (the tenant check, the label and the
   record's outcome TTL, one step), then the lead goes into the outcome index (ZADD,
@@ -279,7 +279,7 @@ class ClusterStore(store.RedisStore):
         ]
 
     def _other_writes(self, batch: Sequence[store.LeadWrite], deadline: int) -> list[_Write]:
-        """The first messages (per slot), the columns and the experiment index."""
+        """The first messages (per slot), the columns, the experiment and guard indexes."""
         keep = self._keep.lead_seconds
         writes = []
         messages = self._messages(batch)
@@ -301,6 +301,9 @@ class ClusterStore(store.RedisStore):
         if scored:
             zadd = ("ZADD", store.EXPERIMENT_KEY, "NX", *scored)
             writes.append(_Write(store.EXPERIMENT_KEY, zadd, []))
+        guarded = [item for w in batch if w.guarded for item in (now, w.lead_id)]
+        if guarded:  # shadow-scored for the matured-AUC guard
+            writes.append(_Write(store.GUARD_KEY, ("ZADD", store.GUARD_KEY, "NX", *guarded), []))
         return writes
 
     async def save_leads(self, batch: Sequence[store.LeadWrite]) -> None:

@@ -64,6 +64,14 @@ class Metrics:
             registry=r,
         )
         self.model_estimated_auc.set(float("nan"))
+        # Versions are the only label: one series per version the guard compared.
+        self.model_matured_auc = Gauge(
+            "lead_model_matured_auc",
+            "AUC of a model version on the matured leads of the matured-AUC guard (paired with "
+            "the version it replaced, on the same leads; 0-1).",
+            ["version"],
+            registry=r,
+        )
         self.model_last_reload_ts = Gauge(
             "lead_model_last_reload_ts",
             "Unix time the serving model was (re)loaded.",

@@ -188,6 +188,34 @@ class ModelStatus(BaseModel):
     )
 
 
+class MaturedAuc(BaseModel):
+    """The matured-AUC guard: serving vs previous version on the same matured leads."""
+
+    state: Literal["Off", "Collecting", "Drop", "NoDrop", "Inconclusive", "Expired"] = Field(
+        description="Off: no guard (or its previous model was refused: `error`); Collecting: "
+        "fewer matured leads or conversions than the minimums; Drop: the interval's upper "
+        "bound of serving - previous is below -max_drop; NoDrop: it is not; Inconclusive: the "
+        "matured leads hold one class only; Expired: max_days passed with too few leads."
+    )
+    serving_version: int | None = None
+    previous_version: int | None = None
+    shadowing: bool = Field(
+        default=False, description="Leads are scored by the previous version too, now."
+    )
+    leads: int = Field(default=0, description="Matured leads the verdict rests on (so far).")
+    conversions: int = 0
+    min_leads: int | None = None
+    min_conversions: int | None = None
+    serving_auc: float | None = None
+    previous_auc: float | None = None
+    difference: float | None = Field(default=None, description="serving_auc - previous_auc.")
+    ci_low: float | None = None
+    ci_high: float | None = None
+    alpha: float | None = Field(default=None, description="The interval is two-sided 1 - alpha.")
+    max_drop: float | None = None
+    error: str = ""
+
+
 class ReloadAccepted(BaseModel):
     ok: Literal[True] = True
     version: int

@@ -130,6 +130,9 @@ async def answer_lead(
         "model_version": str(served.version) if served is not None else "",
         "chat_key": memory,
     }
+    # While the matured-AUC guard shadows: the previous version's score beside the serving one.
+    shadowed = _previous_score(state, model, row, answered=score is not None and served is model)
+    record |= shadowed
     experiment = None
     if arm is not None and score is not None:
         experiment = arm.answer
@@ -147,6 +150,7 @@ async def answer_lead(
             message=row["details"] or None,
             keyed=idempotency_key is not None,
             experiment=experiment is not None and arm is not None,
+            guarded=bool(shadowed),
         )
     )
     stored: Stored = False
@@ -184,6 +188,20 @@ async def answer_lead(
 
 
 _NO_EXPERIMENT = {"experiment"}
+
+
+def _previous_score(
+    state: ScorerState, model: ServingModel | None, row: dict[str, str], *, answered: bool
+) -> dict[str, str]:
+    """The previous version's score fields of a lead the serving model `answered` (not an
+    experiment variant's model), while the matured-AUC guard shadows; none otherwise, or when
+    the previous model raised."""
+    guard = state.guard
+    if guard is None or model is None or not answered:
+        return {}
+    now = time.time()
+    found = guard.shadow_fields(row, now=now) if guard.shadowing(model, now=now) else None
+    return found or {}
 
 
 def _follow_up(

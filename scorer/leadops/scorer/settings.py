@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from leadops.redis_mode import RedisMode
 from leadops.scorer import auth, retention
 from leadops.scorer.experiment import Experiment
+from leadops.scorer.matured import GuardConfig
 from leadops.secret_env import read_secret_file
 
 
@@ -225,6 +226,34 @@ class Settings(BaseSettings):
         '{"VERSION": {"path": ..., "digest": "sha256:..."}}.',
     )
 
+    previous_model: VariantModelFile | None = Field(
+        default=None,
+        description="The model file of the version the serving one replaced, as JSON "
+        '{"path": ..., "digest": "sha256:..."}: scored in shadow for the matured-AUC guard.',
+    )
+    matured_auc: GuardConfig | None = Field(
+        default=None,
+        description="The matured-AUC guard of this rollout as JSON (servingVersion, "
+        "previousVersion, since, minLeads, minConversions, maxDrop, alpha, maxDays, "
+        "windowDays); needs LEADOPS_PREVIOUS_MODEL.",
+    )
+    matured_auc_window_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="Overrides the guard's windowDays, in seconds (tests and benchmarks).",
+    )
+    matured_auc_max_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Overrides the guard's maxDays, in seconds (tests and benchmarks).",
+    )
+    matured_auc_refresh_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="How often the guard's verdict is recomputed from the store, at most.",
+    )
+
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:
         if self.auc_critical > self.auc_warning:
@@ -241,6 +270,8 @@ class Settings(BaseSettings):
                         f"experiment variant modelVersion {version} has no file in "
                         "LEADOPS_VARIANT_MODELS"
                     )
+        if self.matured_auc is not None and self.previous_model is None:
+            raise ValueError("LEADOPS_MATURED_AUC needs LEADOPS_PREVIOUS_MODEL")
         return self
 
     def retention(self) -> retention.Retention:

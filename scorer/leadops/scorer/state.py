@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from leadops.contract import artifact as contract_artifact
-from leadops.scorer import health, metrics, store, writer
+from leadops.scorer import health, matured, metrics, store, writer
 from leadops.scorer.auth import IngestKeys, KeyRing
 from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.experiment import LiveCounts
@@ -65,6 +65,10 @@ class ScorerState:
     announcer: Announcer | None = None
     # Schedules scored leads' follow-ups (LEADOPS_FOLLOWUPS_CONFIG); None without.
     followups: FollowUpWriter | None = None
+    # The matured-AUC guard with the previous model (LEADOPS_MATURED_AUC); None without, or
+    # when the previous model was refused (`guard_error` says why).
+    guard: matured.Guard | None = None
+    guard_error: str = ""
     _health_cache: tuple[float, ServingModel | None, bool, health.Health] | None = field(
         default=None, repr=False
     )

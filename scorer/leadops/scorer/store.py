@@ -12,7 +12,11 @@ Layout (shared with the PII backfill job):
   recorded), so the export never scans the keyspace;
 - `leadops:columns`: SET of every row column ever stored (the export's header);
 - `leadops:experiment`: ZSET of the ids of leads bucketed into an experiment (scored by when
-  they were stored), so the experiment export lists every such lead, with an outcome or not.
+  they were stored), so the experiment export lists every such lead, with an outcome or not;
+- `leadops:matured-auc`: ZSET of the ids of leads the previous version scored in shadow after a
+  promotion (scored by when they were stored), so the matured-AUC guard reads every such lead,
+  with an outcome or not. Such a lead's record holds `scored_at`, `previous_version` and
+  `previous_score` too.
 
 Retention (leadops.scorer.retention): a lead record and its chat memory list get their TTL in
 the script that writes them; an outcome re-arms the record's TTL; the indexes are trimmed of
@@ -42,6 +46,17 @@ logger = logging.getLogger(__name__)
 OUTCOMES_KEY = "leadops:outcomes"
 COLUMNS_KEY = "leadops:columns"
 EXPERIMENT_KEY = "leadops:experiment"
+GUARD_KEY = "leadops:matured-auc"
+# What the matured-AUC guard reads of a lead record (leadops.scorer.matured).
+GUARD_FIELDS = (
+    "model_version",
+    "previous_version",
+    "score",
+    "previous_score",
+    "scored_at",
+    "converted",
+    "outcome_at",
+)
 # Fields the scorer adds to a lead record; not part of the training row.
 RECORD_META = frozenset({"score", "model_version", "chat_key", "chat_id", "converted", "lead_id"})
 EXPORT_BATCH = 200
@@ -80,6 +95,8 @@ class LeadWrite:
     keyed: bool = False
     # The lead was bucketed into an experiment: listed in EXPERIMENT_KEY for its export.
     experiment: bool = False
+    # The previous version scored the lead in shadow: listed in GUARD_KEY for the guard.
+    guarded: bool = False
 
 
 def _first_line(exc: Exception) -> str:
@@ -131,6 +148,11 @@ class LeadStore(Protocol):
 
     def outcomes(self) -> AsyncIterator[dict[str, str]]: ...
 
+    def guard_leads(self, *, since: float, until: float) -> AsyncIterator[dict[str, str]]:
+        """The GUARD_FIELDS of the shadow-scored leads stored between `since` and `until`
+        (unix seconds), oldest first."""
+        ...
+
     def experiment_leads(self) -> AsyncIterator[dict[str, str]]:
         """Every stored lead bucketed into an experiment (any experiment), oldest first."""
         ...
@@ -173,9 +195,10 @@ return {bucket[1] or '', bucket[2] or ''}
 # and SADD in slices of UNPACK_SLICE, so a wide lead cannot fail the batch half-written.
 # The record and the chat list get their TTL here, in the same step as the write (a TTL set
 # by a second call could be lost with it).
-# KEYS: columns set, experiment index, then (lead hash, memory list) per lead.
+# KEYS: columns set, experiment index, guard index, then (lead hash, memory list) per lead.
 # ARGV[1]: deadline; ARGV[2]: TTL in seconds (0: none); ARGV[3]: JSON array with one [field,
-# value, ..., message or "", lead id to list in the experiment index or ""] array per lead;
+# value, ..., message or "", lead id to list in the experiment index or "", lead id to list
+# in the guard index or ""] array per lead;
 # then the columns. Returns the number of leads written, or -1 past the deadline.
 UNPACK_SLICE = 1000
 _SAVE_LEADS = f"""
@@ -188,8 +211,9 @@ local ttl = tonumber(ARGV[2])
 local leads = cjson.decode(ARGV[3])
 local written = 0
 for i, fields in ipairs(leads) do
-  local key = KEYS[2 * i + 1]
+  local key = KEYS[2 * i + 2]
   if redis.call('EXISTS', key) == 0 then
+    local guarded = table.remove(fields)
     local indexed = table.remove(fields)
     local message = table.remove(fields)
     for j = 1, #fields, slice do
@@ -197,10 +221,11 @@ for i, fields in ipairs(leads) do
     end
     if ttl > 0 then redis.call('EXPIRE', key, ttl) end
     if message ~= '' then
-      redis.call('RPUSH', KEYS[2 * i + 2], message)
-      if ttl > 0 then redis.call('EXPIRE', KEYS[2 * i + 2], ttl) end
+      redis.call('RPUSH', KEYS[2 * i + 3], message)
+      if ttl > 0 then redis.call('EXPIRE', KEYS[2 * i + 3], ttl) end
     end
     if indexed ~= '' then redis.call('ZADD', KEYS[2], now[1], indexed) end
+    if guarded ~= '' then redis.call('ZADD', KEYS[3], now[1], guarded) end
     written = written + 1
   end
 end
@@ -243,12 +268,16 @@ def save_leads_command(
 ) -> tuple[list[KeyT], list[EncodableT]]:
     """The KEYS and ARGV of _SAVE_LEADS for `batch` (one JSON argument for all records)."""
     columns = sorted({c for write in batch for c in write.columns})
-    keys: list[KeyT] = [COLUMNS_KEY, EXPERIMENT_KEY]
+    keys: list[KeyT] = [COLUMNS_KEY, EXPERIMENT_KEY, GUARD_KEY]
     leads: list[list[str]] = []
     for write in batch:
         keys += (lead_key(write.lead_id), write.memory)
         fields = [item for pair in write.record.items() for item in pair]
-        fields += (write.message or "", write.lead_id if write.experiment else "")
+        fields += (
+            write.message or "",
+            write.lead_id if write.experiment else "",
+            write.lead_id if write.guarded else "",
+        )
         leads.append(fields)
     return keys, [deadline_ms, ttl_seconds, json.dumps(leads, ensure_ascii=False), *columns]
 
@@ -401,13 +430,41 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
+    async def guard_leads(self, *, since: float, until: float) -> AsyncIterator[dict[str, str]]:
+        start = 0
+        try:
+            while True:
+                ids = await self._client.zrangebyscore(
+                    GUARD_KEY, since, until, start=start, num=EXPORT_BATCH
+                )
+                if not ids:
+                    return
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for lead_id in ids:
+                        pipe.hmget(lead_key(_text(lead_id)), list(GUARD_FIELDS))
+                    records = await pipe.execute()
+                for values in records:
+                    found = {
+                        name: _text(value)
+                        for name, value in zip(GUARD_FIELDS, values, strict=True)
+                        if value is not None
+                    }
+                    if found:  # a record erased, scrubbed or expired since is skipped
+                        yield found
+                if len(ids) < EXPORT_BATCH:
+                    return
+                start += EXPORT_BATCH
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
     async def trim_indexes(self) -> int:
         # An id is old enough to check once its record's TTL could have run out: the outcome
-        # index is scored by the outcome's time, the experiment index by the lead's.
+        # index is scored by the outcome's time, the experiment and guard indexes by the lead's.
         removed = 0
         for index, seconds in (
             (OUTCOMES_KEY, self._keep.outcome_seconds),
             (EXPERIMENT_KEY, self._keep.lead_seconds),
+            (GUARD_KEY, self._keep.lead_seconds),
         ):
             if seconds > 0:
                 removed += await self._trim(index, before=time.time() - seconds)
@@ -464,6 +521,7 @@ class MemoryStore:
         self.memory: dict[str, list[str]] = {}
         self.outcome_order: dict[str, float] = {}
         self.experiment_order: list[str] = []
+        self.guard_order: list[tuple[float, str]] = []
         self.column_names: set[str] = set()
 
     async def save_leads(self, batch: Sequence[LeadWrite]) -> None:
@@ -473,6 +531,8 @@ class MemoryStore:
             self.records[lead_key(write.lead_id)] = dict(write.record)
             if write.experiment:
                 self.experiment_order.append(write.lead_id)
+            if write.guarded:
+                self.guard_order.append((time.time(), write.lead_id))
             self.column_names.update(write.columns)
             if write.message:
                 self.memory.setdefault(write.memory, []).append(write.message)
@@ -524,6 +584,12 @@ class MemoryStore:
             record = self.records.get(lead_key(lead_id))
             if record is not None:
                 yield {"lead_id": lead_id} | record
+
+    async def guard_leads(self, *, since: float, until: float) -> AsyncIterator[dict[str, str]]:
+        for at, lead_id in list(self.guard_order):
+            record = self.records.get(lead_key(lead_id))
+            if record is not None and since <= at <= until:
+                yield {name: record[name] for name in GUARD_FIELDS if name in record}
 
     async def experiment_leads(self) -> AsyncIterator[dict[str, str]]:
         for lead_id in list(self.experiment_order):

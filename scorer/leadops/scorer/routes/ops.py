@@ -75,6 +75,49 @@ async def model_status(
     )
 
 
+@router.get("/matured-auc", response_model=schemas.MaturedAuc)
+async def matured_auc(state: StateDep) -> schemas.MaturedAuc:
+    """The matured-AUC guard's verdict (what the operator reads): serving vs previous version,
+    paired on the same matured leads."""
+    guard = state.guard
+    if guard is None:
+        return schemas.MaturedAuc(state="Off", error=state.guard_error)
+    try:
+        found = await guard.report(state.store)
+    except store.StoreUnavailable as exc:
+        logger.error("Matured-AUC verdict not computed: store unavailable (%s)", exc)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "lead store unavailable") from None
+    guard.publish(state.metrics, found)
+    c = guard.config
+    model = state.model
+    body: dict[str, Any] = {
+        "state": found.state,
+        "serving_version": c.serving_version,
+        "previous_version": c.previous_version,
+        "shadowing": model is not None and guard.shadowing(model, now=time.time()),
+        "min_leads": c.min_leads,
+        "min_conversions": c.min_conversions,
+        "alpha": float(c.alpha),
+        "max_drop": float(c.max_drop),
+    }
+    v = found.verdict
+    if v is not None:
+        body |= {
+            "leads": v.leads,
+            "conversions": v.conversions,
+            "serving_auc": _rounded(v.serving_auc),
+            "previous_auc": _rounded(v.previous_auc),
+            "difference": _rounded(v.difference),
+            "ci_low": _rounded(v.ci_low),
+            "ci_high": _rounded(v.ci_high),
+        }
+    return schemas.MaturedAuc(**body)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 @router.get("/experiment", response_model=schemas.ExperimentStatus)
 async def experiment_status(state: StateDep) -> schemas.ExperimentStatus:
     """The running experiment and the leads this replica bucketed into each variant."""
