@@ -1052,6 +1052,12 @@ def replay_job(
         source.unpack(b, volume="baseline", digest=b_digest, into=f"{MODEL_DIR}/baseline.json",
                       volumes=volumes),
     ]  # fmt: skip
+    resources = _resources(lm.training.resources, spec.TRAINING_RESOURCES)
+    cpu_limit = resources.get("limits", {}).get("cpu")
+    if cpu_limit is not None:  # a batch Job's containers all have a CPU limit (docs/security.md)
+        for unpack in init:
+            limits = unpack["resources"].setdefault("limits", {})
+            unpack["resources"]["limits"] = dict(sorted({**limits, "cpu": cpu_limit}.items()))
     args = [
         "replay",
         "--candidate", f"{MODEL_DIR}/candidate.json",
@@ -1073,7 +1079,7 @@ def replay_job(
         "image": lm.training.image or jobs_image(lm.scorer.image, jobs),
         "command": ["leadops"],
         "args": args,
-        "resources": _resources(lm.training.resources, spec.TRAINING_RESOURCES),
+        "resources": resources,
         "securityContext": _security(),
         "volumeMounts": mounts,
         "terminationMessagePath": TERMINATION_LOG,

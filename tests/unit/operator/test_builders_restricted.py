@@ -92,7 +92,8 @@ def test_the_scorer_has_no_cpu_limit_and_the_jobs_have_one() -> None:
     assert limits["train"]["cpu"] == "2"
     assert limits["pii-backfill"]["cpu"] == "1"
     assert limits["replay"]["cpu"] == "2"  # the training Job's resources
-    assert "cpu" not in limits["unpack-candidate"]
+    # Every container of a batch Job has a CPU limit, the replay's unpacking ones too.
+    assert limits["unpack-candidate"]["cpu"] == limits["unpack-baseline"]["cpu"] == "2"
 
 
 def test_a_partial_override_keeps_the_other_defaults() -> None:
