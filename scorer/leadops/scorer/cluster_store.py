@@ -2,13 +2,14 @@
 
 The layout is the standalone store's (leadops.scorer.store): a lead's record, its chat memory
 list, the outcome index and the columns set each hash to their own slot, and a Lua script may
-only touch keys of one slot. So each script covers one slot, and what held in one step on one
-node holds per slot:
+only touch keys of one slot (unless flagged, Redis >= 7, and then of one node). So each script
+covers one slot or one master, and what held in one step on one node holds per slot:
 
 - a batch is one pipelined round trip (each master gets its share at once, see
-  leadops.scorer.cluster_send): per slot
-  of lead records, one script writes the records that do not exist yet (idempotent by lead
-  id, refused past the deadline); per slot of chat lists, one script pushes each lead's first
+  leadops.scorer.cluster_send): per master of lead records (per slot on Redis < 7, or for the
+  leads of a slot that moved), one script writes the records that do not exist yet
+  (idempotent by lead id, refused past the deadline); per slot of chat lists, one script
+  pushes each lead's first
   message once, guarded by a marker key on the list's slot (`leadops:first:{LIST}:LEAD`,
   kept MARKER_TTL_SECONDS), so a retried batch never pushes it twice; the columns go in by
   SADD, experiment and guarded leads by ZADD NX (all idempotent). A lead is stored once its
