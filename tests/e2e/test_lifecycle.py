@@ -302,6 +302,15 @@ def test_a_rollout_whose_pods_cannot_start_is_rolled_back_while_old_pods_serve(
     real_cluster: LocalCluster, tenant: Tenant
 ) -> None:
     ns = tenant.namespace
+    # From a settled scorer: the last test's version may still be rolling out to its last
+    # replica (a slow one on a loaded machine). The 20 s deadline set below applies to that
+    # rollout too, and would blame the version, not the image.
+    wait_for(
+        "the serving version rolled out on every replica",
+        lambda: _rolled_out_on(_deployment(real_cluster, ns), SCORER_IMAGE),
+        timeout=180,
+        interval=1,
+    )
     serving = _deployment(real_cluster, ns)["metadata"]["annotations"]["leadops.io/model-version"]
     # Requests through the Service for the whole rollout, from a Pod: bounded in count and time.
     script = f"""
