@@ -70,7 +70,9 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
         api.create(
             leadmodel(
                 ns,
-                guards={"maturedAuc": {"minLeads": MIN_LEADS, "maxDrop": "0.02"}},
+                guards={
+                    "maturedAuc": {"action": "Rollback", "minLeads": MIN_LEADS, "maxDrop": "0.02"}
+                },
                 scorer={"replicas": 1, "apiKeySecretRef": {"name": "scorer-api", "key": "key"}},
             )
         )

@@ -680,10 +680,13 @@ class MaturedAucGuard(_Model):
     """After a promotion: serving vs previous version, paired on the same matured leads."""
 
     action: MaturedAucAction = Field(
-        default=MaturedAucAction.ROLLBACK,
+        # Off by default until an image rollout keeps the guard: today one ends it, and its
+        # rollback replaces every scorer Pod (docs/operator.md, "Matured-AUC guard").
+        default=MaturedAucAction.OFF,
         description="Rollback: after each promotion the scorer also scores every lead with the "
         "previous version (in shadow), and once minLeads leads have matured the serving "
-        "version is rolled back if it is worse by more than maxDrop. Off: neither.",
+        "version is rolled back if it is worse by more than maxDrop. Off (the default): "
+        "neither.",
     )
     min_leads: int = Field(
         default=2000,

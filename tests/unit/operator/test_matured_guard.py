@@ -13,9 +13,11 @@ import pytest
 from leadops.operator import builders, reasons, registry
 from leadops.operator.actions import EmitEvent, MarkVersion, RollBack, RollOut
 from leadops.operator.plan import plan
+from leadops.operator.spec import MaturedAucAction
 from leadops.operator.world import MaturedReport, ScorerReport, combine
 
-from .worlds import NOW, V1, V2, V3, deployed, entry, spec, world
+from .worlds import NOW, V1, V2, V3, deployed, entry, world
+from .worlds import spec as any_spec
 
 DROP = MaturedReport(
     state="Drop",
@@ -31,6 +33,17 @@ DROP = MaturedReport(
     max_drop="0.02",
     alpha="0.05",
 )
+
+
+def spec(**kw: Any) -> Any:
+    """A LeadModel with the guard on (it is off by default), unless `kw` says otherwise."""
+    guards = kw.pop("guards", {})
+    guard = {"action": "Rollback", **guards.get("maturedAuc", {})}
+    return any_spec(guards={**guards, "maturedAuc": guard}, **kw)
+
+
+def test_the_guard_is_off_by_default() -> None:
+    assert any_spec().guards.matured_auc.action is MaturedAucAction.OFF
 
 
 def scorer(matured: MaturedReport | None, *, version: int = V2) -> ScorerReport:
