@@ -7,9 +7,10 @@ Waiting (a rollout in flight) is not an error: the plan's `requeue_after` become
 No kopf timer or daemon: kopf puts its finalizer on every object one serves (kopf 1.45,
 `requires_finalizer=True`), so a LeadModel could not be deleted once the operator was gone
 (`helm uninstall` first: its namespace Terminating forever). The resync is a wake-up instead:
-every pass asks to look at its LeadModel again within `RESYNC_SECONDS`, and a LeadModel that is
-gone asks nothing. Nothing needs cleaning up at deletion (children go by ownerReferences), and
-kopf itself removes the finalizer an older operator left once no handler needs it.
+every pass asks to look at its LeadModel again within LEADOPS_RESYNC_SECONDS, and a LeadModel
+that is gone asks nothing. Nothing needs cleaning up at deletion (children go by
+ownerReferences), and kopf itself removes the finalizer an older operator left once no handler
+needs it.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from leadops.operator.spec import GROUP, PLURAL, VERSION
 
 logger = logging.getLogger(__name__)
 
-# Watches drive decisions; the resync only catches missed events and time-based state (age).
-RESYNC_SECONDS = operator_settings.load().resync_seconds
-# Fixed at start, like the watches: a changed selector needs a restart (as --namespace does).
-SELECTOR = operator_settings.load().selector
+# The resync period and the selector, read when the operator starts (`configure`), not when
+# this module is imported: an operator started in a process that imported it earlier (a test
+# run, `leadops operator` after its flags set the environment) keeps the environment it was
+# started with. Fixed until a restart, like the watches (as --namespace is).
+_started: dict[str, operator_settings.OperatorSettings] = {}
 # How soon to look again when the API could not be reached.
 API_RETRY_SECONDS = 2.0
 # How soon to look again for a Secret a LeadModel names that does not exist yet.
@@ -42,6 +44,18 @@ _state: dict[str, kube.Kube] = {}
 # What each owned Deployment/ReplicaSet last meant for a rollout: our own patches and status
 # updates that change no decision do not wake the LeadModel again.
 _seen: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
+
+
+def _settings() -> operator_settings.OperatorSettings:
+    if "settings" not in _started:
+        _started["settings"] = operator_settings.load()
+    return _started["settings"]
+
+
+def _resync_seconds() -> float:
+    """Watches drive decisions; the resync only catches missed events and time-based state
+    (age, a verdict that matured)."""
+    return _settings().resync_seconds
 
 
 def client() -> kube.Kube:
@@ -54,7 +68,7 @@ def _look_again(namespace: str, name: str) -> None:
     try:
         _owner_changed(namespace, name)
     except Exception:
-        WAKEUPS.after(namespace, name, RESYNC_SECONDS)  # an error must not end the resyncs
+        WAKEUPS.after(namespace, name, _resync_seconds())  # an error must not end the resyncs
         raise
 
 
@@ -78,7 +92,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix="leadops.io", key="last-handled-configuration"
     )
     settings.posting.enabled = False  # we post our own Events with our own reasons
-    settings.execution.max_workers = operator_settings.load().workers
+    _started["settings"] = started = operator_settings.load()
+    settings.execution.max_workers = started.workers
     settings.watching.server_timeout = 300
     # Retry the API every 2 s at most (for 10 minutes), not kopf's growing backoff (up to 21 s
     # between tries, 54 s in all): after an apiserver outage the first try that works resumes
@@ -96,7 +111,7 @@ def stop_wakeups(**_: Any) -> None:
 
 def in_shard(labels: Mapping[str, str] | None = None, **_: Any) -> bool:
     """This operator's LeadModels (`--selector`); other operators act on the rest."""
-    return SELECTOR.matches(labels)
+    return _settings().selector.matches(labels)
 
 
 # (namespace, ConfigMap) -> LeadModels whose follow-up templates it holds: a change of the
@@ -137,7 +152,7 @@ def _run(body: Mapping[str, Any]) -> None:
         gone = _reconcile(namespace, name, body)
     finally:
         if not gone:  # the resync: look again by then whatever happened (earliest wins)
-            WAKEUPS.after(namespace, name, RESYNC_SECONDS)
+            WAKEUPS.after(namespace, name, _resync_seconds())
 
 
 def _reconcile(namespace: str, name: str, body: Mapping[str, Any]) -> bool:

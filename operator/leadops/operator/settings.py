@@ -1,8 +1,8 @@
 """Every `LEADOPS_*` variable the operator reads, parsed in one place.
 
-`load()` reads the environment each time it is called: the resync period is fixed when kopf
-registers the handlers (import time), the rest is read once per reconcile pass, so a test or
-a restarted Pod sees the environment it was started with. Pure module.
+`load()` reads the environment each time it is called: the resync period and the selector are
+fixed when the operator starts (`handlers.configure`), the rest is read once per reconcile
+pass, so a test or a restarted Pod sees the environment it was started with. Pure module.
 """
 
 from __future__ import annotations
