@@ -6,6 +6,7 @@ waiting a minute."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import kopf
 import pytest
@@ -32,7 +33,9 @@ def test_the_resync_and_the_selector_are_read_when_the_operator_starts(
     monkeypatch.setattr(handlers, "_started", {})
     monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "7")
     monkeypatch.setenv("LEADOPS_SELECTOR", "team=north")
-    handlers.configure(settings=kopf.OperatorSettings())
+    # kopf's decorators type these as activities, called with everything kopf passes.
+    configure, stop_wakeups = cast(Any, handlers.configure), cast(Any, handlers.stop_wakeups)
+    configure(settings=kopf.OperatorSettings())
     try:
         # Changed after the start: this operator keeps what it started with.
         monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "9")
@@ -41,4 +44,4 @@ def test_the_resync_and_the_selector_are_read_when_the_operator_starts(
         assert handlers.in_shard({"team": "north"})
         assert not handlers.in_shard({"team": "south"})
     finally:
-        handlers.stop_wakeups()
+        stop_wakeups()
