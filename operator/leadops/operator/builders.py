@@ -48,8 +48,40 @@ ANN_ROLLOUT_STARTED = "leadops.io/rollout-started-at"
 # spec.scorer.image still names it (the template's own image is the current one).
 ANN_PREVIOUS_IMAGE = "leadops.io/previous-image"
 ANN_ROLLED_BACK_IMAGE = "leadops.io/rolled-back-image"
+# The promotion the matured-AUC guard watches, written only while it is not the rollout's own
+# (after an image rollout of the promoted version, or its undoing).
+ANN_GUARDED_PREVIOUS = "leadops.io/guarded-previous-version"
+ANN_GUARDED_DIGEST = "leadops.io/guarded-previous-digest"
+ANN_GUARDED_SINCE = "leadops.io/guarded-since"
 ROLLOUT_FORWARD = "RollOut"
 ROLLOUT_BACK = "RollBack"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A version replacing another: what the matured-AUC guard compares (the version it
+    replaced, scored in shadow by that validated digest) and since when."""
+
+    previous: int
+    previous_digest: str
+    since: str
+
+
+def own_promotion(
+    *, kind: str, version: int | None, previous: int | None, previous_digest: str, started_at: str
+) -> Promotion | None:
+    """The promotion a rollout is by itself: a forward rollout that replaced a version. Not a
+    rollback, nor an image rollout (the version replaced itself)."""
+    if (
+        kind != ROLLOUT_FORWARD
+        or version is None
+        or previous is None
+        or previous == version
+        or not previous_digest
+        or not started_at
+    ):
+        return None
+    return Promotion(previous, previous_digest, started_at)
 
 
 @dataclass(frozen=True)
@@ -87,6 +119,21 @@ class Rollout:
     image: str = ""
     previous_image: str = ""
     rolled_back_image: str = ""
+    # The promotion the matured-AUC guard watches when it is not this rollout's own: kept
+    # across an image rollout (and its undoing) of the promoted version, so the new Pods go
+    # on scoring in shadow and the verdict stays about that promotion.
+    carried_promotion: Promotion | None = None
+
+    @property
+    def promotion(self) -> Promotion | None:
+        """The promotion the matured-AUC guard watches on this rollout's Pods, if any."""
+        return self.carried_promotion or own_promotion(
+            kind=self.kind,
+            version=self.version,
+            previous=self.previous,
+            previous_digest=self.previous_digest,
+            started_at=self.started_at,
+        )
 
 
 def names(leadmodel: str) -> dict[str, str]:
@@ -563,6 +610,17 @@ def _rollout_annotations(rollout: Rollout) -> dict[str, str]:
         deploy_ann[ANN_PREVIOUS_IMAGE] = rollout.previous_image
     if rollout.rolled_back_image:
         deploy_ann[ANN_ROLLED_BACK_IMAGE] = rollout.rolled_back_image
+    carried = rollout.carried_promotion
+    if carried is not None and carried != own_promotion(
+        kind=rollout.kind,
+        version=rollout.version,
+        previous=rollout.previous,
+        previous_digest=rollout.previous_digest,
+        started_at=rollout.started_at,
+    ):
+        deploy_ann[ANN_GUARDED_PREVIOUS] = str(carried.previous)
+        deploy_ann[ANN_GUARDED_DIGEST] = carried.previous_digest
+        deploy_ann[ANN_GUARDED_SINCE] = carried.since
     return deploy_ann
 
 
@@ -866,33 +924,32 @@ def _add_matured_auc(
 ) -> None:
     """After a promotion, the previous version unpacked (by its validated digest) beside the
     serving one and the matured-AUC guard's settings: the scorer scores every lead with both
-    (docs/operator.md, "Matured-AUC guard"). Not after a rollback or an image rollout (no
-    version replaced another), nor with the guard Off."""
+    (docs/operator.md, "Matured-AUC guard"). Kept across an image rollout of the promoted
+    version; not after a rollback, nor with the guard Off."""
     guard = lm.guards.matured_auc
-    started = registry.parse_time(rollout.started_at)
+    promotion = rollout.promotion
+    started = registry.parse_time(promotion.since) if promotion is not None else None
     if (
         guard.action is spec.MaturedAucAction.OFF
-        or rollout.kind != ROLLOUT_FORWARD
         or rollout.version is None
-        or rollout.previous is None
-        or rollout.previous == rollout.version
-        or not rollout.previous_digest
+        or promotion is None
+        or promotion.previous == rollout.version
         or started is None
     ):
         return
     path = f"{MODEL_DIR}/previous.json"
     init.append(
         source.unpack(
-            rollout.previous,
+            promotion.previous,
             volume="previous",
-            digest=rollout.previous_digest,
+            digest=promotion.previous_digest,
             into=path,
             volumes=volumes,
         )
     )
     config = {
         "servingVersion": rollout.version,
-        "previousVersion": rollout.previous,
+        "previousVersion": promotion.previous,
         "since": int(started.timestamp()),
         "minLeads": guard.min_leads,
         "minConversions": guard.min_conversions,
@@ -905,7 +962,7 @@ def _add_matured_auc(
         {
             "name": "LEADOPS_PREVIOUS_MODEL",
             "value": json.dumps(
-                {"path": path, "digest": rollout.previous_digest},
+                {"path": path, "digest": promotion.previous_digest},
                 sort_keys=True,
                 separators=(",", ":"),
             ),

@@ -37,10 +37,16 @@ def drop(lm: LeadModelSpec, obs: Observed) -> str | None:
     guard = lm.guards.matured_auc
     d = obs.deployment
     found = obs.scorer.matured if obs.scorer is not None else None
-    if guard.action is MaturedAucAction.OFF or found is None or found.state != DROP:
+    promotion = d.promotion
+    if (
+        guard.action is MaturedAucAction.OFF
+        or found is None
+        or found.state != DROP
+        or promotion is None
+    ):
         return None
     # The verdict of this promotion: a later one (or an older Pod's) is not about it.
-    if found.serving_version != d.version or found.previous_version != d.previous:
+    if found.serving_version != d.version or found.previous_version != promotion.previous:
         return None
     high = _decimal(found.ci_high)
     if high is None or high >= -guard.max_drop_value:

@@ -188,28 +188,40 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
     current = d.version
     assert current is not None
     stamp_now = rfc3339(now)
-    new_image = image_changed(d)
+    promotion = d.promotion
+    if failure.reason == reasons.MATURED_AUC_DROP and promotion is not None:
+        # The model is at fault, not the image: back to the version the guard compared it
+        # with, on the image serving now (an image rollout since the promotion stays).
+        new_image = False
+        version: int | None = promotion.previous
+        digest, image = promotion.previous_digest, d.image
+    else:
+        new_image = image_changed(d)
+        version, digest = d.previous, d.previous_digest
+        # The image the previous version served on; the new one is refused until the spec
+        # names another (a Deployment from before images were recorded keeps its own).
+        image = d.previous_image or d.image
     back = builders.Rollout(
-        version=d.previous,
+        version=version,
         previous=current,
         kind=builders.ROLLOUT_BACK,
         started_at=stamp_now,
-        digest=d.previous_digest,
+        digest=digest,
         previous_digest=d.digest,
-        # The image the previous version served on; the new one is refused until the spec
-        # names another (a Deployment from before images were recorded keeps its own).
-        image=d.previous_image or d.image,
+        image=image,
         previous_image=d.image,
         rolled_back_image=d.image if new_image else refused_image(lm, d),
+        # Undoing an image rollout of a promoted version: the guard watches on.
+        carried_promotion=promotion if version == current else None,
     )
     moves = []
-    if d.previous != current or not new_image:
-        moves.append(f"version {current} to {d.previous or 'no model'}")
+    if version != current or not new_image:
+        moves.append(f"version {current} to {version or 'no model'}")
     if new_image:
         moves.append(f"image {d.image} to {back.image}")
     actions: list[Action] = []
     # An image-only rollout is the image's fault, not the model version's.
-    failed_entry = obs.entry(current) if d.previous != current else None
+    failed_entry = obs.entry(current) if version != current else None
     if failed_entry is not None:
         actions.append(
             MarkVersion(
@@ -229,12 +241,12 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
             failure.reason,
             f"Rolled back Deployment {obs.namespace}/{builders.names(obs.name)['scorer']} "
             f"from {' and '.join(moves)}: {failure.message}",
-            once_key=_move_key(obs, "rollback", d.previous),
+            once_key=_move_key(obs, "rollback", version),
         )
     )
     actions.append(
         RollBack(
-            version=d.previous,
+            version=version,
             failed=current,
             reason=failure.reason,
             manifest=builders.scorer_deployment(
@@ -251,7 +263,7 @@ def roll_back(lm: LeadModelSpec, obs: Observed, failure: Failure, now: datetime)
         # As every later pass says it (`degraded`): the version's reason, or RolledBack for
         # an image the spec still names.
         conditions.true(reasons.DEGRADED, failure.reason, failure.message)
-        if d.previous != current or not new_image
+        if version != current or not new_image
         else conditions.true(
             reasons.DEGRADED,
             reasons.ROLLED_BACK,
@@ -486,6 +498,7 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
         image=d.image if current is not None else "",
         previous_image=d.previous_image,
         rolled_back_image=refused_image(lm, d),
+        carried_promotion=d.carried_promotion,
     )
     if goal.blocked is None and goal.version is not None and goal.version != current:
         return _roll_forward(lm, obs, goal.version, now)
@@ -600,6 +613,8 @@ def _roll_image(lm: LeadModelSpec, obs: Observed, image: str, now: datetime) -> 
         image=image,
         previous_image=d.image,
         rolled_back_image=refused_image(lm, d),
+        # The same version on another image: the matured-AUC guard watches its promotion on.
+        carried_promotion=d.promotion,
     )
     actions: tuple[Action, ...] = (
         EmitEvent(

@@ -67,6 +67,8 @@ class RolloutState:
     image: str = ""
     previous_image: str = ""
     rolled_back_image: str = ""
+    # The promotion the matured-AUC guard watches, where an image rollout carried it.
+    carried_promotion: builders.Promotion | None = None
     # metadata.generation: names the Deployment's state a move starts from.
     generation: int = 0
     progress: Progress = Progress.PROGRESSING
@@ -79,6 +81,17 @@ class RolloutState:
     blocked: Blocked | None = None
     # Why Pods are not ready, from their conditions and container states (for messages).
     unready_why: str = ""
+
+    @property
+    def promotion(self) -> builders.Promotion | None:
+        """The promotion the matured-AUC guard watches on these Pods, if any."""
+        return self.carried_promotion or builders.own_promotion(
+            kind=self.kind,
+            version=self.version,
+            previous=self.previous,
+            previous_digest=self.previous_digest,
+            started_at=self.started_at,
+        )
 
     @property
     def complete(self) -> bool:
@@ -146,6 +159,7 @@ def rollout_state(
         image=_scorer_image(spec),
         previous_image=str(ann.get(builders.ANN_PREVIOUS_IMAGE) or ""),
         rolled_back_image=str(ann.get(builders.ANN_ROLLED_BACK_IMAGE) or ""),
+        carried_promotion=_carried_promotion(ann),
         generation=int(meta.get("generation") or 0),
         progress=progress,
         available=available >= want,
@@ -155,6 +169,15 @@ def rollout_state(
         blocked=None if progress is Progress.COMPLETE else _blocked(conditions, mine),
         unready_why=_unready_why(mine),
     )
+
+
+def _carried_promotion(ann: Mapping[str, Any]) -> builders.Promotion | None:
+    previous = _int_or_none(ann.get(builders.ANN_GUARDED_PREVIOUS))
+    digest = str(ann.get(builders.ANN_GUARDED_DIGEST) or "")
+    since = str(ann.get(builders.ANN_GUARDED_SINCE) or "")
+    if previous is None or not digest or not since:
+        return None
+    return builders.Promotion(previous, digest, since)
 
 
 def _scorer_image(spec: Mapping[str, Any]) -> str:

@@ -680,8 +680,8 @@ class MaturedAucGuard(_Model):
     """After a promotion: serving vs previous version, paired on the same matured leads."""
 
     action: MaturedAucAction = Field(
-        # Off by default until an image rollout keeps the guard: today one ends it, and its
-        # rollback replaces every scorer Pod (docs/operator.md, "Matured-AUC guard").
+        # Off by default: a second model in every scorer Pod and one more evaluation per lead
+        # while it runs, worth it only where outcomes return within the window (docs/operator.md).
         default=MaturedAucAction.OFF,
         description="Rollback: after each promotion the scorer also scores every lead with the "
         "previous version (in shadow), and once minLeads leads have matured the serving "

@@ -5,6 +5,7 @@ scorer Deployment after a promotion scores with the previous version too."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from leadops.operator import builders, reasons, registry
 from leadops.operator.actions import EmitEvent, MarkVersion, RollBack, RollOut
 from leadops.operator.plan import plan
+from leadops.operator.rollout import Progress, rollout_state
 from leadops.operator.spec import MaturedAucAction
 from leadops.operator.world import MaturedReport, ScorerReport, combine
 
@@ -50,12 +52,36 @@ def scorer(matured: MaturedReport | None, *, version: int = V2) -> ScorerReport:
     return ScorerReport(version=version, health="ok", matured=matured)
 
 
-def serving_v2(matured: MaturedReport | None, **spec_kw: Any) -> Any:
-    lm = spec(**spec_kw)
+DIGEST_V1 = "sha256:" + "1" * 64
+DIGEST_V2 = "sha256:" + "2" * 64
+IMAGE = "docker.io/leadops/scorer:1"
+NEW_IMAGE = "docker.io/leadops/scorer:2"
+# V2 promoted over V1 (validated digests, on IMAGE).
+PROMOTED = replace(
+    deployed(V2, previous=V1),
+    digest=DIGEST_V2,
+    previous_digest=DIGEST_V1,
+    image=IMAGE,
+    previous_image=IMAGE,
+)
+PROMOTION = builders.Promotion(V1, DIGEST_V1, PROMOTED.started_at)
+# Then its image rolled out (the same version on NEW_IMAGE): the promotion carried.
+IMAGE_ROLLED = replace(
+    PROMOTED,
+    previous=V2,
+    previous_digest=DIGEST_V2,
+    image=NEW_IMAGE,
+    started_at="2026-11-27T10:00:00Z",
+    carried_promotion=PROMOTION,
+)
+
+
+def serving_v2(matured: MaturedReport | None, *, deployment: Any = PROMOTED, **spec_kw: Any) -> Any:
+    lm = spec(**{"scorer": {"image": IMAGE}, **spec_kw})
     obs = world(
         entry(V1, promoted="2026-11-25T10:00:00Z"),
         entry(V2, promoted="2026-11-26T10:00:00Z"),
-        deployment=deployed(V2, previous=V1),
+        deployment=deployment,
         scorer=scorer(matured),
     )
     return lm, obs
@@ -112,6 +138,68 @@ def test_no_rollback(why: str, matured: MaturedReport | None, spec_kw: dict[str,
     assert condition(p, reasons.DEGRADED).reason == reasons.AS_EXPECTED, why
 
 
+def test_an_image_rollout_of_the_promoted_version_keeps_the_guard_watching() -> None:
+    lm, obs = serving_v2(replace(DROP, state="Collecting"), scorer={"image": NEW_IMAGE})
+    (rolled,) = [a for a in plan(lm, obs, NOW).actions if isinstance(a, RollOut)]
+    assert rolled.version == V2
+    ann = rolled.manifest["metadata"]["annotations"]
+    assert ann[builders.ANN_GUARDED_PREVIOUS] == str(V1)
+    assert ann[builders.ANN_GUARDED_DIGEST] == DIGEST_V1
+    config = json.loads(_env(rolled.manifest)["LEADOPS_MATURED_AUC"])
+    assert (config["servingVersion"], config["previousVersion"]) == (V2, V1)
+    assert config["since"] == 1795687200  # the promotion's start, not the image rollout's
+
+
+def test_a_drop_after_an_image_rollout_rolls_back_the_version_on_the_new_image() -> None:
+    lm, obs = serving_v2(DROP, deployment=IMAGE_ROLLED, scorer={"image": NEW_IMAGE})
+    p = plan(lm, obs, NOW)
+    (back,) = [a for a in p.actions if isinstance(a, RollBack)]
+    assert (back.version, back.failed, back.reason) == (V1, V2, reasons.MATURED_AUC_DROP)
+    container = back.manifest["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == NEW_IMAGE
+    ann = back.manifest["metadata"]["annotations"]
+    assert ann[builders.ANN_DIGEST] == DIGEST_V1
+    assert builders.ANN_GUARDED_PREVIOUS not in ann
+    assert "LEADOPS_MATURED_AUC" not in _env(back.manifest)
+
+
+def test_undoing_an_image_rollout_keeps_the_guard_watching() -> None:
+    stuck = replace(IMAGE_ROLLED, progress=Progress.STUCK, available=False, ready=0)
+    lm, obs = serving_v2(None, deployment=stuck, scorer={"image": NEW_IMAGE})
+    (back,) = [a for a in plan(lm, obs, NOW).actions if isinstance(a, RollBack)]
+    assert back.version == V2
+    assert back.manifest["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    config = json.loads(_env(back.manifest)["LEADOPS_MATURED_AUC"])
+    assert (config["servingVersion"], config["previousVersion"]) == (V2, V1)
+
+
+def test_the_carried_promotion_is_read_back_from_the_deployment() -> None:
+    owner = builders.Owner(name="lm", namespace="ns", uid="u")
+    rollout = builders.Rollout(
+        version=V2,
+        previous=V2,
+        started_at=IMAGE_ROLLED.started_at,
+        digest=DIGEST_V2,
+        previous_digest=DIGEST_V2,
+        image=NEW_IMAGE,
+        previous_image=IMAGE,
+        carried_promotion=PROMOTION,
+    )
+    made = builders.scorer_deployment(owner, spec(), rollout)
+    assert rollout_state(made).promotion == PROMOTION
+    # A promotion's own state is not written twice: its Deployment is as before.
+    own = replace(
+        rollout,
+        previous=V1,
+        previous_digest=DIGEST_V1,
+        started_at=PROMOTION.since,
+        carried_promotion=PROMOTION,
+    )
+    made = builders.scorer_deployment(owner, spec(), own)
+    assert builders.ANN_GUARDED_PREVIOUS not in made["metadata"]["annotations"]
+    assert rollout_state(made).promotion == PROMOTION
+
+
 def test_after_the_rollback_the_version_stays_out_and_its_verdict_stays_in_status() -> None:
     message = "matured AUC of version V2 is 0.7012 against 0.7498"
     rolled = entry(V2, promoted="2026-11-26T10:00:00Z", rolled_back="2026-11-26T11:00:00Z")
@@ -144,7 +232,7 @@ def test_combine_prefers_a_final_verdict_and_a_drop() -> None:
     assert only.matured == collecting
 
 
-def _env(deployment: dict[str, Any]) -> dict[str, str]:
+def _env(deployment: Mapping[str, Any]) -> dict[str, str]:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     return {e["name"]: e.get("value", "") for e in container["env"]}
 
