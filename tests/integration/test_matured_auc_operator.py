@@ -1,6 +1,7 @@
 """The matured-AUC guard on the real control plane: a promoted version worse than its
 predecessor on matured leads is rolled back (Degraded=True/MaturedAucDrop, a Warning Event with
-both AUCs and the interval, status.maturedAuc) and never promoted again.
+both AUCs and the interval, status.maturedAuc) and never promoted again; a new scorer image
+rolled out in between keeps the guard watching the same promotion.
 
 kwok Pods run nothing, so the scorer runs here (a real redis-server, the previous version
 scored in shadow, a window of seconds) and LEADOPS_SCORER_URL points the operator at it (as in
@@ -8,8 +9,10 @@ test_estimated_auc_operator.py)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +37,26 @@ from tests.integration.test_operator import (
 )
 
 pytestmark = [pytest.mark.k8s, pytest.mark.redis, pytest.mark.slow]
+
+IMAGE = "docker.io/leadops/scorer:0.1.0"
+NEW_IMAGE = "docker.io/leadops/scorer:0.1.1"
+
+
+def _container(client: kube.Kube, ns: str) -> dict[str, Any]:
+    dep = client.get("Deployment", ns, f"{NAME}-scorer") or {}
+    container: dict[str, Any] = dep["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def scorer_image(client: kube.Kube, ns: str) -> str:
+    return str(_container(client, ns)["image"])
+
+
+def guard_config(client: kube.Kube, ns: str) -> dict[str, Any]:
+    """LEADOPS_MATURED_AUC of the scorer Pods, with the previous version it unpacks."""
+    env = {e["name"]: e.get("value", "") for e in _container(client, ns)["env"]}
+    config: dict[str, Any] = json.loads(env["LEADOPS_MATURED_AUC"])
+    return {**config, "previousModel": json.loads(env["LEADOPS_PREVIOUS_MODEL"])}
 
 
 def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # noqa: PLR0917 (fixtures)
@@ -73,7 +96,11 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
                 guards={
                     "maturedAuc": {"action": "Rollback", "minLeads": MIN_LEADS, "maxDrop": "0.02"}
                 },
-                scorer={"replicas": 1, "apiKeySecretRef": {"name": "scorer-api", "key": "key"}},
+                scorer={
+                    "image": IMAGE,
+                    "replicas": 1,
+                    "apiKeySecretRef": {"name": "scorer-api", "key": "key"},
+                },
             )
         )
         wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
@@ -82,9 +109,18 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
         publish_version(api, ns, v2.path.read_bytes())
         wait_for(lambda: serving(api, ns, v2.version), what="v2 serving")
         # The promotion deployed v1 beside v2 for the guard.
-        dep = api.get("Deployment", ns, f"{NAME}-scorer") or {}
-        env = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert {"LEADOPS_PREVIOUS_MODEL", "LEADOPS_MATURED_AUC"} <= env
+        promoted = guard_config(api, ns)
+        assert (promoted["servingVersion"], promoted["previousVersion"]) == (v2.version, v1.version)
+        # A new scorer image for v2: its Pods go on watching the same promotion.
+        api.patch("LeadModel", ns, NAME, {"spec": {"scorer": {"image": NEW_IMAGE}}})
+        wait_for(
+            lambda: (
+                scorer_image(api, ns) == NEW_IMAGE
+                and condition(api, ns, "RolledOut").get("reason") == "RolloutComplete"
+            ),
+            what="the image rollout of v2",
+        )
+        assert guard_config(api, ns) == promoted
         with scorer.client() as http:
             post_leads(http, MIN_LEADS, seed=1)
             # Collecting while the leads are younger than the window: v2 keeps serving.
@@ -113,6 +149,8 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
         generation_passes = 3
         time.sleep(2 * generation_passes)
         assert deployment_version(api, ns) == str(v1.version)
+        # The model was at fault, not the image: v1 serves on the new one.
+        assert scorer_image(api, ns) == NEW_IMAGE
         status = get_lm(api, ns)["status"]
     assert collecting[0]["verdict"] == "Collecting"
     assert (degraded["status"], degraded["reason"]) == ("True", "MaturedAucDrop")

@@ -394,29 +394,22 @@ class RedisStore:
             raise StoreUnavailable(type(exc).__name__) from exc
 
     async def outcomes(self) -> AsyncIterator[dict[str, str]]:
-        start = 0
-        try:
-            while True:
-                ids = await self._client.zrange(OUTCOMES_KEY, start, start + EXPORT_BATCH - 1)
-                if not ids:
-                    return
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for lead_id in ids:
-                        pipe.hgetall(lead_key(_text(lead_id)))
-                    records = await pipe.execute()
-                for lead_id, record in zip(ids, records, strict=True):
-                    # A record scrubbed or expired since its outcome was indexed is skipped.
-                    if record and "converted" in record:
-                        yield {"lead_id": _text(lead_id)} | record
-                start += EXPORT_BATCH
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
+        async for record in self._indexed(OUTCOMES_KEY):
+            # A record scrubbed or expired since its outcome was indexed is skipped.
+            if "converted" in record:
+                yield record
 
     async def experiment_leads(self) -> AsyncIterator[dict[str, str]]:
+        async for record in self._indexed(EXPERIMENT_KEY):
+            yield record
+
+    async def _indexed(self, index: str) -> AsyncIterator[dict[str, str]]:
+        """The records an index names, in its order, with their lead_id; one a retraction, a
+        scrub or the retention removed since it was indexed is skipped."""
         start = 0
         try:
             while True:
-                ids = await self._client.zrange(EXPERIMENT_KEY, start, start + EXPORT_BATCH - 1)
+                ids = await self._client.zrange(index, start, start + EXPORT_BATCH - 1)
                 if not ids:
                     return
                 async with self._client.pipeline(transaction=False) as pipe:
@@ -424,7 +417,7 @@ class RedisStore:
                         pipe.hgetall(lead_key(_text(lead_id)))
                     records = await pipe.execute()
                 for lead_id, record in zip(ids, records, strict=True):
-                    if record:  # a record retracted, scrubbed or expired since is skipped
+                    if record:
                         yield {"lead_id": _text(lead_id)} | record
                 start += EXPORT_BATCH
         except (RedisError, OSError) as exc:
