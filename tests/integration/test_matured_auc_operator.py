@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from leadops.operator import kube, registry
+from leadops.operator import builders, kube, registry
 from tests.fixtures.artifacts import build_artifact
 from tests.fixtures.scorer import API_KEY as SCORER_API_KEY
 from tests.fixtures.scorer import StartScorer
@@ -121,6 +121,8 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
             what="the image rollout of v2",
         )
         assert guard_config(api, ns) == promoted
+        dep_ann = (api.get("Deployment", ns, f"{NAME}-scorer") or {})["metadata"]["annotations"]
+        assert dep_ann[builders.ANN_GUARDED_PREVIOUS] == str(v1.version)
         with scorer.client() as http:
             post_leads(http, MIN_LEADS, seed=1)
             # Collecting while the leads are younger than the window: v2 keeps serving.
@@ -149,8 +151,11 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
         generation_passes = 3
         time.sleep(2 * generation_passes)
         assert deployment_version(api, ns) == str(v1.version)
-        # The model was at fault, not the image: v1 serves on the new one.
+        # The model was at fault, not the image: v1 serves on the new one, unguarded.
         assert scorer_image(api, ns) == NEW_IMAGE
+        dep_ann = (api.get("Deployment", ns, f"{NAME}-scorer") or {})["metadata"]["annotations"]
+        assert builders.ANN_GUARDED_PREVIOUS not in dep_ann
+        assert "LEADOPS_MATURED_AUC" not in {e["name"] for e in _container(api, ns)["env"]}
         status = get_lm(api, ns)["status"]
     assert collecting[0]["verdict"] == "Collecting"
     assert (degraded["status"], degraded["reason"]) == ("True", "MaturedAucDrop")

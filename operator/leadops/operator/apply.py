@@ -44,6 +44,9 @@ _DEPLOYMENT_ANNOTATIONS = (
     builders.ANN_ROLLOUT_STARTED,
     builders.ANN_PREVIOUS_IMAGE,
     builders.ANN_ROLLED_BACK_IMAGE,
+    builders.ANN_GUARDED_PREVIOUS,
+    builders.ANN_GUARDED_DIGEST,
+    builders.ANN_GUARDED_SINCE,
 )
 
 

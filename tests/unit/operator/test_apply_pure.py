@@ -66,3 +66,19 @@ def test_an_annotation_no_longer_wanted_is_removed_even_when_nothing_else_change
     (body,) = kube.patches
     assert body["metadata"]["annotations"][builders.ANN_ROLLED_BACK_IMAGE] is None  # type: ignore[index]
     assert apply.ensure(kube, wanted, wanted, uid=OWNER.uid) == "unchanged"  # type: ignore[arg-type]
+
+
+def test_the_next_promotion_removes_the_promotion_an_image_rollout_carried() -> None:
+    """Left behind, a carried promotion would point the matured-AUC guard of the next
+    promotion at the old one's previous version."""
+    carried = builders.Promotion(previous=1, previous_digest="sha256:" + "1" * 64, since="t")
+    image_rolled = replace(ROLLOUT, carried_promotion=carried)
+    live = builders.scorer_deployment(OWNER, FULL, image_rolled)
+    assert live["metadata"]["annotations"][builders.ANN_GUARDED_PREVIOUS] == "1"
+    patch = apply._with_removals(builders.scorer_deployment(OWNER, FULL, ROLLOUT), live)
+    for key in (
+        builders.ANN_GUARDED_PREVIOUS,
+        builders.ANN_GUARDED_DIGEST,
+        builders.ANN_GUARDED_SINCE,
+    ):
+        assert patch["metadata"]["annotations"][key] is None
