@@ -68,6 +68,15 @@ def test_policies_are_admitted_as_built_and_removed_when_no_longer_wanted(
         ),
         what="the Redis policy removed",
     )
+    # The replay gate on: its Jobs get their egress policy, as built; off: it goes.
+    api.patch("LeadModel", ns, NAME, {"spec": {"guards": {"replay": {}}}})
+    replay = wait_for(
+        lambda: _policies(api, ns).get(f"{NAME}-replay"), what="the replay Jobs' policy"
+    )
+    guarded = spec.LeadModelSpec.model_validate(get_lm(api, ns)["spec"])
+    assert replay["spec"] == network_policy.replay_policy(owner, s3=guarded.artifacts.s3)["spec"]
+    api.patch("LeadModel", ns, NAME, {"spec": {"guards": {"replay": None}}})
+    wait_for(lambda: f"{NAME}-replay" not in _policies(api, ns), what="the replay policy removed")
     # Turned off: every policy it owns goes.
     api.patch("LeadModel", ns, NAME, {"spec": {"networkPolicy": {"enabled": False}}})
     wait_for(lambda: _policies(api, ns) == {}, what="every NetworkPolicy removed")

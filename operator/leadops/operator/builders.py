@@ -1290,9 +1290,11 @@ def child_keys(
     alert_rules: bool,
     experiment: bool = False,
     policy: spec.NetworkPolicy | None = None,
+    replays: bool = False,
     autoscaling: bool = False,
 ) -> list[tuple[str, str]]:
-    """(kind, name) of every child `children()` makes, in its order, without building any."""
+    """(kind, name) of every child `children()` makes, in its order, without building any
+    (`replays`: spec.guards.replay is set)."""
     n = names(leadmodel)
     out = [
         ("ServiceAccount", n["jobs"]),
@@ -1300,7 +1302,7 @@ def child_keys(
         ("RoleBinding", n["jobs"]),
         ("ServiceAccount", n["scorer_account"]),
         ("ServiceAccount", n["backfill_account"]),
-        *network_policy.keys(leadmodel, policy or spec.NetworkPolicy()),
+        *network_policy.keys(leadmodel, policy or spec.NetworkPolicy(), replays=replays),
         ("Service", n["scorer"]),
         ("Deployment", n["scorer"]),
         ("PodDisruptionBudget", n["scorer"]),

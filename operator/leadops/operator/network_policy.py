@@ -2,7 +2,9 @@
 
 The scorer admits only its port, and only from the clients the spec names, the monitoring
 namespace, the operator and its own training Job. The Jobs may send only what they need: the
-training Job DNS, the scorer and the API server; the backfill DNS and Redis. Redis Pods in
+training Job DNS, the scorer and the API server; the replay Jobs (spec.guards.replay) DNS and
+the scorer; the backfill DNS and Redis (and each Job with artifacts in s3 the bucket's
+endpoint port). Redis Pods in
 the LeadModel's namespace (`redis.podLabels`) admit only this LeadModel's scorer and
 backfill. Policies are additive, so two LeadModels sharing a Redis each add their own.
 Tested against golden YAML in tests/unit/golden/.
@@ -32,15 +34,21 @@ def names(leadmodel: str) -> dict[str, str]:
         "train": f"{leadmodel}-train",
         "backfill": f"{leadmodel}-pii-backfill",
         "redis": f"{leadmodel}-redis",
+        "replay": f"{leadmodel}-replay",
     }
 
 
-def keys(leadmodel: str, policy: spec.NetworkPolicy) -> list[tuple[str, str]]:
-    """(kind, name) of the policies `policies()` makes for this spec, in its order."""
+def keys(
+    leadmodel: str, policy: spec.NetworkPolicy, *, replays: bool = False
+) -> list[tuple[str, str]]:
+    """(kind, name) of the policies `policies()` makes for this spec, in its order
+    (`replays`: spec.guards.replay is set)."""
     if not policy.enabled:
         return []
     n = names(leadmodel)
     out = [(KIND, n["scorer"]), (KIND, n["train"]), (KIND, n["backfill"])]
+    if replays:
+        out.append((KIND, n["replay"]))
     if policy.redis.pod_labels:
         out.append((KIND, n["redis"]))
     return out
@@ -110,7 +118,9 @@ def scorer_policy(
     # The training Job exports outcomes from the scorer; so does the replay Job (guards.replay).
     sources.append({"podSelector": {"matchLabels": _selector(owner, "train")}})
     if replays:
-        sources.append({"podSelector": {"matchLabels": _selector(owner, "replay")}})
+        sources.append(
+            {"podSelector": {"matchLabels": _selector(owner, builders.REPLAY_COMPONENT)}}
+        )
     return _policy(
         owner,
         names(owner.name)["scorer"],
@@ -138,20 +148,38 @@ def training_policy(
     api: dict[str, Any] = {"ports": _tcp(*policy.api_server.ports)}
     if policy.api_server.peers:
         api = {"to": [_peer(p) for p in policy.api_server.peers], **api}
-    scorer = {
-        "to": [{"podSelector": {"matchLabels": builders.scorer_selector(owner)}}],
-        "ports": _tcp(builders.SCORER_PORT),
-    }
     return _policy(
         owner,
         names(owner.name)["train"],
         "train",
         _selector(owner, "train"),
-        {
-            "policyTypes": ["Egress"],
-            "egress": [_dns(), scorer, api, *([{"ports": _tcp(_s3_port(s3))}] if s3 else [])],
-        },
+        {"policyTypes": ["Egress"], "egress": [_dns(), _scorer(owner), api, *_bucket(s3)]},
     )
+
+
+def replay_policy(owner: builders.Owner, *, s3: spec.S3Artifacts | None = None) -> dict[str, Any]:
+    """Egress of the replay Jobs: DNS, the scorer's export and the artifact bucket's endpoint
+    port when spec.artifacts is s3 (its init containers download both versions). No API
+    server: the verdict leaves in the Pod's termination message."""
+    return _policy(
+        owner,
+        names(owner.name)["replay"],
+        builders.REPLAY_COMPONENT,
+        _selector(owner, builders.REPLAY_COMPONENT),
+        {"policyTypes": ["Egress"], "egress": [_dns(), _scorer(owner), *_bucket(s3)]},
+    )
+
+
+def _scorer(owner: builders.Owner) -> dict[str, Any]:
+    """To this LeadModel's scorer Pods, their port only (the outcome export)."""
+    return {
+        "to": [{"podSelector": {"matchLabels": builders.scorer_selector(owner)}}],
+        "ports": _tcp(builders.SCORER_PORT),
+    }
+
+
+def _bucket(s3: spec.S3Artifacts | None) -> list[dict[str, Any]]:
+    return [{"ports": _tcp(_s3_port(s3))}] if s3 is not None else []
 
 
 def backfill_policy(owner: builders.Owner, policy: spec.NetworkPolicy) -> dict[str, Any]:
@@ -198,11 +226,14 @@ def policies(owner: builders.Owner, lm: spec.LeadModelSpec) -> list[dict[str, An
     policy = lm.network_policy
     if not policy.enabled:
         return []
+    replays = lm.guards.replay is not None
     out = [
-        scorer_policy(owner, policy, replays=lm.guards.replay is not None),
+        scorer_policy(owner, policy, replays=replays),
         training_policy(owner, policy, s3=lm.artifacts.s3),
         backfill_policy(owner, policy),
     ]
+    if replays:
+        out.append(replay_policy(owner, s3=lm.artifacts.s3))
     redis = redis_policy(owner, policy)
     if redis is not None:
         out.append(redis)

@@ -776,7 +776,9 @@ def children(
     if lm.scorer.autoscaling is None and _owned(obs.children.get(autoscaler), obs.uid):
         # spec.scorer.replicas is back in the Deployment's patch: the autoscaler must go.
         removals.append(RemoveChild(kind=autoscaler[0], name=autoscaler[1]))
-    fenced = set(network_policy.keys(obs.name, lm.network_policy))
+    fenced = set(
+        network_policy.keys(obs.name, lm.network_policy, replays=lm.guards.replay is not None)
+    )
     for kind, name in network_policy.all_keys(obs.name):
         if (kind, name) not in fenced and _owned(obs.children.get((kind, name)), obs.uid):
             removals.append(RemoveChild(kind=kind, name=name))

@@ -262,6 +262,7 @@ def read(
         prometheus_operator=prom,
         alert_rules=rules,
         policy=lm.network_policy,
+        replays=lm.guards.replay is not None,
         autoscaling=True,
     )
     if prom and not rules:  # one made before the rules were turned off, to remove

@@ -271,3 +271,38 @@ def test_the_scorer_admits_the_replay_job_only_with_the_replay_gate() -> None:
     assert {"podSelector": {"matchLabels": replay}} not in sources(_lm())
     guarded = lm_spec(networkPolicy=POLICY, guards={"replay": {}})
     assert {"podSelector": {"matchLabels": replay}} in sources(guarded)
+
+
+def test_the_replay_jobs_may_send_only_to_dns_the_scorer_and_the_bucket() -> None:
+    assert "acme-replay" not in _by_name(_lm())
+    guarded = lm_spec(networkPolicy=POLICY, guards={"replay": {}})
+    replay = _by_name(guarded)["acme-replay"]["spec"]
+    assert replay["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/instance": "acme",
+        "app.kubernetes.io/component": builders.REPLAY_COMPONENT,
+    }
+    assert replay["policyTypes"] == ["Egress"]
+    dns, scorer = replay["egress"]
+    assert {p["port"] for p in dns["ports"]} == {network_policy.DNS_PORT}
+    assert scorer["to"] == [{"podSelector": {"matchLabels": builders.scorer_selector(OWNER)}}]
+    assert scorer["ports"] == [{"protocol": "TCP", "port": builders.SCORER_PORT}]
+    # Artifacts in a bucket: its endpoint's port too, for the init containers' downloads.
+    s3 = {
+        "bucket": "models",
+        "endpoint": "http://minio.storage:9000",
+        "credentialsSecretRef": {"name": "s3", "key": "credentials"},
+    }
+    in_s3 = lm_spec(networkPolicy=POLICY, guards={"replay": {}}, artifacts={"s3": s3})
+    *_, bucket = _by_name(in_s3)["acme-replay"]["spec"]["egress"]
+    assert bucket == {"ports": [{"protocol": "TCP", "port": 9000}]}
+    # Named where children() builds it, before the Pods; removed with the gate.
+    built = builders.children(
+        OWNER, guarded, builders.Rollout(), prometheus_operator=False, alert_rules=False
+    )
+    assert [(m["kind"], m["metadata"]["name"]) for m in built] == builders.child_keys(
+        "acme",
+        prometheus_operator=False,
+        alert_rules=False,
+        policy=guarded.network_policy,
+        replays=True,
+    )
