@@ -39,7 +39,7 @@ from leadops.scorer import (
 from leadops.scorer.auth import IngestKeys, KeyRing, KeysFileUnreadable
 from leadops.scorer.columns import AttributeColumns
 from leadops.scorer.middleware import RequestGuard, RequestMetrics
-from leadops.scorer.model import ModelRejected, load_serving_model
+from leadops.scorer.model import ModelRejected, load_configured
 from leadops.scorer.routes import health as health_routes
 from leadops.scorer.routes import ops as ops_routes
 from leadops.scorer.routes import score as score_routes
@@ -126,15 +126,11 @@ def _load_at_start(state: ScorerState) -> None:
         logger.warning("No model path (LEADOPS_MODEL_PATH): serving no_model until a reload")
         return
     try:
-        model = load_serving_model(
+        model = load_configured(
             settings.model_path,
+            settings,
             verify_keys=state.verify_keys,
             expect_digest=settings.model_digest,
-            drift_window=settings.drift_window,
-            drift_min_samples=settings.drift_min_samples,
-            estimate_window=settings.estimate_window,
-            estimate_min_leads=settings.estimate_min_leads,
-            probe_rows=settings.parity_probe_rows,
         )
     except ModelRejected as exc:
         state.metrics.reloads.labels(result="rejected", reason=exc.reason).inc()
@@ -249,16 +245,12 @@ def _load_guard(state: ScorerState) -> None:
     if config is None or where is None:
         return
     try:
-        previous = load_serving_model(
+        previous = load_configured(
             where.path,
+            settings,
             min_auc=settings.auc_critical,
             verify_keys=state.verify_keys,
             expect_digest=where.digest,
-            drift_window=settings.drift_window,
-            drift_min_samples=settings.drift_min_samples,
-            estimate_window=settings.estimate_window,
-            estimate_min_leads=settings.estimate_min_leads,
-            probe_rows=settings.parity_probe_rows,
         )
     except ModelRejected as exc:
         state.guard_error = f"previous model refused ({exc.reason}: {exc.error})"

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from leadops.contract.features import FeatureSpec
 from leadops.scorer import schemas, trees
 from leadops.scorer.drift import DriftWindow
 from leadops.scorer.estimate import ScoreWindow
+
+if TYPE_CHECKING:  # settings imports this module (through the matured-AUC guard)
+    from leadops.scorer.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +152,30 @@ def load_serving_model(
         raise ModelRejected(
             "CorruptArtifact", _ARTIFACT_ERRORS["CorruptArtifact"], detail="nested too deeply"
         ) from None
+
+
+def load_configured(
+    source: Path | bytes,
+    settings: Settings,
+    *,
+    verify_keys: contract_artifact.VerifyKeys | None,
+    expect_digest: str | None,
+    min_auc: float | None = None,
+) -> ServingModel:
+    """`load_serving_model` with the scorer's own windows and parity probe
+    (LEADOPS_DRIFT_WINDOW, LEADOPS_ESTIMATE_WINDOW, ...): every model a running scorer loads,
+    serving, previous or variant, is loaded alike."""
+    return load_serving_model(
+        source,
+        min_auc=min_auc,
+        verify_keys=verify_keys,
+        expect_digest=expect_digest,
+        drift_window=settings.drift_window,
+        drift_min_samples=settings.drift_min_samples,
+        estimate_window=settings.estimate_window,
+        estimate_min_leads=settings.estimate_min_leads,
+        probe_rows=settings.parity_probe_rows,
+    )
 
 
 def _load(

@@ -25,7 +25,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
-from leadops.scorer.model import ModelRejected, ServingModel, load_serving_model
+from leadops.scorer.model import ModelRejected, ServingModel, load_configured
 from leadops.scorer.state import ScorerState
 
 logger = logging.getLogger(__name__)
@@ -188,16 +188,12 @@ async def _follow(state: ScorerState, found: Announcement) -> None:
     floor = max(found.min_auc, settings.auc_critical)
     try:
         model = await anyio.to_thread.run_sync(
-            lambda: load_serving_model(
+            lambda: load_configured(
                 found.artifact,
+                settings,
                 min_auc=floor,
                 verify_keys=state.verify_keys,
                 expect_digest=found.digest,
-                drift_window=settings.drift_window,
-                drift_min_samples=settings.drift_min_samples,
-                estimate_window=settings.estimate_window,
-                estimate_min_leads=settings.estimate_min_leads,
-                probe_rows=settings.parity_probe_rows,
             )
         )
     except ModelRejected as exc:

@@ -1,6 +1,6 @@
 """The running experiment's models: loaded through the serving gates, or the experiment stops.
 
-Every model a variant names (`modelVersion`) is loaded with `load_serving_model`, the path the
+Every model a variant names (`modelVersion`) is loaded with `load_configured`, the path the
 serving model takes (digest, signature, AUC floor, compiled-tree parity), before any lead is
 bucketed. One that fails makes the experiment `Invalid`: no lead is bucketed and the serving
 model answers every lead, as without an experiment. Variants without a model version are served
@@ -19,7 +19,7 @@ from leadops.contract import artifact as contract_artifact
 from leadops.contract import bucketing
 from leadops.scorer import guardrails, metrics, schemas
 from leadops.scorer.experiment import Experiment, Variant
-from leadops.scorer.model import ModelRejected, ServingModel, load_serving_model
+from leadops.scorer.model import ModelRejected, ServingModel, load_configured
 from leadops.scorer.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -129,16 +129,12 @@ def load(
     for version in experiment.model_versions():
         where = settings.variant_models[version]  # Settings refuses a version without a file
         try:
-            model = load_serving_model(
+            model = load_configured(
                 where.path,
+                settings,
                 min_auc=settings.auc_critical,
                 verify_keys=verify_keys,
                 expect_digest=where.digest,
-                drift_window=settings.drift_window,
-                drift_min_samples=settings.drift_min_samples,
-                estimate_window=settings.estimate_window,
-                estimate_min_leads=settings.estimate_min_leads,
-                probe_rows=settings.parity_probe_rows,
             )
         except ModelRejected as exc:
             return _invalid(experiment, version, exc.reason, exc.error)

@@ -17,7 +17,7 @@ from leadops.contract.columns import BASE_COLUMNS, LABEL_COLUMN
 from leadops.contract.csvcells import csv_line
 from leadops.scorer import erasure, guardrails, schemas, store
 from leadops.scorer.deps import ModelDep, StateDep, require_api_key
-from leadops.scorer.model import ModelRejected, ServingModel, load_serving_model, read_artifact
+from leadops.scorer.model import ModelRejected, ServingModel, load_configured, read_artifact
 from leadops.scorer.state import ScorerState
 from leadops.scorer.variants import SHADOW_PREFIX, InvalidExperiment, RunningExperiment
 
@@ -244,16 +244,12 @@ async def reload_from(state: ScorerState, *, min_auc: float | None) -> Any:
     def load() -> tuple[bytes, ServingModel]:
         # Read once: the bytes validated here are the bytes the other replicas load.
         data = read_artifact(path)
-        return data, load_serving_model(
+        return data, load_configured(
             data,
+            settings,
             min_auc=floor,
             verify_keys=state.verify_keys,
             expect_digest=settings.model_digest,
-            drift_window=settings.drift_window,
-            drift_min_samples=settings.drift_min_samples,
-            estimate_window=settings.estimate_window,
-            estimate_min_leads=settings.estimate_min_leads,
-            probe_rows=settings.parity_probe_rows,
         )
 
     try:
