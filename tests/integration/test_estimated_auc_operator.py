@@ -14,12 +14,12 @@ import pytest
 
 from leadops.operator import early_auc, kube
 from tests.fixtures.artifacts import build_artifact, synthetic_lead
-from tests.fixtures.scorer import API_KEY as SCORER_API_KEY
 from tests.fixtures.scorer import ScorerServer, StartScorer
 from tests.integration.test_operator import (
     api,  # noqa: F401 (fixture)
     condition,
     crd_installed,  # noqa: F401 (fixture)
+    create_scorer_api_secret,
     deployment_version,
     events,
     get_lm,
@@ -66,25 +66,14 @@ def test_estimated_auc_below_min_auc_degrades_and_warns_without_rolling_back(
     )
     v2 = build_artifact(tmp_path / "v2.json", version=now - 1200, auc=CLAIMED_AUC, calibrated=True)
     scorer = start_scorer(model=v2.path)
-    api.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": "scorer-api",
-                "namespace": ns,
-                "annotations": {"leadops.io/usable-by": "acme"},
-            },
-            "stringData": {"key": SCORER_API_KEY},
-        }
-    )
+    scorer_api = create_scorer_api_secret(api, ns)
     monkeypatch.setenv("LEADOPS_SCORER_URL", scorer.url)
     with operator(ns):
         api.create(
             leadmodel(
                 ns,
                 gates={"minAuc": MIN_AUC},
-                scorer={"replicas": 1, "apiKeySecretRef": {"name": "scorer-api", "key": "key"}},
+                scorer={"replicas": 1, "apiKeySecretRef": scorer_api},
             )
         )
         wait_for(lambda: api.get("Deployment", ns, "acme-scorer"), what="scorer Deployment")

@@ -18,7 +18,6 @@ import pytest
 
 from leadops.operator import builders, kube, registry
 from tests.fixtures.artifacts import build_artifact
-from tests.fixtures.scorer import API_KEY as SCORER_API_KEY
 from tests.fixtures.scorer import StartScorer
 from tests.integration.scorer.test_matured_auc import MIN_LEADS, guard_env, post_leads, verdict
 from tests.integration.test_operator import (
@@ -26,6 +25,7 @@ from tests.integration.test_operator import (
     api,  # noqa: F401 (fixture)
     condition,
     crd_installed,  # noqa: F401 (fixture)
+    create_scorer_api_secret,
     deployment_version,
     events,
     get_lm,
@@ -76,18 +76,7 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
     scorer = start_scorer(
         model=v2.path, redis_url=redis_url, **guard_env(v2, v1, since=time.time() - 1)
     )
-    api.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": "scorer-api",
-                "namespace": ns,
-                "annotations": {"leadops.io/usable-by": NAME},
-            },
-            "stringData": {"key": SCORER_API_KEY},
-        }
-    )
+    scorer_api = create_scorer_api_secret(api, ns)
     monkeypatch.setenv("LEADOPS_SCORER_URL", scorer.url)
     with operator(ns):
         api.create(
@@ -99,7 +88,7 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
                 scorer={
                     "image": IMAGE,
                     "replicas": 1,
-                    "apiKeySecretRef": {"name": "scorer-api", "key": "key"},
+                    "apiKeySecretRef": scorer_api,
                 },
             )
         )

@@ -96,6 +96,24 @@ def api(
     return client
 
 
+def create_scorer_api_secret(client: kube.Kube, ns: str) -> dict[str, str]:
+    """The Secret with the test scorer's /ops API key, opted in to the LeadModel; its
+    reference for spec.scorer.apiKeySecretRef (the operator then reads /ops from that scorer)."""
+    client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "scorer-api",
+                "namespace": ns,
+                "annotations": {"leadops.io/usable-by": NAME},
+            },
+            "stringData": {"key": SCORER_API_KEY},
+        }
+    )
+    return {"name": "scorer-api", "key": "key"}
+
+
 def operator(namespace: str) -> KopfRunner:
     return KopfRunner(
         ["run", "--standalone", "--namespace", namespace, "-m", "leadops.operator.handlers"],
@@ -762,25 +780,10 @@ def test_scorer_reporting_critical_after_rollout_rolls_back(
     with scorer.client() as http:
         report = http.get("/ops/model-status").json()
     assert (report["version"], report["health"]) == (v2, "critical_low_auc")
-    api.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": "scorer-api",
-                "namespace": ns,
-                "annotations": {"leadops.io/usable-by": NAME},
-            },
-            "stringData": {"key": SCORER_API_KEY},
-        }
-    )
+    scorer_api = create_scorer_api_secret(api, ns)
     monkeypatch.setenv("LEADOPS_SCORER_URL", scorer.url)
     with operator(ns):
-        api.create(
-            leadmodel(
-                ns, scorer={"replicas": 1, "apiKeySecretRef": {"name": "scorer-api", "key": "key"}}
-            )
-        )
+        api.create(leadmodel(ns, scorer={"replicas": 1, "apiKeySecretRef": scorer_api}))
         wait_for(lambda: api.get("Deployment", ns, f"{NAME}-scorer"), what="scorer Deployment")
         publish_version(api, ns, data1)
         wait_for(lambda: serving(api, ns, v1), what="v1 serving")

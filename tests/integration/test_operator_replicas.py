@@ -20,13 +20,13 @@ import pytest
 from kopf.testing import KopfRunner
 
 from leadops.operator import kube
-from tests.fixtures.scorer import API_KEY as SCORER_API_KEY
 from tests.fixtures.scorer import ScorerServer, StartScorer
 from tests.integration.test_operator import (  # noqa: F401 (fixtures)
     NAME,
     api,
     artifact,
     crd_installed,
+    create_scorer_api_secret,
     get_lm,
     leadmodel,
     operator,
@@ -169,18 +169,7 @@ def test_health_and_drift_combine_over_every_ready_pod(
             drifts.append(http.get("/ops/model-status").json()["drift_score"])
     assert drifts[2] is None
     assert None not in drifts[:2]
-    api.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {
-                "name": "scorer-api",
-                "namespace": ns,
-                "annotations": {"leadops.io/usable-by": NAME},
-            },
-            "stringData": {"key": SCORER_API_KEY},
-        }
-    )
+    scorer_api = create_scorer_api_secret(api, ns)
     for i, server in enumerate(scorers):
         api.create(_slice(ns, f"{SCORER}-test-{i}", host, server.port))
     # Not ready: never asked (nothing listens on port 9 either).
@@ -188,11 +177,7 @@ def test_health_and_drift_combine_over_every_ready_pod(
     monkeypatch.setenv("LEADOPS_SCORER_PODS", "true")
     with operator(ns):
         # No kwok Pods: the Service's own EndpointSlice stays empty, only ours are asked.
-        api.create(
-            leadmodel(
-                ns, scorer={"replicas": 0, "apiKeySecretRef": {"name": "scorer-api", "key": "key"}}
-            )
-        )
+        api.create(leadmodel(ns, scorer={"replicas": 0, "apiKeySecretRef": scorer_api}))
         wait_for(lambda: api.get("Deployment", ns, SCORER), what="scorer Deployment")
         publish_version(api, ns, data)
         wait_for(functools.partial(serving, api, ns, version), what=f"{version} serving")
