@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
 
 Floats = npt.NDArray[np.float64]
 
@@ -30,13 +30,27 @@ class PairedAuc:
     negatives: int
 
 
+def midranks(values: Floats) -> Floats:
+    """1-based ranks, tied values sharing their average rank: scipy.stats.rankdata's "average"
+    in a few numpy calls, without importing scipy.stats (0.36 s of every scorer's and training
+    Job's start, for this one function)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values), dtype=np.float64)
+    # A run of ties at 0-based positions start..end-1 holds the ranks start+1..end.
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
+
+
 def _placements(scores: Floats, positive: npt.NDArray[np.bool_]) -> tuple[Floats, Floats]:
     """DeLong's structural components V10 (per positive) and V01 (per negative)."""
     pos, neg = scores[positive], scores[~positive]
     m, n = len(pos), len(neg)
-    all_ranks = stats.rankdata(np.concatenate([pos, neg]))
-    pos_ranks = stats.rankdata(pos)
-    neg_ranks = stats.rankdata(neg)
+    all_ranks = midranks(np.concatenate([pos, neg]))
+    pos_ranks = midranks(pos)
+    neg_ranks = midranks(neg)
     v10 = (all_ranks[:m] - pos_ranks) / n  # share of negatives below each positive
     v01 = 1.0 - (all_ranks[m:] - neg_ranks) / m  # share of positives above each negative
     return v10, v01

@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import numpy.typing as npt
 import pytest
+from scipy import stats
 
 from leadops.contract import quality
 from leadops.stats import paired_auc
@@ -108,3 +109,11 @@ def test_one_models_interval_matches_the_definition_and_a_bootstrap_on_a_large_h
     assert delong[0] == pytest.approx(boot[0], abs=1.5e-3)
     assert delong[1] == pytest.approx(boot[1], abs=1.5e-3)
     assert delong[1] - delong[0] > 0.005  # a real interval, not a point
+
+
+@pytest.mark.parametrize("distinct", [3, 50, 10_000])
+def test_midranks_are_scipys_average_ranks(distinct: int) -> None:
+    rng = np.random.default_rng(distinct)
+    values = rng.integers(0, distinct, size=2000).astype(np.float64)  # ties, or almost none
+    assert np.array_equal(paired_auc.midranks(values), stats.rankdata(values))
+    assert paired_auc.midranks(np.array([])).shape == (0,)
