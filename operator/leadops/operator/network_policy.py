@@ -1,13 +1,12 @@
 """Pure builders of a LeadModel's NetworkPolicies (`spec.networkPolicy`, opt-in).
 
 The scorer admits only its port, and only from the clients the spec names, the monitoring
-namespace, the operator and its own training Job. The Jobs may send only what they need: the
-training Job DNS, the scorer and the API server; the replay Jobs (spec.guards.replay) DNS and
-the scorer; the backfill DNS and Redis (and each Job with artifacts in s3 the bucket's
-endpoint port). Redis Pods in
-the LeadModel's namespace (`redis.podLabels`) admit only this LeadModel's scorer and
-backfill. Policies are additive, so two LeadModels sharing a Redis each add their own.
-Tested against golden YAML in tests/unit/golden/.
+namespace, the operator and its own training and replay Jobs. The Jobs may send only what they
+need: the training Job DNS, the scorer and the API server; the replay Jobs (spec.guards.replay)
+DNS and the scorer; the backfill DNS and Redis; with artifacts in s3, the training and replay
+Jobs the bucket endpoint's port too. Redis Pods in the LeadModel's namespace (`redis.podLabels`)
+admit only this LeadModel's scorer and backfill. Policies are additive, so two LeadModels
+sharing a Redis each add their own. Tested against golden YAML in tests/unit/golden/.
 """
 
 from __future__ import annotations
