@@ -158,17 +158,17 @@ def report(
         "## Scorer with an experiment, and uvloop + httptools (bench/scorer_experiment.py)",
         "",
         f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
-        f"- Command: `flock /work/heavy.lock .venv/bin/python -m bench.scorer_experiment "
+        f"- Command: `.venv/bin/python -m bench.scorer_experiment "
         f"--duration {args.duration} --rounds {args.rounds} --connections {args.connections}`",
         f"- Every scorer: durability bestEffort, real Redis, a {args.trees}-tree depth-6 model; "
         "the experiment target adds a second model of the same size, a 50/50 split by lead, "
         "and both models scoring every lead (shadow scores in the record). Load: "
         f"`wrk -t1 -c{args.connections}` on loopback, one server at a time, targets alternate "
         "within each round; best round shown (median of rounds in brackets).",
-        f"- The machine was loaded by other jobs throughout (1-minute load average after each "
-        f"run {min(loads):.1f} to {max(loads):.1f}, median {statistics.median(loads):.1f}, on "
-        f"{os.cpu_count()} CPUs): absolute figures move between rounds; the goals are judged on "
-        "same-round ratios.",
+        f"- Machine load: 1-minute load average after each run {min(loads):.1f} to "
+        f"{max(loads):.1f}, median {statistics.median(loads):.1f}, on {os.cpu_count()} CPUs (the "
+        "benchmark itself keeps one or two busy): absolute figures move between rounds; the "
+        "goals are judged on same-round ratios.",
         "",
         "| target | req/s | p50 ms | p99 ms | errors | server CPU us/request | scoring us/lead |",
         "|---|---:|---:|---:|---:|---:|---:|",
