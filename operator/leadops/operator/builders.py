@@ -12,7 +12,7 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from leadops import objectstore
 from leadops.contract import artifact as contract
@@ -67,21 +67,42 @@ class Promotion:
     since: str
 
 
-def own_promotion(
-    *, kind: str, version: int | None, previous: int | None, previous_digest: str, started_at: str
-) -> Promotion | None:
+class RolloutFields(Protocol):
+    """What a rollout says of itself: the Rollout asked for, or the RolloutState read back."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def version(self) -> int | None: ...
+    @property
+    def previous(self) -> int | None: ...
+    @property
+    def previous_digest(self) -> str: ...
+    @property
+    def started_at(self) -> str: ...
+    @property
+    def carried_promotion(self) -> Promotion | None: ...
+
+
+def own_promotion(rollout: RolloutFields) -> Promotion | None:
     """The promotion a rollout is by itself: a forward rollout that replaced a version. Not a
     rollback, nor an image rollout (the version replaced itself)."""
     if (
-        kind != ROLLOUT_FORWARD
-        or version is None
-        or previous is None
-        or previous == version
-        or not previous_digest
-        or not started_at
+        rollout.kind != ROLLOUT_FORWARD
+        or rollout.version is None
+        or rollout.previous is None
+        or rollout.previous == rollout.version
+        or not rollout.previous_digest
+        or not rollout.started_at
     ):
         return None
-    return Promotion(previous, previous_digest, started_at)
+    return Promotion(rollout.previous, rollout.previous_digest, rollout.started_at)
+
+
+def watched_promotion(rollout: RolloutFields) -> Promotion | None:
+    """The promotion the matured-AUC guard watches on a rollout's Pods: the one an image
+    rollout carried, else the rollout's own; None after a rollback."""
+    return rollout.carried_promotion or own_promotion(rollout)
 
 
 @dataclass(frozen=True)
@@ -126,14 +147,7 @@ class Rollout:
 
     @property
     def promotion(self) -> Promotion | None:
-        """The promotion the matured-AUC guard watches on this rollout's Pods, if any."""
-        return self.carried_promotion or own_promotion(
-            kind=self.kind,
-            version=self.version,
-            previous=self.previous,
-            previous_digest=self.previous_digest,
-            started_at=self.started_at,
-        )
+        return watched_promotion(self)
 
 
 def names(leadmodel: str) -> dict[str, str]:
@@ -611,13 +625,7 @@ def _rollout_annotations(rollout: Rollout) -> dict[str, str]:
     if rollout.rolled_back_image:
         deploy_ann[ANN_ROLLED_BACK_IMAGE] = rollout.rolled_back_image
     carried = rollout.carried_promotion
-    if carried is not None and carried != own_promotion(
-        kind=rollout.kind,
-        version=rollout.version,
-        previous=rollout.previous,
-        previous_digest=rollout.previous_digest,
-        started_at=rollout.started_at,
-    ):
+    if carried is not None and carried != own_promotion(rollout):
         deploy_ann[ANN_GUARDED_PREVIOUS] = str(carried.previous)
         deploy_ann[ANN_GUARDED_DIGEST] = carried.previous_digest
         deploy_ann[ANN_GUARDED_SINCE] = carried.since

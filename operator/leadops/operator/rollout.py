@@ -84,14 +84,7 @@ class RolloutState:
 
     @property
     def promotion(self) -> builders.Promotion | None:
-        """The promotion the matured-AUC guard watches on these Pods, if any."""
-        return self.carried_promotion or builders.own_promotion(
-            kind=self.kind,
-            version=self.version,
-            previous=self.previous,
-            previous_digest=self.previous_digest,
-            started_at=self.started_at,
-        )
+        return builders.watched_promotion(self)
 
     @property
     def complete(self) -> bool:
