@@ -26,6 +26,7 @@ from tests.integration.test_operator import (
     events,
     get_lm,
     leadmodel,
+    scorer_env,
     wait_for,
 )
 
@@ -40,12 +41,6 @@ def history_csv(n: int, *, seed: int = 11) -> str:
     out = io.StringIO()
     synth.write_csv(synth.generate(n, seed=seed), out, redact=synth.default_redactor())
     return out.getvalue()
-
-
-def _env(client: kube.Kube, ns: str) -> dict[str, str]:
-    deployment = client.get("Deployment", ns, f"{NAME}-scorer") or {}
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"]: e.get("value", "") for e in container["env"]}
 
 
 def test_bootstrap_from_a_configmap_trains_once_and_the_first_version_serves(
@@ -76,7 +71,7 @@ def test_bootstrap_from_a_configmap_trains_once_and_the_first_version_serves(
     assert job["metadata"]["ownerReferences"][0]["kind"] == "LeadModel"
     wait_for(lambda: condition(api, ns, "Trained").get("reason") == "Bootstrapping", what="Trained")
     wait_for(lambda: condition(api, ns, "Ready").get("reason") == "ColdStart", what="ColdStart")
-    assert _env(api, ns)["LEADOPS_COLD_START"] == "true"
+    assert scorer_env(api, ns)["LEADOPS_COLD_START"] == "true"
     assert events(api, ns, "Bootstrapping")
 
     ran = run_job_here(api, job, workdir=tmp_path, kubeconfig=crd_installed.kubeconfig)
@@ -90,7 +85,7 @@ def test_bootstrap_from_a_configmap_trains_once_and_the_first_version_serves(
     wait_for(lambda: deployment_version(api, ns) == version, what="Deployment rolled")
     wait_for(lambda: condition(api, ns, "Ready").get("reason") == "Serving", what="Ready")
     assert condition(api, ns, "Validated")["reason"] == "GatesPassed"
-    assert "LEADOPS_COLD_START" not in _env(api, ns)
+    assert "LEADOPS_COLD_START" not in scorer_env(api, ns)
     # Once: the Job is neither re-created nor replaced.
     again = api.get("Job", ns, f"{NAME}-bootstrap") or {}
     assert again["metadata"]["uid"] == job["metadata"]["uid"]

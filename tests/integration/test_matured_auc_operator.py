@@ -32,6 +32,8 @@ from tests.integration.test_operator import (
     leadmodel,
     operator,
     publish_version,
+    scorer_container,
+    scorer_env,
     serving,
     wait_for,
 )
@@ -42,19 +44,13 @@ IMAGE = "docker.io/leadops/scorer:0.1.0"
 NEW_IMAGE = "docker.io/leadops/scorer:0.1.1"
 
 
-def _container(client: kube.Kube, ns: str) -> dict[str, Any]:
-    dep = client.get("Deployment", ns, f"{NAME}-scorer") or {}
-    container: dict[str, Any] = dep["spec"]["template"]["spec"]["containers"][0]
-    return container
-
-
 def scorer_image(client: kube.Kube, ns: str) -> str:
-    return str(_container(client, ns)["image"])
+    return str(scorer_container(client, ns)["image"])
 
 
 def guard_config(client: kube.Kube, ns: str) -> dict[str, Any]:
     """LEADOPS_MATURED_AUC of the scorer Pods, with the previous version it unpacks."""
-    env = {e["name"]: e.get("value", "") for e in _container(client, ns)["env"]}
+    env = scorer_env(client, ns)
     config: dict[str, Any] = json.loads(env["LEADOPS_MATURED_AUC"])
     return {**config, "previousModel": json.loads(env["LEADOPS_PREVIOUS_MODEL"])}
 
@@ -144,7 +140,7 @@ def test_a_promoted_version_worse_on_matured_leads_is_rolled_back_for_good(  # n
         assert scorer_image(api, ns) == NEW_IMAGE
         dep_ann = (api.get("Deployment", ns, f"{NAME}-scorer") or {})["metadata"]["annotations"]
         assert builders.ANN_GUARDED_PREVIOUS not in dep_ann
-        assert "LEADOPS_MATURED_AUC" not in {e["name"] for e in _container(api, ns)["env"]}
+        assert "LEADOPS_MATURED_AUC" not in scorer_env(api, ns)
         status = get_lm(api, ns)["status"]
     assert collecting[0]["verdict"] == "Collecting"
     assert (degraded["status"], degraded["reason"]) == ("True", "MaturedAucDrop")

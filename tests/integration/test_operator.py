@@ -156,6 +156,19 @@ def deployment_version(api: kube.Kube, ns: str) -> str | None:
     return ann.get(registry.MODEL_VERSION)
 
 
+def scorer_container(client: kube.Kube, ns: str) -> dict[str, Any]:
+    """The scorer Deployment's serving container as the template has it ({} before it exists)."""
+    dep = client.get("Deployment", ns, f"{NAME}-scorer") or {}
+    containers = ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers")
+    container: dict[str, Any] = (containers or [{}])[0]
+    return container
+
+
+def scorer_env(client: kube.Kube, ns: str) -> dict[str, str]:
+    """The scorer container's environment, by name ({} before the Deployment exists)."""
+    return {e["name"]: e.get("value", "") for e in scorer_container(client, ns).get("env", [])}
+
+
 def events(api: kube.Kube, ns: str, reason: str) -> list[dict[str, Any]]:
     return [
         e

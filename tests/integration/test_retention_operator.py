@@ -17,16 +17,11 @@ from tests.integration.test_operator import (
     get_lm,
     leadmodel,
     running,  # noqa: F401 (fixture)
+    scorer_env,
     wait_for,
 )
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
-
-
-def scorer_env(client: kube.Kube, ns: str) -> dict[str, str]:
-    deployment = client.get("Deployment", ns, f"{NAME}-scorer") or {}
-    containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers")
-    return {e["name"]: e.get("value", "") for e in (containers or [{}])[0].get("env", [])}
 
 
 def test_retention_reaches_the_scorer_and_too_short_a_retention_is_refused(
