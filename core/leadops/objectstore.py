@@ -13,6 +13,7 @@ a Secret) or from that file's bytes (the operator reads the Secret); never from 
 from __future__ import annotations
 
 import configparser
+import datetime
 import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -25,6 +26,9 @@ SCHEME: Final = "s3://"
 DEFAULT_ENDPOINT: Final = "https://s3.amazonaws.com"
 ENV_CREDENTIALS_FILE: Final = "AWS_SHARED_CREDENTIALS_FILE"
 _CHUNK: Final = 64 * 1024
+# User metadata naming the LeadModel (its uid) an object was written for: its objects can be
+# told from those of a LeadModel re-created under the same name, which shares the key prefix.
+OWNER_METADATA: Final = "leadmodel-uid"
 
 
 class StoreError(Exception):
@@ -53,7 +57,11 @@ class Store:
     region: str = ""
 
     def key(self, *, namespace: str, leadmodel: str, version: int) -> str:
-        return f"{self.prefix}{namespace}/{leadmodel}/{version}.json.gz"
+        return f"{self.leadmodel_prefix(namespace=namespace, leadmodel=leadmodel)}{version}.json.gz"
+
+    def leadmodel_prefix(self, *, namespace: str, leadmodel: str) -> str:
+        # The trailing slash keeps LeadModel "a" away from "ab"'s objects.
+        return f"{self.prefix}{namespace}/{leadmodel}/"
 
     def url(self, key: str) -> str:
         return f"{SCHEME}{self.bucket}/{key}"
@@ -128,10 +136,16 @@ def _errors() -> tuple[type[Exception], ...]:
     return (MinioException, HTTPError, OSError, ValueError)
 
 
-def put(s3: Minio, store: Store, key: str, data: bytes) -> None:
+def put(s3: Minio, store: Store, key: str, data: bytes, *, owner_uid: str = "") -> None:
+    """Write the object; `owner_uid` (the LeadModel's uid) is kept in its metadata."""
     try:
         s3.put_object(
-            store.bucket, key, io.BytesIO(data), len(data), content_type="application/gzip"
+            store.bucket,
+            key,
+            io.BytesIO(data),
+            len(data),
+            content_type="application/gzip",
+            metadata={OWNER_METADATA: owner_uid} if owner_uid else None,
         )
     except _errors() as exc:
         raise _failure(exc, f"cannot write {store.url(key)}") from exc
@@ -163,3 +177,34 @@ def delete(s3: Minio, store: Store, key: str) -> None:
         s3.remove_object(store.bucket, key)
     except _errors() as exc:
         raise _failure(exc, f"cannot delete {store.url(key)}") from exc
+
+
+def delete_leadmodel(
+    s3: Minio,
+    store: Store,
+    *,
+    namespace: str,
+    leadmodel: str,
+    owner_uid: str,
+    written_before: datetime.datetime,
+) -> list[str]:
+    """Remove a deleted LeadModel's objects; returns their keys.
+
+    An object is the LeadModel's when its metadata names `owner_uid`, or when it names no owner
+    (written by an older release) and is older than `written_before`. An object naming another
+    uid belongs to a LeadModel re-created under the same name since, and stays.
+    """
+    prefix = store.leadmodel_prefix(namespace=namespace, leadmodel=leadmodel)
+    removed = []
+    try:
+        for listed in s3.list_objects(store.bucket, prefix=prefix, recursive=True):
+            key = str(listed.object_name)
+            stat = s3.stat_object(store.bucket, key)
+            owner = (stat.metadata or {}).get(f"x-amz-meta-{OWNER_METADATA}", "")
+            old = stat.last_modified is not None and stat.last_modified < written_before
+            if owner == owner_uid or (not owner and old):
+                s3.remove_object(store.bucket, key)
+                removed.append(key)
+    except _errors() as exc:
+        raise _failure(exc, f"cannot delete under {store.url(prefix)}") from exc
+    return removed

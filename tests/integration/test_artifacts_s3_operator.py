@@ -1,7 +1,7 @@
 """spec.artifacts.s3 on the real local control plane and a real S3 server (SeaweedFS):
 `leadops publish` follows the LeadModel's store, the operator's facts download and check each
-version's digest (a replaced object is DigestMismatch), and GC deletes the bucket's objects
-and the ConfigMaps."""
+version's digest (a replaced object is DigestMismatch), GC deletes the bucket's objects and the
+ConfigMaps, and a deleted LeadModel's objects go with it (no one else's)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kopf.testing import KopfRunner
 
 from leadops import objectstore
 from leadops.operator import apply, kube, read_world, registry, spec
@@ -23,6 +24,12 @@ from leadops.operator.world import Observed
 from tests.fixtures.artifacts import Built
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.s3_server import S3Server
+from tests.integration.test_operator import (
+    api,  # noqa: F401 (fixture)
+    crd_installed,  # noqa: F401 (fixture)
+    running,  # noqa: F401 (fixture)
+    wait_for,
+)
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +58,17 @@ def _leadmodel(ns: str, artifacts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _credentials_secret(admin: Kube, ns: str, server: S3Server) -> None:
+    admin.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3", "namespace": ns},
+            "data": {"credentials": base64.b64encode(server.credentials).decode()},
+        }
+    )
+
+
 def test_publish_validate_and_gc_through_the_bucket(
     k8s_cluster: KubeCluster,
     k8s_namespace: str,
@@ -67,14 +85,7 @@ def test_publish_validate_and_gc_through_the_bucket(
     kube.crd_established(k8s_cluster.api_client)
     bucket = f"gc-{ns}"[:63]
     s3_server.bucket(bucket)
-    admin.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "s3", "namespace": ns},
-            "data": {"credentials": base64.b64encode(s3_server.credentials).decode()},
-        }
-    )
+    _credentials_secret(admin, ns, s3_server)
     s3 = {
         "bucket": bucket,
         "prefix": "leadops/",
@@ -128,3 +139,48 @@ def test_publish_validate_and_gc_through_the_bucket(
     apply._collect(admin, obs, GarbageCollect(names, s3=lm.artifacts.s3))
     assert s3_server.keys(bucket) == []
     assert admin.list("ConfigMap", ns, selector=registry.selector(NAME)) == []
+
+
+def test_a_deleted_leadmodel_takes_its_objects_and_leaves_the_rest(  # noqa: PLR0917 (fixtures)
+    api: Kube,  # noqa: F811 (fixture)
+    k8s_cluster: KubeCluster,
+    k8s_namespace: str,
+    running: KopfRunner,  # noqa: F811 (fixture)
+    s3_server: S3Server,
+    good_model: Built,
+    other_model: Built,
+) -> None:
+    ns = k8s_namespace
+    bucket = f"del-{ns}"[:63]
+    store = s3_server.bucket(bucket)
+    _credentials_secret(api, ns, s3_server)
+    s3 = {
+        "bucket": bucket,
+        "endpoint": s3_server.endpoint,
+        "credentialsSecretRef": {"name": "s3", "key": "credentials"},
+    }
+    api.create(_leadmodel(ns, {"s3": s3}))
+    done = _publish(k8s_cluster, s3_server, ns, good_model.path)
+    assert done.returncode == 0, done.stderr
+    ours = f"{ns}/{NAME}/{good_model.version}.json.gz"
+    client = s3_server.client()
+    stat = client.stat_object(bucket, ours)
+    uid = (api.get("LeadModel", ns, NAME) or {})["metadata"]["uid"]
+    assert stat.metadata.get(f"x-amz-meta-{objectstore.OWNER_METADATA}") == uid
+    packed = registry.pack(other_model.path.read_bytes())
+    # Written by an older release (no owner), by a LeadModel re-created under the same name
+    # (another uid), and by a LeadModel whose name starts with ours.
+    legacy = f"{ns}/{NAME}/1.json.gz"
+    objectstore.put(client, store, legacy, packed)
+    recreated = f"{ns}/{NAME}/2.json.gz"
+    objectstore.put(client, store, recreated, packed, owner_uid="another-uid")
+    sibling = f"{ns}/{NAME}x/3.json.gz"
+    objectstore.put(client, store, sibling, packed)
+
+    api.delete("LeadModel", ns, NAME)
+    wait_for(
+        lambda: ours not in s3_server.keys(bucket) and legacy not in s3_server.keys(bucket),
+        what="the deleted LeadModel's objects removed",
+        timeout=30,
+    )
+    assert s3_server.keys(bucket) == sorted([recreated, sibling])

@@ -1,5 +1,6 @@
 """The operator's access to artifacts in object storage (spec.artifacts.s3): download a version
-to judge it, delete a version's object when the registry lets it go.
+to judge it, delete a version's object when the registry lets it go, and a deleted LeadModel's
+objects when it goes.
 
 Credentials are the Secret's AWS credentials file, read through the Kubernetes API and handed
 to the client in memory: never an env value, never logged.
@@ -8,8 +9,12 @@ to the client in memory: never an env value, never logged.
 from __future__ import annotations
 
 import base64
+import datetime
 import logging
+from collections.abc import Mapping
 from typing import Any
+
+from pydantic import ValidationError
 
 from leadops import objectstore
 from leadops.contract import artifact as contract
@@ -57,3 +62,65 @@ class Bucket:
         where, key = self._where(url)
         objectstore.delete(self._client, where, key)
         logger.info("Deleted model artifact %s", url)
+
+    def delete_leadmodel(
+        self,
+        *,
+        namespace: str,
+        leadmodel: str,
+        owner_uid: str,
+        written_before: datetime.datetime,
+    ) -> list[str]:
+        """A deleted LeadModel's objects in this bucket (see objectstore.delete_leadmodel)."""
+        return objectstore.delete_leadmodel(
+            self._client,
+            self.store,
+            namespace=namespace,
+            leadmodel=leadmodel,
+            owner_uid=owner_uid,
+            written_before=written_before,
+        )
+
+
+def leadmodel_deleted(kube: kubemod.Kube, body: Mapping[str, Any]) -> list[str]:
+    """Remove the objects of a LeadModel that is gone; returns their keys.
+
+    Best effort, by design: no finalizer holds the LeadModel (with one, it could not be deleted
+    while the operator is away). A LeadModel deleted while no operator runs, or whose credentials
+    Secret went first (its namespace deleted), leaves its objects: logged with their prefix.
+    """
+    meta = body.get("metadata") or {}
+    namespace, name, uid = str(meta.get("namespace")), str(meta.get("name")), str(meta.get("uid"))
+    try:
+        s3 = spec.Artifacts.model_validate((body.get("spec") or {}).get("artifacts") or {}).s3
+    except ValidationError:
+        return []  # never valid: nothing was published to a bucket under it
+    if s3 is None:
+        return []
+    where = s3.store()
+    prefix = where.url(where.leadmodel_prefix(namespace=namespace, leadmodel=name))
+    try:
+        removed = Bucket.of(kube, namespace, s3).delete_leadmodel(
+            namespace=namespace,
+            leadmodel=name,
+            owner_uid=uid,
+            written_before=datetime.datetime.now(datetime.UTC),
+        )
+    except (objectstore.StoreError, kubemod.KubeError) as exc:
+        logger.warning(
+            "LeadModel %s/%s deleted; its artifacts under %s stay: %s (remove them yourself or "
+            "give the bucket a lifecycle rule)",
+            namespace,
+            name,
+            prefix,
+            exc,
+        )
+        return []
+    logger.info(
+        "LeadModel %s/%s deleted; removed %d artifact objects under %s",
+        namespace,
+        name,
+        len(removed),
+        prefix,
+    )
+    return removed

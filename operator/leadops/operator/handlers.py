@@ -8,9 +8,9 @@ No kopf timer or daemon: kopf puts its finalizer on every object one serves (kop
 `requires_finalizer=True`), so a LeadModel could not be deleted once the operator was gone
 (`helm uninstall` first: its namespace Terminating forever). The resync is a wake-up instead:
 every pass asks to look at its LeadModel again within LEADOPS_RESYNC_SECONDS, and a LeadModel
-that is gone asks nothing. Nothing needs cleaning up at deletion (children go by
-ownerReferences), and kopf itself removes the finalizer an older operator left once no handler
-needs it.
+that is gone asks nothing. Children go by ownerReferences at deletion; only artifacts in a bucket
+are removed by the operator, when it sees the LeadModel go (`on_leadmodel_gone`, best effort).
+kopf itself removes the finalizer an older operator left once no handler needs it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 import kopf
 
+from leadops.operator import artifact_objects, kube, reconcile, registry, wakeups
 from leadops.operator import experiment as experiments
-from leadops.operator import kube, reconcile, registry, wakeups
 from leadops.operator import settings as operator_settings
 from leadops.operator.rollout import Progress, rollout_state
 from leadops.operator.spec import GROUP, PLURAL, VERSION
@@ -186,6 +186,13 @@ def _reconcile(namespace: str, name: str, body: Mapping[str, Any]) -> bool:
 @kopf.on.update(GROUP, VERSION, PLURAL, when=in_shard)
 def on_change(body: kopf.Body, **_: Any) -> None:
     _run(body)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="on_leadmodel_gone", when=in_shard)
+def on_leadmodel_gone(type: str | None, body: kopf.Body, **_: Any) -> None:
+    # An event handler, not on.delete: kopf puts no finalizer on the LeadModel for it.
+    if type == "DELETED":
+        artifact_objects.leadmodel_deleted(client(), body)
 
 
 def _owner_changed(namespace: str | None, name: str | None) -> None:

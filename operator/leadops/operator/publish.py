@@ -86,7 +86,13 @@ def stored(
         owner_uid=owner_uid,
         object_url=store.url(key),
     )
-    objectstore.put(s3 or objectstore.client(store), store, key, registry.pack(artifact_bytes))
+    objectstore.put(
+        s3 or objectstore.client(store),
+        store,
+        key,
+        registry.pack(artifact_bytes),
+        owner_uid=owner_uid,
+    )
     logger.info("Wrote model version %s to %s", version, store.url(key))
     return cm
 
