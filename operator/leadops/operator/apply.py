@@ -192,14 +192,18 @@ def ensure(
 def _writes(
     kube: Kube, plan: Plan, obs: Observed
 ) -> list[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
-    """Every child this plan creates or patches, with its live object (read if not observed)."""
+    """Every child this plan creates or patches, with its live object as observed.
+
+    Not read again when unobserved (a new LeadModel's pass reads none): the dry-run create
+    answers 409 for a child that exists after all, and `ensure` reads it then (a stranger's is
+    a NameConflict before any write). The RoleBinding, which is not dry-run, is read."""
     out: list[tuple[Mapping[str, Any], Mapping[str, Any] | None]] = []
     for action in plan.actions:
         if isinstance(action, Ensure | RollOut | RollBack):
             manifest = action.manifest
             key = (manifest["kind"], manifest["metadata"]["name"])
             live = obs.children.get(key)
-            if live is None:
+            if live is None and key[0] == "RoleBinding":  # not dry-run below: read instead
                 live = kube.get(key[0], obs.namespace, key[1])
             out.append((manifest, live))
     return out

@@ -286,7 +286,13 @@ def read(
         if live is not None:
             children[(kind, child)] = live
     deployment = children.get(("Deployment", builders.names(name)["scorer"]))
-    backfill_runs, backfill_running = _backfill_pods(kube, owner)
+    # Nor Pods of backfill runs or verdicts of evaluations: their CronJobs are not made yet.
+    backfill_runs, backfill_running = ((), ()) if first_pass else _backfill_pods(kube, owner)
+    verdicts = (
+        ()
+        if first_pass
+        else tuple(kube.list("ConfigMap", namespace, selector=experiments.verdict_selector(name)))
+    )
     return Observed(
         name=name,
         namespace=namespace,
@@ -304,9 +310,7 @@ def read(
         signing_key_configured=lm.signing.key_secret_ref is not None,
         scorer=_scorer_report(kube, name, namespace, lm, settings),
         status=MappingProxyType(dict(body.get("status") or {})),
-        experiment_verdicts=tuple(
-            kube.list("ConfigMap", namespace, selector=experiments.verdict_selector(name))
-        ),
+        experiment_verdicts=verdicts,
         annotations=MappingProxyType(
             {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
         ),
