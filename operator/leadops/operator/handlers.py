@@ -15,6 +15,7 @@ kopf itself removes the finalizer an older operator left once no handler needs i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -189,10 +190,11 @@ def on_change(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="on_leadmodel_gone", when=in_shard)
-def on_leadmodel_gone(type: str | None, body: kopf.Body, **_: Any) -> None:
-    # An event handler, not on.delete: kopf puts no finalizer on the LeadModel for it.
+async def on_leadmodel_gone(type: str | None, body: kopf.Body, **_: Any) -> None:
+    # An event handler, not on.delete: kopf puts no finalizer on the LeadModel for it. Async, so
+    # every other event of a large fleet passes without taking one of the worker threads.
     if type == "DELETED":
-        artifact_objects.leadmodel_deleted(client(), body)
+        await asyncio.to_thread(artifact_objects.leadmodel_deleted, client(), body)
 
 
 def _owner_changed(namespace: str | None, name: str | None) -> None:
