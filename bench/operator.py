@@ -102,11 +102,11 @@ def leadmodel(ns: str, name: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def all_of(api: kube.Kube, kind: str, selector: str = "") -> list[dict[str, Any]]:
-    """Every `kind` in the cluster (one list call, not one per namespace)."""
-    prefix, plural = kube.RESOURCES[kind]
-    query = [("labelSelector", selector)] if selector else []
-    return list(api.request("GET", f"{prefix}/{plural}", query=query).get("items") or [])
+def in_namespaces(api: kube.Kube, kind: str, prefix: str) -> list[dict[str, Any]]:
+    """Every `kind` in the namespaces named `prefix`N (one list call, not one per namespace)."""
+    group, plural = kube.RESOURCES[kind]
+    items = api.request("GET", f"{group}/{plural}").get("items") or []
+    return [o for o in items if o["metadata"]["namespace"].startswith(prefix)]
 
 
 class Readiness:
@@ -160,9 +160,7 @@ class Readiness:
 
 
 def deployments_settled(api: kube.Kube, prefix: str) -> bool:
-    for d in all_of(api, "Deployment"):
-        if not d["metadata"]["namespace"].startswith(prefix):
-            continue
+    for d in in_namespaces(api, "Deployment", prefix):
         status, want = d.get("status") or {}, (d.get("spec") or {}).get("replicas", 1)
         if status.get("observedGeneration") != d["metadata"]["generation"] or any(
             status.get(field, 0) != want
@@ -173,9 +171,8 @@ def deployments_settled(api: kube.Kube, prefix: str) -> bool:
 
 
 def children_made(api: kube.Kube, count: int, prefix: str) -> bool:
-    ours = [d for d in all_of(api, "Deployment") if d["metadata"]["namespace"].startswith(prefix)]
-    cronjobs = [c for c in all_of(api, "CronJob") if c["metadata"]["namespace"].startswith(prefix)]
-    return len(ours) >= count and len(cronjobs) >= 2 * count
+    deployments = in_namespaces(api, "Deployment", prefix)
+    return len(deployments) >= count and len(in_namespaces(api, "CronJob", prefix)) >= 2 * count
 
 
 def api_requests(api: kube.Kube) -> Counter[str]:
@@ -231,9 +228,18 @@ def place(i: int, namespaces: int, prefix: str) -> str:
     return f"{prefix}{i % namespaces}"
 
 
+def bare_children(owner: builders.Owner) -> list[dict[str, Any]]:
+    """The children the operator makes for a LeadModel of the benchmark's spec, as built."""
+    lm_spec = spec.LeadModelSpec.model_validate({"redis": REDIS, "scorer": {"replicas": 1}})
+    return list(
+        builders.children(
+            owner, lm_spec, builders.Rollout(), prometheus_operator=False, alert_rules=False
+        )
+    )
+
+
 def baseline(api: kube.Kube, count: int, namespaces: int) -> float:
     """Children of `count` LeadModels created directly, one client, no operator."""
-    lm_spec = spec.LeadModelSpec.model_validate({"redis": REDIS, "scorer": {"replicas": 1}})
     started = time.monotonic()
     for i in range(count):
         owner = builders.Owner(
@@ -241,9 +247,7 @@ def baseline(api: kube.Kube, count: int, namespaces: int) -> float:
             namespace=place(i, namespaces, "baseline-"),
             uid=f"00000000-0000-4000-8000-{i:012d}",
         )
-        for manifest in builders.children(
-            owner, lm_spec, builders.Rollout(), prometheus_operator=False, alert_rules=False
-        ):
+        for manifest in bare_children(owner):
             manifest["metadata"].pop("ownerReferences")
             api.create(manifest)
     return time.monotonic() - started
@@ -253,20 +257,15 @@ def versions(api: kube.Kube, kinds: list[str], prefix: str) -> dict[tuple[str, s
     """(kind, namespace/name) -> resourceVersion of every LeadModel and child in the fleet."""
     out = {}
     for kind in kinds:
-        for obj in all_of(api, kind):
+        for obj in in_namespaces(api, kind, prefix):
             meta = obj["metadata"]
-            if meta["namespace"].startswith(prefix):
-                out[kind, f"{meta['namespace']}/{meta['name']}"] = meta["resourceVersion"]
+            out[kind, f"{meta['namespace']}/{meta['name']}"] = meta["resourceVersion"]
     return out
 
 
 def child_kinds() -> list[str]:
-    lm_spec = spec.LeadModelSpec.model_validate({"redis": REDIS, "scorer": {"replicas": 1}})
     owner = builders.Owner(name="x", namespace="x", uid="00000000-0000-4000-8000-000000000000")
-    made = builders.children(
-        owner, lm_spec, builders.Rollout(), prometheus_operator=False, alert_rules=False
-    )
-    return sorted({m["kind"] for m in made})
+    return sorted({m["kind"] for m in bare_children(owner)})
 
 
 def status_of(api: kube.Kube, ns: str, name: str) -> dict[str, Any]:
@@ -323,11 +322,7 @@ def give_back(api: kube.Kube, count: int, namespaces: int) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(one, range(count)))
     wait(
-        lambda: (
-            not [
-                p for p in all_of(api, "Pod") if p["metadata"]["namespace"].startswith("baseline-")
-            ]
-        ),
+        lambda: not in_namespaces(api, "Pod", "baseline-"),
         what="baseline Pods gone",
         timeout=600,
         every=2.0,
