@@ -61,7 +61,7 @@ def _resync_seconds() -> float:
 
 def client() -> kube.Kube:
     if "kube" not in _state:
-        _state["kube"] = kube.Kube(kube.load_api_client())
+        _state["kube"] = kube.Kube(kube.load_api_client(), timeout=kube.OPERATOR_TIMEOUT_SECONDS)
     return _state["kube"]
 
 

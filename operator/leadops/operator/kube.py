@@ -61,14 +61,24 @@ class KubeError(Exception):
         return self.status in {0, 429} or self.status >= 500
 
 
+# What the operator waits for one API request: a single object or a namespace's list answers in
+# milliseconds; a request held longer is held by an API server that lost etcd, and at the
+# recovery it may stay stuck until this runs out while fresh requests are answered, so it
+# bounds how late the operator notices the recovery (plus its 2 s retry).
+OPERATOR_TIMEOUT_SECONDS = 5.0
+
+
 def load_api_client(*, kubeconfig: str | None = None, context: str | None = None) -> Any:
     """In-cluster config when running in a Pod, else the kubeconfig ($KUBECONFIG)."""
+    cfg = client.Configuration()
+    # No silent re-sends: urllib3 would send a timed-out GET or PUT three more times (40 s per
+    # call at a 10 s timeout) before we hear of it. Every caller retries on its own clock.
+    cfg.retries = 0
     try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        return client.ApiClient()
+        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        return client.ApiClient(configuration=cfg)
     except config.ConfigException:
         pass
-    cfg = client.Configuration()
     try:
         config.load_kube_config(  # type: ignore[no-untyped-call]
             # $KUBECONFIG read now: the client library reads it once, at import time.

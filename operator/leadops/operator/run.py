@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
         asyncio.run(operate())
         return 0
     elector = leader.Elector(
-        kube.Kube(kube.load_api_client()),
+        kube.Kube(kube.load_api_client(), timeout=kube.OPERATOR_TIMEOUT_SECONDS),
         namespace=lease_namespace,
         name=lease_name,
         identity=f"{socket.gethostname()}_{secrets.token_hex(4)}",
