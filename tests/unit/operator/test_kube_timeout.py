@@ -55,7 +55,8 @@ def test_a_held_get_fails_once_after_the_timeout(
     api = kube.Kube(kube.load_api_client(kubeconfig=str(kubeconfig)), timeout=0.5)
     with pytest.raises(kube.KubeError) as raised:
         api.get("LeadModel", "ns", "lm")
-    assert raised.value.status == 0 and raised.value.transient
+    assert raised.value.status == 0
+    assert raised.value.transient
     assert "API unreachable" in str(raised.value)
     # One connection, one request: urllib3's default would have sent the GET four times.
     assert len(accepted) == 1
