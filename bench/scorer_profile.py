@@ -97,7 +97,7 @@ class ModelClock:
         return self.featurize_ns / n / 1e3, self.trees_ns / n / 1e3
 
 
-async def _per_request_us(app: ASGIApp, body: bytes, n: int) -> float:
+async def per_request_us(app: ASGIApp, body: bytes, n: int) -> float:
     for _ in range(200):
         assert await _call(app, body) == 200
         await asyncio.sleep(0)
@@ -134,16 +134,16 @@ async def measure(n: int, *, rounds: int, profile: bool = False) -> InProcess:
         # Interleaved rounds, medians: the machine is shared and its load swings.
         bares, ours, featurize, trees = [], [], [], []
         for _ in range(rounds):
-            bares.append(await _per_request_us(bare_app.app, body, n))
+            bares.append(await per_request_us(bare_app.app, body, n))
             clock.reset()
-            ours.append(await _per_request_us(app, body, n))
+            ours.append(await per_request_us(app, body, n))
             featurize_us, trees_us = clock.per_lead_us()
             featurize.append(featurize_us)
             trees.append(trees_us)
         if profile:
             prof = cProfile.Profile()
             prof.enable()
-            await _per_request_us(app, body, n)
+            await per_request_us(app, body, n)
             prof.disable()
             pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
     return InProcess(
