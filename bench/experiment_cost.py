@@ -11,7 +11,8 @@ no sockets), in interleaved rounds, medians:
    not a mode the scorer has: what the experiment would cost if that score were free);
 4. an experiment of flags only (both variants served by the serving model): bucketing, per-arm
    metrics and the larger record, no second model at all.
-Then, for contrast, the same model steps timed hot (timeit, the model alone in the cache).
+Then, for contrast, the same model steps timed hot (bench.scorer.model_time: the model alone
+in the cache).
 (3) against (2), doubled because it covers half the leads, is what one shadow evaluation costs
 inside a request; against the hot figures it shows how much of it is cache misses.
 """
@@ -22,21 +23,16 @@ import argparse
 import asyncio
 import json
 import statistics
-import timeit
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.fixtures.artifacts import build_artifact
-
-from bench.scorer import LEAD
-from bench.scorer_profile import WORK, per_request_us
-from leadops import pii
-from leadops.contract.lead import Lead
-from leadops.contract.rows import lead_to_row
+from bench.scorer import LEAD, model_time
+from bench.scorer_experiment import experiment_spec, two_models
+from bench.scorer_profile import per_request_us
 from leadops.scorer import scoring
 from leadops.scorer.app import create_app
 from leadops.scorer.experiment import Experiment
-from leadops.scorer.model import ServingModel, load_serving_model
+from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings, VariantModelFile
 
 
@@ -55,48 +51,10 @@ def shadow_skipped() -> Iterator[None]:
         scoring._shadow_score = real
 
 
-def hot_us(model: ServingModel) -> tuple[float, float]:
-    """Featurize and trees of one lead, microseconds, best of 5 timeit repeats."""
-    row = lead_to_row(Lead.model_validate(LEAD), redact=pii.redact)
-    vector = model.featurizer.vector(row)
-
-    def best(fn: object) -> float:
-        return min(timeit.repeat(fn, number=2000, repeat=5)) / 2000 * 1e6  # type: ignore[arg-type]
-
-    return best(lambda: model.featurizer.vector(row)), best(lambda: model.ensemble.margin(vector))
-
-
 async def measure(n: int, rounds: int) -> dict[str, float]:
-    WORK.mkdir(parents=True, exist_ok=True)
-    control = build_artifact(WORK / "model-300.json", trees=300, depth=6, rows=3000, seed=42)
-    challenger = build_artifact(
-        WORK / "model-300-b.json",
-        version=control.version + 1,
-        trees=300,
-        depth=6,
-        rows=3000,
-        seed=43,
-    )
-    experiment = Experiment.model_validate(
-        {
-            "name": "bench",
-            "unit": "lead",
-            "variants": [
-                {"name": "control", "weight": 50},
-                {"name": "b", "weight": 50, "modelVersion": str(challenger.version)},
-            ],
-        }
-    )
-    flags_only = Experiment.model_validate(
-        {
-            "name": "bench",
-            "unit": "lead",
-            "variants": [
-                {"name": "control", "weight": 50},
-                {"name": "b", "weight": 50, "flags": {"followup": "fast"}},
-            ],
-        }
-    )
+    control, challenger = two_models()
+    experiment = Experiment.model_validate(experiment_spec(modelVersion=str(challenger.version)))
+    flags_only = Experiment.model_validate(experiment_spec(flags={"followup": "fast"}))
     plain = create_app(Settings(model_path=control.path, redis_url=None))
     with_flags = create_app(
         Settings(model_path=control.path, redis_url=None, experiment=flags_only)
@@ -128,7 +86,8 @@ async def measure(n: int, rounds: int) -> dict[str, float]:
                 figures["shadow_skipped"].append(await per_request_us(with_experiment, body, n))
             figures["flags_only"].append(await per_request_us(with_flags, body, n))
     out = {name: statistics.median(values) for name, values in figures.items()}
-    out["hot_featurize"], out["hot_trees"] = hot_us(load_serving_model(challenger.path))
+    hot = model_time(challenger.path)
+    out["hot_featurize"], out["hot_trees"] = hot["featurize"], hot["compiled"]
     return out
 
 

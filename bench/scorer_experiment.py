@@ -19,8 +19,9 @@ import shutil
 import statistics
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
-from tests.fixtures.artifacts import build_artifact
+from tests.fixtures.artifacts import Built, build_artifact
 from tests.fixtures.ports import free_port
 from tests.fixtures.redis_server import RedisServer
 
@@ -41,6 +42,34 @@ def _uvicorn(app: str, port: int, *, loop: str, http: str, factory: bool = False
     return [*argv, "--factory"] if factory else argv
 
 
+def two_models(trees: int = 300) -> tuple[Built, Built]:
+    """The control's model and the challenger's (the next version): depth 6, other seeds."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    control = build_artifact(WORK / "model-300.json", trees=trees, depth=6, rows=3000, seed=42)
+    challenger = build_artifact(
+        WORK / "model-300-b.json",
+        version=control.version + 1,
+        trees=trees,
+        depth=6,
+        rows=3000,
+        seed=43,
+    )
+    return control, challenger
+
+
+def experiment_spec(**variant_b: Any) -> dict[str, Any]:
+    """The benchmark's experiment (LEADOPS_EXPERIMENT): 50/50 by lead; `variant_b`: what
+    variant b has besides its weight (a modelVersion, flags)."""
+    return {
+        "name": "bench",
+        "unit": "lead",
+        "variants": [
+            {"name": "control", "weight": 50},
+            {"name": "b", "weight": 50, **variant_b},
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scorer_experiment", description=__doc__)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -51,16 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("bench.scorer_experiment: wrk not found: apt-get install wrk", file=sys.stderr)
         return 2
-    WORK.mkdir(parents=True, exist_ok=True)
-    control = build_artifact(WORK / "model-300.json", trees=args.trees, depth=6, rows=3000, seed=42)
-    challenger = build_artifact(
-        WORK / "model-300-b.json",
-        version=control.version + 1,
-        trees=args.trees,
-        depth=6,
-        rows=3000,
-        seed=43,
-    )
+    control, challenger = two_models(args.trees)
     micro = {"control": model_time(control.path), "challenger": model_time(challenger.path)}
     redis_server = RedisServer(WORK)
     redis_server.start()
@@ -72,16 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "LEADOPS_MODEL_PATH": str(control.path),
     }
     experiment_env = scorer_env | {
-        "LEADOPS_EXPERIMENT": json.dumps(
-            {
-                "name": "bench",
-                "unit": "lead",
-                "variants": [
-                    {"name": "control", "weight": 50},
-                    {"name": "b", "weight": 50, "modelVersion": str(challenger.version)},
-                ],
-            }
-        ),
+        "LEADOPS_EXPERIMENT": json.dumps(experiment_spec(modelVersion=str(challenger.version))),
         "LEADOPS_VARIANT_MODELS": json.dumps(
             {str(challenger.version): {"path": str(challenger.path)}}
         ),
