@@ -14,9 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from leadops.jobs.training import outcomes_csv
+from leadops.scorer import store
 from tests.fixtures.artifacts import Built, build_artifact
 from tests.fixtures.metrics import metric_value
 from tests.fixtures.redis_server import RedisServer
@@ -262,6 +264,14 @@ def test_dropped_record_and_outcome_counters_count_exactly(
     )
     with server.client() as http:
         stored = [http.post("/v1/lead", json={"details": "hi"}).json()["lead_id"] for _ in range(3)]
+        # bestEffort answers before the write-behind flushes: Redis must hold these three before
+        # it stops, or a loaded machine counts them dropped too (CI once saw 10, not 7).
+        keys = [store.lead_key(lead_id) for lead_id in stored]
+        with redis.Redis.from_url(redis_url) as r:
+            deadline = time.monotonic() + 10
+            while r.exists(*keys) < len(keys):
+                assert time.monotonic() < deadline, "the first three leads were never stored"
+                time.sleep(0.05)
         redis_server.stop()
         try:
             lost = [
