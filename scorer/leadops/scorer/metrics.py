@@ -160,9 +160,9 @@ class Metrics:
         )
         self.experiment_answer_seconds = Histogram(
             "leadops_experiment_answer_duration_seconds",
-            "Time from a lead's arrival in the scorer to its answer, per variant (scoring, "
-            "queueing or storing the record), less other variants' models shadow-scoring it: "
-            "the latency guardrail's data.",
+            "Time from a lead's arrival in the scorer to its answer, per variant (its own "
+            "model's scoring, queueing or storing the record), less the batches' shadow "
+            "scoring it waited for: the latency guardrail's data.",
             ["experiment", "variant"],
             buckets=LATENCY_BUCKETS,
             registry=r,

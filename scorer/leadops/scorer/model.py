@@ -121,6 +121,11 @@ class ServingModel:
         vector = self.featurizer.vector(row)
         return self.ensemble.predict(vector), vector
 
+    def score_vectors(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """The conversion probabilities of a matrix of feature vectors (this model's spec) in
+        one call: the shadow scores of a batch of records (leadops.scorer.shadow)."""
+        return self.ensemble.predict_batch(vectors)
+
 
 def load_serving_model(
     source: Path | bytes,
@@ -277,13 +282,14 @@ def read_artifact(path: Path) -> bytes:
 
 
 def _parity_gap(model: dict[str, Any], ensemble: trees.TreeEnsemble, *, probe_rows: int) -> float:
-    """Largest |compiled - xgboost| probability over a probe batch (xgboost is used only here)."""
+    """Largest |compiled - xgboost| probability over a probe batch (xgboost is used only here),
+    through both paths that score leads: one lead per call, and a batch per call (shadow)."""
     booster = xgboost.Booster()
     booster.load_model(bytearray(json.dumps(model).encode()))
     booster.set_param({"nthread": 1})
     probes = trees.probe_matrix(ensemble, rows=probe_rows)
-    expected = booster.inplace_predict(probes)
-    got = ensemble.predict_many(probes)
-    gaps = np.abs(np.asarray(expected, dtype=np.float64) - got)
-    worst = float(gaps.max())
+    expected = np.asarray(booster.inplace_predict(probes), dtype=np.float64)
+    one_by_one = np.abs(expected - ensemble.predict_many(probes))
+    batched = np.abs(expected - ensemble.predict_batch(probes))
+    worst = float(max(one_by_one.max(), batched.max()))
     return worst if math.isfinite(worst) else math.inf

@@ -22,8 +22,9 @@ from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
 from leadops.scorer import schemas, store
 from leadops.scorer.model import ServingModel
+from leadops.scorer.shadow import F32, Pending
 from leadops.scorer.state import ScorerState
-from leadops.scorer.variants import SHADOW_PREFIX, Arm, ConcludedExperiment, RunningExperiment
+from leadops.scorer.variants import Arm, ConcludedExperiment, RunningExperiment
 from leadops.scorer.writer import Stored
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,8 @@ async def answer_lead(
     durability requires the record stored and it is not.
     """
     started = time.perf_counter()
+    record_writer = state.writer
+    shadow_seconds = record_writer.shadow_seconds
     lead = state.columns.admit(lead)  # the tenant's attribute column cap
     if idempotency_key is None:
         lead_id = _lead_ids.next()
@@ -108,20 +111,8 @@ async def answer_lead(
     configured = state.experiment
     running = configured if isinstance(configured, RunningExperiment) else None
     arm = None if running is None or model is None else _arm(lead, lead_id, running)
-    served = model
     row = lead_to_row(lead, redact=pii.redact)
-    score: float | None = None
-    shadow: dict[str, float] = {}
-    shadow_seconds = 0.0
-    if model is not None:
-        if arm is not None and running is not None:
-            served = running.model_of(arm.variant, model)
-        score, shadow, shadow_seconds = _score(
-            state, model, row, running=running, arm=arm, started=started
-        )
-    else:
-        state.metrics.leads_unscored.inc()
-
+    score, served, pending = _scored(state, model, row, running=running, arm=arm, started=started)
     # The record names its chat list by the hashed key, never by the chat_id (often an email).
     memory = store.memory_key(lead.tenant, lead.chat_id or lead_id)
     # Unscored (cold start): empty strings, as Redis HASH fields hold no null.
@@ -136,10 +127,9 @@ async def answer_lead(
     experiment = None
     if arm is not None and score is not None:
         experiment = arm.answer
-        record |= _bucketed(state, arm, score, shadow)
+        record |= _bucketed(state, arm, score)
     elif score is not None and isinstance(configured, ConcludedExperiment):
         experiment = configured.answer  # the winner's flags, for every lead; nothing bucketed
-    record_writer = state.writer
     batch = record_writer.submit(
         store.LeadWrite(
             lead_id=lead_id,
@@ -151,6 +141,7 @@ async def answer_lead(
             keyed=idempotency_key is not None,
             experiment=experiment is not None and arm is not None,
             guarded=bool(shadowed),
+            shadow=pending,
         )
     )
     stored: Stored = False
@@ -177,9 +168,11 @@ async def answer_lead(
         experiment=experiment,
     )
     if arm is not None:
-        # The variant's own answer time: the other variants' models scoring this lead (shadow
-        # scores, which every arm pays alike) left out, so a slow model shows in its arm only.
-        arm.answered(time.perf_counter() - started - shadow_seconds)
+        # The variant's own answer time: only its own model scored the lead in the request,
+        # and the batches' shadow scoring it waited for is left out (every arm waits for it
+        # alike), so a slow model shows in its own arm only.
+        waited = record_writer.shadow_seconds - shadow_seconds
+        arm.answered(time.perf_counter() - started - waited)
     # Bytes straight from pydantic-core: what model_dump_json() returns, minus a decode.
     # Without an experiment the answer has no "experiment" field at all (a null score stays).
     return answer.__pydantic_serializer__.to_json(
@@ -218,45 +211,59 @@ def _follow_up(
     state.followups.submit(lead, lead_id=lead_id, score=score, flags=flags)
 
 
-def _score(
+def _scored(
     state: ScorerState,
-    model: ServingModel,
+    model: ServingModel | None,
     row: dict[str, str],
     *,
     running: RunningExperiment | None,
     arm: Arm | None,
     started: float,
-) -> tuple[float, dict[str, float], float]:
-    """The lead's score (its variant's model when an experiment runs), the shadow scores and
-    the seconds spent on models that do not answer this lead.
+) -> tuple[float | None, ServingModel | None, Pending | None]:
+    """The lead's score, the model that gave it (its variant's when it is bucketed), and what
+    its record still needs: the other variants' models' scores, added with its batch."""
+    if model is None:
+        state.metrics.leads_unscored.inc()
+        return None, None, None
+    if arm is None or running is None:
+        return _score(state, model, model, row, arm=None, started=started)[0], model, None
+    served = running.model_of(arm.variant, model)
+    score, vector = _score(state, model, served, row, arm=arm, started=started)
+    if not arm.peers:  # every variant is served by this model: its score is theirs
+        return score, served, None
+    others = tuple(
+        (running.models[version] if version else model, fields) for version, fields in arm.peers
+    )
+    pending = Pending(row=row, served=served, vector=vector, others=others, serving=model)
+    return score, served, pending
 
-    Raises HTTPException 500 "scoring failed" when the serving model or the lead's variant's
-    model raises. Another variant's model raising costs only its shadow score."""
-    shadow: dict[str, float] = {}
-    shadow_seconds = 0.0
-    began = time.perf_counter()
+
+def _score(
+    state: ScorerState,
+    model: ServingModel,
+    served: ServingModel,
+    row: dict[str, str],
+    *,
+    arm: Arm | None,
+    started: float,
+) -> tuple[float, F32]:
+    """The lead's score by `served` (its variant's model when an experiment runs, else the
+    serving `model`) and its feature vector. The other variants' models score it later, with
+    its record's batch (leadops.scorer.shadow).
+
+    Raises HTTPException 500 "scoring failed" when `served` raises."""
     try:
-        score, vector = model.score_row(row)
+        score, vector = served.score_row(row)
     except Exception:
-        _failed(state, arm, model, serving=True)
-    own = score  # the serving model's score, whichever variant answers
-    if running is not None and arm is not None and running.has_models:
-        served = running.model_of(arm.variant, model)
-        if served is not model:  # the serving model's score is this lead's shadow score
-            shadow_seconds = time.perf_counter() - began
-        try:
-            shadow, others = _shadow_scores(running, row, model, score, served=served)
-        except Exception:
-            _failed(state, arm, served, serving=False)
-        shadow_seconds += others
-        score = shadow[arm.variant.name]
+        _failed(state, arm, served, serving=served is model)
     m = state.metrics
     m.scoring_seconds.observe(time.perf_counter() - started)
     m.scores.observe(score)
-    model.drift.add(vector)
-    model.estimate.add(own)
-    state.scoring_failed.append(False)
-    return score, shadow, shadow_seconds
+    if served is model:  # else the serving model's windows take the lead with its batch
+        model.drift.add(vector)
+        model.estimate.add(score)
+        state.scoring_failed.append(False)
+    return score, vector
 
 
 def _failed(state: ScorerState, arm: Arm | None, model: ServingModel, *, serving: bool) -> NoReturn:
@@ -270,65 +277,20 @@ def _failed(state: ScorerState, arm: Arm | None, model: ServingModel, *, serving
     raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, SCORING_FAILED) from None
 
 
-def _bucketed(
-    state: ScorerState, arm: Arm, score: float, shadow: dict[str, float]
-) -> dict[str, str]:
+def _bucketed(state: ScorerState, arm: Arm, score: float) -> dict[str, str]:
     """Count the lead in its arm; the record fields that place it in the experiment."""
     arm.leads.inc()
     arm.scores.observe(score)
     state.experiment_leads.leads[arm.variant.name] += 1
-    # scored_at starts the lead's maturity window; the shadow scores pair the variants.
-    fields = {
-        "experiment": arm.answer.name,
-        "variant": arm.variant.name,
-        "scored_at": f"{time.time():.3f}",
-    }
-    fields |= {SHADOW_PREFIX + name: repr(value) for name, value in shadow.items()}
+    # scored_at starts the lead's maturity window; the shadow scores pair the variants (the
+    # answering model's here, the other models' once the record's batch is scored).
+    fields = dict.fromkeys(arm.shadow_fields, repr(score))
+    fields["experiment"] = arm.answer.name
+    fields["variant"] = arm.variant.name
+    fields["scored_at"] = f"{time.time():.3f}"
     return fields
 
 
 def _arm(lead: Lead, lead_id: str, running: RunningExperiment) -> Arm:
     unit = running.experiment.unit_id(lead_id=lead_id, chat_id=lead.chat_id, tenant=lead.tenant)
     return running.arm(unit)
-
-
-def _shadow_scores(
-    running: RunningExperiment,
-    row: dict[str, str],
-    serving: ServingModel,
-    serving_score: float,
-    *,
-    served: ServingModel,
-) -> tuple[dict[str, float], float]:
-    """Every variant's model score of this lead, by variant (the paired comparison's data),
-    and the seconds the models other than `served` took. Each distinct model scores the lead
-    once; `served` raising raises, another model raising leaves its variant without a score."""
-    by_version: dict[int, float | None] = {serving.version: serving_score}
-    scores: dict[str, float] = {}
-    others = 0.0
-    for variant in running.experiment.variants:
-        model = running.model_of(variant, serving)
-        if model.version not in by_version:
-            if model is served:
-                by_version[model.version] = model.score_row(row)[0]
-            else:
-                began = time.perf_counter()
-                by_version[model.version] = _shadow_score(model, row)
-                others += time.perf_counter() - began
-        value = by_version[model.version]
-        if value is not None:
-            scores[variant.name] = value
-    return scores, others
-
-
-_shadow_failures_logged: set[int] = set()
-
-
-def _shadow_score(model: ServingModel, row: dict[str, str]) -> float | None:
-    try:
-        return model.score_row(row)[0]
-    except Exception:
-        if model.version not in _shadow_failures_logged:  # once per model, not once per lead
-            _shadow_failures_logged.add(model.version)
-            logger.exception("Shadow scoring failed with model version %d", model.version)
-        return None

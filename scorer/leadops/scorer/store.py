@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -40,6 +40,9 @@ from redis.typing import EncodableT, KeyT
 
 from leadops.pii import chat_keys
 from leadops.scorer import retention
+
+if TYPE_CHECKING:  # shadow imports this module
+    from leadops.scorer.shadow import Pending
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +100,8 @@ class LeadWrite:
     experiment: bool = False
     # The previous version scored the lead in shadow: listed in GUARD_KEY for the guard.
     guarded: bool = False
+    # The experiment's other models' scores, added to `record` before the batch is written.
+    shadow: Pending | None = None
 
 
 def _first_line(exc: Exception) -> str:

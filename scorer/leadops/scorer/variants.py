@@ -38,6 +38,10 @@ class Arm:
     failures: Counter  # leadops_experiment_scoring_failures_total
     answer_seconds: Histogram  # leadops_experiment_answer_duration_seconds
     tally: guardrails.Tally  # the same two, summed over replicas for the guardrails
+    # The record's shadow score fields of the variants this arm's model serves (its answer's
+    # score), and of every other model: (its modelVersion, "" for the serving model; fields).
+    shadow_fields: tuple[str, ...]
+    peers: tuple[tuple[str, tuple[str, ...]], ...]
 
     def answered(self, seconds: float) -> None:
         self.answer_seconds.observe(seconds)
@@ -82,10 +86,22 @@ def _arms(
             failures=m.experiment_failures.labels(exp.name, v.name),
             answer_seconds=m.experiment_answer_seconds.labels(exp.name, v.name),
             tally=counts.tallies[v.name],
+            shadow_fields=_shadow_fields(exp, v.model_version),
+            peers=tuple(
+                (version, _shadow_fields(exp, version))
+                for version in dict.fromkeys(u.model_version for u in exp.variants)
+                if version != v.model_version
+            ),
         )
         for v in exp.variants
     }
     return tuple(by_name[exp.assign_bucket(point).name] for point in range(bucketing.BUCKETS))
+
+
+def _shadow_fields(exp: Experiment, model_version: str) -> tuple[str, ...]:
+    """The record's shadow score fields of the variants served by `model_version` ("": the
+    serving model): one model, one score for them all."""
+    return tuple(SHADOW_PREFIX + v.name for v in exp.variants if v.model_version == model_version)
 
 
 @dataclass(frozen=True, slots=True)

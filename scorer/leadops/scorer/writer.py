@@ -21,6 +21,8 @@ killed between the two), so its records stay *unconfirmed* until the store answe
 and are then looked up: in bestEffort only the missing ones are counted dropped; in
 acknowledged mode the ones found are retracted (deleted), because their caller was told
 503, nothing stored, and will retry. That is what makes both the 503 and the counter exact.
+While an experiment runs, a batch's records get the other variants' models' scores
+(leadops.scorer.shadow) just before it is written: one model call per batch, not per lead.
 A lead's outcome or message waits for its record's batch, so `POST /v1/outcome` right after
 `POST /v1/lead` always finds the lead.
 """
@@ -30,10 +32,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
-from leadops.scorer import metrics, spool, store
+from leadops.scorer import metrics, shadow, spool, store
 from leadops.scorer.settings import Durability
 
 logger = logging.getLogger(__name__)
@@ -99,6 +103,9 @@ class RecordWriter:
         self._store_lock = asyncio.Lock()
         self._last_contact = 0.0  # loop time of the latest store answer (or failure)
         self.healthy = True
+        # Seconds spent on batches' shadow scores so far: they hold the event loop, so a lead
+        # answered meanwhile waited for them; its variant's answer time leaves them out.
+        self.shadow_seconds = 0.0
 
     @property
     def waits(self) -> bool:
@@ -176,6 +183,9 @@ class RecordWriter:
             taken, batch = self._buffer, self._batch
             self._buffer, self._batch = [], Batch()
             try:
+                began = time.perf_counter()
+                shadow.complete(taken)  # the experiment's other models' scores, batched
+                self.shadow_seconds += time.perf_counter() - began
                 for start in range(0, len(taken), MAX_BATCH):
                     await self._flush(taken[start : start + MAX_BATCH], batch)
             finally:
@@ -208,7 +218,8 @@ class RecordWriter:
             # the same lead id) may already be answered 200 by this or another replica.
             lost = [write for write in lost if not write.keyed]
         room = MAX_UNCONFIRMED - len(self._unconfirmed)
-        self._unconfirmed += lost[:room]
+        # Kept for the look-up without their pending shadow scores (done): no lead row or model.
+        self._unconfirmed += [replace(write, shadow=None) for write in lost[:room]]
         self._metrics.records_unconfirmed.set(len(self._unconfirmed))
         if lost[room:] and self.durability is Durability.BEST_EFFORT:
             self._count_dropped(len(lost[room:]))

@@ -7,6 +7,8 @@ trips the p99 ratio; a variant served like the control trips neither."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -99,7 +101,13 @@ def test_a_variant_whose_model_raises_trips_the_error_rate_guardrail_on_every_re
     with first.client() as http:
         counts = http.get("/ops/experiment/guardrails").json()
         refused = http.get("/ops/experiment/guardrails", headers={"x-api-key": "no"})
+        export = http.get("/ops/export/experiment.csv")
     assert refused.status_code == 401
+    # The leads it did not answer are stored all the same, without its shadow score only.
+    stored = list(csv.DictReader(io.StringIO(export.text)))
+    assert len(stored) == codes[200]
+    assert {row.get("shadow_broken", "") for row in stored} == {""}
+    assert all(row["shadow_control"] == row["shadow_same"] != "" for row in stored)
     by_name = {v["name"]: v for v in counts["variants"]}
     assert counts["experiment"] == "errors"
     # Every lead of both replicas, each in its variant: the failures are the broken ones.
@@ -143,8 +151,9 @@ def test_a_variant_whose_model_is_slower_trips_the_p99_latency_guardrail(
     assert result["message"].startswith("variant slow: p99 answer time ")
     assert "the control's" in result["message"]
     assert result["message"].endswith(f"above maxP99LatencyRatio {MAX_P99_RATIO}")
-    # Every lead is shadow-scored by the slow model too; that time is left out of each
-    # arm's answer time, so the variant served like the control stays within the limit.
+    # Every lead is shadow-scored by the slow model too, with its record's batch; the time
+    # a lead waits for that is left out of each arm's answer time, so the variant served
+    # like the control stays within the limit.
     limit = float(MAX_P99_RATIO)
     assert p99["same"] < limit * p99["control"], p99
     assert p99["slow"] > limit * p99["control"], p99

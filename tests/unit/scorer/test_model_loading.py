@@ -17,17 +17,19 @@ def test_a_good_model_loads_with_parity(good_model: Built) -> None:
     assert model.ensemble.n_features == good_model.n_features
 
 
+@pytest.mark.parametrize("path", ["predict_many", "predict_batch"])  # one lead, or a batch
 def test_parity_mismatch_refuses_the_model(
-    good_model: Built, monkeypatch: pytest.MonkeyPatch
+    good_model: Built, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    honest = trees.TreeEnsemble.predict_many
+    honest = getattr(trees.TreeEnsemble, path)
 
     def off_by_a_little(
         self: trees.TreeEnsemble, rows: npt.NDArray[np.float32]
     ) -> npt.NDArray[np.float64]:
-        return honest(self, rows) + 1e-5
+        off: npt.NDArray[np.float64] = honest(self, rows) + 1e-5
+        return off
 
-    monkeypatch.setattr(trees.TreeEnsemble, "predict_many", off_by_a_little)
+    monkeypatch.setattr(trees.TreeEnsemble, path, off_by_a_little)
     with pytest.raises(ModelRejected) as refused:
         load_serving_model(good_model.path, probe_rows=64)
     assert refused.value.reason == "ParityMismatch"

@@ -60,6 +60,19 @@ def test_matches_xgboost_on_probes_with_missing_values(
     assert np.abs(expected - got).max() < 1e-6
 
 
+def test_a_batch_call_scores_each_row_exactly_as_one_lead_per_call() -> None:
+    # Shadow scores come from the batch path; a lead's answer from the one-lead path.
+    booster = _train(rounds=60, depth=6, seed=11)
+    ensemble = trees.compile_model(_json(booster))
+    probes = trees.probe_matrix(ensemble, rows=300, seed=2)
+
+    batched = ensemble.predict_batch(probes)
+
+    assert np.isnan(probes).any()
+    assert batched.tolist() == ensemble.predict_many(probes).tolist()
+    assert ensemble.predict_batch(probes[:1]).tolist() == [ensemble.predict(probes[0])]
+
+
 def test_both_default_directions_are_exercised() -> None:
     model = _json(_train(rounds=40, depth=4, seed=7, missing=0.4))
     default_left = [
