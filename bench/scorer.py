@@ -136,6 +136,39 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+class Pinning:
+    """--pin: the server under test on a CPU of its own, and everything else (wrk, Redis, this
+    process) on the others, so the load generator never takes turns with the server on one
+    core. Off: the kernel places them, and figures move with where it put them."""
+
+    def __init__(self) -> None:
+        self.server: set[int] | None = None
+        self.others: set[int] | None = None
+
+    def enable(self, *, redis_pid: int | None = None) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs two CPUs or more")
+        self.server, self.others = {cpus[-1]}, set(cpus[:-1])
+        os.sched_setaffinity(0, self.others)  # this process, and wrk started from it
+        if redis_pid is not None:
+            os.sched_setaffinity(redis_pid, self.others)
+
+    def place_server(self, pid: int) -> None:
+        if self.server is not None:
+            os.sched_setaffinity(pid, self.server)
+
+    def describe(self) -> str:
+        if self.server is None or self.others is None:
+            return "not pinned to CPUs"
+        return f"server pinned to CPU {min(self.server)}, wrk and Redis to CPU " + ", ".join(
+            str(cpu) for cpu in sorted(self.others)
+        )
+
+
+PINNING = Pinning()
+
+
 def wrk(url: str, body: dict[str, object], *, duration: int, connections: int) -> Run:
     script = WORK / "post.lua"
     script.write_text(
@@ -187,6 +220,7 @@ def cpu_seconds(pid: int) -> float:
 def serving(argv: list[str], *, port: int, env: dict[str, str], ready: str) -> Iterator[int]:
     log = (WORK / f"server-{port}.log").open("wb")
     process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    PINNING.place_server(process.pid)  # before it starts any thread: they inherit it
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     try:

@@ -26,7 +26,7 @@ from tests.fixtures.ports import free_port
 from tests.fixtures.redis_server import RedisServer
 
 from bench.docsection import machine, write_section
-from bench.scorer import LEAD, ROOT, WORK, Run, Target, model_time, run_rounds
+from bench.scorer import LEAD, PINNING, ROOT, WORK, Run, Target, model_time, run_rounds
 
 H11 = "scorer, asyncio + h11"
 FAST = "scorer, uvloop + httptools"
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--trees", type=int, default=300)
+    parser.add_argument(
+        "--pin", action="store_true", help="server on a CPU of its own, wrk and Redis on the rest"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("bench.scorer_experiment: wrk not found: apt-get install wrk", file=sys.stderr)
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     micro = {"control": model_time(control.path), "challenger": model_time(challenger.path)}
     redis_server = RedisServer(WORK)
     redis_server.start()
+    if args.pin:
+        assert redis_server.process is not None
+        PINNING.enable(redis_pid=redis_server.process.pid)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADOPS_")}
     scorer_env = base_env | {
         "LEADOPS_REDIS_URL": redis_server.url,
@@ -170,10 +176,12 @@ def report(
         "",
         f"- Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
         f"- Command: `.venv/bin/python -m bench.scorer_experiment "
-        f"--duration {args.duration} --rounds {args.rounds} --connections {args.connections}`",
+        f"--duration {args.duration} --rounds {args.rounds} --connections {args.connections}"
+        f"{' --pin' if args.pin else ''}` ({PINNING.describe()})",
         f"- Every scorer: durability bestEffort, real Redis, a {args.trees}-tree depth-6 model; "
         "the experiment target adds a second model of the same size, a 50/50 split by lead, "
-        "and both models scoring every lead (shadow scores in the record). Load: "
+        "each lead answered by its variant's model and scored by the other one with its "
+        "record's batch (the shadow scores in the record). Load: "
         f"`wrk -t1 -c{args.connections}` on loopback, one server at a time, targets alternate "
         "within each round; best round shown (median of rounds in brackets).",
         f"- Machine load: 1-minute load average after each run {min(loads):.1f} to "
@@ -212,7 +220,8 @@ def report(
         f"{micro['control']['featurize'] + micro['control']['compiled']:.1f} us, challenger "
         f"{micro['challenger']['featurize'] + micro['challenger']['compiled']:.1f} us. "
         "'scoring us/lead' is the server's own histogram under load: lead_to_row with PII "
-        "redaction plus every model's featurize + trees (two with the experiment).",
+        "redaction plus the answering model's featurize + trees (the other model's shadow "
+        "score is computed with the record's batch, outside this histogram).",
     ]
     section = "\n".join(lines)
     write_section("scorer_experiment", section)
