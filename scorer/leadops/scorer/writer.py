@@ -183,11 +183,14 @@ class RecordWriter:
             taken, batch = self._buffer, self._batch
             self._buffer, self._batch = [], Batch()
             try:
-                began = time.perf_counter()
-                shadow.complete(taken)  # the experiment's other models' scores, batched
-                self.shadow_seconds += time.perf_counter() - began
                 for start in range(0, len(taken), MAX_BATCH):
-                    await self._flush(taken[start : start + MAX_BATCH], batch)
+                    chunk = taken[start : start + MAX_BATCH]
+                    # The experiment's other models' scores, a chunk at a time: a long backlog
+                    # holds the event loop for one chunk's worth, not for all of it at once.
+                    began = time.perf_counter()
+                    shadow.complete(chunk)
+                    self.shadow_seconds += time.perf_counter() - began
+                    await self._flush(chunk, batch)
             finally:
                 for write in taken:
                     self._pending.pop(write.lead_id, None)

@@ -127,17 +127,18 @@ def test_the_record_writer_stores_records_with_their_shadow_scores(
     models: tuple[ServingModel, ServingModel], durability: Durability
 ) -> None:
     serving, challenger = models
-    rows = _rows(5)
+    rows = _rows(writer.MAX_BATCH + 3)  # queued together: written (and scored) in two chunks
 
     async def run() -> store.MemoryStore:
         lead_store = store.MemoryStore()
         w = writer.RecordWriter(
-            lead_store, m=metrics.Metrics(), capacity=100, durability=durability
+            lead_store, m=metrics.Metrics(), capacity=1000, durability=durability
         )
         await w.start()
         for i, row in enumerate(rows):
             w.submit(_write(i, row, _pending(row, serving, challenger, serving)))
-        await w.flushed(f"{4:032x}")
+        await w.flushed(f"{len(rows) - 1:032x}")
+        assert w.shadow_seconds > 0
         await w.stop()
         return lead_store
 
