@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import timeit
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,14 +145,17 @@ class Pinning:
         self.server: set[int] | None = None
         self.others: set[int] | None = None
 
-    def enable(self, *, redis_pid: int | None = None) -> None:
+    def enable(self, *, redis: Iterable[subprocess.Popen[bytes] | None] = ()) -> None:
+        """Pin this process (and so wrk, started from it) and the `redis` servers' processes
+        to the other CPUs; servers started from now on go to the last CPU."""
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) < 2:
             raise SystemExit("--pin needs two CPUs or more")
         self.server, self.others = {cpus[-1]}, set(cpus[:-1])
-        os.sched_setaffinity(0, self.others)  # this process, and wrk started from it
-        if redis_pid is not None:
-            os.sched_setaffinity(redis_pid, self.others)
+        os.sched_setaffinity(0, self.others)
+        for process in redis:
+            if process is not None:
+                os.sched_setaffinity(process.pid, self.others)
 
     def place_server(self, pid: int) -> None:
         if self.server is not None:

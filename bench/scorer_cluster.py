@@ -24,7 +24,7 @@ from tests.fixtures.redis_cluster import RedisClusterServer
 from tests.fixtures.redis_server import RedisServer
 
 from bench.docsection import machine, write_section
-from bench.scorer import LEAD, WORK, Run, Target, best_run, run_rounds
+from bench.scorer import LEAD, PINNING, WORK, Run, Target, best_run, run_rounds
 
 STANDALONE = "scorer + one redis-server"
 CLUSTER = "scorer + Redis Cluster (3 masters + 3 replicas)"
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per target")
+    parser.add_argument(
+        "--pin", action="store_true", help="scorer on a CPU of its own, wrk and Redis on the rest"
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("bench.scorer_cluster: wrk not found (apt-get install wrk)", file=sys.stderr)
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         single.start()
         try:
             cluster.start()
+            if args.pin:
+                PINNING.enable(redis=[single.process, *(node.process for node in cluster.nodes)])
             targets = {
                 STANDALONE: _target(model, url=single.url, mode="standalone", base_env=base_env),
                 CLUSTER: _target(model, url=cluster.url, mode="cluster", base_env=base_env),
@@ -88,9 +93,10 @@ def report(results: dict[str, list[Run]], *, args: argparse.Namespace) -> None:
         "## Scorer on Redis Cluster (bench/scorer_cluster.py)",
         "",
         f"- Machine: {machine()}; redis-server 7.0.15 on loopback (the cluster: six "
-        "processes on the same 2 CPUs as the scorer and wrk).",
+        "processes on the same CPUs as wrk, and, unpinned, as the scorer).",
         f"- Command: `.venv/bin/python -m bench.scorer_cluster --duration {args.duration} "
-        f"--rounds {args.rounds} --connections {args.connections}` (under the heavy lock).",
+        f"--rounds {args.rounds} --connections {args.connections}"
+        f"{' --pin' if args.pin else ''}` ({PINNING.describe()}).",
         "- Load: `wrk -t1` on loopback, one scorer at a time, rounds alternate targets; durability "
         "acknowledged; every lead carries a chat_id (its first message is pushed too). Best "
         "round per target (median of rounds in brackets).",

@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_server = RedisServer(WORK)
     redis_server.start()
     if args.pin:
-        assert redis_server.process is not None
-        PINNING.enable(redis_pid=redis_server.process.pid)
+        PINNING.enable(redis=[redis_server.process])
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("LEADOPS_")}
     scorer_env = base_env | {
         "LEADOPS_REDIS_URL": redis_server.url,
