@@ -62,10 +62,6 @@ class RunningExperiment:
     arms: tuple[Arm, ...]
     guardrails: guardrails.GuardrailCounts
 
-    @property
-    def has_models(self) -> bool:
-        return bool(self.models)
-
     def model_of(self, variant: Variant, serving: ServingModel) -> ServingModel:
         return self.models[variant.model_version] if variant.model_version else serving
 
