@@ -22,8 +22,9 @@ from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
 from leadops.scorer import schemas, store
 from leadops.scorer.model import ServingModel
-from leadops.scorer.shadow import F32, Pending
+from leadops.scorer.shadow import Pending
 from leadops.scorer.state import ScorerState
+from leadops.scorer.trees import F32
 from leadops.scorer.variants import Arm, ConcludedExperiment, RunningExperiment
 from leadops.scorer.writer import Stored
 

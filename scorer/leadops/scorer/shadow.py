@@ -22,14 +22,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from leadops.scorer import store
 from leadops.scorer.model import ServingModel
+from leadops.scorer.trees import F32
 
 logger = logging.getLogger(__name__)
-
-F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
