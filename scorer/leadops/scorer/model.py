@@ -116,9 +116,12 @@ class ServingModel:
             ),
         )
 
-    def score_row(self, row: dict[str, str]) -> tuple[float, npt.NDArray[np.float32]]:
-        """The lead's conversion probability and its feature vector."""
-        vector = self.featurizer.vector(row)
+    def score_row(
+        self, row: dict[str, str], cells: featurize.RowCells | None = None
+    ) -> tuple[float, npt.NDArray[np.float32]]:
+        """The lead's conversion probability and its feature vector. `cells`: the row's cells,
+        kept for another model's featurizer (an experiment's shadow scores)."""
+        vector = self.featurizer.vector(row, cells)
         return self.ensemble.predict(vector), vector
 
     def score_vectors(self, vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:

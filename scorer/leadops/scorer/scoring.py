@@ -18,11 +18,11 @@ from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
 
 from leadops import pii
+from leadops.contract.featurize import RowCells
 from leadops.contract.lead import Lead
 from leadops.contract.rows import lead_to_row
-from leadops.scorer import schemas, store
+from leadops.scorer import schemas, shadow, store
 from leadops.scorer.model import ServingModel
-from leadops.scorer.shadow import Pending
 from leadops.scorer.state import ScorerState
 from leadops.scorer.trees import F32
 from leadops.scorer.variants import Arm, ConcludedExperiment, RunningExperiment
@@ -220,7 +220,7 @@ def _scored(
     running: RunningExperiment | None,
     arm: Arm | None,
     started: float,
-) -> tuple[float | None, ServingModel | None, Pending | None]:
+) -> tuple[float | None, ServingModel | None, shadow.Pending | None]:
     """The lead's score, the model that gave it (its variant's when it is bucketed), and what
     its record still needs: the other variants' models' scores, added with its batch."""
     if model is None:
@@ -229,13 +229,16 @@ def _scored(
     if arm is None or running is None:
         return _score(state, model, model, row, arm=None, started=started)[0], model, None
     served = running.model_of(arm.variant, model)
-    score, vector = _score(state, model, served, row, arm=arm, started=started)
     if not arm.peers:  # every variant is served by this model: its score is theirs
-        return score, served, None
+        return _score(state, model, served, row, arm=arm, started=started)[0], served, None
     others = tuple(
         (running.models[version] if version else model, fields) for version, fields in arm.peers
     )
-    pending = Pending(row=row, served=served, vector=vector, others=others, serving=model)
+    cells = RowCells(row) if shadow.needs_cells(served, (m for m, _ in others)) else None
+    score, vector = _score(state, model, served, row, arm=arm, started=started, cells=cells)
+    pending = shadow.Pending(
+        row=row, served=served, vector=vector, cells=cells, others=others, serving=model
+    )
     return score, served, pending
 
 
@@ -247,6 +250,7 @@ def _score(
     *,
     arm: Arm | None,
     started: float,
+    cells: RowCells | None = None,
 ) -> tuple[float, F32]:
     """The lead's score by `served` (its variant's model when an experiment runs, else the
     serving `model`) and its feature vector. The other variants' models score it later, with
@@ -254,7 +258,7 @@ def _score(
 
     Raises HTTPException 500 "scoring failed" when `served` raises."""
     try:
-        score, vector = served.score_row(row)
+        score, vector = served.score_row(row, cells)
     except Exception:
         _failed(state, arm, served, serving=served is model)
     m = state.metrics

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leadops.contract import featurize
 from leadops.scorer import store
 from leadops.scorer.model import ServingModel
 from leadops.scorer.trees import F32
@@ -37,6 +38,9 @@ class Pending:
     row: dict[str, str]
     served: ServingModel  # the model that answered the lead
     vector: F32  # the lead's features under `served`'s spec (reused by a model with the same)
+    # The row's cells as `served`'s featurizer read them, when another model's spec differs:
+    # featurizing it again then reuses the normalizing and text parsing (featurize.RowCells).
+    cells: featurize.RowCells | None
     # Each other model, with the record fields of the variants it serves (one score for all).
     others: tuple[tuple[ServingModel, tuple[str, ...]], ...]
     serving: ServingModel  # whose drift and estimate windows take the lead if it is among others
@@ -80,13 +84,29 @@ def _vectors(model: ServingModel, pendings: Iterable[Pending]) -> Iterable[F32]:
     """Each lead's features under `model`'s spec: the served model's vector when the two specs
     are equal (a challenger trained on the same leads with other settings), featurized again
     otherwise (one trained on other leads learns other categories and words)."""
-    same: dict[int, bool] = {}  # served model -> same spec; compared once per batch
     for pending in pendings:
-        served = pending.served
-        equal = same.get(id(served))
-        if equal is None:
-            equal = same[id(served)] = served.spec == model.spec
-        yield pending.vector if equal else model.featurizer.vector(pending.row)
+        if same_features(pending.served, model):
+            yield pending.vector
+        else:
+            yield model.featurizer.vector(pending.row, pending.cells)
 
 
+def needs_cells(served: ServingModel, others: Iterable[ServingModel]) -> bool:
+    """Whether a lead `served` scored is featurized again for one of `others` (another spec):
+    then the request keeps its row's cells for the batch (Pending.cells)."""
+    return not all(same_features(served, other) for other in others)
+
+
+def same_features(a: ServingModel, b: ServingModel) -> bool:
+    """Whether two models encode a lead alike (equal feature specs). Compared once per pair of
+    artifacts: a spec comparison walks every category and word."""
+    key = (a.artifact.digest, b.artifact.digest)
+    same = _same_features.get(key)
+    if same is None:
+        same = _same_features[key] = a is b or a.spec == b.spec
+    return same
+
+
+# Artifact digest pairs -> equal specs; a few pairs per experiment, never many.
+_same_features: dict[tuple[str, str], bool] = {}
 _failures_logged: set[int] = set()

@@ -62,3 +62,25 @@ def test_compiled_plan_is_built_once_per_spec_and_freed_with_it() -> None:
     del twin
     gc.collect()
     assert key not in featurize._COMPILED
+
+
+def test_two_specs_sharing_a_rows_cells_encode_it_as_each_would_alone() -> None:
+    # Two specs fitted on different leads: other categories, other words (an experiment's
+    # two models). The second featurizer reuses the cells the first one worked out.
+    drawn = synth.generate(600, seed=5)
+    rows = [lead_to_row(d.lead, redact=_redact) | {"converted": str(d.converted)} for d in drawn]
+    rows.append({"details": "Select", "source": " N/A "})  # placeholders: missing for both
+    rows.append({"details": "price? quote?? buy now [REDACTED:EMAIL]", "converted": "1"})
+    specs = []
+    for part in (rows[:300], rows[300:600]):
+        columns = {name: [row.get(name, "") for row in part] for name in part[0]}
+        specs.append(fit_feature_spec(columns, label="converted"))
+    first, second = specs
+    assert first != second
+    shared_first, shared_second = [], []
+    for row in rows:
+        cells = featurize.RowCells(row)
+        shared_first.append(featurize.compiled(first).vector(row, cells))
+        shared_second.append(featurize.compiled(second).vector(row, cells))
+    np.testing.assert_array_equal(np.stack(shared_first), featurize.matrix(first, rows))
+    np.testing.assert_array_equal(np.stack(shared_second), featurize.matrix(second, rows))

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 from fastapi.testclient import TestClient
 
+from leadops.contract import featurize
 from leadops.scorer.app import create_app
 from leadops.scorer.deps import get_model_or_cold_start
 from leadops.scorer.model import ServingModel
@@ -19,7 +20,9 @@ from tests.fixtures.artifacts import Built
 class BrokenModel(ServingModel):
     """A model whose scoring raises, as a bug in featurization would."""
 
-    def score_row(self, row: dict[str, str]) -> tuple[float, npt.NDArray[np.float32]]:
+    def score_row(
+        self, row: dict[str, str], cells: featurize.RowCells | None = None
+    ) -> tuple[float, npt.NDArray[np.float32]]:
         raise RuntimeError("boom")
 
 

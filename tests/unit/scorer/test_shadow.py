@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from leadops.contract import featurize
 from leadops.contract.rows import lead_to_row
 from leadops.scorer import metrics, shadow, store, trees, writer
 from leadops.scorer.model import ServingModel, load_serving_model
@@ -44,10 +45,13 @@ def _write(i: int, row: dict[str, str], pending: shadow.Pending | None) -> store
 def _pending(
     row: dict[str, str], served: ServingModel, other: ServingModel, serving: ServingModel
 ) -> shadow.Pending:
+    # As a request keeps them: the row's cells, for the other model's featurizer to reuse.
+    cells = featurize.RowCells(row) if shadow.needs_cells(served, [other]) else None
     return shadow.Pending(
         row=row,
         served=served,
-        vector=served.featurizer.vector(row),
+        vector=served.featurizer.vector(row, cells),
+        cells=cells,
         others=((other, ("shadow_a", "shadow_b")),),
         serving=serving,
     )
