@@ -299,6 +299,69 @@ def serving(api: kube.Kube, ns: str, name: str, version: int) -> bool:
     return status(api, ns, name).get("servingVersion") == str(version)
 
 
+def wait_serving(
+    cluster: LocalCluster,
+    api: kube.Kube,
+    ns: str,
+    name: str,
+    version: int,
+    *,
+    timeout: float = TIMEOUT,
+) -> None:
+    """Wait until the LeadModel serves `version`; a timeout says where the rollout stopped."""
+    try:
+        wait_for(
+            functools.partial(serving, api, ns, name, version),
+            what=f"{name} serving",
+            timeout=timeout,
+        )
+    except AssertionError as exc:
+        where = rollout_state(cluster, api, ns, name, version)
+        raise AssertionError(f"{exc}; where the rollout stopped: {where}") from None
+
+
+def rollout_state(cluster: LocalCluster, api: kube.Kube, ns: str, name: str, version: int) -> str:
+    """One line per component's part of the rollout, as the objects show it now: which of
+    the operator, kube-controller-manager, kube-scheduler and kwok has not done its part."""
+    apps: Any = client.AppsV1Api(cluster.api_client)
+    core: Any = client.CoreV1Api(cluster.api_client)
+    dep = apps.read_namespaced_deployment(f"{name}-scorer", ns)
+    lines = [
+        f"Deployment generation {dep.metadata.generation}, observed "
+        f"{dep.status.observed_generation}, updated {dep.status.updated_replicas}, ready "
+        f"{dep.status.ready_replicas}, conditions "
+        + ", ".join(f"{c.type}={c.status}/{c.reason}" for c in dep.status.conditions or [])
+    ]
+    sets = apps.list_namespaced_replica_set(
+        ns, label_selector=f"app.kubernetes.io/instance={name}"
+    ).items
+    for rs in sets:
+        labels = rs.spec.template.metadata.labels or {}
+        lines.append(
+            f"ReplicaSet {rs.metadata.name} (version {labels.get(registry.MODEL_VERSION)}): "
+            f"replicas {rs.status.replicas}, ready {rs.status.ready_replicas}"
+        )
+    pods = core.list_namespaced_pod(ns, label_selector=f"app.kubernetes.io/instance={name}")
+    for pod in pods.items:
+        states = ",".join(f"{c.type}={c.status}" for c in pod.status.conditions or [])
+        lines.append(
+            f"Pod {pod.metadata.name}: node {pod.spec.node_name}, phase {pod.status.phase}, "
+            f"{states}"
+        )
+    for node in core.list_node().items:
+        ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
+        taints = [t.key for t in node.spec.taints or []]
+        lines.append(
+            f"Node {node.metadata.name}: Ready={ready.status if ready else None}, taints {taints}"
+        )
+    conditions = status(api, ns, name).get("conditions") or []
+    lines.append(
+        "LeadModel: "
+        + ", ".join(f"{c['type']}={c['status']}/{c.get('reason')}" for c in conditions)
+    )
+    return "; ".join(lines)
+
+
 def promotions(api: kube.Kube, ns: str, name: str, version: int) -> int:
     return sum(
         1
@@ -453,11 +516,7 @@ def test_apiserver_down_then_a_version_published_around_it_serves(
     # to 30 s with jitter after the outage (docs/benchmarks.md); on a loaded machine that has
     # exceeded the usual bound, so this step gets twice as long. The operator's bound is above.
     for name in ("lm", "fresh"):
-        wait_for(
-            functools.partial(serving, api, ns, name, version),
-            what=f"{name} serving",
-            timeout=2 * TIMEOUT,
-        )
+        wait_serving(cluster, api, ns, name, version, timeout=2 * TIMEOUT)
     serving_s = time.monotonic() - back
     report(f"kube-apiserver down {outage_s} s -> both scorers rolling to the version", rolling_s)
     report(f"kube-apiserver down {outage_s} s -> both serving it", serving_s)
@@ -484,7 +543,7 @@ def test_etcd_down_30s_then_a_version_published_around_it_serves(
     back = time.monotonic()
     wait_for(functools.partial(deployment_on, api, ns, "lm", version), what="rolling")
     rolling_s = time.monotonic() - back
-    wait_for(functools.partial(serving, api, ns, "lm", version), what="serving")
+    wait_serving(cluster, api, ns, "lm", version)
     serving_s = time.monotonic() - back
     report("etcd down 30 s -> scorer rolling to the version", rolling_s)
     report("etcd down 30 s -> serving it", serving_s)
