@@ -317,7 +317,19 @@ def wait_serving(
         )
     except AssertionError as exc:
         where = rollout_state(cluster, api, ns, name, version)
-        raise AssertionError(f"{exc}; where the rollout stopped: {where}") from None
+        logs = "".join(
+            f"\nlast lines of {component}'s log:\n{log_tail(cluster, component)}"
+            for component in ("kube-controller-manager", "kube-scheduler", "kwok")
+        )
+        raise AssertionError(f"{exc}; where the rollout stopped: {where}{logs}") from None
+
+
+def log_tail(cluster: LocalCluster, component: str, lines: int = 12) -> str:
+    """A component's last log lines, without the request-header CA complaints every component
+    repeats while it runs here (the control plane has no front proxy)."""
+    tail = process(cluster, component).log_tail(200).splitlines()
+    kept = [line for line in tail if "extension-apiserver-authentication" not in line]
+    return "\n".join(kept[-lines:])
 
 
 def rollout_state(cluster: LocalCluster, api: kube.Kube, ns: str, name: str, version: int) -> str:
