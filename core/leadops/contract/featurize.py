@@ -8,7 +8,7 @@ A column absent from a row is missing; a category never seen at fit time sets no
 spec (`compiled(spec)`), plain Python over one row, because numpy's per-call overhead dominates
 when there is only one row to encode. When two specs encode the same row (an experiment's two
 models), `RowCells` lets the second reuse what the first worked out: the normalized cells and
-the parsed text, most of a vector's time.
+the parsed text, about half of a vector's time.
 """
 
 from __future__ import annotations
