@@ -1,6 +1,15 @@
 """kopf wiring: every trigger calls the same `reconcile()`.
 
-Invalid spec -> kopf.PermanentError (after Ready=False/InvalidSpec and a Warning Event).
+Only event handlers, no change handlers (kopf's on.create/update/resume): for those kopf records
+the handled spec in an annotation on every LeadModel, one more PATCH of the object and one more
+watch event each time it changes, and deep-copies every watched object on every event to find
+the changes (a Deployment's status moving included). Here a LeadModel's event reconciles it
+when its generation, labels or annotations differ from what the last pass started from
+(`_meaning`, kept in memory): our own status writes change none of them. The operator's start
+(kopf's initial listing) reconciles every LeadModel, as a resume would.
+
+Invalid spec: Ready=False/InvalidSpec and a Warning Event, then nothing until it changes (or
+the resync looks again).
 Waiting (a rollout in flight) is not an error: the plan's `requeue_after` becomes a wake-up
 (`wakeups.py`), and changes of the Deployments and ReplicaSets a LeadModel owns wake it at once.
 
@@ -15,11 +24,9 @@ kopf itself removes the finalizer an older operator left once no handler needs i
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -45,6 +52,8 @@ _state: dict[str, kube.Kube] = {}
 # What each owned Deployment/ReplicaSet last meant for a rollout: our own patches and status
 # updates that change no decision do not wake the LeadModel again.
 _seen: dict[tuple[str, str, str], tuple[Any, ...] | None] = {}
+# (namespace, name) -> what each LeadModel's last pass started from (`_meaning`).
+_handled: dict[tuple[str, str], tuple[Any, ...]] = {}
 
 
 def _settings() -> operator_settings.OperatorSettings:
@@ -87,11 +96,13 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # Keep kopf's bookkeeping in annotations: our status schema is structural and owned by us.
+    # kopf's bookkeeping, were there any, in annotations: our status schema is ours.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="leadops.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="leadops.io", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoChangeHandlers()
+    # Only our own scorer Deployments and ReplicaSets, filtered by the API server: a cluster's
+    # other workloads (and their status churn) never reach the operator.
+    for plural in ("deployments", "replicasets"):
+        settings.watching.label_selectors["apps", plural] = f"{registry.MANAGED_BY}=leadops"
     settings.posting.enabled = False  # we post our own Events with our own reasons
     _started["settings"] = started = operator_settings.load()
     settings.execution.max_workers = started.workers
@@ -102,12 +113,29 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.error_backoffs = [0.5, 1.0, 1.0, *([2.0] * 300)]
     client()
     _seen.clear()
+    _handled.clear()
     WAKEUPS.start()
 
 
 @kopf.on.cleanup()
 def stop_wakeups(**_: Any) -> None:
     WAKEUPS.stop()
+
+
+class NoChangeHandlers(kopf.DiffBaseStorage):
+    """No change handlers, so no diff base: kopf would build the "essence" of every watched
+    object (a deep copy) on every event to diff it against the last handled one."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def in_shard(labels: Mapping[str, str] | None = None, **_: Any) -> bool:
@@ -164,8 +192,8 @@ def _reconcile(namespace: str, name: str, body: Mapping[str, Any]) -> bool:
         # Reported on the LeadModel; Secrets are not watched, so look again for it.
         WAKEUPS.after(namespace, name, MISSING_SECRET_RETRY_SECONDS)
         return False
-    except reconcile.InvalidSpec as exc:
-        raise kopf.PermanentError(str(exc)) from exc
+    except reconcile.InvalidSpec:
+        return False  # reported on the LeadModel; the resync looks again
     except kube.KubeError as exc:
         if not exc.transient:
             raise
@@ -182,19 +210,33 @@ def _reconcile(namespace: str, name: str, body: Mapping[str, Any]) -> bool:
     return False
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL, when=in_shard)
-@kopf.on.create(GROUP, VERSION, PLURAL, when=in_shard)
-@kopf.on.update(GROUP, VERSION, PLURAL, when=in_shard)
-def on_change(body: kopf.Body, **_: Any) -> None:
-    _run(body)
+def _meaning(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a LeadModel's pass decides from besides the world: its spec (by generation), its
+    labels (the shard) and annotations (approvals, pins). Not its status: we write that. The uid
+    too: one deleted and made again while a watch was down is new, with generation 1 again."""
+    meta = body.get("metadata") or {}
+    labels = tuple(sorted((meta.get("labels") or {}).items()))
+    annotations = tuple(sorted((meta.get("annotations") or {}).items()))
+    return (meta.get("uid"), meta.get("generation"), labels, annotations)
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, id="on_leadmodel_gone", when=in_shard)
-async def on_leadmodel_gone(type: str | None, body: kopf.Body, **_: Any) -> None:
-    # An event handler, not on.delete: kopf puts no finalizer on the LeadModel for it. Async, so
-    # every other event of a large fleet passes without taking one of the worker threads.
+@kopf.on.event(GROUP, VERSION, PLURAL, when=in_shard)
+def on_leadmodel(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """Made, changed or listed at the start: reconcile; deleted: remove its bucket objects.
+
+    A deletion is an event, not on.delete: kopf would put a finalizer on the LeadModel for it.
+    """
+    meta = body.get("metadata") or {}
+    key = (str(meta.get("namespace")), str(meta.get("name")))
     if type == "DELETED":
-        await asyncio.to_thread(artifact_objects.leadmodel_deleted, client(), body)
+        _handled.pop(key, None)
+        artifact_objects.leadmodel_deleted(client(), body)
+        return
+    meaning = _meaning(body)
+    if _handled.get(key) == meaning:
+        return  # our own status write, or another change no decision reads
+    _handled[key] = meaning
+    _run(body)
 
 
 def _owner_changed(namespace: str | None, name: str | None) -> None:
@@ -213,8 +255,7 @@ def _owner_changed(namespace: str | None, name: str | None) -> None:
     meta = (body or {}).get("metadata") or {}
     if body is None or meta.get("deletionTimestamp") or not in_shard(meta.get("labels")):
         return
-    with contextlib.suppress(kopf.PermanentError):  # reported on the LeadModel already
-        _run(body)
+    _run(body)
 
 
 @kopf.on.event("", "v1", "configmaps", labels={registry.LABEL_COMPONENT: registry.COMPONENT_MODEL})
@@ -249,6 +290,10 @@ def on_template_change(type: str | None, namespace: str | None, name: str | None
         users = sorted(_template_users.get((str(namespace), str(name)), set()))
     for leadmodel in users:
         _owner_changed(namespace, leadmodel)
+
+
+# Also the API server's filter of these watches (`configure`); checked here all the same.
+_OURS = {registry.MANAGED_BY: "leadops"}
 
 
 def _deployment_moment(body: Mapping[str, Any]) -> tuple[Any, ...] | None:
@@ -295,7 +340,7 @@ def _owned_changed(
     _owner_changed(namespace, (meta.get("labels") or {}).get(registry.LABEL_LEADMODEL))
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "leadops"})
+@kopf.on.event("apps", "v1", "deployments", labels=_OURS)
 def on_scorer_change(type: str | None, body: kopf.Body, **_: Any) -> None:
     """Completed, stuck, availability lost or back, Pods refused: decide the next step now.
 
@@ -304,7 +349,7 @@ def on_scorer_change(type: str | None, body: kopf.Body, **_: Any) -> None:
     _owned_changed("Deployment", type, body, _deployment_moment)
 
 
-@kopf.on.event("apps", "v1", "replicasets", labels={"app.kubernetes.io/managed-by": "leadops"})
+@kopf.on.event("apps", "v1", "replicasets", labels=_OURS)
 def on_replicaset_change(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A ReplicaSet refused Pods (FailedCreate) or stopped refusing: the rollout's fate moved."""
     _owned_changed("ReplicaSet", type, body, _replicaset_moment)
