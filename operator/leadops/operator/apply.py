@@ -172,7 +172,7 @@ def ensure(
         return "unchanged"
     if live is None:
         try:
-            kube.create(manifest, dry_run=dry_run)
+            kube.create_unread(manifest, dry_run=dry_run)
         except KubeError as exc:
             if exc.status != 409:
                 raise
@@ -180,12 +180,8 @@ def ensure(
             if live is None or not controlled_by(live, uid):
                 raise _conflict(manifest, live or {}) from exc
         else:
-            if not dry_run:
-                logger.info("Created %s %s/%s", kind, namespace, name)
             return "created"
     kube.patch(kind, namespace, name, _with_removals(manifest, live), dry_run=dry_run)
-    if not dry_run:
-        logger.info("Patched %s %s/%s", kind, namespace, name)
     return "patched"
 
 
@@ -324,18 +320,38 @@ def apply(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> Refused | 
     return None
 
 
-def _execute(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:  # noqa: PLR0912
+def _execute(kube: Kube, plan: Plan, obs: Observed, *, now: datetime) -> None:
+    """Every action in order; one log line for the children it created or patched (a new
+    LeadModel's pass makes ten: a line each was most of a large fleet's log)."""
+    done: dict[str, list[str]] = {"created": [], "patched": []}
+    try:
+        _each(kube, plan, obs, done, now=now)
+    finally:
+        for what, children in done.items():
+            if children:
+                logger.info(
+                    "LeadModel %s/%s: %s %s", obs.namespace, obs.name, what, ", ".join(children)
+                )
+
+
+def _each(  # noqa: PLR0912
+    kube: Kube, plan: Plan, obs: Observed, done: dict[str, list[str]], *, now: datetime
+) -> None:
     for action in plan.actions:
         if isinstance(action, Ensure):
             live = obs.children.get((action.kind, action.name))
-            ensure(kube, action.manifest, live, uid=obs.uid)
+            did = ensure(kube, action.manifest, live, uid=obs.uid)
+            if did != "unchanged":
+                done[did].append(f"{action.kind} {action.name}")
         elif isinstance(action, CreateOnce):
             _create_once(kube, action, obs)
         elif isinstance(action, RollOut | RollBack):
             manifest = action.manifest
             name = manifest["metadata"]["name"]
             live = obs.children.get(("Deployment", name))
-            ensure(kube, manifest, live, uid=obs.uid)
+            did = ensure(kube, manifest, live, uid=obs.uid)
+            if did != "unchanged":
+                done[did].append(f"Deployment {name}")
             if isinstance(action, RollOut):
                 metrics.ROLLOUTS.inc()
                 logger.info(

@@ -59,6 +59,19 @@ def _add_election(parser: cliutil.ArgumentParser) -> None:
     election.add_argument("--retry-period", type=float, default=2.0, help="seconds (default: 2)")
 
 
+def _logging(*, verbose: bool) -> None:
+    logsafety.install()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:
+        # kopf says "Handler ... succeeded." at INFO for every watch event a handler takes (each
+        # Deployment and ReplicaSet status change); its failures stay (ERROR), and our own lines
+        # say what each pass did.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
 def main(argv: list[str]) -> int:
     parser = cliutil.ArgumentParser(prog="leadops operator", description=__doc__)
     scope = parser.add_mutually_exclusive_group()
@@ -118,11 +131,7 @@ def main(argv: list[str]) -> int:
     from leadops.operator import handlers  # noqa: PLC0415
 
     del handlers  # imported for its kopf registrations
-    logsafety.install()
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _logging(verbose=args.verbose)
     if args.metrics_port:
         start_http_server(args.metrics_port)
 
