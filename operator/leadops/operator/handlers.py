@@ -18,7 +18,7 @@ No kopf timer or daemon: kopf puts its finalizer on every object one serves (kop
 (`helm uninstall` first: its namespace Terminating forever). The resync is a wake-up instead:
 every pass asks to look at its LeadModel again within LEADOPS_RESYNC_SECONDS, and a LeadModel
 that is gone asks nothing. Children go by ownerReferences at deletion; only artifacts in a bucket
-are removed by the operator, when it sees the LeadModel go (`on_leadmodel_gone`, best effort).
+are removed by the operator, when it sees the LeadModel go (`on_leadmodel`, best effort).
 kopf itself removes the finalizer an older operator left once no handler needs it.
 """
 
