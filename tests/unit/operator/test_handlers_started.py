@@ -8,6 +8,7 @@ waiting a minute."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,28 +27,43 @@ current-context: local
 """
 
 
-def test_the_resync_and_the_selector_are_read_when_the_operator_starts(
+@pytest.fixture
+def start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[Callable[[], kopf.OperatorSettings]]:
+    """kopf's startup activity as `leadops operator` runs it (the API is not reached)."""
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setattr(handlers, "_state", {})
     monkeypatch.setattr(handlers, "_started", {})
-    monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "7")
-    monkeypatch.setenv("LEADOPS_SELECTOR", "team=north")
     # kopf's decorators type these as activities, called with everything kopf passes.
     configure, stop_wakeups = cast(Any, handlers.configure), cast(Any, handlers.stop_wakeups)
-    configure(settings=kopf.OperatorSettings())
-    try:
-        # Changed after the start: this operator keeps what it started with.
-        monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "9")
-        monkeypatch.setenv("LEADOPS_SELECTOR", "team=south")
-        assert handlers._resync_seconds() == 7.0
-        assert handlers.in_shard({"team": "north"})
-        assert not handlers.in_shard({"team": "south"})
-    finally:
+    started: list[kopf.OperatorSettings] = []
+
+    def run() -> kopf.OperatorSettings:
+        settings = kopf.OperatorSettings()
+        configure(settings=settings)
+        started.append(settings)
+        return settings
+
+    yield run
+    if started:
         stop_wakeups()
+
+
+def test_the_resync_and_the_selector_are_read_when_the_operator_starts(
+    start: Callable[[], kopf.OperatorSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "7")
+    monkeypatch.setenv("LEADOPS_SELECTOR", "team=north")
+    start()
+    # Changed after the start: this operator keeps what it started with.
+    monkeypatch.setenv("LEADOPS_RESYNC_SECONDS", "9")
+    monkeypatch.setenv("LEADOPS_SELECTOR", "team=south")
+    assert handlers._resync_seconds() == 7.0
+    assert handlers.in_shard({"team": "north"})
+    assert not handlers.in_shard({"team": "south"})
 
 
 def _leadmodel(generation: int, *, labels: dict[str, str], status: str = "") -> dict[str, Any]:
@@ -97,25 +113,15 @@ def test_a_leadmodel_event_reconciles_only_what_a_pass_decides_from(
 
 
 def test_the_operator_watches_only_its_own_deployments_and_replicasets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start: Callable[[], kopf.OperatorSettings],
 ) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(KUBECONFIG)
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    monkeypatch.setattr(handlers, "_state", {})
-    monkeypatch.setattr(handlers, "_started", {})
-    settings = kopf.OperatorSettings()
-    configure, stop_wakeups = cast(Any, handlers.configure), cast(Any, handlers.stop_wakeups)
-    configure(settings=settings)
-    try:
-        ours = "app.kubernetes.io/managed-by=leadops"
-        for plural, kind in [("deployments", "Deployment"), ("replicasets", "ReplicaSet")]:
-            resource = kopf.Resource("apps", "v1", plural, kind=kind)
-            assert settings.watching.label_selectors.collect(resource) == [ours]
-        # Not the LeadModels: one that leaves a shard would look deleted (its bucket emptied).
-        leadmodels = kopf.Resource("leadops.io", "v1alpha1", "leadmodels", kind="LeadModel")
-        configmaps = kopf.Resource("", "v1", "configmaps", kind="ConfigMap")  # templates: any
-        for resource in (leadmodels, configmaps):
-            assert settings.watching.label_selectors.collect(resource) == []
-    finally:
-        stop_wakeups()
+    settings = start()
+    ours = "app.kubernetes.io/managed-by=leadops"
+    for plural, kind in [("deployments", "Deployment"), ("replicasets", "ReplicaSet")]:
+        resource = kopf.Resource("apps", "v1", plural, kind=kind)
+        assert settings.watching.label_selectors.collect(resource) == [ours]
+    # Not the LeadModels: one that leaves a shard would look deleted (its bucket emptied).
+    leadmodels = kopf.Resource("leadops.io", "v1alpha1", "leadmodels", kind="LeadModel")
+    configmaps = kopf.Resource("", "v1", "configmaps", kind="ConfigMap")  # templates: any
+    for resource in (leadmodels, configmaps):
+        assert settings.watching.label_selectors.collect(resource) == []
