@@ -4,7 +4,7 @@ Only event handlers, no change handlers (kopf's on.create/update/resume): for th
 the handled spec in an annotation on every LeadModel, one more PATCH of the object and one more
 watch event each time it changes, and deep-copies every watched object on every event to find
 the changes (a Deployment's status moving included). Here a LeadModel's event reconciles it
-when its generation, labels or annotations differ from what the last pass started from
+when its uid, generation, labels or annotations differ from what the last pass started from
 (`_meaning`, kept in memory): our own status writes change none of them. The operator's start
 (kopf's initial listing) reconciles every LeadModel, as a resume would.
 
