@@ -1,8 +1,11 @@
-"""Small helpers the e2e tests share: restricted Pod specs and waiting on real Pods."""
+"""Small helpers the e2e tests share: restricted Pod specs, kubectl and helm against the real
+cluster, and waiting on real Pods."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from typing import Any
 
@@ -47,6 +50,44 @@ def pod(name: str, namespace: str, container: dict[str, Any], **spec: Any) -> di
 def apply(cluster: LocalCluster, *objects: dict[str, Any]) -> None:
     manifest = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
     cluster.run_kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
+
+
+def get_json(cluster: LocalCluster, *args: str) -> Any:
+    """`kubectl get ARGS -o json`, decoded."""
+    return json.loads(cluster.run_kubectl("get", *args, "-o", "json").stdout)
+
+
+def helm(cluster: LocalCluster, *args: str) -> str:
+    """Run helm against the cluster; its stdout (a failure fails the test with helm's stderr)."""
+    result = subprocess.run(
+        [str(cluster.helm), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def namespace(cluster: LocalCluster, name: str) -> None:
+    """A test namespace, once its default ServiceAccount exists (Pods need it)."""
+    apply(
+        cluster,
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"leadops.io/test": "true"}},
+        },
+    )
+    wait_for(
+        f"default ServiceAccount in {name}",
+        lambda: (
+            cluster.run_kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0
+        ),
+        timeout=30,
+    )
 
 
 def pod_json(cluster: LocalCluster, name: str, namespace: str) -> dict[str, Any]:

@@ -19,13 +19,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.e2e import flux as fluxlib
-from tests.e2e.pods import score_from_a_pod, start_redis
+from tests.e2e.pods import get_json, score_from_a_pod, start_redis
 from tests.fixtures.artifacts import build_artifact
 from tests.fixtures.control_plane import LocalCluster
 from tests.fixtures.control_plane.binaries import flux_home, monitoring_home
@@ -48,10 +47,6 @@ class GitOps:
     repo: fluxlib.Repository
     versions: tuple[int, int]  # (older, newer) published by test 1
     commits: dict[str, str]
-
-
-def _json(cluster: LocalCluster, *args: str) -> Any:
-    return json.loads(cluster.run_kubectl("get", *args, "-o", "json").stdout)
 
 
 def _crds(cluster: LocalCluster, folder: Path) -> None:
@@ -165,10 +160,10 @@ def _publish(cluster: LocalCluster, artifact: Path) -> None:
 def _serving_on_pods(cluster: LocalCluster, version: int) -> bool:
     """Every scorer Pod of now Ready on `version`, as many as the spec asks, and the
     LeadModel saying so."""
-    lm = _json(cluster, "leadmodel", NAME, "-n", NS)
+    lm = get_json(cluster, "leadmodel", NAME, "-n", NS)
     if str(lm.get("status", {}).get("servingVersion")) != str(version):
         return False
-    pods = _json(cluster, "pods", "-n", NS, "-l", "app.kubernetes.io/component=scorer")["items"]
+    pods = get_json(cluster, "pods", "-n", NS, "-l", "app.kubernetes.io/component=scorer")["items"]
     live = [p for p in pods if "deletionTimestamp" not in p["metadata"]]
     return len(live) == REPLICAS and all(
         p["metadata"]["labels"].get(MODEL_VERSION) == str(version)
@@ -184,7 +179,7 @@ def _commit_to_serving(g: GitOps, version: int, pinned: str, what: str) -> tuple
     cluster = g.flux.cluster
     g.flux.wait_for(
         f"{what}: spec.modelVersion {pinned!r} applied by Flux",
-        lambda: _json(cluster, "leadmodel", NAME, "-n", NS)["spec"]["modelVersion"] == pinned,
+        lambda: get_json(cluster, "leadmodel", NAME, "-n", NS)["spec"]["modelVersion"] == pinned,
         timeout=120,
     )
     applied = time.monotonic()
@@ -223,7 +218,7 @@ def test_a_commit_that_adds_the_acme_leadmodel_makes_it_appear_and_roll_out(
     print(f"commit adding the LeadModel to it existing: {time.monotonic() - committed:.1f}s")
     flux.wait_for(
         "the LeadModel reconciled once (its uid known to publish against)",
-        lambda: _json(cluster, "leadmodel", NAME, "-n", NS).get("status"),
+        lambda: get_json(cluster, "leadmodel", NAME, "-n", NS).get("status"),
         timeout=60,
     )
     # Two versions, as training would publish them; the newer one passes the gates and serves.
@@ -268,7 +263,7 @@ def test_a_commit_that_pins_an_older_model_version_rolls_back(gitops: GitOps) ->
         lambda: gitops.flux.ready_at("kustomization", "leadops-tenant-acme", sha),
         timeout=120,
     )
-    status = _json(gitops.flux.cluster, "leadmodel", NAME, "-n", NS)["status"]
+    status = get_json(gitops.flux.cluster, "leadmodel", NAME, "-n", NS)["status"]
     assert str(status["servingVersion"]) == str(older), status
     gitops.commits["pin"] = sha
 
@@ -291,7 +286,7 @@ def test_git_revert_of_the_pin_rolls_forward_again(gitops: GitOps) -> None:
         lambda: gitops.flux.ready_at("kustomization", "leadops-tenant-acme", sha),
         timeout=120,
     )
-    spec = _json(cluster, "leadmodel", NAME, "-n", NS)["spec"]
+    spec = get_json(cluster, "leadmodel", NAME, "-n", NS)["spec"]
     assert spec["modelVersion"] == ""
     # The Pods answer leads with the newer version, through the Service.
     scored = score_from_a_pod(cluster, NS, NAME, "leads", leads=20, outcomes=False)
@@ -306,7 +301,7 @@ def test_flux_reports_no_drift_the_operator_never_writes_the_spec(gitops: GitOps
     flux, cluster = gitops.flux, gitops.flux.cluster
     head = gitops.repo.git("rev-parse", "HEAD")
     assert head == gitops.commits["revert"]
-    lm = _json(cluster, "leadmodel", NAME, "-n", NS, "--show-managed-fields")
+    lm = get_json(cluster, "leadmodel", NAME, "-n", NS, "--show-managed-fields")
     generation = lm["metadata"]["generation"]
     # Who owns the spec: Flux alone (server-side apply's field managers).
     spec_owners = {
@@ -324,7 +319,7 @@ def test_flux_reports_no_drift_the_operator_never_writes_the_spec(gitops: GitOps
             timeout=120,
         )
         assert flux.ready_at("kustomization", kustomization, head), flux.diagnosis()
-    after = _json(cluster, "leadmodel", NAME, "-n", NS)
+    after = get_json(cluster, "leadmodel", NAME, "-n", NS)
     assert after["metadata"]["generation"] == generation, "Flux re-applied the spec"
     assert fluxlib.condition(after, "Ready") == "True", after["status"]
     # kustomize-controller logs each apply's change set: the last one, at this commit,

@@ -17,9 +17,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-from tests.e2e.pods import start_redis
+from tests.e2e.pods import get_json, start_redis
 from tests.fixtures.control_plane import LocalCluster
 from tests.integration.guide import GETTING_STARTED, bash_blocks
 
@@ -45,10 +44,6 @@ def _sh(block: str, *, env: dict[str, str], cwd: Path) -> str:
     return done.stdout
 
 
-def _json(cluster: LocalCluster, *args: str) -> Any:
-    return json.loads(cluster.run_kubectl(*args, "-o", "json").stdout)
-
-
 def test_the_getting_started_guide_serves_a_lead_on_the_real_node_and_uninstalls_clean(
     real_cluster: LocalCluster, tmp_path: Path
 ) -> None:
@@ -72,8 +67,8 @@ def test_the_getting_started_guide_serves_a_lead_on_the_real_node_and_uninstalls
         return _sh("\n".join(bash_blocks(section, doc=GETTING_STARTED)), env=env, cwd=work)
 
     run("Install the operator")
-    (operator,) = _json(real_cluster, "get", "pods", "-n", "leadops-system", "-l",
-                        "app.kubernetes.io/name=leadops")["items"][:1]  # fmt: skip
+    (operator,) = get_json(real_cluster, "pods", "-n", "leadops-system", "-l",
+                           "app.kubernetes.io/name=leadops")["items"][:1]  # fmt: skip
     assert operator["spec"]["containers"][0]["image"] == "docker.io/leadops/operator:0.1.0"
 
     run("The namespace and its Secrets")
@@ -86,11 +81,11 @@ def test_the_getting_started_guide_serves_a_lead_on_the_real_node_and_uninstalls
 
     run("Give it a first model")
     status = run("Watch it start")  # ends with `leadops status` once Ready
-    lm = _json(real_cluster, "get", "leadmodel", NAME, "-n", NS)
+    lm = get_json(real_cluster, "leadmodel", NAME, "-n", NS)
     version = lm["status"]["servingVersion"]
     assert version
     assert version in status
-    bootstrap = _json(real_cluster, "get", "job", f"{NAME}-bootstrap", "-n", NS)
+    bootstrap = get_json(real_cluster, "job", f"{NAME}-bootstrap", "-n", NS)
     assert bootstrap["status"].get("succeeded") == 1
     # The chart's jobs image ("leadops/jobs", Docker Hub implied), run by the real node.
     jobs_image = bootstrap["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -104,19 +99,17 @@ def test_the_getting_started_guide_serves_a_lead_on_the_real_node_and_uninstalls
     assert 0.0 <= lead["score"] <= 1.0
 
     run("Upgrade")
-    lm = _json(real_cluster, "get", "leadmodel", NAME, "-n", NS)
+    lm = get_json(real_cluster, "leadmodel", NAME, "-n", NS)
     assert lm["status"]["servingVersion"] == version
 
     run("Uninstall")
-    namespaces = {n["metadata"]["name"] for n in _json(real_cluster, "get", "namespaces")["items"]}
+    namespaces = {n["metadata"]["name"] for n in get_json(real_cluster, "namespaces")["items"]}
     assert not namespaces & {NS, "leadops-system"}
     crds = real_cluster.run_kubectl("get", "crd", "-o", "name").stdout
     assert "leadmodels.leadops.io" not in crds
     leftovers = [
         r["metadata"]["name"]
         for kind in ("clusterroles", "clusterrolebindings")
-        for r in _json(real_cluster, "get", kind, "-l", "app.kubernetes.io/instance=leadops")[
-            "items"
-        ]
+        for r in get_json(real_cluster, kind, "-l", "app.kubernetes.io/instance=leadops")["items"]
     ]
     assert leftovers == []

@@ -11,9 +11,7 @@ each step starts from the state the one before left."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +25,11 @@ from tests.e2e.pods import (
     OPERATOR_IMAGE,
     SCORER_IMAGE,
     apply,
+    get_json,
+    helm,
     logs,
     may_publish,
+    namespace,
     pod,
     run_to_completion,
     score_from_a_pod,
@@ -52,37 +53,6 @@ class Tenant:
     namespace: str
     operator_namespace: str
     release: str
-
-
-def _helm(cluster: LocalCluster, *args: str) -> str:
-    result = subprocess.run(
-        [str(cluster.helm), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def _namespace(cluster: LocalCluster, name: str) -> None:
-    apply(
-        cluster,
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"leadops.io/test": "true"}},
-        },
-    )
-    wait_for(
-        f"default ServiceAccount in {name}",
-        lambda: (
-            cluster.run_kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0
-        ),
-        timeout=30,
-    )
 
 
 def _leadmodel(ns: str) -> dict[str, Any]:
@@ -124,8 +94,8 @@ def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
         namespace=f"sales-{suffix}", operator_namespace=f"leadops-{suffix}", release=f"e2e-{suffix}"
     )
     for ns in (t.namespace, t.operator_namespace):
-        _namespace(real_cluster, ns)
-    _helm(
+        namespace(real_cluster, ns)
+    helm(
         real_cluster,
         "install", t.release, str(CHART), "-n", t.operator_namespace,
         "--set", "image.pullPolicy=Never",
@@ -147,18 +117,14 @@ def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
     try:
         yield t
     finally:
-        _helm(real_cluster, "uninstall", t.release, "-n", t.operator_namespace)
+        helm(real_cluster, "uninstall", t.release, "-n", t.operator_namespace)
         for ns in (t.namespace, t.operator_namespace):
             real_cluster.run_kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-def _json(cluster: LocalCluster, *args: str) -> Any:
-    return json.loads(cluster.run_kubectl("get", *args, "-o", "json").stdout)
-
-
 def _operator_pods(cluster: LocalCluster, t: Tenant) -> list[dict[str, Any]]:
     """The chart's operator replicas (two: one leads, one waits)."""
-    pods: list[dict[str, Any]] = _json(cluster, "pods", "-n", t.operator_namespace)["items"]
+    pods: list[dict[str, Any]] = get_json(cluster, "pods", "-n", t.operator_namespace)["items"]
     return pods
 
 
@@ -169,12 +135,12 @@ def _ready(pod: dict[str, Any]) -> bool:
 
 def _leader_pod(cluster: LocalCluster, t: Tenant) -> str:
     """The operator Pod holding the Lease (its identity is HOSTNAME_suffix)."""
-    lease = _json(cluster, "lease", f"{t.release}-leadops", "-n", t.operator_namespace)
+    lease = get_json(cluster, "lease", f"{t.release}-leadops", "-n", t.operator_namespace)
     return str(lease["spec"]["holderIdentity"]).rpartition("_")[0]
 
 
 def _serving_version(cluster: LocalCluster, ns: str) -> str | None:
-    lm = _json(cluster, "leadmodel", NAME, "-n", ns)
+    lm = get_json(cluster, "leadmodel", NAME, "-n", ns)
     value = lm.get("status", {}).get("servingVersion")
     return None if value in (None, "") else str(value)
 
@@ -230,11 +196,11 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
             timeout=60,
         )
     except TimeoutError as exc:  # say why: the LeadModel's status and the operator's log
-        status = _json(real_cluster, "leadmodel", NAME, "-n", ns).get("status", {})
+        status = get_json(real_cluster, "leadmodel", NAME, "-n", ns).get("status", {})
         operator = _leader_pod(real_cluster, tenant)
         log = logs(real_cluster, operator, tenant.operator_namespace, "--tail=40")
         raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
-    uid = _json(real_cluster, "leadmodel", NAME, "-n", ns)["metadata"]["uid"]
+    uid = get_json(real_cluster, "leadmodel", NAME, "-n", ns)["metadata"]["uid"]
     # Version 1: trained on synthetic outcomes and published from a Pod, as a user would.
     bootstrap = (
         "leadops synth --n 3000 --seed 11 --output /work/outcomes.csv"
@@ -255,14 +221,14 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
     assert scored == {"versions": [int(first)], "errors": 0}
 
     # The training Job runs the jobs image (derived from the scorer's), not the serving one.
-    cron = _json(real_cluster, "cronjob", f"{NAME}-train", "-n", ns)
+    cron = get_json(real_cluster, "cronjob", f"{NAME}-train", "-n", ns)
     (train,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert train["image"] == JOBS_IMAGE
     real_cluster.run_kubectl("create", "job", "train-now", f"--from=cronjob/{NAME}-train", "-n", ns)
     wait_for(
         "the training Job complete",
         lambda: (
-            _json(real_cluster, "job", "train-now", "-n", ns).get("status", {}).get("succeeded")
+            get_json(real_cluster, "job", "train-now", "-n", ns).get("status", {}).get("succeeded")
             == 1
         ),
         timeout=300,
@@ -276,7 +242,7 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
     )
     print(f"trained version: training Job done to serving in {time.monotonic() - trained:.1f}s")
 
-    deployment = _json(real_cluster, "deployment", f"{NAME}-scorer", "-n", ns)
+    deployment = get_json(real_cluster, "deployment", f"{NAME}-scorer", "-n", ns)
     assert deployment["spec"]["template"]["spec"]["initContainers"][0]["name"] == "unpack-model"
     after = score_from_a_pod(real_cluster, ns, NAME, "leads-v2", leads=20, outcomes=False)
     assert after == {"versions": [int(second)], "errors": 0}
@@ -289,12 +255,12 @@ DEADLINE_SECONDS = 20
 
 
 def _deployment(cluster: LocalCluster, ns: str) -> dict[str, Any]:
-    result: dict[str, Any] = _json(cluster, "deployment", f"{NAME}-scorer", "-n", ns)
+    result: dict[str, Any] = get_json(cluster, "deployment", f"{NAME}-scorer", "-n", ns)
     return result
 
 
 def _warning_events(cluster: LocalCluster, ns: str, reason: str) -> list[dict[str, Any]]:
-    events = _json(cluster, "events", "-n", ns, f"--field-selector=reason={reason},type=Warning")
+    events = get_json(cluster, "events", "-n", ns, f"--field-selector=reason={reason},type=Warning")
     return [e for e in events["items"] if e["involvedObject"]["kind"] == "LeadModel"]
 
 
@@ -353,7 +319,7 @@ print(json.dumps({{"sent": sent, "errors": errors, "versions": versions}}))
         lambda: any(
             (s.get("state", {}).get("waiting") or {}).get("reason")
             in {"ErrImagePull", "ImagePullBackOff"}
-            for p in _json(
+            for p in get_json(
                 real_cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=scorer"
             )["items"]
             for s in p.get("status", {}).get("initContainerStatuses", [])
@@ -381,7 +347,7 @@ print(json.dumps({{"sent": sent, "errors": errors, "versions": versions}}))
     }
     assert annotations["leadops.io/rolled-back-image"] == MISSING_IMAGE
     assert f"from image {MISSING_IMAGE} to {SCORER_IMAGE}" in events[0]["message"]
-    registry_cm = _json(real_cluster, "configmap", f"{NAME}-model-{serving}", "-n", ns)
+    registry_cm = get_json(real_cluster, "configmap", f"{NAME}-model-{serving}", "-n", ns)
     assert "leadops.io/rolled-back-at" not in registry_cm["metadata"].get("annotations", {})
     print(
         f"rollout to a missing image: rolled back {rolled_back - started:.1f}s after the change"
@@ -445,7 +411,7 @@ def test_backfill_job_redacts_pii_in_the_redis_pod_and_a_dry_run_changes_nothing
         "the backfill CronJob in dry-run mode",
         lambda: (
             "--dry-run"
-            in _json(real_cluster, "cronjob", f"{NAME}-pii-backfill", "-n", ns)["spec"][
+            in get_json(real_cluster, "cronjob", f"{NAME}-pii-backfill", "-n", ns)["spec"][
                 "jobTemplate"
             ]["spec"]["template"]["spec"]["containers"][0]["args"]
         ),
@@ -462,7 +428,7 @@ def test_backfill_job_redacts_pii_in_the_redis_pod_and_a_dry_run_changes_nothing
         "the backfill CronJob back to writing",
         lambda: (
             "--dry-run"
-            not in _json(real_cluster, "cronjob", f"{NAME}-pii-backfill", "-n", ns)["spec"][
+            not in get_json(real_cluster, "cronjob", f"{NAME}-pii-backfill", "-n", ns)["spec"][
                 "jobTemplate"
             ]["spec"]["template"]["spec"]["containers"][0]["args"]
         ),
@@ -479,7 +445,7 @@ def _run_job_from(cluster: LocalCluster, ns: str, job: str, cronjob: str) -> Non
     cluster.run_kubectl("create", "job", job, f"--from=cronjob/{cronjob}", "-n", ns)
     wait_for(
         f"Job {job} complete",
-        lambda: _json(cluster, "job", job, "-n", ns).get("status", {}).get("succeeded") == 1,
+        lambda: get_json(cluster, "job", job, "-n", ns).get("status", {}).get("succeeded") == 1,
         timeout=180,
         interval=1,
     )
@@ -501,7 +467,7 @@ with httpx.Client(base_url="http://{NAME}-scorer.{ns}.svc:8080", timeout=30) as 
 """
     codes = run_to_completion(real_cluster, "pii-lead", ns, ["python", "-c", script]).split()
     assert codes[1:] == ["401", "200"], codes
-    pods = _json(real_cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=scorer")[
+    pods = get_json(real_cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=scorer")[
         "items"
     ]
     assert pods

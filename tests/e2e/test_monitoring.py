@@ -10,7 +10,6 @@ fixtures): each step starts from the state the one before left."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -28,7 +27,10 @@ from tests.e2e.pods import (
     JOBS_IMAGE,
     SCORER_IMAGE,
     apply,
+    get_json,
+    helm,
     logs,
+    namespace,
     pod,
     start_redis,
     wait_for,
@@ -58,37 +60,6 @@ class Stack:
     namespace: str  # the LeadModel's
     operator_namespace: str
     release: str
-
-
-def _helm(cluster: LocalCluster, *args: str) -> str:
-    result = subprocess.run(
-        [str(cluster.helm), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def _namespace(cluster: LocalCluster, name: str) -> None:
-    apply(
-        cluster,
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": name, "labels": {"leadops.io/test": "true"}},
-        },
-    )
-    wait_for(
-        f"default ServiceAccount in {name}",
-        lambda: (
-            cluster.run_kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0
-        ),
-        timeout=30,
-    )
 
 
 def _leadmodel(ns: str) -> dict[str, Any]:
@@ -125,7 +96,7 @@ def stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) 
     monitoring, ns, operator_ns = f"monitoring-{suffix}", f"sales-{suffix}", f"leadops-{suffix}"
     release = f"mon-{suffix}"
     for name in (monitoring, ns, operator_ns):
-        _namespace(real_cluster, name)
+        namespace(real_cluster, name)
     home = monitoring_home()
     image = (build_images() / "prometheus.ref").read_text().strip()
     version = "v" + image.rpartition(":")[2]
@@ -135,7 +106,7 @@ def stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) 
     print(
         f"Prometheus Operator and Prometheus {version} Ready in {time.monotonic() - started:.1f}s"
     )
-    _helm(
+    helm(
         real_cluster,
         "install", release, str(CHART), "-n", operator_ns,
         "--set", "image.pullPolicy=Never",
@@ -160,17 +131,13 @@ def stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) 
         yield Stack(prometheus, ns, operator_ns, release)
     finally:
         real_cluster.run_kubectl("delete", "leadmodel", NAME, "-n", ns, check=False)
-        _helm(real_cluster, "uninstall", release, "-n", operator_ns)
+        helm(real_cluster, "uninstall", release, "-n", operator_ns)
         for name in (ns, operator_ns, monitoring):
             real_cluster.run_kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _json(cluster: LocalCluster, *args: str) -> Any:
-    return json.loads(cluster.run_kubectl("get", *args, "-o", "json").stdout)
-
-
 def _serving_version(cluster: LocalCluster, ns: str) -> str | None:
-    value = _json(cluster, "leadmodel", NAME, "-n", ns).get("status", {}).get("servingVersion")
+    value = get_json(cluster, "leadmodel", NAME, "-n", ns).get("status", {}).get("servingVersion")
     return None if value in (None, "") else str(value)
 
 
@@ -185,7 +152,7 @@ def _publish(cluster: LocalCluster, ns: str, artifact: Path) -> None:
 
 
 def _scorer_pods(cluster: LocalCluster, ns: str) -> set[str]:
-    found = _json(cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=scorer")
+    found = get_json(cluster, "pods", "-n", ns, "-l", "app.kubernetes.io/component=scorer")
     return {
         p["metadata"]["name"]
         for p in found["items"]
@@ -207,7 +174,7 @@ def test_the_leadmodels_service_monitor_makes_prometheus_scrape_every_scorer_pod
     apply(real_cluster, _leadmodel(ns))
     wait_for(
         "the LeadModel reconciled once (its uid known to publish against)",
-        lambda: _json(real_cluster, "leadmodel", NAME, "-n", ns).get("status"),
+        lambda: get_json(real_cluster, "leadmodel", NAME, "-n", ns).get("status"),
         timeout=60,
     )
     good = build_artifact(tmp_path / "good.json", auc=0.8, version=int(time.time()) - 60)
@@ -219,7 +186,7 @@ def test_the_leadmodels_service_monitor_makes_prometheus_scrape_every_scorer_pod
         return running if len(running) == REPLICAS else None
 
     wait_for(f"{REPLICAS} scorer Pods Running", all_pods, timeout=120)
-    monitor = _json(real_cluster, "servicemonitor", f"{NAME}-scorer", "-n", ns)
+    monitor = get_json(real_cluster, "servicemonitor", f"{NAME}-scorer", "-n", ns)
     assert monitor["metadata"]["ownerReferences"][0]["kind"] == "LeadModel"
 
     started = time.monotonic()
@@ -256,7 +223,7 @@ def test_the_leadmodels_prometheus_rule_is_loaded_with_the_charts_for_durations(
     real_cluster: LocalCluster, stack: Stack
 ) -> None:
     ns = stack.namespace
-    rule = _json(real_cluster, "prometheusrule", f"{NAME}-alerts", "-n", ns)
+    rule = get_json(real_cluster, "prometheusrule", f"{NAME}-alerts", "-n", ns)
     assert rule["metadata"]["ownerReferences"][0]["kind"] == "LeadModel"
 
     def every_alert() -> list[tuple[str, dict[str, Any]]] | None:
@@ -371,7 +338,7 @@ def test_the_charts_static_rule_replaces_the_per_leadmodel_rule_in_prometheus(
     real_cluster: LocalCluster, stack: Stack
 ) -> None:
     ns = stack.namespace
-    _helm(
+    helm(
         real_cluster,
         "upgrade", stack.release, str(CHART), "-n", stack.operator_namespace, "--reuse-values",
         "--set", "prometheusRule.enabled=true",
