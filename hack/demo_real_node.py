@@ -16,7 +16,6 @@ import os
 import secrets
 import shlex
 import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -124,10 +123,7 @@ class RealNodeStage:
             "--set", "operator.resyncSeconds=5",
         ]  # fmt: skip
         print(f"          $ helm {shlex.join(args).replace(str(ROOT) + '/', '')}", flush=True)
-        env = {**os.environ, "KUBECONFIG": str(self.cluster.kubeconfig)}
-        done = subprocess.run(
-            [str(self.cluster.helm), *args], capture_output=True, text=True, env=env, check=False
-        )
+        done = self.cluster.run_helm(*args, check=False)
         if done.returncode != 0:
             raise SystemExit(f"demo: helm install failed: {done.stderr.strip()}")
         self.timed(

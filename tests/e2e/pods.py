@@ -1,11 +1,9 @@
-"""Small helpers the e2e tests share: restricted Pod specs, kubectl and helm against the real
-cluster, and waiting on real Pods."""
+"""Small helpers the e2e tests share: restricted Pod specs, test namespaces, kubectl reads
+and waiting on real Pods."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
 from typing import Any
 
@@ -55,20 +53,6 @@ def apply(cluster: LocalCluster, *objects: dict[str, Any]) -> None:
 def get_json(cluster: LocalCluster, *args: str) -> Any:
     """`kubectl get ARGS -o json`, decoded."""
     return json.loads(cluster.run_kubectl("get", *args, "-o", "json").stdout)
-
-
-def helm(cluster: LocalCluster, *args: str) -> str:
-    """Run helm against the cluster; its stdout (a failure fails the test with helm's stderr)."""
-    result = subprocess.run(
-        [str(cluster.helm), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def namespace(cluster: LocalCluster, name: str) -> None:

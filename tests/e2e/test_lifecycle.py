@@ -26,7 +26,6 @@ from tests.e2e.pods import (
     SCORER_IMAGE,
     apply,
     get_json,
-    helm,
     logs,
     may_publish,
     namespace,
@@ -95,8 +94,7 @@ def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
     )
     for ns in (t.namespace, t.operator_namespace):
         namespace(real_cluster, ns)
-    helm(
-        real_cluster,
+    real_cluster.run_helm(
         "install", t.release, str(CHART), "-n", t.operator_namespace,
         "--set", "image.pullPolicy=Never",
         "--set", f"operator.watchNamespaces={{{t.namespace}}}",
@@ -117,7 +115,7 @@ def tenant(real_cluster: LocalCluster) -> Iterator[Tenant]:
     try:
         yield t
     finally:
-        helm(real_cluster, "uninstall", t.release, "-n", t.operator_namespace)
+        real_cluster.run_helm("uninstall", t.release, "-n", t.operator_namespace)
         for ns in (t.namespace, t.operator_namespace):
             real_cluster.run_kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
@@ -137,6 +135,26 @@ def _leader_pod(cluster: LocalCluster, t: Tenant) -> str:
     """The operator Pod holding the Lease (its identity is HOSTNAME_suffix)."""
     lease = get_json(cluster, "lease", f"{t.release}-leadops", "-n", t.operator_namespace)
     return str(lease["spec"]["holderIdentity"]).rpartition("_")[0]
+
+
+def _wait_or_explain(
+    cluster: LocalCluster, t: Tenant, what: str, check: Any, *, timeout: float
+) -> Any:
+    """wait_for; on a timeout, say where the tenant stands: the LeadModel's status, its
+    scorer's Deployment, ReplicaSets and Pods, and the leading operator's last log lines."""
+    try:
+        return wait_for(what, check, timeout=timeout)
+    except TimeoutError as exc:
+        ns = t.namespace
+        status = get_json(cluster, "leadmodel", NAME, "-n", ns).get("status", {})
+        scorer = cluster.run_kubectl(
+            "get", "deployment,replicaset,pod", "-n", ns, "-o", "wide", check=False
+        ).stdout
+        operator = _leader_pod(cluster, t)
+        log = logs(cluster, operator, t.operator_namespace, "--tail=60")
+        raise AssertionError(
+            f"{exc}\nstatus: {status}\n{scorer}\noperator {operator} log:\n{log}"
+        ) from None
 
 
 def _serving_version(cluster: LocalCluster, ns: str) -> str | None:
@@ -189,17 +207,13 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
     # The jobs' identity is its ServiceAccount, Role and RoleBinding, made in the operator's
     # passes: wait until the account may publish (create ConfigMaps), not only until it exists.
     jobs_account = f"system:serviceaccount:{ns}:{NAME}-jobs"
-    try:
-        wait_for(
-            "the jobs ServiceAccount the operator makes, allowed to publish",
-            lambda: may_publish(real_cluster, ns, jobs_account),
-            timeout=60,
-        )
-    except TimeoutError as exc:  # say why: the LeadModel's status and the operator's log
-        status = get_json(real_cluster, "leadmodel", NAME, "-n", ns).get("status", {})
-        operator = _leader_pod(real_cluster, tenant)
-        log = logs(real_cluster, operator, tenant.operator_namespace, "--tail=40")
-        raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
+    _wait_or_explain(
+        real_cluster,
+        tenant,
+        "the jobs ServiceAccount the operator makes, allowed to publish",
+        lambda: may_publish(real_cluster, ns, jobs_account),
+        timeout=60,
+    )
     uid = get_json(real_cluster, "leadmodel", NAME, "-n", ns)["metadata"]["uid"]
     # Version 1: trained on synthetic outcomes and published from a Pod, as a user would.
     bootstrap = (
@@ -212,8 +226,12 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
         real_cluster, "bootstrap", ns, ["/bin/sh", "-c", bootstrap], service_account=f"{NAME}-jobs"
     )
     published = time.monotonic()
-    first = wait_for(
-        "a first version serving", lambda: _serving_version(real_cluster, ns), timeout=240
+    first = _wait_or_explain(
+        real_cluster,
+        tenant,
+        "a first version serving",
+        lambda: _serving_version(real_cluster, ns),
+        timeout=240,
     )
     print(f"first version: artifact published to serving in {time.monotonic() - published:.1f}s")
 
@@ -235,7 +253,9 @@ def test_training_job_reads_the_export_by_service_dns_and_the_new_version_serves
         interval=1,
     )
     trained = time.monotonic()
-    second = wait_for(
+    second = _wait_or_explain(
+        real_cluster,
+        tenant,
         "the trained version serving",
         lambda: (v := _serving_version(real_cluster, ns)) != first and v,
         timeout=240,

@@ -28,7 +28,6 @@ from tests.e2e.pods import (
     SCORER_IMAGE,
     apply,
     get_json,
-    helm,
     logs,
     namespace,
     pod,
@@ -106,8 +105,7 @@ def stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) 
     print(
         f"Prometheus Operator and Prometheus {version} Ready in {time.monotonic() - started:.1f}s"
     )
-    helm(
-        real_cluster,
+    real_cluster.run_helm(
         "install", release, str(CHART), "-n", operator_ns,
         "--set", "image.pullPolicy=Never",
         "--set", f"operator.watchNamespaces={{{ns}}}",
@@ -131,7 +129,7 @@ def stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) 
         yield Stack(prometheus, ns, operator_ns, release)
     finally:
         real_cluster.run_kubectl("delete", "leadmodel", NAME, "-n", ns, check=False)
-        helm(real_cluster, "uninstall", release, "-n", operator_ns)
+        real_cluster.run_helm("uninstall", release, "-n", operator_ns)
         for name in (ns, operator_ns, monitoring):
             real_cluster.run_kubectl("delete", "namespace", name, "--wait=false", check=False)
 
@@ -338,8 +336,7 @@ def test_the_charts_static_rule_replaces_the_per_leadmodel_rule_in_prometheus(
     real_cluster: LocalCluster, stack: Stack
 ) -> None:
     ns = stack.namespace
-    helm(
-        real_cluster,
+    real_cluster.run_helm(
         "upgrade", stack.release, str(CHART), "-n", stack.operator_namespace, "--reuse-values",
         "--set", "prometheusRule.enabled=true",
     )  # fmt: skip

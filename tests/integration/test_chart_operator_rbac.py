@@ -31,18 +31,6 @@ CHART = ROOT / "charts" / "leadops"
 EXAMPLE = ROOT / "examples" / "tenants" / "acme" / "leadmodel.yaml"
 
 
-def _helm(cluster: KubeCluster, *args: str) -> str:
-    result = subprocess.run(
-        [str(cluster.helm), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def _service_account_kubeconfig(cluster: KubeCluster, path: Path, namespace: str, sa: str) -> Path:
     """A kubeconfig that authenticates as the ServiceAccount (a bound token), nothing more."""
     token = cluster.run_kubectl("create", "token", sa, "-n", namespace, "--duration=30m").stdout
@@ -78,11 +66,13 @@ def chart_operator(
         "--set", f"operator.healthPort={health_port}",
         "--set", "operator.resyncSeconds=5",
     ]  # fmt: skip
-    _helm(k8s_cluster, "install", release, str(CHART), "-n", k8s_namespace, "--skip-crds", *values)
-    rendered = _helm(
-        k8s_cluster, "template", release, str(CHART), "-n", k8s_namespace,
+    k8s_cluster.run_helm(
+        "install", release, str(CHART), "-n", k8s_namespace, "--skip-crds", *values
+    )
+    rendered = k8s_cluster.run_helm(
+        "template", release, str(CHART), "-n", k8s_namespace,
         "--show-only", "templates/deployment.yaml", *values,
-    )  # fmt: skip
+    ).stdout  # fmt: skip
     container = yaml.safe_load(rendered)["spec"]["template"]["spec"]["containers"][0]
     sa = f"{release}-leadops"
     kubeconfig = _service_account_kubeconfig(
@@ -103,7 +93,7 @@ def chart_operator(
         yield process, log, metrics_port, health_port
     finally:
         terminate(process, timeout=20)
-        _helm(k8s_cluster, "uninstall", release, "-n", k8s_namespace)
+        k8s_cluster.run_helm("uninstall", release, "-n", k8s_namespace)
 
 
 def _await(what: str, check: Any, *, timeout: float, log: Path) -> Any:

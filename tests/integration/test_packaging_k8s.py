@@ -40,26 +40,15 @@ def leadmodel_crd(k8s_cluster: KubeCluster) -> None:
     wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
 
 
-def _helm(k8s_cluster: KubeCluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(k8s_cluster.helm), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "KUBECONFIG": str(k8s_cluster.kubeconfig)},
-    )
-
-
 def test_rendered_chart_passes_server_side_dry_run(
     k8s_cluster: KubeCluster, k8s_namespace: str, leadmodel_crd: None
 ) -> None:
     for values in ([], ["--set", "operator.watchNamespaces={" + k8s_namespace + "}"]):
-        rendered = _helm(
-            k8s_cluster, "template", "lo", str(CHART), "--namespace", k8s_namespace,
+        rendered = k8s_cluster.run_helm(
+            "template", "lo", str(CHART), "--namespace", k8s_namespace,
             "--set", "prometheusRule.enabled=true", "--set", "metrics.serviceMonitor.enabled=true",
             *values,
         )  # fmt: skip
-        assert rendered.returncode == 0, rendered.stderr
         docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
         applicable = [d for d in docs if d["kind"] not in NEEDS_PROMETHEUS_OPERATOR]
         assert len(applicable) >= 8
@@ -79,12 +68,11 @@ def test_server_side_dry_run_rejects_a_broken_render(
     k8s_cluster: KubeCluster, k8s_namespace: str
 ) -> None:
     """The check above can fail: a Deployment with an invalid field is refused by the API."""
-    rendered = _helm(
-        k8s_cluster, "template", "lo", str(CHART), "--namespace", k8s_namespace,
+    rendered = k8s_cluster.run_helm(
+        "template", "lo", str(CHART), "--namespace", k8s_namespace,
         "--show-only", "templates/deployment.yaml",
         "--set", "operator.metricsPort=8081",  # same port as health: the API refuses it
     )  # fmt: skip
-    assert rendered.returncode == 0, rendered.stderr
     result = k8s_cluster.run_kubectl(
         "apply", "--server-side", "--dry-run=server", "-f", "-",
         input_text=rendered.stdout, check=False,
@@ -96,15 +84,16 @@ def test_server_side_dry_run_rejects_a_broken_render(
 @pytest.fixture
 def installed_release(k8s_cluster: KubeCluster, k8s_namespace: str) -> Iterator[str]:
     release = f"lo-{secrets.token_hex(3)}"
-    result = _helm(
-        k8s_cluster, "install", release, str(CHART), "--namespace", k8s_namespace,
+    k8s_cluster.run_helm(
+        "install", release, str(CHART), "--namespace", k8s_namespace,
         "--skip-crds", "--wait", "--timeout", "120s",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
     try:
         yield release
     finally:
-        _helm(k8s_cluster, "uninstall", release, "--namespace", k8s_namespace, "--wait")
+        k8s_cluster.run_helm(
+            "uninstall", release, "--namespace", k8s_namespace, "--wait", check=False
+        )
 
 
 def test_helm_install_brings_the_operator_deployment_up(

@@ -38,7 +38,7 @@ from leadops.operator.publish import configmap_for
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.processes import terminate
-from tests.integration.test_chart_operator_rbac import _helm, _service_account_kubeconfig
+from tests.integration.test_chart_operator_rbac import _service_account_kubeconfig
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 logger = logging.getLogger(__name__)
@@ -102,11 +102,11 @@ def world(k8s_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) ->
     admin.create(_secret(ns, "redis", {"url": b"redis://redis:6379/0"}, usable_by="*"))
     release = f"tr-{secrets.token_hex(3)}"
     values = ["--set", "operator.resyncSeconds=5"]
-    _helm(k8s_cluster, "install", release, str(CHART), "-n", ns, "--skip-crds", *values)
-    rendered = _helm(
-        k8s_cluster, "template", release, str(CHART), "-n", ns,
+    k8s_cluster.run_helm("install", release, str(CHART), "-n", ns, "--skip-crds", *values)
+    rendered = k8s_cluster.run_helm(
+        "template", release, str(CHART), "-n", ns,
         "--show-only", "templates/deployment.yaml", *values,
-    )  # fmt: skip
+    ).stdout  # fmt: skip
     container = yaml.safe_load(rendered)["spec"]["template"]["spec"]["containers"][0]
     assert "--all-namespaces" in container["args"], "the operator runs cluster-wide"
     operator_config = _service_account_kubeconfig(
@@ -129,7 +129,7 @@ def world(k8s_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) ->
         yield World(admin=admin, tenant=tenant, ns=ns, operator=process, log=log)
     finally:
         terminate(process, timeout=20)
-        _helm(k8s_cluster, "uninstall", release, "-n", ns)
+        k8s_cluster.run_helm("uninstall", release, "-n", ns)
         k8s_cluster.run_kubectl("delete", "namespace", ns, "--wait=false")
 
 

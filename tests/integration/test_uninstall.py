@@ -21,7 +21,7 @@ import yaml
 from tests.fixtures.control_plane import KubeCluster, wait_established
 from tests.fixtures.ports import free_port
 from tests.fixtures.processes import terminate
-from tests.integration.test_chart_operator_rbac import _helm, _service_account_kubeconfig
+from tests.integration.test_chart_operator_rbac import _service_account_kubeconfig
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
@@ -75,11 +75,11 @@ def _start_operator(
         "--set", f"operator.healthPort={free_port()}",
         "--set", f"operator.resyncSeconds={RESYNC_SECONDS}",
     ]  # fmt: skip
-    _helm(cluster, "install", release, str(CHART), "-n", ns, "--skip-crds", *values)
-    rendered = _helm(
-        cluster, "template", release, str(CHART), "-n", ns,
+    cluster.run_helm("install", release, str(CHART), "-n", ns, "--skip-crds", *values)
+    rendered = cluster.run_helm(
+        "template", release, str(CHART), "-n", ns,
         "--show-only", "templates/deployment.yaml", *values,
-    )  # fmt: skip
+    ).stdout  # fmt: skip
     container = yaml.safe_load(rendered)["spec"]["template"]["spec"]["containers"][0]
     kubeconfig = _service_account_kubeconfig(
         cluster, tmp_path / "sa.kubeconfig", ns, f"{release}-leadops"
@@ -153,7 +153,7 @@ def test_operator_uninstalled_first_then_the_namespace_is_gone_within_a_minute(
     finally:
         terminate(process, timeout=20)
     # The wrong order: the operator is gone, its LeadModels and their children stay.
-    _helm(cluster, "uninstall", release, "-n", ns)
+    cluster.run_helm("uninstall", release, "-n", ns)
     cluster.run_kubectl("delete", "namespace", ns, "--wait=false")
 
     def gone() -> bool:
