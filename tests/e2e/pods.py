@@ -75,8 +75,7 @@ def namespace(cluster: LocalCluster, name: str) -> None:
 
 
 def pod_json(cluster: LocalCluster, name: str, namespace: str) -> dict[str, Any]:
-    out = cluster.run_kubectl("get", "pod", name, "-n", namespace, "-o", "json").stdout
-    result: dict[str, Any] = json.loads(out)
+    result: dict[str, Any] = get_json(cluster, "pod", name, "-n", namespace)
     return result
 
 

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
-
 from tests.e2e.pods import (
     JOBS_IMAGE,
     REDIS_IMAGE,
     SCORER_IMAGE,
     apply,
+    get_json,
     logs,
     pod,
     start_redis,
@@ -19,7 +18,7 @@ from tests.fixtures.control_plane import LocalCluster
 
 
 def test_the_node_is_a_real_kubelet_on_containerd(real_cluster: LocalCluster) -> None:
-    node = json.loads(real_cluster.run_kubectl("get", "node", "leadops-node", "-o", "json").stdout)
+    node = get_json(real_cluster, "node", "leadops-node")
     info = node["status"]["nodeInfo"]
     assert info["containerRuntimeVersion"].startswith("containerd://")
     assert info["kubeletVersion"] == real_cluster.server_version
