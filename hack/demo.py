@@ -413,7 +413,7 @@ def step_operator() -> None:
 def step_real_node() -> None:
     from hack import demo_real_node  # noqa: PLC0415 -- needs the node only from here on
 
-    why = demo_real_node.why_not()
+    why = demo_real_node.why_not(OUT)
     if why:
         say(f"Real node skipped ({why}): the operator stage above ran on kwok nodes")
         return

@@ -37,7 +37,7 @@ from tests.fixtures.control_plane.binaries import (
     build_images,
     built_for_a_real_node,
 )
-from tests.fixtures.control_plane.node import missing_node_programs
+from tests.fixtures.control_plane.node import disk_shortfall, missing_node_programs
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "sales"
@@ -49,18 +49,25 @@ DEADLINE_SECONDS = 20
 Say = Callable[[str], None]
 
 
-def why_not() -> str:
-    """Empty when the real node can run here now; else why the demo stays on kwok."""
+def why_not(out: Path) -> str:
+    """Empty when the real node can run here now (its files under `out`, an existing
+    folder); else why the demo stays on kwok."""
     if os.geteuid() != 0:
         return "a real node needs root (network namespace, cgroups, containerd)"
     missing = missing_node_programs()
     if missing:
         return f"missing {', '.join(missing)} (hack/ensure-system.sh node)"
     try:
-        built_for_a_real_node()
+        images = built_for_a_real_node()
     except BinariesError as exc:
         return str(exc)
-    return ""
+    # The previous run's node goes first (its imported images take gigabytes), as it would.
+    shutil.rmtree(node_workdir(out), ignore_errors=True)
+    return disk_shortfall(out, images)
+
+
+def node_workdir(out: Path) -> Path:
+    return (out / "real-node").resolve()  # the node mounts need absolute paths
 
 
 def _indent(text: str) -> str:
@@ -70,7 +77,7 @@ def _indent(text: str) -> str:
 class RealNodeStage:
     def __init__(self, *, out: Path, say: Say) -> None:
         self.say = say
-        workdir = (out / "real-node").resolve()  # the node mounts need absolute paths
+        workdir = node_workdir(out)
         shutil.rmtree(workdir, ignore_errors=True)  # every run starts from a clean cluster
         # The archives are shared by every tree on this machine: rebuild this tree's (buildah's
         # layer cache makes that seconds when they were built before).

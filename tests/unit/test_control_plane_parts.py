@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.fixtures.control_plane import binaries
+from tests.fixtures.control_plane import binaries, node
 from tests.fixtures.control_plane.kubeconfig import write_kubeconfig
 from tests.fixtures.control_plane.pki import KUBERNETES_SERVICE_IP, write_pki
 
@@ -179,3 +181,26 @@ def _script(directory: Path, body: str) -> Path:
     script.write_text(f"#!/bin/sh\n{body}\n")
     script.chmod(0o755)
     return script
+
+
+def test_the_real_node_fits_when_its_images_and_margins_fit(tmp_path: Path) -> None:
+    image = tmp_path / "scorer.tar"
+    image.write_bytes(b"x" * 4096)
+    assert node.disk_shortfall(tmp_path, [image, tmp_path / "not-built.tar"]) == ""
+
+
+def test_the_real_node_refuses_a_disk_its_images_would_fill(tmp_path: Path) -> None:
+    usage = shutil.disk_usage(tmp_path)
+    image = tmp_path / "jobs.tar"
+    with image.open("wb") as archive:
+        archive.truncate(usage.free // 2)  # sparse: its size counts, it takes no room
+    said = node.disk_shortfall(tmp_path, [image])
+    found = re.fullmatch(
+        rf"the real node needs ([0-9.]+) GiB free on the file system of {re.escape(str(tmp_path))}"
+        r" \(.*\); ([0-9.]+) GiB are free",
+        said,
+    )
+    assert found, said
+    needed = 2 * (usage.free // 2) + usage.total // 100 + node.DISK_HEADROOM_BYTES
+    assert float(found[1]) == pytest.approx(needed / node.GIB, abs=0.1)
+    assert float(found[2]) == pytest.approx(usage.free / node.GIB, abs=0.1)
