@@ -17,11 +17,12 @@ import pytest
 from kopf.testing import KopfRunner
 
 from leadops import objectstore
-from leadops.operator import apply, kube, read_world, registry, spec
+from leadops.operator import apply, read_world, registry, spec
 from leadops.operator.actions import GarbageCollect
 from leadops.operator.kube import Kube
 from leadops.operator.world import Observed
 from tests.fixtures.artifacts import Built
+from tests.fixtures.chart import install_crd
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.s3_server import S3Server
 from tests.integration.test_operator import (
@@ -32,7 +33,6 @@ from tests.integration.test_operator import (
 )
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 NAME = "acme"
 
 
@@ -78,11 +78,7 @@ def test_publish_validate_and_gc_through_the_bucket(
 ) -> None:
     ns = k8s_namespace
     admin = Kube(k8s_cluster.api_client)
-    k8s_cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
-        "-f", str(ROOT / "crds" / "leadmodel.yaml"),
-    )  # fmt: skip
-    kube.crd_established(k8s_cluster.api_client)
+    install_crd(k8s_cluster)
     bucket = f"gc-{ns}"[:63]
     s3_server.bucket(bucket)
     _credentials_secret(admin, ns, s3_server)

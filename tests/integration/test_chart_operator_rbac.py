@@ -19,46 +19,27 @@ import pytest
 import yaml
 
 from leadops.contract import artifact as contract
-from tests.fixtures.control_plane import KubeCluster, wait_established
+from tests.fixtures.chart import (
+    ChartOperator,
+    install_crd,
+    service_account_kubeconfig,
+    start_chart_operator,
+)
+from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.ports import free_port
-from tests.fixtures.processes import terminate
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "leadops"
 EXAMPLE = ROOT / "examples" / "tenants" / "acme" / "leadmodel.yaml"
-
-
-def _service_account_kubeconfig(cluster: KubeCluster, path: Path, namespace: str, sa: str) -> Path:
-    """A kubeconfig that authenticates as the ServiceAccount (a bound token), nothing more."""
-    token = cluster.run_kubectl("create", "token", sa, "-n", namespace, "--duration=30m").stdout
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": admin["clusters"],
-        "users": [{"name": sa, "user": {"token": token.strip()}}],
-        "contexts": [
-            {"name": "sa", "context": {"cluster": admin["clusters"][0]["name"], "user": sa}}
-        ],
-        "current-context": "sa",
-    }
-    path.write_text(json.dumps(config))
-    return path
 
 
 @pytest.fixture
 def chart_operator(
     k8s_cluster: KubeCluster, k8s_namespace: str, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[bytes], Path, int, int]]:
-    k8s_cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
-        "-f", str(ROOT / "crds" / "leadmodel.yaml"),
-    )  # fmt: skip
-    wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
-    release = f"rb-{secrets.token_hex(3)}"
+) -> Iterator[tuple[ChartOperator, int, int]]:
+    install_crd(k8s_cluster)
     metrics_port, health_port = free_port(), free_port()
     values = [
         "--set", f"operator.watchNamespaces={{{k8s_namespace}}}",
@@ -66,34 +47,20 @@ def chart_operator(
         "--set", f"operator.healthPort={health_port}",
         "--set", "operator.resyncSeconds=5",
     ]  # fmt: skip
-    k8s_cluster.run_helm(
-        "install", release, str(CHART), "-n", k8s_namespace, "--skip-crds", *values
+    operator = start_chart_operator(
+        k8s_cluster,
+        release=f"rb-{secrets.token_hex(3)}",
+        namespace=k8s_namespace,
+        values=values,
+        workdir=tmp_path,
+        # As in a Pod: every ready scorer Pod is asked, through the Service's EndpointSlices.
+        env={"LEADOPS_SCORER_PODS": "true"},
     )
-    rendered = k8s_cluster.run_helm(
-        "template", release, str(CHART), "-n", k8s_namespace,
-        "--show-only", "templates/deployment.yaml", *values,
-    ).stdout  # fmt: skip
-    container = yaml.safe_load(rendered)["spec"]["template"]["spec"]["containers"][0]
-    sa = f"{release}-leadops"
-    kubeconfig = _service_account_kubeconfig(
-        k8s_cluster, tmp_path / "sa.kubeconfig", k8s_namespace, sa
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "KUBERNETES_"))}
-    env |= {e["name"]: e["value"] for e in container["env"]}
-    env["KUBECONFIG"] = str(kubeconfig)
-    # As in a Pod: every ready scorer Pod is asked, through the Service's EndpointSlices.
-    env["LEADOPS_SCORER_PODS"] = "true"
-    log = tmp_path / "operator.log"
-    leadops = Path(sys.executable).parent / "leadops"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(leadops), *container["args"]], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
     try:
-        yield process, log, metrics_port, health_port
+        yield operator, metrics_port, health_port
     finally:
-        terminate(process, timeout=20)
-        k8s_cluster.run_helm("uninstall", release, "-n", k8s_namespace)
+        operator.stop()
+        k8s_cluster.run_helm("uninstall", operator.release, "-n", k8s_namespace)
 
 
 def _await(what: str, check: Any, *, timeout: float, log: Path) -> Any:
@@ -110,10 +77,11 @@ def _await(what: str, check: Any, *, timeout: float, log: Path) -> Any:
 def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
     k8s_cluster: KubeCluster,
     k8s_namespace: str,
-    chart_operator: tuple[subprocess.Popen[bytes], Path, int, int],
+    chart_operator: tuple[ChartOperator, int, int],
     tmp_path: Path,
 ) -> None:
-    process, log, metrics_port, health_port = chart_operator
+    operator, metrics_port, health_port = chart_operator
+    process, log = operator.process, operator.log
 
     def healthy() -> bool:
         assert process.poll() is None, log.read_text()
@@ -182,7 +150,7 @@ def test_operator_with_the_chart_rbac_reconciles_a_leadmodel(
 def _publish_as_the_jobs_account(cluster: KubeCluster, namespace: str, tmp_path: Path) -> None:
     """The training Job's Role (granted by the operator, so within the chart's RBAC) lets
     `leadops publish` read its LeadModel and publish a version owned by it."""
-    kubeconfig = _service_account_kubeconfig(
+    kubeconfig = service_account_kubeconfig(
         cluster, tmp_path / "jobs.kubeconfig", namespace, "acme-jobs"
     )
     artifact = tmp_path / "model.json"

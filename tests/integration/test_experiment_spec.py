@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.control_plane import KubeCluster, wait_established
+from tests.fixtures.chart import install_crd
+from tests.fixtures.control_plane import KubeCluster
 
 pytestmark = pytest.mark.k8s
-
-ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "leadmodel.yaml"
 
 
 @pytest.fixture(scope="module")
 def leadmodel_crd(k8s_cluster: KubeCluster) -> None:
-    k8s_cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
-        "-f", str(CRD),
-    )  # fmt: skip
-    wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
+    install_crd(k8s_cluster)
 
 
 def _dry_run(cluster: KubeCluster, ns: str, experiment: dict[str, Any]) -> tuple[int, str]:

@@ -17,14 +17,14 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.fixtures.control_plane import KubeCluster, wait_established
+from tests.fixtures.chart import install_crd
+from tests.fixtures.control_plane import KubeCluster
 from tests.integration.guide import bash_blocks
 
 pytestmark = pytest.mark.k8s
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "leadops"
-CRD = ROOT / "crds" / "leadmodel.yaml"
 EXAMPLE = ROOT / "examples" / "tenants" / "acme" / "leadmodel.yaml"
 # Kinds whose CRDs (Prometheus Operator) the bare control plane does not have.
 NEEDS_PROMETHEUS_OPERATOR = {"ServiceMonitor", "PrometheusRule"}
@@ -33,11 +33,7 @@ NEEDS_PROMETHEUS_OPERATOR = {"ServiceMonitor", "PrometheusRule"}
 @pytest.fixture(scope="module")
 def leadmodel_crd(k8s_cluster: KubeCluster) -> None:
     """The LeadModel CRD installed for real (idempotent: other suites may apply it too)."""
-    k8s_cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
-        "-f", str(CRD),
-    )  # fmt: skip
-    wait_established(k8s_cluster, "crd/leadmodels.leadops.io")
+    install_crd(k8s_cluster)
 
 
 def test_rendered_chart_passes_server_side_dry_run(

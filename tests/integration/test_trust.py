@@ -16,10 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import secrets
 import subprocess
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -28,23 +26,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from leadops import cli
 from leadops.contract import artifact as contract
 from leadops.operator import builders, kube, registry
 from leadops.operator.kube import Kube, KubeError
 from leadops.operator.publish import configmap_for
+from tests.fixtures.chart import (
+    install_crd,
+    service_account_kubeconfig,
+    start_chart_operator,
+)
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
-from tests.fixtures.processes import terminate
-from tests.integration.test_chart_operator_rbac import _service_account_kubeconfig
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "leadops"
 TIMEOUT = 120.0
 # The operator's peak resident memory must stay under this while it refuses a gzip bomb.
 RSS_BOUND_BYTES = 200 * 1024 * 1024
@@ -88,11 +86,7 @@ def wait_for(check: Callable[[], Any], *, what: str, world: World) -> Any:
 def world(k8s_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("trust")
     admin = Kube(k8s_cluster.api_client)
-    k8s_cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
-        "-f", str(ROOT / "crds" / "leadmodel.yaml"),
-    )  # fmt: skip
-    kube.crd_established(k8s_cluster.api_client)
+    install_crd(k8s_cluster)
     ns = f"tenant-{secrets.token_hex(3)}"
     k8s_cluster.run_kubectl("create", "namespace", ns)
     k8s_cluster.run_kubectl("create", "serviceaccount", "tenant", "-n", ns)
@@ -100,36 +94,23 @@ def world(k8s_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) ->
     admin.create(_binding(ns, "tenant", role="tenant", subject_sa="tenant"))
     # The Redis URL Secret the admin shares with every LeadModel of the namespace.
     admin.create(_secret(ns, "redis", {"url": b"redis://redis:6379/0"}, usable_by="*"))
-    release = f"tr-{secrets.token_hex(3)}"
-    values = ["--set", "operator.resyncSeconds=5"]
-    k8s_cluster.run_helm("install", release, str(CHART), "-n", ns, "--skip-crds", *values)
-    rendered = k8s_cluster.run_helm(
-        "template", release, str(CHART), "-n", ns,
-        "--show-only", "templates/deployment.yaml", *values,
-    ).stdout  # fmt: skip
-    container = yaml.safe_load(rendered)["spec"]["template"]["spec"]["containers"][0]
-    assert "--all-namespaces" in container["args"], "the operator runs cluster-wide"
-    operator_config = _service_account_kubeconfig(
-        k8s_cluster, tmp / "operator.kubeconfig", ns, f"{release}-leadops"
+    operator = start_chart_operator(
+        k8s_cluster,
+        release=f"tr-{secrets.token_hex(3)}",
+        namespace=ns,
+        values=["--set", "operator.resyncSeconds=5"],
+        workdir=tmp,
     )
-    tenant_config = _service_account_kubeconfig(
-        k8s_cluster, tmp / "tenant.kubeconfig", ns, "tenant"
-    )
-    tenant = Kube(kube.load_api_client(kubeconfig=str(tenant_config)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "KUBERNETES_"))}
-    env |= {e["name"]: e["value"] for e in container["env"]}
-    env["KUBECONFIG"] = str(operator_config)
-    log = tmp / "operator.log"
-    leadops = Path(sys.executable).parent / "leadops"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(leadops), *container["args"]], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
     try:
-        yield World(admin=admin, tenant=tenant, ns=ns, operator=process, log=log)
+        assert "--all-namespaces" in operator.args, "the operator runs cluster-wide"
+        tenant_config = service_account_kubeconfig(
+            k8s_cluster, tmp / "tenant.kubeconfig", ns, "tenant"
+        )
+        tenant = Kube(kube.load_api_client(kubeconfig=str(tenant_config)))
+        yield World(admin=admin, tenant=tenant, ns=ns, operator=operator.process, log=operator.log)
     finally:
-        terminate(process, timeout=20)
-        k8s_cluster.run_helm("uninstall", release, "-n", ns)
+        operator.stop()
+        k8s_cluster.run_helm("uninstall", operator.release, "-n", ns)
         k8s_cluster.run_kubectl("delete", "namespace", ns, "--wait=false")
 
 

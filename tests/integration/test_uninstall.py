@@ -6,27 +6,20 @@ Real control plane, the operator started as the chart's Deployment starts it, `h
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.fixtures.control_plane import KubeCluster, wait_established
+from tests.fixtures.chart import install_crd, start_chart_operator
+from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.ports import free_port
-from tests.fixtures.processes import terminate
-from tests.integration.test_chart_operator_rbac import _service_account_kubeconfig
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "leadops"
 KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
 RESYNC_SECONDS = 3
 
@@ -66,47 +59,11 @@ def namespace(k8s_cluster: KubeCluster) -> Iterator[str]:
     )
 
 
-def _start_operator(
-    cluster: KubeCluster, ns: str, release: str, tmp_path: Path
-) -> tuple[subprocess.Popen[bytes], Path]:
-    values = [
-        "--set", f"operator.watchNamespaces={{{ns}}}",
-        "--set", f"operator.metricsPort={free_port()}",
-        "--set", f"operator.healthPort={free_port()}",
-        "--set", f"operator.resyncSeconds={RESYNC_SECONDS}",
-    ]  # fmt: skip
-    cluster.run_helm("install", release, str(CHART), "-n", ns, "--skip-crds", *values)
-    rendered = cluster.run_helm(
-        "template", release, str(CHART), "-n", ns,
-        "--show-only", "templates/deployment.yaml", *values,
-    ).stdout  # fmt: skip
-    container = yaml.safe_load(rendered)["spec"]["template"]["spec"]["containers"][0]
-    kubeconfig = _service_account_kubeconfig(
-        cluster, tmp_path / "sa.kubeconfig", ns, f"{release}-leadops"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "KUBERNETES_"))}
-    env |= {e["name"]: e["value"] for e in container["env"]}
-    env["KUBECONFIG"] = str(kubeconfig)
-    log = tmp_path / "operator.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "leadops"), *container["args"]],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return process, log
-
-
 def test_operator_uninstalled_first_then_the_namespace_is_gone_within_a_minute(
     k8s_cluster: KubeCluster, namespace: str, tmp_path: Path
 ) -> None:
     ns, cluster = namespace, k8s_cluster
-    cluster.run_kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=leadops-tests",
-        "-f", str(ROOT / "crds" / "leadmodel.yaml"),
-    )  # fmt: skip
-    wait_established(cluster, "crd/leadmodels.leadops.io")
+    install_crd(cluster)
     cluster.run_kubectl(
         "create", "secret", "generic", "redis", "-n", ns, "--from-literal=url=redis://r:6379/0"
     )
@@ -125,8 +82,16 @@ def test_operator_uninstalled_first_then_the_namespace_is_gone_within_a_minute(
 
     # As an operator before this one left it: kopf's finalizer on the LeadModel.
     apply(_leadmodel(ns, "older", finalizers=[KOPF_FINALIZER]))
-    release = f"un-{secrets.token_hex(3)}"
-    process, log = _start_operator(cluster, ns, release, tmp_path)
+    values = [
+        "--set", f"operator.watchNamespaces={{{ns}}}",
+        "--set", f"operator.metricsPort={free_port()}",
+        "--set", f"operator.healthPort={free_port()}",
+        "--set", f"operator.resyncSeconds={RESYNC_SECONDS}",
+    ]  # fmt: skip
+    operator = start_chart_operator(
+        cluster, release=f"un-{secrets.token_hex(3)}", namespace=ns, values=values, workdir=tmp_path
+    )
+    log = operator.log
     try:
         # The Redis Secret does not opt in yet: refused, and kopf does not retry a refusal.
         apply(_leadmodel(ns, "acme"))
@@ -151,9 +116,9 @@ def test_operator_uninstalled_first_then_the_namespace_is_gone_within_a_minute(
         assert not get("acme")["metadata"].get("finalizers"), "no finalizer on a new LeadModel"
         cluster.run_kubectl("get", "deployment", "acme-scorer", "-n", ns)  # children stay behind
     finally:
-        terminate(process, timeout=20)
+        operator.stop()
     # The wrong order: the operator is gone, its LeadModels and their children stay.
-    cluster.run_helm("uninstall", release, "-n", ns)
+    cluster.run_helm("uninstall", operator.release, "-n", ns)
     cluster.run_kubectl("delete", "namespace", ns, "--wait=false")
 
     def gone() -> bool:
