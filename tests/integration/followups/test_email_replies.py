@@ -38,9 +38,9 @@ from tests.fixtures.followups import (
     tenant_spec,
     write_secret,
 )
+from tests.fixtures.planted import stored_outside_the_vault
 from tests.fixtures.provider_twins import Twin, inbound_parse_post
 from tests.fixtures.scorer import StartScorer
-from tests.integration.followups.test_privacy import _everything
 
 pytestmark = pytest.mark.redis
 
@@ -291,7 +291,7 @@ def test_no_replying_address_is_stored_logged_or_labelled(
         TENANT, "planted.stranger@corpus.example"
     )
 
-    stored = b"\n".join(_everything(stack.client))
+    stored = b"\n".join(stored_outside_the_vault(stack.client))
     metrics_text = generate_latest(REGISTRY)
     logs = "\n".join(r.getMessage() for r in caplog.records).encode()
     needles = [b"planted.stranger", b"Plantedreplier"] + [
