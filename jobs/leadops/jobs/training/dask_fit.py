@@ -78,7 +78,8 @@ def _on_workers(client: Any, array: npt.NDArray[Any], rows: int) -> Any:
     import dask.array as da  # noqa: PLC0415 -- optional extra
 
     starts = range(0, len(array), rows)
-    parts = client.scatter([array[at : at + rows] for at in starts])
+    # hash=False: no key from hashing gigabytes of rows; each block is sent once anyway.
+    parts = client.scatter([array[at : at + rows] for at in starts], hash=False)
     blocks = [
         da.from_delayed(  # type: ignore[no-untyped-call]
             part, shape=(min(rows, len(array) - at), *array.shape[1:]), dtype=array.dtype
