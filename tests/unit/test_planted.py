@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.fixtures.planted import around, found
+from tests.fixtures.planted import found, leaks
 
 
 def test_a_local_number_counts_on_its_own() -> None:
@@ -15,10 +15,9 @@ def test_a_local_number_inside_a_timestamp_is_not_a_leak() -> None:
     assert found(b"5550015", b'created{channel="sms"} 1.7966745550015454e+09') is None
 
 
-def test_other_needles_are_found_anywhere_and_shown_in_context() -> None:
+def test_a_leak_is_named_with_its_haystack_and_context() -> None:
     haystack = b"x" * 100 + b"to planted.person1@corpus.example" + b"y" * 100
-    where = found(b"planted.person1", haystack)
-    assert where is not None
+    found_in = leaks([b"planted.person1", b"Plantedname1"], clean=b"nothing", logs=haystack)
     # 80 bytes either side of the needle: 77 x's and "to " before, the address's rest after.
-    shown = around(haystack, where)
-    assert shown == b"x" * 77 + b"to planted.person1@corpus.example" + b"y" * 65
+    shown = b"x" * 77 + b"to planted.person1@corpus.example" + b"y" * 65
+    assert found_in == [(b"planted.person1", "logs", shown)]

@@ -38,7 +38,7 @@ from tests.fixtures.followups import (
     tenant_spec,
     write_secret,
 )
-from tests.fixtures.planted import stored_outside_the_vault
+from tests.fixtures.planted import leaks, stored_outside_the_vault
 from tests.fixtures.provider_twins import Twin, inbound_parse_post
 from tests.fixtures.scorer import StartScorer
 
@@ -299,10 +299,7 @@ def test_no_replying_address_is_stored_logged_or_labelled(
         for c in CORPUS
         for part in (c.email.encode(), c.email.split("@")[0].encode())  # type: ignore[union-attr]
     ]
-    for needle in needles:
-        assert needle not in stored, needle
-        assert needle not in metrics_text, needle
-        assert needle not in logs, needle
+    assert leaks(needles, stored=stored, metrics=metrics_text, logs=logs) == []
 
 
 def test_an_email_reply_shows_in_the_experiment_export(

@@ -28,7 +28,7 @@ from leadops.followups.webhooks import create_app
 from tests.fixtures.artifacts import Built
 from tests.fixtures.followups import Stack, WebhookServer, config_data, load_config, tenant_spec
 from tests.fixtures.metrics import metric_value
-from tests.fixtures.planted import found, stored_outside_the_vault
+from tests.fixtures.planted import leaks, stored_outside_the_vault
 from tests.fixtures.provider_twins import ACCOUNT_SID, Twin
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.scorer import KEY_SALT, ScorerServer, StartScorer
@@ -145,17 +145,13 @@ def test_scored_leads_get_their_bands_follow_up_and_the_contact_only_in_the_vaul
         for _, person, _ in answers
         for part in (person["phone"], person["phone"][-7:], person["email"], person["name"])
     ]
-    stored = stored_outside_the_vault(client)
-    assert [n for n in needles if any(found(n, value) for value in stored)] == []
+    stored = b"\n".join(stored_outside_the_vault(client))
     text = _metrics(server)
     assert _count(text, "leadops_followups_scheduled_total", channel="sms") == sum(
         1 for answer, _, _ in answers if answer["score"] >= 0.5
     )
     assert _count(text, "leadops_followups_skipped_total", reason="no_contact") == 1
-    log = server.log()
-    for needle in needles:
-        assert found(needle, text.encode()) is None
-        assert found(needle, log.encode()) is None
+    assert leaks(needles, stored=stored, metrics=text.encode(), log=server.log().encode()) == []
 
 
 EXPERIMENT = {
