@@ -127,11 +127,12 @@ def verdict_of(
 
 
 def rollout_failure(lm: LeadModelSpec, obs: Observed) -> Failure | None:
-    """A forward rollout that is the version's fault: stuck with its Pods created (they crash,
-    cannot pull, never get ready), or whose scorer reports critical health.
+    """A forward rollout that is the version's fault: stuck with its Pods started on a node
+    (they crash, cannot pull, never get ready), or whose scorer reports critical health.
 
-    A rollout stuck because Pods cannot be created or placed is the namespace's fault: it is
-    reported (`readiness`) and proceeds by itself once the namespace allows it, never undone.
+    A rollout stuck because Pods cannot be created or placed is the namespace's fault, and one
+    whose Pods no kubelet took up is the control plane's or the node's: it is reported
+    (`readiness`) and proceeds by itself once they act, never undone.
     """
     d = obs.deployment
     current = d.version
@@ -142,7 +143,7 @@ def rollout_failure(lm: LeadModelSpec, obs: Observed) -> Failure | None:
     # get ready now were added by a scale-up (the autoscaler, a replicas edit), so the version
     # is not to blame and is never rolled back for it; readiness reports them.
     settled = str(obs.status.get("servingVersion") or "") == str(current) and not image_changed(d)
-    if d.stuck and d.blocked is None and not settled:
+    if d.stuck and d.blocked is None and d.pods_failed and not settled:
         subject = f"version {current}" + (f" on image {d.image}" if image_changed(d) else "")
         said = (
             f"{subject} was not Available within {deadline}s"
@@ -511,7 +512,7 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
         rolled = conditions.false(
             reasons.ROLLED_OUT, reasons.NO_MODEL, "no version has been rolled out"
         )
-    elif d.in_progress or (d.stuck and d.blocked is not None):
+    elif d.in_progress or (d.stuck and (d.blocked is not None or not d.pods_failed)):
         kind_reason = (
             reasons.ROLLBACK_IN_PROGRESS
             if d.kind == builders.ROLLOUT_BACK
@@ -990,7 +991,7 @@ def awaiting_promotion(
 
 
 # Ready reasons that a Warning Event accompanies (besides a refused spec).
-_WARN_ONCE = reasons.NAMESPACE_FAULTS | {reasons.SCORER_UNAVAILABLE}
+_WARN_ONCE = reasons.NAMESPACE_FAULTS | {reasons.SCORER_UNAVAILABLE, reasons.PODS_NOT_STARTED}
 
 
 # Step 7: registry GC --------------------------------------------------------------------

@@ -57,6 +57,9 @@ PODS_FORBIDDEN: Final = "PodsForbidden"
 QUOTA_EXCEEDED: Final = "QuotaExceeded"
 UNSCHEDULABLE: Final = "Unschedulable"
 NAMESPACE_FAULTS: Final = frozenset({PODS_FORBIDDEN, QUOTA_EXCEEDED, UNSCHEDULABLE})
+# A stuck rollout none of whose Pods a kubelet took up: the control plane's or the node's fault
+# (a lagging kube-controller-manager after an API server outage), never rolled back either.
+PODS_NOT_STARTED: Final = "PodsNotStarted"
 # A completed rollout whose Pods are not all available now.
 SCORER_UNAVAILABLE: Final = "ScorerUnavailable"
 

@@ -14,7 +14,11 @@ Progress and availability are separate questions:
 
 `available` says whether a complete rollout has all its replicas available now. `blocked` says
 whether Pods cannot be created or placed: the namespace's fault (quota, admission, a missing
-ServiceAccount, no node fits), not the version's.
+ServiceAccount, no node fits), not the version's; or, once stuck, that no Pod of the rollout was
+started by a kubelet (the control plane or a node has not acted: after an API server outage,
+kube-controller-manager can take minutes to create Pods, and the deadline runs meanwhile).
+`pods_failed` says whether a stuck rollout is the version's fault: one of its Pods has been on a
+node for `progressDeadlineSeconds` and is not Ready.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from leadops.operator import builders, reasons, registry
 # The Deployment controller's reasons (k8s.io/kubernetes/pkg/controller/deployment/util).
 NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
 TIMED_OUT = "ProgressDeadlineExceeded"
+_K8S_DEADLINE = 600  # progressDeadlineSeconds when a Deployment does not set it
 FAILED_CREATE = "FailedCreate"
 # Container states that are the version's fault (logged in the unavailability message).
 _CONTAINER_WAITING = frozenset(
@@ -45,9 +50,10 @@ class Progress(StrEnum):
 
 @dataclass(frozen=True)
 class Blocked:
-    """Pods cannot be created or placed: the namespace's fault, with the API's words."""
+    """Pods cannot be created or placed (the namespace's fault, in the API's words), or no node
+    started them: not the version's fault."""
 
-    reason: str  # PodsForbidden | QuotaExceeded | Unschedulable
+    reason: str  # PodsForbidden | QuotaExceeded | Unschedulable | PodsNotStarted
     message: str
 
 
@@ -79,6 +85,9 @@ class RolloutState:
     # The controller's own ProgressDeadlineExceeded (else Stuck came from our clock).
     deadline_exceeded: bool = False
     blocked: Blocked | None = None
+    # A Pod of this rollout (its version and image) that a kubelet took up at least
+    # progressDeadlineSeconds ago is not Ready: the version had its chance on a node.
+    pods_failed: bool = False
     # Why Pods are not ready, from their conditions and container states (for messages).
     unready_why: str = ""
 
@@ -107,10 +116,11 @@ class RolloutState:
 def rollout_state(
     deployment: Mapping[str, Any] | None,
     *,
-    pods: Iterable[Mapping[str, Any]] = (),
+    pods: Iterable[Mapping[str, Any]] | None = None,
     now: datetime | None = None,
 ) -> RolloutState:
-    """Rollout state of a Deployment object and its Pods (pods: only to explain and to blame)."""
+    """Rollout state of a Deployment object and its Pods (pods: only to explain and to blame;
+    None when they were not read)."""
     if not deployment:
         return RolloutState()
     meta = deployment.get("metadata") or {}
@@ -140,7 +150,17 @@ def rollout_state(
         progress = Progress.STUCK
     else:
         progress = Progress.PROGRESSING
-    mine = [p for p in pods if _pod_version(p) == version]
+    image = _scorer_image(spec)
+    # This rollout's Pods: an image rollout keeps the version, so the image tells them apart.
+    mine = [p for p in pods or () if _pod_version(p) == version and _pod_image(p) == image]
+    blocked = None
+    if progress is not Progress.COMPLETE:
+        blocked = _blocked(conditions, mine)
+        started = any(_started_at(p) for p in mine)
+        if blocked is None and progress is Progress.STUCK and pods is not None and not started:
+            blocked = _not_started(mine)
+    chance = timedelta(seconds=int(spec.get("progressDeadlineSeconds") or _K8S_DEADLINE))
+    failed = now is not None and any(_failed(p, now - chance) for p in mine)
     return RolloutState(
         exists=True,
         version=version,
@@ -149,7 +169,7 @@ def rollout_state(
         started_at=str(ann.get(builders.ANN_ROLLOUT_STARTED) or ""),
         digest=str(ann.get(builders.ANN_DIGEST) or ""),
         previous_digest=str(ann.get(builders.ANN_PREVIOUS_DIGEST) or ""),
-        image=_scorer_image(spec),
+        image=image,
         previous_image=str(ann.get(builders.ANN_PREVIOUS_IMAGE) or ""),
         rolled_back_image=str(ann.get(builders.ANN_ROLLED_BACK_IMAGE) or ""),
         carried_promotion=_carried_promotion(ann),
@@ -159,7 +179,8 @@ def rollout_state(
         desired=want,
         ready=int(status.get("readyReplicas") or 0),
         deadline_exceeded=timed_out,
-        blocked=None if progress is Progress.COMPLETE else _blocked(conditions, mine),
+        blocked=blocked,
+        pods_failed=failed,
         unready_why=_unready_why(mine),
     )
 
@@ -174,8 +195,12 @@ def _carried_promotion(ann: Mapping[str, Any]) -> builders.Promotion | None:
 
 
 def _scorer_image(spec: Mapping[str, Any]) -> str:
-    pod = (spec.get("template") or {}).get("spec") or {}
-    for container in pod.get("containers") or []:
+    """The scorer container's image in a Deployment's Pod template."""
+    return _scorer_image_in((spec.get("template") or {}).get("spec") or {})
+
+
+def _scorer_image_in(pod_spec: Mapping[str, Any]) -> str:
+    for container in pod_spec.get("containers") or []:
         if container.get("name") == "scorer":
             return str(container.get("image") or "")
     return ""
@@ -220,6 +245,33 @@ def _blocked(
     return None
 
 
+def _started_at(pod: Mapping[str, Any]) -> datetime | None:
+    """When a kubelet took the Pod up (status.startTime), if one has."""
+    return registry.parse_time(str((pod.get("status") or {}).get("startTime") or ""))
+
+
+def _failed(pod: Mapping[str, Any], before: datetime) -> bool:
+    """Taken up by a kubelet before `before`, and not Ready."""
+    started = _started_at(pod)
+    return started is not None and started <= before and not _ready(pod)
+
+
+def _ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def _not_started(pods: list[Mapping[str, Any]]) -> Blocked:
+    """Why a stuck rollout has no started Pod: which part of the cluster has not acted."""
+    if not pods:
+        said = "no Pod of this rollout has been created (kube-controller-manager has not acted)"
+    elif not any((p.get("spec") or {}).get("nodeName") for p in pods):
+        said = "no Pod of this rollout has been scheduled (kube-scheduler has not acted)"
+    else:
+        said = "no Pod of this rollout has been started by its node's kubelet"
+    return Blocked(reasons.PODS_NOT_STARTED, said)
+
+
 def _unready_why(pods: list[Mapping[str, Any]]) -> str:
     """The first explanation a Pod gives for not being ready (a container state, else Ready)."""
     for pod in pods:
@@ -233,6 +285,10 @@ def _unready_why(pods: list[Mapping[str, Any]]) -> str:
                 said = cond.get("message") or cond.get("reason") or "not ready"
                 return str(said)
     return ""
+
+
+def _pod_image(pod: Mapping[str, Any]) -> str:
+    return _scorer_image_in(pod.get("spec") or {})
 
 
 def _pod_version(pod: Mapping[str, Any]) -> int | None:

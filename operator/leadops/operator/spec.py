@@ -536,7 +536,8 @@ class Scorer(_Model):
         default=120,
         ge=5,
         le=3600,
-        description="A rollout not Available within this many seconds is rolled back.",
+        description="A rollout with no progress for this many seconds is rolled back once one of "
+        "its Pods has been on a node that long without becoming Ready.",
     )
     pod_labels: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
         default_factory=dict,

@@ -164,7 +164,9 @@ def test_a_drop_after_an_image_rollout_rolls_back_the_version_on_the_new_image()
 
 
 def test_undoing_an_image_rollout_keeps_the_guard_watching() -> None:
-    stuck = replace(IMAGE_ROLLED, progress=Progress.STUCK, available=False, ready=0)
+    stuck = replace(
+        IMAGE_ROLLED, progress=Progress.STUCK, available=False, ready=0, pods_failed=True
+    )
     lm, obs = serving_v2(None, deployment=stuck, scorer={"image": NEW_IMAGE})
     (back,) = [a for a in plan(lm, obs, NOW).actions if isinstance(a, RollBack)]
     assert back.version == V2

@@ -19,7 +19,7 @@ from leadops.operator.actions import (
     RollBack,
     RollOut,
 )
-from leadops.operator.rollout import Blocked
+from leadops.operator.rollout import Blocked, RolloutState
 from leadops.operator.spec import Verdict
 from leadops.operator.world import ScorerReport
 
@@ -408,6 +408,41 @@ def test_a_rollout_whose_pods_fail_is_the_versions_fault() -> None:
     stuck = deployed(V2, previous=V1, deadline=True)
     p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
     assert [(a.version, a.failed) for a in p.of(RollBack)] == [(V1, V2)]
+
+
+LATE = Blocked(reasons.PODS_NOT_STARTED, "no Pod of this rollout has been created")
+
+
+@pytest.mark.parametrize(
+    "stuck",
+    [
+        deployed(V2, previous=V1, deadline=True, blocked=LATE),
+        # Its Pods were not read (listing them failed): no evidence against the version either.
+        deployed(V2, previous=V1, deadline=True, pods_failed=False),
+    ],
+    ids=["no Pod started", "Pods not read"],
+)
+def test_a_stuck_rollout_whose_pods_no_node_took_up_waits(stuck: RolloutState) -> None:
+    """After an API server outage kube-controller-manager may create the Pods only past the
+    deadline: the version never had its chance on a node, so it is not rolled back."""
+    p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
+    assert not p.of(RollBack)
+    assert not p.of(MarkVersion)
+    rolled = next(c for c in p.conditions if c.type == reasons.ROLLED_OUT)
+    assert (rolled.status, rolled.reason) == ("False", reasons.ROLLOUT_IN_PROGRESS)
+    assert p.status.serving_version == str(V1)
+
+
+def test_a_rollout_no_node_took_up_is_reported_once() -> None:
+    stuck = deployed(V2, previous=V1, deadline=True, blocked=LATE)
+    p = plan.plan(spec(), world(entry(V1), entry(V2), deployment=stuck), NOW)
+    assert _ready(p) == ("False", reasons.PODS_NOT_STARTED)
+    (warning,) = [e for e in p.of(EmitEvent) if e.type == "Warning"]
+    assert warning.reason == reasons.PODS_NOT_STARTED
+    assert warning.message.endswith("no Pod of this rollout has been created")
+    said = {"conditions": [{"type": "Ready", "reason": reasons.PODS_NOT_STARTED}]}
+    again = world(entry(V1), entry(V2), deployment=stuck, status=said)
+    assert [e for e in plan.plan(spec(), again, NOW).of(EmitEvent) if e.type == "Warning"] == []
 
 
 def test_a_move_is_announced_under_one_key_per_deployment_state() -> None:

@@ -69,8 +69,12 @@ def deployment(
     }
 
 
-def pod(*, version: str = "7", **status: Any) -> dict[str, Any]:
-    return {"metadata": {"labels": {registry.MODEL_VERSION: version}}, "status": status}
+def pod(*, version: str = "7", spec: dict[str, Any] | None = None, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {registry.MODEL_VERSION: version}},
+        "spec": spec or {},
+        "status": status,
+    }
 
 
 UNSCHEDULABLE = pod(
@@ -83,12 +87,17 @@ UNSCHEDULABLE = pod(
         }
     ]
 )
+NOT_READY = [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]
+# On its node for 90 s, past the 60 s deadline.
 CRASHING = pod(
+    spec={"nodeName": "n1"},
+    startTime="2026-11-26T11:58:30Z",
     containerStatuses=[
         {"state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}}}
     ],
-    conditions=[{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+    conditions=NOT_READY,
 )
+TIMED_OUT = deployment(available=0, progressing=("False", "ProgressDeadlineExceeded"))
 
 # (name, deployment, pods, progress, available, blocked reason)
 TABLE: list[tuple[str, dict[str, Any], list[dict[str, Any]], Progress, bool, str | None]] = [
@@ -140,6 +149,30 @@ TABLE: list[tuple[str, dict[str, Any], list[dict[str, Any]], Progress, bool, str
         Progress.STUCK,
         False,
         None,
+    ),
+    (
+        "controller's deadline, no Pod created (a lagging kube-controller-manager)",
+        TIMED_OUT,
+        [],
+        Progress.STUCK,
+        False,
+        reasons.PODS_NOT_STARTED,
+    ),
+    (
+        "controller's deadline, Pods waiting for the scheduler",
+        TIMED_OUT,
+        [pod(conditions=[])],
+        Progress.STUCK,
+        False,
+        reasons.PODS_NOT_STARTED,
+    ),
+    (
+        "controller's deadline, Pods placed, no kubelet took them up",
+        TIMED_OUT,
+        [pod(spec={"nodeName": "n1"})],
+        Progress.STUCK,
+        False,
+        reasons.PODS_NOT_STARTED,
     ),
     (
         "quota refuses the Pods",
@@ -218,6 +251,45 @@ def test_no_progress_for_the_deadline_by_our_own_clock_is_stuck() -> None:
     assert stuck.progress is Progress.STUCK
     assert not stuck.deadline_exceeded  # our clock, not the controller's
     assert stuck.blocked is not None
+
+
+def test_a_stuck_rollout_is_the_versions_fault_only_for_pods_a_node_took_up_long_enough() -> None:
+    failed = rollout_state(TIMED_OUT, pods=[CRASHING], now=NOW)
+    assert (failed.pods_failed, failed.blocked) == (True, None)
+    assert not rollout_state(
+        TIMED_OUT, pods=[CRASHING], now=NOW - timedelta(seconds=31)
+    ).pods_failed
+    just_started = pod(startTime="2026-11-26T11:59:50Z", conditions=NOT_READY)
+    ready = pod(startTime="2026-11-26T11:58:30Z", conditions=[{"type": "Ready", "status": "True"}])
+    for pods in ([just_started], [ready]):
+        got = rollout_state(TIMED_OUT, pods=pods, now=NOW)
+        assert (got.stuck, got.pods_failed, got.blocked) == (True, False, None)
+    # Pods not read: no evidence, and no claim about them.
+    unread = rollout_state(TIMED_OUT, now=NOW)
+    assert (unread.pods_failed, unread.blocked) == (False, None)
+
+
+def test_an_image_rollout_is_judged_by_the_pods_of_its_image() -> None:
+    """The old image's Pods carry the same version; their failures are not the new image's."""
+    obj = TIMED_OUT | {"spec": TIMED_OUT["spec"] | {"template": template("scorer:new")}}
+    old = CRASHING | {"spec": {"nodeName": "n1", "containers": [scorer("scorer:old")]}}
+    got = rollout_state(obj, pods=[old], now=NOW)
+    assert got.pods_failed is False
+    assert got.blocked is not None
+    assert got.blocked.message == (
+        "no Pod of this rollout has been created (kube-controller-manager has not acted)"
+    )
+    new = CRASHING | {"spec": {"nodeName": "n1", "containers": [scorer("scorer:new")]}}
+    got = rollout_state(obj, pods=[old, new], now=NOW)
+    assert (got.pods_failed, got.blocked, got.image) == (True, None, "scorer:new")
+
+
+def scorer(image: str) -> dict[str, Any]:
+    return {"name": "scorer", "image": image}
+
+
+def template(image: str) -> dict[str, Any]:
+    return {"spec": {"containers": [scorer(image)]}}
 
 
 def test_why_pods_are_not_ready_comes_from_their_container_state() -> None:

@@ -62,7 +62,10 @@ def deployed(
     deadline: bool = False,
     available: bool = True,
     blocked: Blocked | None = None,
+    pods_failed: bool | None = None,
 ) -> RolloutState:
+    """A scorer Deployment's rollout; stuck (`deadline`) with Pods that failed on a node unless
+    `pods_failed=False` or `blocked` says otherwise."""
     progress = (
         Progress.STUCK if deadline else Progress.COMPLETE if complete else Progress.PROGRESSING
     )
@@ -78,6 +81,7 @@ def deployed(
         ready=2 if available and progress is Progress.COMPLETE else 0,
         deadline_exceeded=deadline,
         blocked=blocked,
+        pods_failed=(deadline and blocked is None) if pods_failed is None else pods_failed,
     )
 
 
