@@ -18,6 +18,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from leadops.jobs import synth
 from leadops.jobs.training import command as train
 from leadops.operator import cli as op_cli
 from leadops.operator import kube, read_world, registry
+from leadops.operator.conditions import rfc3339
 from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
 from tests.fixtures.control_plane import KubeCluster
@@ -219,6 +221,17 @@ def serving(api: kube.Kube, ns: str, version: int) -> bool:
     status = get_lm(api, ns).get("status") or {}
     rolled = condition(api, ns, "RolledOut")
     return status.get("servingVersion") == str(version) and rolled.get("status") == "True"
+
+
+def still_waits_unblamed(api: kube.Kube, ns: str, *, serving_version: int, target: int) -> None:
+    """The rollout to `target` waits past its deadline: not rolled back, not marked failed."""
+    assert deployment_version(api, ns) == str(target)
+    assert condition(api, ns, "RolledOut").get("reason") == "RolloutInProgress"
+    assert get_lm(api, ns)["status"]["servingVersion"] == str(serving_version)
+    cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, target))
+    assert cm is not None
+    assert registry.ANN_ROLLED_BACK_AT not in (cm["metadata"].get("annotations") or {})
+    assert not events(api, ns, "ProgressDeadlineExceeded")
 
 
 def test_children_appear_with_owner_references(
@@ -856,17 +869,99 @@ def test_pods_refused_by_a_quota_are_the_namespaces_fault_not_the_versions(
         what="Deployment ProgressDeadlineExceeded",
     )
     time.sleep(4)  # a few passes of the operator's 3 s look-again
-    assert deployment_version(api, ns) == str(v2)
-    assert condition(api, ns, "RolledOut").get("reason") == "RolloutInProgress"
-    assert get_lm(api, ns)["status"]["servingVersion"] == str(v1)
-    cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, v2))
-    assert cm is not None
-    assert registry.ANN_ROLLED_BACK_AT not in (cm["metadata"].get("annotations") or {})
-    assert not events(api, ns, "ProgressDeadlineExceeded")
+    still_waits_unblamed(api, ns, serving_version=v1, target=v2)
     # The namespace allows it again: the rollout proceeds by itself.
     core.delete_namespaced_resource_quota("one-pod", ns)
     wait_for(lambda: serving(api, ns, v2), what="v2 serving once the quota is gone")
     assert condition(api, ns, "Ready")["reason"] == "Serving"
+
+
+def test_a_rollout_whose_pods_no_node_starts_waits_for_them_not_rolled_back(
+    api: kube.Kube, k8s_namespace: str, running: KopfRunner, k8s_cluster: KubeCluster
+) -> None:
+    """The new version's Pod is scheduled, but no kubelet takes it up (as after an API server
+    outage, while kube-controller-manager or a node lags): past the deadline the version has
+    had no chance, so it is reported as Ready=False/PodsNotStarted with a Warning Event and never
+    rolled back. Once a kubelet starts the Pod and it gets ready, the version serves."""
+    if not k8s_cluster.fault_injection:
+        pytest.fail("the cluster has no leadops.io/fault stages; the Pod cannot be held")
+    ns = k8s_namespace
+    api.create(leadmodel(ns, scorer={"replicas": 1, "progressDeadlineSeconds": 5}))
+    v1, v2 = serve_two_versions(api, ns)
+    api.patch("LeadModel", ns, NAME, {"spec": {"modelVersion": str(v1)}})
+    wait_for(lambda: serving(api, ns, v1), what="pinned older version serving")
+    # v2 again, its Pod held: no kwok stage moves it (it stays Pending on its node).
+    held = {"scorer": {"podAnnotations": {"leadops.io/fault": "held"}}}
+    api.patch("LeadModel", ns, NAME, {"spec": {"modelVersion": str(v2), **held}})
+    ready = wait_for(
+        lambda: (c := condition(api, ns, "Ready")).get("reason") == "PodsNotStarted" and c,
+        what="Ready=False/PodsNotStarted",
+    )
+    assert ready["status"] == "False"
+    assert "started by its node's kubelet" in ready["message"]
+    (warning,) = events(api, ns, "PodsNotStarted")
+    assert warning["type"] == "Warning"
+    time.sleep(4)  # a few passes of the operator's 3 s look-again, all past the deadline
+    still_waits_unblamed(api, ns, serving_version=v1, target=v2)
+    assert len(events(api, ns, "PodsNotStarted")) == 1, "said once, not every pass"
+
+    (pod,) = [
+        p
+        for p in api.list("Pod", ns)
+        if p["metadata"].get("labels", {}).get(registry.MODEL_VERSION) == str(v2)
+    ]
+    assert pod["spec"].get("nodeName"), "the scheduler placed it"
+    _start_as_a_kubelet(api, pod)
+    wait_for(lambda: serving(api, ns, v2), what="v2 serving once its Pod started")
+    assert condition(api, ns, "Ready")["reason"] == "Serving"
+
+
+def _start_as_a_kubelet(api: kube.Kube, pod: dict[str, Any]) -> None:
+    """Report the Pod running and ready, as its kubelet would once it has started it."""
+    now = rfc3339(datetime.now(UTC))
+    spec = pod["spec"]
+
+    def started(container: dict[str, Any], *, init: bool) -> dict[str, Any]:
+        state = (
+            {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "startedAt": now,
+                    "finishedAt": now,
+                }
+            }
+            if init
+            else {"running": {"startedAt": now}}
+        )
+        return {
+            "name": container["name"],
+            "image": container["image"],
+            "imageID": "",
+            "ready": not init,
+            "restartCount": 0,
+            "started": not init,
+            "state": state,
+        }
+
+    conditions = [
+        {"type": kind, "status": "True", "lastTransitionTime": now}
+        for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+    ]
+    status = {
+        "phase": "Running",
+        "startTime": now,
+        "conditions": conditions,
+        "initContainerStatuses": [started(c, init=True) for c in spec.get("initContainers", [])],
+        "containerStatuses": [started(c, init=False) for c in spec["containers"]],
+    }
+    api.patch(
+        "Pod",
+        pod["metadata"]["namespace"],
+        pod["metadata"]["name"],
+        {"status": status},
+        sub="status",
+    )
 
 
 def _deny_pods(adm: Any, name: str, ns: str) -> None:
@@ -960,11 +1055,7 @@ def test_pods_forbidden_by_admission_are_the_namespaces_fault_not_the_versions(
             what="Deployment ProgressDeadlineExceeded",
         )
         time.sleep(4)  # a few passes of the operator's 3 s look-again
-        assert deployment_version(api, ns) == str(v2)
-        assert get_lm(api, ns)["status"]["servingVersion"] == str(v1)
-        cm = api.get("ConfigMap", ns, registry.configmap_name(NAME, v2))
-        assert cm is not None
-        assert registry.ANN_ROLLED_BACK_AT not in (cm["metadata"].get("annotations") or {})
+        still_waits_unblamed(api, ns, serving_version=v1, target=v2)
     finally:
         adm.delete_validating_admission_policy_binding(policy)
         adm.delete_validating_admission_policy(policy)
