@@ -563,6 +563,46 @@ def test_etcd_down_30s_then_a_version_published_around_it_serves(
     assert_promoted_once(cluster, api, ns, "lm", version)
 
 
+def test_controller_manager_down_past_the_deadline_then_the_version_serves(
+    cluster: LocalCluster, api: kube.Kube, ns: str, operator: Operator
+) -> None:
+    """kube-controller-manager down for longer than the rollout's progress deadline: no Pod of
+    the version exists, so it had no chance. What a CI run met after a 75 s API server outage,
+    when kube-controller-manager's Pod informer lagged past the deadline and the version was
+    rolled back. The operator waits (Ready=False/PodsNotStarted), rolls nothing back, and the
+    version serves once the controllers create its Pods."""
+    deadline_s = 10
+    create_leadmodel(api, ns, "lm", scorer={"replicas": 1, "progressDeadlineSeconds": deadline_s})
+    v1, data = artifact(age_minutes=50)
+    publish_version(api, ns, "lm", data)
+    wait_for(lambda: serving(api, ns, "lm", v1), what="lm serving v1")
+    version, data = artifact(age_minutes=20)
+    with down(cluster, "kube-controller-manager"):
+        publish_version(api, ns, "lm", data)
+        wait_for(functools.partial(deployment_on, api, ns, "lm", version), what="rolling")
+        wait_for(
+            lambda: condition(api, ns, "lm", "Ready").get("reason") == "PodsNotStarted",
+            what="Ready=False/PodsNotStarted",
+            timeout=deadline_s + 30,
+        )
+        ready = condition(api, ns, "lm", "Ready")
+        assert "kube-controller-manager has not acted" in ready["message"]
+        time.sleep(deadline_s)  # passes of the operator's 3 s look-again, all past the deadline
+        assert deployment_on(api, ns, "lm", version)
+        assert condition(api, ns, "lm", "RolledOut")["reason"] == "RolloutInProgress"
+        assert status(api, ns, "lm")["servingVersion"] == str(v1)
+    back = time.monotonic()
+    wait_serving(cluster, api, ns, "lm", version)
+    report(
+        f"kube-controller-manager down past a {deadline_s} s deadline -> serving after restart",
+        time.monotonic() - back,
+    )
+    assert_promoted_once(cluster, api, ns, "lm", version)
+    reasons = [e.get("reason") for e in api.list("Event", ns) if e.get("type") == "Warning"]
+    assert "ProgressDeadlineExceeded" not in reasons
+    assert reasons.count("PodsNotStarted") == 1
+
+
 def test_completed_rollout_whose_pods_turn_notready_is_unavailable_not_frozen(
     cluster: LocalCluster, api: kube.Kube, ns: str, operator: Operator
 ) -> None:
