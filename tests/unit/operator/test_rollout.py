@@ -269,6 +269,23 @@ def test_a_stuck_rollout_is_the_versions_fault_only_for_pods_a_node_took_up_long
     assert (unread.pods_failed, unread.blocked) == (False, None)
 
 
+@pytest.mark.parametrize(
+    ("pods", "who"),
+    [
+        ([], "kube-controller-manager has not acted"),
+        ([pod(conditions=[])], "kube-scheduler has not acted"),
+        ([pod(spec={"nodeName": "n1"})], "started by its node's kubelet"),
+    ],
+    ids=["not created", "not scheduled", "not started"],
+)
+def test_a_stuck_rollout_without_started_pods_says_who_has_not_acted(
+    pods: list[dict[str, Any]], who: str
+) -> None:
+    blocked = rollout_state(TIMED_OUT, pods=pods, now=NOW).blocked
+    assert blocked is not None
+    assert who in blocked.message
+
+
 def test_an_image_rollout_is_judged_by_the_pods_of_its_image() -> None:
     """The old image's Pods carry the same version; their failures are not the new image's."""
     obj = TIMED_OUT | {"spec": TIMED_OUT["spec"] | {"template": template("scorer:new")}}
