@@ -223,6 +223,19 @@ def serving(api: kube.Kube, ns: str, version: int) -> bool:
     return status.get("servingVersion") == str(version) and rolled.get("status") == "True"
 
 
+def not_ready_for(api: kube.Kube, ns: str, reason: str, *, timeout: float = TIMEOUT) -> Any:
+    """Wait for Ready=False with `reason`, said by one Warning Event; the Ready condition."""
+    ready = wait_for(
+        lambda: (c := condition(api, ns, "Ready")).get("reason") == reason and c,
+        what=f"Ready=False/{reason}",
+        timeout=timeout,
+    )
+    assert ready["status"] == "False"
+    (warning,) = events(api, ns, reason)
+    assert warning["type"] == "Warning"
+    return ready
+
+
 def still_waits_unblamed(api: kube.Kube, ns: str, *, serving_version: int, target: int) -> None:
     """The rollout to `target` waits past its deadline: not rolled back, not marked failed."""
     assert deployment_version(api, ns) == str(target)
@@ -851,13 +864,8 @@ def test_pods_refused_by_a_quota_are_the_namespaces_fault_not_the_versions(
     )
     v2, data2 = artifact(age_minutes=20)
     publish_version(api, ns, data2)
-    ready = wait_for(
-        lambda: (c := condition(api, ns, "Ready")).get("reason") == "QuotaExceeded" and c,
-        what="Ready=False/QuotaExceeded",
-    )
+    ready = not_ready_for(api, ns, "QuotaExceeded")
     assert "exceeded quota" in ready["message"]
-    (warning,) = events(api, ns, "QuotaExceeded")
-    assert warning["type"] == "Warning"
     # Past the deadline: still the namespace's fault, nothing rolled back or marked failed.
     wait_for(
         lambda: any(
@@ -893,14 +901,8 @@ def test_a_rollout_whose_pods_no_node_starts_waits_for_them_not_rolled_back(
     # v2 again, its Pod held: no kwok stage moves it (it stays Pending on its node).
     held = {"scorer": {"podAnnotations": {"leadops.io/fault": "held"}}}
     api.patch("LeadModel", ns, NAME, {"spec": {"modelVersion": str(v2), **held}})
-    ready = wait_for(
-        lambda: (c := condition(api, ns, "Ready")).get("reason") == "PodsNotStarted" and c,
-        what="Ready=False/PodsNotStarted",
-    )
-    assert ready["status"] == "False"
+    ready = not_ready_for(api, ns, "PodsNotStarted")
     assert "started by its node's kubelet" in ready["message"]
-    (warning,) = events(api, ns, "PodsNotStarted")
-    assert warning["type"] == "Warning"
     time.sleep(4)  # a few passes of the operator's 3 s look-again, all past the deadline
     still_waits_unblamed(api, ns, serving_version=v1, target=v2)
     assert len(events(api, ns, "PodsNotStarted")) == 1, "said once, not every pass"
@@ -1037,14 +1039,8 @@ def test_pods_forbidden_by_admission_are_the_namespaces_fault_not_the_versions(
         wait_for(lambda: _pod_refused(core, ns), what="the policy in force")
         v2, data2 = artifact(age_minutes=20)
         publish_version(api, ns, data2)
-        ready = wait_for(
-            lambda: (c := condition(api, ns, "Ready")).get("reason") == "PodsForbidden" and c,
-            what="Ready=False/PodsForbidden",
-        )
-        assert ready["status"] == "False"
+        ready = not_ready_for(api, ns, "PodsForbidden")
         assert "no new Pods here (test)" in ready["message"]
-        (warning,) = events(api, ns, "PodsForbidden")
-        assert warning["type"] == "Warning"
         wait_for(
             lambda: any(
                 c.get("reason") == "ProgressDeadlineExceeded"

@@ -143,7 +143,7 @@ def rollout_failure(lm: LeadModelSpec, obs: Observed) -> Failure | None:
     # get ready now were added by a scale-up (the autoscaler, a replicas edit), so the version
     # is not to blame and is never rolled back for it; readiness reports them.
     settled = str(obs.status.get("servingVersion") or "") == str(current) and not image_changed(d)
-    if d.stuck and d.blocked is None and d.pods_failed and not settled:
+    if d.version_failed and not settled:
         subject = f"version {current}" + (f" on image {d.image}" if image_changed(d) else "")
         said = (
             f"{subject} was not Available within {deadline}s"
@@ -512,7 +512,7 @@ def move(lm: LeadModelSpec, obs: Observed, goal: Target, now: datetime) -> Move:
         rolled = conditions.false(
             reasons.ROLLED_OUT, reasons.NO_MODEL, "no version has been rolled out"
         )
-    elif d.in_progress or (d.stuck and (d.blocked is not None or not d.pods_failed)):
+    elif d.in_progress or (d.stuck and not d.version_failed):
         kind_reason = (
             reasons.ROLLBACK_IN_PROGRESS
             if d.kind == builders.ROLLOUT_BACK

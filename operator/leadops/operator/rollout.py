@@ -104,6 +104,12 @@ class RolloutState:
         return self.exists and self.progress is Progress.STUCK
 
     @property
+    def version_failed(self) -> bool:
+        """Stuck, and the version's fault: a Pod of it failed on a node, and no Pod was refused
+        or left unstarted by the namespace or the cluster."""
+        return self.stuck and self.blocked is None and self.pods_failed
+
+    @property
     def in_progress(self) -> bool:
         return self.exists and self.progress is Progress.PROGRESSING
 
