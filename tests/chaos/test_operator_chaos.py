@@ -468,8 +468,8 @@ def assert_promoted_once(
     assert len(history) == 1
 
 
-def first_version_serving(api: kube.Kube, ns: str, name: str = "lm") -> int:
-    create_leadmodel(api, ns, name)
+def first_version_serving(api: kube.Kube, ns: str, name: str = "lm", **spec: Any) -> int:
+    create_leadmodel(api, ns, name, **spec)
     v1, data = artifact(age_minutes=50)
     publish_version(api, ns, name, data)
     wait_for(lambda: serving(api, ns, name, v1), what=f"{name} serving v1")
@@ -572,10 +572,9 @@ def test_controller_manager_down_past_the_deadline_then_the_version_serves(
     rolled back. The operator waits (Ready=False/PodsNotStarted), rolls nothing back, and the
     version serves once the controllers create its Pods."""
     deadline_s = 10
-    create_leadmodel(api, ns, "lm", scorer={"replicas": 1, "progressDeadlineSeconds": deadline_s})
-    v1, data = artifact(age_minutes=50)
-    publish_version(api, ns, "lm", data)
-    wait_for(lambda: serving(api, ns, "lm", v1), what="lm serving v1")
+    v1 = first_version_serving(
+        api, ns, scorer={"replicas": 1, "progressDeadlineSeconds": deadline_s}
+    )
     version, data = artifact(age_minutes=20)
     with down(cluster, "kube-controller-manager"):
         publish_version(api, ns, "lm", data)
