@@ -649,7 +649,9 @@ def _rolled_back(lm: LeadModelSpec, obs: Observed) -> Condition | None:
     """Degraded by a rollback: of a version, or of an image the spec still names."""
     d = obs.deployment
     if d.kind == builders.ROLLOUT_BACK and d.previous is not None:
-        if d.stuck:
+        # Only its own Pods failing on a node makes the rollback "not Available"; a rollback
+        # still waiting for the control plane or the namespace reports the version it undid.
+        if d.version_failed:
             return conditions.true(
                 reasons.DEGRADED,
                 reasons.ROLLBACK_NOT_AVAILABLE,

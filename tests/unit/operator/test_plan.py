@@ -214,6 +214,16 @@ TABLE: list[tuple[str, dict[str, Any], Any, dict[str, Any]]] = [
         {"degraded": ("True", "RollbackNotAvailable")},
     ),
     (
+        "rollback whose Pods no node has started: the version it undid, not 'not Available'",
+        {},
+        world(
+            entry(V1),
+            entry(V2, rolled_back=ROLLED),
+            deployment=deployed(V1, previous=V2, kind=BACK, deadline=True, pods_failed=False),
+        ),
+        {"degraded": ("True", PDE)},
+    ),
+    (
         "first rollout fails with nothing to go back to: back to no model",
         {},
         world(entry(V2), deployment=deployed(V2, deadline=True)),
