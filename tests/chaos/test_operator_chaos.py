@@ -39,8 +39,8 @@ from kubernetes import client
 
 from leadops.contract import artifact as contract
 from leadops.operator import kube, registry
-from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
+from tests.fixtures.chart import install_crd
 from tests.fixtures.control_plane import LocalCluster
 from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.ports import free_port
@@ -49,7 +49,6 @@ pytestmark = [pytest.mark.k8s, pytest.mark.slow, pytest.mark.chaos]
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "leadmodel.yaml"
 LEADOPS = ROOT / ".venv" / "bin" / "leadops"
 TIMEOUT = 120.0
 RECOVERY_S = 10.0  # the bound: published during a fault -> serving after recovery
@@ -89,8 +88,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     local = LocalCluster(tmp_path_factory.mktemp("chaos"), nodes=1)
     local.start()
     try:
-        local.run_kubectl("apply", "-f", str(CRD))
-        crd_established(local.api_client)
+        install_crd(local)
         yield local
     finally:
         local.stop()

@@ -33,10 +33,12 @@ from tests.integration.test_operator import (
     leadmodel,
     not_ready_for,
     operator,
+    pin_never_ready_then_rolled_back,
     publish_version,
     serving,
     still_waits_unblamed,
     wait_for,
+    wait_past_deadline,
 )
 
 pytestmark = [pytest.mark.k8s, pytest.mark.slow]
@@ -172,22 +174,7 @@ def test_the_whole_lifecycle_is_admitted(
         assert spec["containers"][0]["resources"]["limits"]["cpu"] == "1"
 
         # Rolled back: a pinned version whose Pods never become Ready.
-        api.patch(
-            "LeadModel",
-            ns,
-            NAME,
-            {
-                "spec": {
-                    "modelVersion": str(v1),
-                    "scorer": {"podAnnotations": {"leadops.io/fault": "never-ready"}},
-                }
-            },
-        )
-        wait_for(
-            lambda: condition(api, ns, "RolledOut").get("reason") == "RolledBack",
-            what="automatic rollback",
-            timeout=180,
-        )
+        pin_never_ready_then_rolled_back(api, ns, v1)
         assert deployment_version(api, ns) == str(v2)
 
         # The Jobs: created from their CronJobs, and their Pods admitted.
@@ -243,15 +230,7 @@ def test_a_quota_that_refuses_the_scorer_is_reported_and_never_rolled_back(
         # Within one resync, plus the status write on a loaded machine.
         ready = not_ready_for(api, ns, "QuotaExceeded", timeout=RESYNC_SECONDS + 5)
         assert "exceeded quota" in ready["message"]
-        wait_for(
-            lambda: any(
-                c.get("reason") == "ProgressDeadlineExceeded"
-                for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
-                .get("status", {})
-                .get("conditions", [])
-            ),
-            what="Deployment ProgressDeadlineExceeded",
-        )
+        wait_past_deadline(api, ns)
         time.sleep(RESYNC_SECONDS + 1)  # one more pass after the deadline: still no rollback
         still_waits_unblamed(api, ns, serving_version=v1, target=v2)
         assert condition(api, ns, "Ready").get("reason") == "QuotaExceeded"

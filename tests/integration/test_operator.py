@@ -35,6 +35,7 @@ from leadops.operator import kube, read_world, registry
 from leadops.operator.conditions import rfc3339
 from leadops.operator.kube import crd_established
 from leadops.operator.publish import publish
+from tests.fixtures.chart import install_crd
 from tests.fixtures.control_plane import KubeCluster
 from tests.fixtures.model_artifact import make_artifact
 from tests.fixtures.scorer import API_KEY as SCORER_API_KEY
@@ -44,7 +45,6 @@ pytestmark = [pytest.mark.k8s, pytest.mark.slow]
 logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD = ROOT / "crds" / "leadmodel.yaml"
 NAME = "acme"
 # Generous: wait_for returns as soon as the condition holds; a loaded machine is slow.
 TIMEOUT = 120.0
@@ -67,8 +67,7 @@ def wait_for(
 
 @pytest.fixture(scope="session")
 def crd_installed(k8s_cluster: KubeCluster) -> KubeCluster:
-    k8s_cluster.run_kubectl("apply", "-f", str(CRD))
-    crd_established(k8s_cluster.api_client)
+    install_crd(k8s_cluster)
     return k8s_cluster
 
 
@@ -236,6 +235,39 @@ def not_ready_for(api: kube.Kube, ns: str, reason: str, *, timeout: float = TIME
     return ready
 
 
+def wait_past_deadline(api: kube.Kube, ns: str) -> None:
+    """Until the Deployment controller marks the scorer's rollout ProgressDeadlineExceeded."""
+    wait_for(
+        lambda: any(
+            c.get("reason") == "ProgressDeadlineExceeded"
+            for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
+            .get("status", {})
+            .get("conditions", [])
+        ),
+        what="Deployment ProgressDeadlineExceeded",
+    )
+
+
+def pin_never_ready_then_rolled_back(api: kube.Kube, ns: str, version: int) -> None:
+    """Pin `version` with Pods that never get Ready, and wait for the automatic rollback."""
+    api.patch(
+        "LeadModel",
+        ns,
+        NAME,
+        {
+            "spec": {
+                "modelVersion": str(version),
+                "scorer": {"podAnnotations": {"leadops.io/fault": "never-ready"}},
+            }
+        },
+    )
+    wait_for(
+        lambda: condition(api, ns, "RolledOut").get("reason") == "RolledBack",
+        what="automatic rollback",
+        timeout=180,
+    )
+
+
 def still_waits_unblamed(api: kube.Kube, ns: str, *, serving_version: int, target: int) -> None:
     """The rollout to `target` waits past its deadline: not rolled back, not marked failed."""
     assert deployment_version(api, ns) == str(target)
@@ -370,22 +402,7 @@ def test_unready_rollout_rolls_back_and_spec_edit_rolls_to_older_version(
     assert get_lm(api, ns)["status"]["previousVersion"] == str(v2)
 
     # Pin v2 again with Pods that never become Ready: rolled back to v1 automatically.
-    api.patch(
-        "LeadModel",
-        ns,
-        NAME,
-        {
-            "spec": {
-                "modelVersion": str(v2),
-                "scorer": {"podAnnotations": {"leadops.io/fault": "never-ready"}},
-            }
-        },
-    )
-    wait_for(
-        lambda: condition(api, ns, "RolledOut").get("reason") == "RolledBack",
-        what="automatic rollback",
-        timeout=180,
-    )
+    pin_never_ready_then_rolled_back(api, ns, v2)
     assert deployment_version(api, ns) == str(v1)
     assert condition(api, ns, "Degraded")["status"] == "True"
     status = get_lm(api, ns)["status"]
@@ -501,15 +518,7 @@ def test_operator_killed_mid_rollout_converges_after_restart(
             lambda: deployment_version(api, ns) == str(v1), what="rollout to v1 started", poll=0.05
         )
     # The operator is gone mid-rollout; the progress deadline passes while nobody watches.
-    wait_for(
-        lambda: any(
-            c.get("reason") == "ProgressDeadlineExceeded"
-            for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
-            .get("status", {})
-            .get("conditions", [])
-        ),
-        what="Deployment ProgressDeadlineExceeded",
-    )
+    wait_past_deadline(api, ns)
     assert deployment_version(api, ns) == str(v1)
     with operator(ns):
         wait_for(
@@ -867,15 +876,7 @@ def test_pods_refused_by_a_quota_are_the_namespaces_fault_not_the_versions(
     ready = not_ready_for(api, ns, "QuotaExceeded")
     assert "exceeded quota" in ready["message"]
     # Past the deadline: still the namespace's fault, nothing rolled back or marked failed.
-    wait_for(
-        lambda: any(
-            c.get("reason") == "ProgressDeadlineExceeded"
-            for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
-            .get("status", {})
-            .get("conditions", [])
-        ),
-        what="Deployment ProgressDeadlineExceeded",
-    )
+    wait_past_deadline(api, ns)
     time.sleep(4)  # a few passes of the operator's 3 s look-again
     still_waits_unblamed(api, ns, serving_version=v1, target=v2)
     # The namespace allows it again: the rollout proceeds by itself.
@@ -1041,15 +1042,7 @@ def test_pods_forbidden_by_admission_are_the_namespaces_fault_not_the_versions(
         publish_version(api, ns, data2)
         ready = not_ready_for(api, ns, "PodsForbidden")
         assert "no new Pods here (test)" in ready["message"]
-        wait_for(
-            lambda: any(
-                c.get("reason") == "ProgressDeadlineExceeded"
-                for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
-                .get("status", {})
-                .get("conditions", [])
-            ),
-            what="Deployment ProgressDeadlineExceeded",
-        )
+        wait_past_deadline(api, ns)
         time.sleep(4)  # a few passes of the operator's 3 s look-again
         still_waits_unblamed(api, ns, serving_version=v1, target=v2)
     finally:
