@@ -38,6 +38,7 @@ from tests.integration.test_operator import (
     serving,
     still_waits_unblamed,
     wait_for,
+    wait_for_scorer_condition,
     wait_past_deadline,
 )
 
@@ -218,15 +219,7 @@ def test_a_quota_that_refuses_the_scorer_is_reported_and_never_rolled_back(
         )
         v2, data2 = artifact(age_minutes=20)
         publish_version(api, ns, data2)
-        wait_for(
-            lambda: any(
-                c.get("type") == "ReplicaFailure"
-                for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
-                .get("status", {})
-                .get("conditions", [])
-            ),
-            what="the Deployment's ReplicaFailure",
-        )
+        wait_for_scorer_condition(api, ns, "type", "ReplicaFailure")
         # Within one resync, plus the status write on a loaded machine.
         ready = not_ready_for(api, ns, "QuotaExceeded", timeout=RESYNC_SECONDS + 5)
         assert "exceeded quota" in ready["message"]

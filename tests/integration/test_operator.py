@@ -235,17 +235,22 @@ def not_ready_for(api: kube.Kube, ns: str, reason: str, *, timeout: float = TIME
     return ready
 
 
-def wait_past_deadline(api: kube.Kube, ns: str) -> None:
-    """Until the Deployment controller marks the scorer's rollout ProgressDeadlineExceeded."""
+def wait_for_scorer_condition(api: kube.Kube, ns: str, field: str, value: str) -> None:
+    """Until the scorer Deployment has a status condition whose `field` is `value`."""
     wait_for(
         lambda: any(
-            c.get("reason") == "ProgressDeadlineExceeded"
+            c.get(field) == value
             for c in (api.get("Deployment", ns, f"{NAME}-scorer") or {})
             .get("status", {})
             .get("conditions", [])
         ),
-        what="Deployment ProgressDeadlineExceeded",
+        what=f"the scorer Deployment's condition {field}={value}",
     )
+
+
+def wait_past_deadline(api: kube.Kube, ns: str) -> None:
+    """Until the Deployment controller marks the scorer's rollout ProgressDeadlineExceeded."""
+    wait_for_scorer_condition(api, ns, "reason", "ProgressDeadlineExceeded")
 
 
 def pin_never_ready_then_rolled_back(api: kube.Kube, ns: str, version: int) -> None:
