@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import stat
@@ -204,3 +205,43 @@ def test_the_real_node_refuses_a_disk_its_images_would_fill(tmp_path: Path) -> N
     needed = 2 * (usage.free // 2) + usage.total // 100 + node.DISK_HEADROOM_BYTES
     assert float(found[1]) == pytest.approx(needed / node.GIB, abs=0.1)
     assert float(found[2]) == pytest.approx(usage.free / node.GIB, abs=0.1)
+
+
+def _dead_pid() -> int:
+    """A pid no process has: one above the kernel's pid_max."""
+    return int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
+
+
+def _node_workdir(parent: Path, name: str) -> Path:
+    workdir = parent / name
+    images = workdir / node.CONTAINERD_DIR / "root" / "io.containerd.content.v1.content"
+    images.mkdir(parents=True)
+    (images / "blob").write_bytes(b"layer")
+    (workdir / "logs").mkdir()
+    return workdir
+
+
+def test_a_killed_runs_images_are_removed_and_a_live_runs_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A harness killed before it could stop its node left its images (gigabytes) behind: the
+    next run removes them, keeps that run's logs, and never touches a live run's node."""
+    records = tmp_path / "records"
+    records.mkdir()
+    monkeypatch.setattr(node, "SANDBOX_RECORDS", records)
+    monkeypatch.setattr(node, "NETNS_DIR", tmp_path / "no-netns")
+    monkeypatch.setattr(node, "CGROUP_ROOT", tmp_path / "no-cgroups")
+    dead = f"{node.SANDBOX_PREFIX}{_dead_pid()}-abc123"
+    live = f"{node.SANDBOX_PREFIX}{os.getpid()}-def456"
+    for name in (dead, live):
+        (records / name).write_text(str(_node_workdir(tmp_path, name)))
+
+    node.remove_stale_sandboxes()
+
+    assert not (tmp_path / dead / node.CONTAINERD_DIR / "root").exists()
+    assert (tmp_path / dead / "logs").is_dir()
+    assert not (records / dead).exists()
+    assert (
+        tmp_path / live / node.CONTAINERD_DIR / "root" / "io.containerd.content.v1.content" / "blob"
+    ).exists()
+    assert (records / live).exists()
