@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from leadops.reasoned import ReasonedError
+
 if TYPE_CHECKING:
     from minio import Minio
 
@@ -31,20 +33,12 @@ _CHUNK: Final = 64 * 1024
 OWNER_METADATA: Final = "leadmodel-uid"
 
 
-class StoreError(Exception):
+class StoreError(ReasonedError):
     """An object that cannot be stored, found or read; `reason` is a CamelCase constant."""
 
     NOT_FOUND: Final = "ArtifactNotFound"
     TOO_LARGE: Final = "ArtifactTooLarge"
     UNREACHABLE: Final = "ArtifactStoreUnavailable"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.message}"
 
 
 @dataclass(frozen=True)

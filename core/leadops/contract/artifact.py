@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from leadops.contract.card import ModelCard
 from leadops.contract.drift import FeatureStats
 from leadops.contract.features import FeatureSpec
+from leadops.reasoned import ReasonedError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ ENV_VERIFY_KEY_FILE: Final = "LEADOPS_VERIFY_KEY_FILE"
 ENV_MODEL_DIGEST: Final = "LEADOPS_MODEL_DIGEST"
 
 
-class ArtifactError(Exception):
+class ArtifactError(ReasonedError):
     """A model artifact that must not be used; `.reason` is a CamelCase constant."""
 
     CORRUPT: Final = "CorruptArtifact"
@@ -68,14 +69,6 @@ class ArtifactError(Exception):
     TOO_LARGE: Final = "ArtifactTooLarge"
     NOT_FOUND: Final = "ArtifactNotFound"
     KEY_INVALID: Final = "SigningKeyInvalid"
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.message}"
 
 
 class Metrics(BaseModel):
