@@ -101,23 +101,28 @@ for i, fields in ipairs(leads) do
 end
 return written
 """
-# KEYS: (chat list, its marker) pairs of one slot. ARGV[1]: deadline; ARGV[2]: marker TTL (s);
-# ARGV[3]: the list's TTL (s; 0: none); ARGV[3 + i]: the i-th pair's message. A message is
-# pushed only if its marker is not set, and the marker is set only once it is (a push
-# refused, say WRONGTYPE, is tried again on retry).
+# KEYS: the chat lists of one slot. ARGV[1]: deadline; ARGV[2]: marker TTL (s); ARGV[3]: the
+# lists' TTL (s; 0: none); ARGV[4]: JSON array of [list's index in KEYS, marker, message], the
+# markers on the lists' slot (undeclared keys of the declared slot: one argument for the whole
+# group, not three a lead). A message is pushed only if its marker is not set, and the marker is
+# set only once it is (a push refused, say WRONGTYPE, is tried again on retry).
 _PUSH_FIRST = """
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
   return -1
 end
 local pushed = 0
-for i = 1, #KEYS / 2 do
-  if redis.call('EXISTS', KEYS[2 * i]) == 0 then
-    redis.call('RPUSH', KEYS[2 * i - 1], ARGV[3 + i])
-    if ARGV[3] ~= '0' then redis.call('EXPIRE', KEYS[2 * i - 1], ARGV[3]) end
-    redis.call('SET', KEYS[2 * i], '1', 'EX', ARGV[2])
+local grown = {}
+for _, item in ipairs(cjson.decode(ARGV[4])) do
+  if redis.call('EXISTS', item[2]) == 0 then
+    redis.call('RPUSH', KEYS[item[1]], item[3])
+    redis.call('SET', item[2], '1', 'EX', ARGV[2])
+    grown[item[1]] = true
     pushed = pushed + 1
   end
+end
+if ARGV[3] ~= '0' then
+  for at in pairs(grown) do redis.call('EXPIRE', KEYS[at], ARGV[3]) end
 end
 return pushed
 """
@@ -286,10 +291,12 @@ class ClusterStore(store.RedisStore):
         messages = self._messages(batch)
         for group in _by_slot([memory for _, memory, _ in messages]).values():
             pairs = [messages[g] for g in group]
-            keys = [key for _, memory, marker in pairs for key in (memory, marker)]
-            texts = [batch[i].message or "" for i, _, _ in pairs]
-            script = ("EVAL", _PUSH_FIRST, len(keys), *keys, deadline, MARKER_TTL_SECONDS, keep)
-            writes.append(_Write(keys[0], (*script, *texts), [i for i, _, _ in pairs]))
+            lists = list(dict.fromkeys(memory for _, memory, _ in pairs))
+            at = {memory: n for n, memory in enumerate(lists, start=1)}  # Lua counts from 1
+            items = [[at[memory], marker, batch[i].message] for i, memory, marker in pairs]
+            script = ("EVAL", _PUSH_FIRST, len(lists), *lists, deadline, MARKER_TTL_SECONDS, keep)
+            pushes = json.dumps(items, ensure_ascii=False)
+            writes.append(_Write(lists[0], (*script, pushes), [i for i, _, _ in pairs]))
         for w in batch:
             if w.message and marker_key(w.memory, w.lead_id) is None:  # pushed unguarded
                 script = ("EVAL", store.APPEND_MESSAGE, 1, w.memory, w.message, keep)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from redis.cluster import RedisCluster
 
-from leadops.scorer import store
+from leadops.scorer import retention, store
 from leadops.scorer.cluster_store import ClusterStore, marker_key
 from tests.fixtures.artifacts import Built
 from tests.fixtures.redis_cluster import RedisClusterServer
@@ -101,6 +101,30 @@ def test_a_retried_batch_stores_each_lead_and_message_once(redis_cluster_url: st
         assert marker is not None
         assert client.cluster_keyslot(marker) == client.cluster_keyslot(write.memory)
         assert 0 < client.ttl(marker) <= 86_400
+
+
+def test_first_messages_of_lists_sharing_a_slot_are_pushed_once_each(
+    redis_cluster_url: str,
+) -> None:
+    """One script writes a slot's first messages: two lists on one slot (one of them shared by
+    two leads) get each lead's message once, in order, through a retry, and their TTL."""
+    lists = ["mem:{one-slot}:a", "mem:{one-slot}:b", "mem:{one-slot}:a"]
+    batch = [_write(i, memory=memory) for i, memory in enumerate(lists)] + [_write(3)]
+
+    async def run() -> None:
+        keep = retention.Retention(lead_seconds=600, outcome_seconds=1200)
+        lead_store = ClusterStore(redis_cluster_url, timeout=5.0, keep=keep)
+        await lead_store.save_leads(batch)
+        await lead_store.save_leads(batch)  # a retry of a batch that did land
+        await lead_store.close()
+
+    asyncio.run(run())
+    client = RedisCluster.from_url(redis_cluster_url, decode_responses=True)
+    assert client.lrange("mem:{one-slot}:a", 0, -1) == ["hello 0", "hello 2"]
+    assert client.lrange("mem:{one-slot}:b", 0, -1) == ["hello 1"]
+    assert client.lrange(batch[3].memory, 0, -1) == ["hello 3"]
+    for memory in ("mem:{one-slot}:a", "mem:{one-slot}:b", batch[3].memory):
+        assert 0 < client.ttl(memory) <= 600
 
 
 def test_a_batch_failing_on_one_slot_is_finished_by_the_retry(redis_cluster_url: str) -> None:
