@@ -105,24 +105,27 @@ return written
 # lists' TTL (s; 0: none); ARGV[4]: JSON array of [list's index in KEYS, marker, message], the
 # markers on the lists' slot (undeclared keys of the declared slot: one argument for the whole
 # group, not three a lead). A message is pushed only if its marker is not set, and the marker is
-# set only once it is (a push refused, say WRONGTYPE, is tried again on retry).
+# set only once it is (a push refused, say WRONGTYPE, is tried again on retry). A list's TTL is
+# set once a script, after its first push.
 _PUSH_FIRST = """
 local now = redis.call('TIME')
 if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then
   return -1
 end
 local pushed = 0
-local grown = {}
+local expiring = {}
 for _, item in ipairs(cjson.decode(ARGV[4])) do
   if redis.call('EXISTS', item[2]) == 0 then
-    redis.call('RPUSH', KEYS[item[1]], item[3])
+    local list = KEYS[item[1]]
+    redis.call('RPUSH', list, item[3])
+    -- Right after its first push here: a push that fails later leaves no list without its TTL.
+    if ARGV[3] ~= '0' and not expiring[list] then
+      redis.call('EXPIRE', list, ARGV[3])
+      expiring[list] = true
+    end
     redis.call('SET', item[2], '1', 'EX', ARGV[2])
-    grown[item[1]] = true
     pushed = pushed + 1
   end
-end
-if ARGV[3] ~= '0' then
-  for at in pairs(grown) do redis.call('EXPIRE', KEYS[at], ARGV[3]) end
 end
 return pushed
 """

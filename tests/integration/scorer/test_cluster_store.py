@@ -127,6 +127,25 @@ def test_first_messages_of_lists_sharing_a_slot_are_pushed_once_each(
         assert 0 < client.ttl(memory) <= 600
 
 
+def test_a_list_pushed_before_a_refused_push_keeps_its_ttl(redis_cluster_url: str) -> None:
+    """A push refused mid-script (WRONGTYPE) leaves the lists pushed before it with their TTL:
+    the retry skips their messages (markers set), so it would never set it."""
+    client = RedisCluster.from_url(redis_cluster_url, decode_responses=True)
+    client.set("mem:{ttl-slot}:not-a-list", "x")
+    batch = [_write(0, memory="mem:{ttl-slot}:a"), _write(1, memory="mem:{ttl-slot}:not-a-list")]
+
+    async def run() -> None:
+        keep = retention.Retention(lead_seconds=600, outcome_seconds=1200)
+        lead_store = ClusterStore(redis_cluster_url, timeout=5.0, keep=keep)
+        with pytest.raises((store.PartlyWritten, store.StoreUnavailable)):
+            await lead_store.save_leads(batch)
+        await lead_store.close()
+
+    asyncio.run(run())
+    assert client.lrange("mem:{ttl-slot}:a", 0, -1) == ["hello 0"]
+    assert 0 < client.ttl("mem:{ttl-slot}:a") <= 600
+
+
 def test_a_batch_failing_on_one_slot_is_finished_by_the_retry(redis_cluster_url: str) -> None:
     client = RedisCluster.from_url(redis_cluster_url, decode_responses=True)
     client.set("mem:t:not-a-list", "x")  # that lead's RPUSH fails: WRONGTYPE
