@@ -119,8 +119,9 @@ def report(results: dict[str, list[Run]], *, args: argparse.Namespace) -> None:
         f"{', '.join(f'{r:.0%}' for r in ratios)} (median {median:.0%}; goal >= 90 %: {verdict}).",
         f"- Server CPU per request, standalone / cluster, same round: "
         f"{', '.join(f'{r:.0%}' for r in cpu)} (median {statistics.median(cpu):.0%}): "
-        "a batch costs one script per master (three pipelines, three sends) where one "
-        "redis-server takes one script (leadops.scorer.cluster_send).",
+        "a batch costs one script per master (three sends, on one connection a master, every "
+        "share written before any reply is read: leadops.scorer.cluster_send) where one "
+        "redis-server takes one script.",
         f"- Machine load (1-minute load average after each run): "
         f"{', '.join(f'{r.load_average:.1f}' for rs in results.values() for r in rs)}.",
     ]

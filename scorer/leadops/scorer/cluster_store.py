@@ -22,7 +22,7 @@ covers one slot or one master, and what held in one step on one node holds per s
   keep to the slot of their key; the index trim (store.RedisStore.trim_indexes) reads the
   index on its slot and the records on theirs, and removes only ids whose records are gone.
 
-Batches go to the masters as plain pipelines (leadops.scorer.cluster_send); whatever a master
+Batches go to the masters on a connection each (leadops.scorer.cluster_send); whatever a master
 did not answer, and every other command, goes through redis-py's RedisCluster, which follows
 MOVED, ASK and a failover (it refreshes the slot map and retries on the new master).
 """
@@ -221,7 +221,9 @@ class ClusterStore(store.RedisStore):
     ) -> None:
         super().__init__(url, timeout=timeout, keep=keep)
         # RedisStore types its client as the standalone one; _connect made a RedisCluster.
-        self._masters = cluster_send.MasterPipelines(cast(RedisCluster, self._client))
+        self._masters = cluster_send.MasterConnections(
+            cast(RedisCluster, self._client), timeout=timeout
+        )
         # One script per master while the server takes script flags (Redis >= 7).
         self._cross_slot = True
 
@@ -236,13 +238,21 @@ class ClusterStore(store.RedisStore):
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), CLUSTER_RETRIES),
         )
 
-    def _messages(self, batch: Sequence[store.LeadWrite]) -> list[tuple[int, str, str]]:
-        """(index in batch, chat list, marker) of each lead with a first message."""
-        return [
-            (i, write.memory, marker)
-            for i, write in enumerate(batch)
-            if write.message and (marker := marker_key(write.memory, write.lead_id)) is not None
-        ]
+    def _messages(
+        self, batch: Sequence[store.LeadWrite]
+    ) -> tuple[list[tuple[int, str, str]], list[int]]:
+        """(index in batch, chat list, marker) of each lead with a first message, and the
+        indexes of those whose list takes no marker (their message is pushed unguarded)."""
+        guarded: list[tuple[int, str, str]] = []
+        unguarded: list[int] = []
+        for i, write in enumerate(batch):
+            if write.message:
+                marker = marker_key(write.memory, write.lead_id)
+                if marker is None:
+                    unguarded.append(i)
+                else:
+                    guarded.append((i, write.memory, marker))
+        return guarded, unguarded
 
     def _save_records(
         self, batch: Sequence[store.LeadWrite], indexes: list[int], deadline: int, *,
@@ -291,7 +301,7 @@ class ClusterStore(store.RedisStore):
         """The first messages (per slot), the columns, the experiment and guard indexes."""
         keep = self._keep.lead_seconds
         writes = []
-        messages = self._messages(batch)
+        messages, unguarded = self._messages(batch)
         for group in _by_slot([memory for _, memory, _ in messages]).values():
             pairs = [messages[g] for g in group]
             lists = list(dict.fromkeys(memory for _, memory, _ in pairs))
@@ -300,10 +310,10 @@ class ClusterStore(store.RedisStore):
             script = ("EVAL", _PUSH_FIRST, len(lists), *lists, deadline, MARKER_TTL_SECONDS, keep)
             pushes = json.dumps(items, ensure_ascii=False)
             writes.append(_Write(lists[0], (*script, pushes), [i for i, _, _ in pairs]))
-        for w in batch:
-            if w.message and marker_key(w.memory, w.lead_id) is None:  # pushed unguarded
-                script = ("EVAL", store.APPEND_MESSAGE, 1, w.memory, w.message, keep)
-                writes.append(_Write(w.memory, script, []))
+        for i in unguarded:
+            w = batch[i]
+            script = ("EVAL", store.APPEND_MESSAGE, 1, w.memory, w.message, keep)
+            writes.append(_Write(w.memory, script, []))
         columns = sorted({c for write in batch for c in write.columns})
         if columns:
             writes.append(_Write(store.COLUMNS_KEY, ("SADD", store.COLUMNS_KEY, *columns), []))
@@ -346,7 +356,7 @@ class ClusterStore(store.RedisStore):
     async def confirm(self, batch: Sequence[store.LeadWrite], *, retract: bool) -> frozenset[str]:
         flag = "1" if retract else "0"
         records = [store.lead_key(write.lead_id) for write in batch]
-        messages = self._messages(batch)
+        messages, _ = self._messages(batch)  # an unguarded push cannot be looked up
         commands: list[cluster_send.Command] = []
         record_groups = list(_by_slot(records).values())
         for indexes in record_groups:
