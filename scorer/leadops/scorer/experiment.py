@@ -13,7 +13,6 @@ the operator), and no variant model is loaded.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -86,10 +85,3 @@ class Experiment(BaseModel):
             if point < edge:
                 return v
         raise AssertionError("unreachable: weights sum to 100")
-
-
-class LiveCounts:
-    """Leads bucketed into each variant by this process since it started (GET /ops/experiment)."""
-
-    def __init__(self) -> None:
-        self.leads: Counter[str] = Counter()

@@ -6,7 +6,17 @@ never carry lead data: only route templates, status codes, results and reasons.
 
 from __future__ import annotations
 
+import bisect
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+# Typed: prometheus_client's own formatting of a bucket bound (what its Histogram writes as le).
+_le: Callable[[float], str] = floatToGoString
 
 # Scoring is tens of microseconds in the model plus I/O; buckets span 50 us .. 1 s.
 LATENCY_BUCKETS = (
@@ -134,12 +144,10 @@ class Metrics:
         for kind in ("lead", "outcome", "message"):
             self.records_dropped.labels(kind=kind)
         # Labels come from the configured experiment (at most 4 variants), never from a lead.
-        self.experiment_leads = Counter(
-            "leadops_experiment_leads",
-            "Leads bucketed into each variant of the running experiment.",
-            ["experiment", "variant"],
-            registry=r,
-        )
+        # Leads, scores and answer times per variant: plain numbers the scoring path adds to,
+        # exported by a collector (VariantCounts).
+        self.variant_counts: dict[tuple[str, str], VariantCounts] = {}
+        r.register(_VariantSeries(self.variant_counts))
         self.experiment_outcomes = Counter(
             "leadops_experiment_outcomes",
             "Outcomes recorded (POST /v1/outcome) for leads of each variant of the experiment.",
@@ -156,22 +164,6 @@ class Metrics:
             "leadops_experiment_scoring_failures",
             "Leads of each variant whose scoring raised (answered 500): error guardrail data.",
             ["experiment", "variant"],
-            registry=r,
-        )
-        self.experiment_answer_seconds = Histogram(
-            "leadops_experiment_answer_duration_seconds",
-            "Time from a lead's arrival in the scorer to its answer, per variant (its own "
-            "model's scoring, queueing or storing the record), less the batches' shadow "
-            "scoring it waited for: the latency guardrail's data.",
-            ["experiment", "variant"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.experiment_scores = Histogram(
-            "leadops_experiment_score",
-            "Scores served to each variant of the running experiment (its model's score).",
-            ["experiment", "variant"],
-            buckets=SCORE_BUCKETS,
             registry=r,
         )
         self.leads_unscored = Counter(
@@ -214,3 +206,82 @@ class Metrics:
             "Lead records in the local spool, waiting to be replayed to the store.",
             registry=r,
         )
+
+    def variant(self, experiment: str, variant: str) -> VariantCounts:
+        """The counts of one variant of an experiment (its series appear once asked for)."""
+        return self.variant_counts.setdefault((experiment, variant), VariantCounts())
+
+
+class VariantCounts:
+    """One experiment variant's leads, scores and answer times in this process, as plain
+    numbers: a lead adds to them with two increments and a bisect each. Prometheus reads them
+    when it scrapes. prometheus_client's Counter and Histogram take a lock and walk the
+    buckets in Python on every observation: about 5 us a lead inside a request
+    (docs/benchmarks.md, "Per-lead bookkeeping"), for series nobody reads between scrapes."""
+
+    __slots__ = ("answer_buckets", "answer_sum", "leads", "score_buckets", "score_sum")
+
+    def __init__(self) -> None:
+        self.leads = 0
+        # Per bucket, not cumulative; the last one is +Inf.
+        self.score_buckets = [0] * (len(SCORE_BUCKETS) + 1)
+        self.score_sum = 0.0
+        self.answer_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.answer_sum = 0.0
+
+    def bucketed(self, score: float) -> None:
+        """A lead of this variant, answered with `score`."""
+        self.leads += 1
+        self.score_buckets[bisect.bisect_left(SCORE_BUCKETS, score)] += 1
+        self.score_sum += score
+
+    def answered(self, seconds: float) -> None:
+        """A lead of this variant answered `seconds` after it arrived."""
+        self.answer_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.answer_sum += seconds
+
+
+class _VariantSeries(Collector):
+    """leadops_experiment_leads_total, leadops_experiment_score and
+    leadops_experiment_answer_duration_seconds, from the VariantCounts."""
+
+    def __init__(self, counts: dict[tuple[str, str], VariantCounts]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["experiment", "variant"]
+        leads = CounterMetricFamily(
+            "leadops_experiment_leads",
+            "Leads bucketed into each variant of the running experiment.",
+            labels=labels,
+        )
+        scores = HistogramMetricFamily(
+            "leadops_experiment_score",
+            "Scores served to each variant of the running experiment (its model's score).",
+            labels=labels,
+        )
+        answers = HistogramMetricFamily(
+            "leadops_experiment_answer_duration_seconds",
+            "Time from a lead's arrival in the scorer to its answer, per variant (its own "
+            "model's scoring, queueing or storing the record), less the batches' shadow "
+            "scoring it waited for: the latency guardrail's data.",
+            labels=labels,
+        )
+        for (experiment, variant), counts in list(self._counts.items()):
+            names = [experiment, variant]
+            leads.add_metric(names, counts.leads)
+            scores.add_metric(
+                names, _cumulative(SCORE_BUCKETS, counts.score_buckets), counts.score_sum
+            )
+            answers.add_metric(
+                names, _cumulative(LATENCY_BUCKETS, counts.answer_buckets), counts.answer_sum
+            )
+        yield leads
+        yield scores
+        yield answers
+
+
+def _cumulative(bounds: Sequence[float], per_bucket: Sequence[int]) -> list[tuple[str, float]]:
+    """Prometheus histogram buckets (le, count of values <= le) from per-bucket counts."""
+    edges = [_le(bound) for bound in bounds] + ["+Inf"]
+    return list(zip(edges, itertools.accumulate(per_bucket), strict=True))

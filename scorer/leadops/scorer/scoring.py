@@ -228,16 +228,14 @@ def _scored(
         return None, None, None
     if arm is None or running is None:
         return _score(state, model, model, row, arm=None, started=started)[0], model, None
-    served = running.model_of(arm.variant, model)
-    if not arm.peers:  # every variant is served by this model: its score is theirs
+    plan = running.shadow_plan(arm, model)
+    served = plan.served
+    if not plan.others:  # every variant is served by this model: its score is theirs
         return _score(state, model, served, row, arm=arm, started=started)[0], served, None
-    others = tuple(
-        (running.models[version] if version else model, fields) for version, fields in arm.peers
-    )
-    cells = RowCells(row) if shadow.needs_cells(served, (m for m, _ in others)) else None
+    cells = RowCells(row) if plan.keeps_cells else None
     score, vector = _score(state, model, served, row, arm=arm, started=started, cells=cells)
     pending = shadow.Pending(
-        row=row, served=served, vector=vector, cells=cells, others=others, serving=model
+        row=row, served=served, vector=vector, cells=cells, others=plan.others, serving=model
     )
     return score, served, pending
 
@@ -284,9 +282,7 @@ def _failed(state: ScorerState, arm: Arm | None, model: ServingModel, *, serving
 
 def _bucketed(state: ScorerState, arm: Arm, score: float) -> dict[str, str]:
     """Count the lead in its arm; the record fields that place it in the experiment."""
-    arm.leads.inc()
-    arm.scores.observe(score)
-    state.experiment_leads.leads[arm.variant.name] += 1
+    arm.counts.bucketed(score)
     # scored_at starts the lead's maturity window; the shadow scores pair the variants (the
     # answering model's here, the other models' once the record's batch is scored).
     fields = dict.fromkeys(arm.shadow_fields, repr(score))

@@ -31,7 +31,9 @@ from leadops.scorer.trees import F32
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made for every lead of an experiment, and a frozen dataclass sets each
+# field through object.__setattr__.
+@dataclass(slots=True)
 class Pending:
     """What a lead's record still needs: the scores of the experiment's other models."""
 

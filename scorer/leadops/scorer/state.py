@@ -19,7 +19,6 @@ from leadops.contract import artifact as contract_artifact
 from leadops.scorer import health, matured, metrics, store, writer
 from leadops.scorer.auth import IngestKeys, KeyRing
 from leadops.scorer.columns import AttributeColumns
-from leadops.scorer.experiment import LiveCounts
 from leadops.scorer.model import ServingModel
 from leadops.scorer.settings import Settings
 from leadops.scorer.variants import ConcludedExperiment, InvalidExperiment, RunningExperiment
@@ -58,7 +57,6 @@ class ScorerState:
     # The experiment with its variant models, its winner, or why it does not run (set before
     # serving).
     experiment: RunningExperiment | ConcludedExperiment | InvalidExperiment | None = None
-    experiment_leads: LiveCounts = field(default_factory=LiveCounts)
     started_at: float = field(default_factory=time.time)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Tells the other replicas about a reload and follows theirs (None without Redis).

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
 
 from leadops.contract import artifact as contract_artifact
 from leadops.contract import bucketing
-from leadops.scorer import guardrails, metrics, schemas
+from leadops.scorer import guardrails, metrics, schemas, shadow
 from leadops.scorer.experiment import Experiment, Variant
 from leadops.scorer.model import ModelRejected, ServingModel, load_configured
 from leadops.scorer.settings import Settings
@@ -33,23 +33,44 @@ class Arm:
 
     variant: Variant
     answer: schemas.ExperimentAnswer
-    leads: Counter  # its series of leadops_experiment_leads_total
-    scores: Histogram  # its series of leadops_experiment_score
+    # Its leads, scores and answer times (leadops_experiment_leads_total, _score,
+    # _answer_duration_seconds; GET /ops/experiment's live counts).
+    counts: metrics.VariantCounts
     failures: Counter  # leadops_experiment_scoring_failures_total
-    answer_seconds: Histogram  # leadops_experiment_answer_duration_seconds
-    tally: guardrails.Tally  # the same two, summed over replicas for the guardrails
+    tally: guardrails.Tally  # answers and failures, summed over replicas for the guardrails
     # The record's shadow score fields of the variants this arm's model serves (its answer's
     # score), and of every other model: (its modelVersion, "" for the serving model; fields).
     shadow_fields: tuple[str, ...]
     peers: tuple[tuple[str, tuple[str, ...]], ...]
 
     def answered(self, seconds: float) -> None:
-        self.answer_seconds.observe(seconds)
+        self.counts.answered(seconds)
         self.tally.answered(seconds)
 
     def failed(self) -> None:
         self.failures.inc()
         self.tally.failed()
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowPlan:
+    """An arm's answering model, the other models that score its leads with their record's
+    batch (each with the record fields of the variants it serves), and whether its leads keep
+    their row's cells for those models (another feature spec)."""
+
+    served: ServingModel
+    others: tuple[tuple[ServingModel, tuple[str, ...]], ...]
+    keeps_cells: bool
+
+
+class _ShadowPlans:
+    """The shadow plan of each arm (by id) for one serving model."""
+
+    __slots__ = ("by_arm", "serving")
+
+    def __init__(self) -> None:
+        self.serving: ServingModel | None = None
+        self.by_arm: dict[int, ShadowPlan] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +83,38 @@ class RunningExperiment:
     arms: tuple[Arm, ...]
     guardrails: guardrails.GuardrailCounts
 
+    # Each arm's shadow plan for the serving model of the moment (see `shadow_plan`).
+    _plans: _ShadowPlans = field(
+        default_factory=_ShadowPlans, init=False, repr=False, compare=False
+    )
+
     def model_of(self, variant: Variant, serving: ServingModel) -> ServingModel:
         return self.models[variant.model_version] if variant.model_version else serving
 
     def arm(self, unit_id: str) -> Arm:
         return self.arms[bucketing.bucket(self.experiment.name, unit_id)]
+
+    def shadow_plan(self, arm: Arm, serving: ServingModel) -> ShadowPlan:
+        """Which models shadow-score the leads of `arm` (the other variants'), and whether its
+        leads keep their row's cells for them: worked out once per arm and serving model, not
+        once a lead (a variant without a model version is served by the serving model, which a
+        reload replaces)."""
+        plans = self._plans
+        if plans.serving is not serving:
+            plans.serving, plans.by_arm = serving, {}
+        plan = plans.by_arm.get(id(arm))  # the arms live as long as this experiment
+        if plan is None:
+            served = self.model_of(arm.variant, serving)
+            others = tuple(
+                (self.models[version] if version else serving, fields)
+                for version, fields in arm.peers
+            )
+            plan = plans.by_arm[id(arm)] = ShadowPlan(
+                served=served,
+                others=others,
+                keeps_cells=shadow.needs_cells(served, (model for model, _ in others)),
+            )
+        return plan
 
 
 def _arms(
@@ -77,10 +125,8 @@ def _arms(
         v.name: Arm(
             variant=v,
             answer=schemas.ExperimentAnswer(name=exp.name, variant=v.name, flags=dict(v.flags)),
-            leads=m.experiment_leads.labels(exp.name, v.name),
-            scores=m.experiment_scores.labels(exp.name, v.name),
+            counts=m.variant(exp.name, v.name),
             failures=m.experiment_failures.labels(exp.name, v.name),
-            answer_seconds=m.experiment_answer_seconds.labels(exp.name, v.name),
             tally=counts.tallies[v.name],
             shadow_fields=_shadow_fields(exp, v.model_version),
             peers=tuple(

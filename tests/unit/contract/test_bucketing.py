@@ -55,3 +55,17 @@ def test_another_experiment_reshuffles() -> None:
     a = [bucketing.bucket("exp-a", str(i)) for i in range(1000)]
     b = [bucketing.bucket("exp-b", str(i)) for i in range(1000)]
     assert sum(x == y for x, y in zip(a, b, strict=True)) < 50
+
+
+def test_a_bucket_is_sha256_of_the_name_and_unit_under_many_names() -> None:
+    """The documented hash (replicas of other versions must agree), whichever names were hashed
+    before: more than the per-name cache holds, each name several times."""
+    import hashlib  # noqa: PLC0415 -- the reference definition
+
+    rng = np.random.default_rng(3)
+    names = [f"exp-{n}" for n in range(150)] + ["", "é\0x"]
+    for _ in range(3):
+        for name in names:
+            unit = f"unit-{rng.integers(1 << 62)}"
+            digest = hashlib.sha256(f"{name}\0{unit}".encode()).digest()
+            assert bucketing.bucket(name, unit) == int.from_bytes(digest[:8], "big") % 100

@@ -142,11 +142,17 @@ async def experiment_status(state: StateDep) -> schemas.ExperimentStatus:
                 weight=v.weight,
                 flags=dict(v.flags),
                 model_version=int(v.model_version) if v.model_version else None,
-                leads=state.experiment_leads.leads[v.name],
+                leads=_leads(state, experiment.name, v.name),
             )
             for v in experiment.variants
         ],
     )
+
+
+def _leads(state: ScorerState, experiment: str, variant: str) -> int:
+    """Leads this replica bucketed into the variant (none: the variant never ran here)."""
+    counts = state.metrics.variant_counts.get((experiment, variant))
+    return 0 if counts is None else counts.leads
 
 
 @router.get(
