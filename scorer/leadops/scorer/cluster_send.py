@@ -72,8 +72,8 @@ class MasterConnections:
     def _connection(self, node: ClusterNode) -> AbstractConnection:
         connection = self._connections.get(node.name)
         if connection is None:
-            # No timeout of its own (send() bounds the whole exchange: one timer, not one per
-            # reply) and no retries: a node that does not answer is the cluster client's.
+            # No timeout of its own (send() bounds each master's share by its deadline, not
+            # each reply) and no retries: a node that does not answer is the cluster client's.
             kwargs = node.connection_kwargs | {
                 "socket_timeout": None,
                 "retry": Retry(NoBackoff(), 0),
