@@ -104,7 +104,9 @@ class MasterConnections:
                 # Cancelled (the scorer stopping): replies still on their way would answer the
                 # next send's commands.
                 for name in shares:
-                    await self._connection(nodes[name]).disconnect(nowait=True)
+                    connection = self._connections.get(name)
+                    if connection is not None:
+                        await connection.disconnect(nowait=True)
                 raise
         return replies
 
